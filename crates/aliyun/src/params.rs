@@ -1,0 +1,248 @@
+//! Typed access to the flattened RPC parameters (`Name`, `ResourceId.N`, `Tag.N.Key`, JSON-string params).
+
+use std::collections::{BTreeMap, HashMap};
+
+use openvgw_control::Page;
+use serde_json::{Map, Value};
+
+use crate::error::WireError;
+
+pub struct Params {
+    map: HashMap<String, String>,
+}
+
+impl Params {
+    pub fn new(pairs: &[(String, String)]) -> Params {
+        // A repeated key keeps its last value, as form decoders conventionally do.
+        Params { map: pairs.iter().cloned().collect() }
+    }
+
+    /// The value, treating an empty one as absent (SDKs send unset optional values as empty).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The value exactly as sent, empty included.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    pub fn req(&self, name: &str) -> Result<&str, WireError> {
+        self.get(name).ok_or_else(|| WireError::missing(name))
+    }
+
+    /// Booleans: `true`/`false` in any case (Python SDKs send `True`).
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, WireError> {
+        self.get(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(WireError::invalid(name, format!("{v} is not a boolean"))),
+            })
+            .transpose()
+    }
+
+    pub fn req_bool(&self, name: &str) -> Result<bool, WireError> {
+        self.bool(name)?.ok_or_else(|| WireError::missing(name))
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, WireError> {
+        self.get(name)
+            .map(|v| v.trim().parse::<i64>().map_err(|_| WireError::invalid(name, format!("{v} is not an integer"))))
+            .transpose()
+    }
+
+    pub fn u32(&self, name: &str) -> Result<Option<u32>, WireError> {
+        self.int(name)?
+            .map(|v| u32::try_from(v).map_err(|_| WireError::invalid(name, format!("{v} is out of range"))))
+            .transpose()
+    }
+
+    pub fn req_u32(&self, name: &str) -> Result<u32, WireError> {
+        self.u32(name)?.ok_or_else(|| WireError::missing(name))
+    }
+
+    /// `Name.1`, `Name.2`, … in index order.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, WireError> {
+        let mut items: BTreeMap<u32, String> = BTreeMap::new();
+        let dotted = format!("{prefix}.");
+        for (k, v) in &self.map {
+            if let Some(rest) = k.strip_prefix(&dotted) {
+                let n: u32 = rest.parse().map_err(|_| WireError::invalid(prefix, format!("bad parameter {k}")))?;
+                if v.is_empty() {
+                    continue;
+                }
+                items.insert(n, v.clone());
+            }
+        }
+        Ok(items.into_values().collect())
+    }
+
+    /// `Prefix.N.Field` objects in index order, as maps of field -> value (empty values kept).
+    pub fn objects(&self, prefix: &str) -> Result<Vec<BTreeMap<String, String>>, WireError> {
+        let mut items: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+        let dotted = format!("{prefix}.");
+        for (k, v) in &self.map {
+            if let Some(rest) = k.strip_prefix(&dotted) {
+                let Some((n, field)) = rest.split_once('.') else {
+                    continue;
+                };
+                let n: u32 = n.parse().map_err(|_| WireError::invalid(prefix, format!("bad parameter {k}")))?;
+                items.entry(n).or_default().insert(field.to_string(), v.clone());
+            }
+        }
+        Ok(items.into_values().collect())
+    }
+
+    /// A JSON-string parameter holding an object.
+    pub fn json(&self, name: &str) -> Result<Option<Json>, WireError> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(Some(Json { param: name.to_string(), map })),
+            _ => Err(WireError::invalid(name, "must be a JSON object")),
+        }
+    }
+
+    /// `PageNumber` / `PageSize` (defaults 1 and 10, size at most 50).
+    pub fn page(&self) -> Result<Page, WireError> {
+        let number = self.int("PageNumber")?.unwrap_or(1);
+        if number < 1 {
+            return Err(WireError::invalid("PageNumber", "must be at least 1"));
+        }
+        let size = self.int("PageSize")?.unwrap_or(10);
+        if !(1..=50).contains(&size) {
+            return Err(WireError::invalid("PageSize", "must be 1-50"));
+        }
+        Ok(Page { number: number as u64, size: size as u64 })
+    }
+
+    /// `MaxResults` within `1..=max`, default `default`.
+    pub fn max_results(&self, default: u64, max: u64) -> Result<u64, WireError> {
+        let v = self.int("MaxResults")?.unwrap_or(default as i64);
+        if v < 1 || v as u64 > max {
+            return Err(WireError::invalid("MaxResults", format!("must be 1-{max}")));
+        }
+        Ok(v as u64)
+    }
+
+    /// `DryRun`, whether declared Boolean or String (`"true"`).
+    pub fn dry_run(&self) -> Result<bool, WireError> {
+        Ok(self.bool("DryRun")?.unwrap_or(false))
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.map.iter()
+    }
+}
+
+/// A parsed JSON-string parameter; numbers may arrive as JSON numbers or strings.
+pub struct Json {
+    param: String,
+    map: Map<String, Value>,
+}
+
+impl Json {
+    fn value(&self, keys: &[&str]) -> Option<&Value> {
+        keys.iter().find_map(|k| self.map.get(*k)).filter(|v| !v.is_null())
+    }
+
+    pub fn str(&self, keys: &[&str]) -> Result<Option<String>, WireError> {
+        match self.value(keys) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(WireError::invalid(&self.param, format!("{} must be a string", keys[0]))),
+        }
+    }
+
+    pub fn u32(&self, keys: &[&str]) -> Result<Option<u32>, WireError> {
+        self.str(keys)?
+            .map(|s| {
+                s.trim()
+                    .parse::<u32>()
+                    .map_err(|_| WireError::invalid(&self.param, format!("{} must be an integer", keys[0])))
+            })
+            .transpose()
+    }
+
+    pub fn bool(&self, keys: &[&str]) -> Result<Option<bool>, WireError> {
+        self.str(keys)?
+            .map(|s| match s.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(WireError::invalid(&self.param, format!("{} must be true or false", keys[0]))),
+            })
+            .transpose()
+    }
+
+    /// An enum value parsed with `parse`.
+    pub fn parsed<T>(&self, keys: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, WireError> {
+        self.str(keys)?
+            .map(|s| {
+                parse(&s).ok_or_else(|| WireError::invalid(&self.param, format!("{} {s} is not supported", keys[0])))
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        Params::new(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn booleans_and_ints() {
+        let ps = p(&[("A", "True"), ("B", "false"), ("C", "yes"), ("N", "12"), ("M", "x")]);
+        assert_eq!(ps.bool("A").ok(), Some(Some(true)));
+        assert_eq!(ps.bool("B").ok(), Some(Some(false)));
+        assert!(ps.bool("C").is_err());
+        assert_eq!(ps.bool("Z").ok(), Some(None));
+        assert_eq!(ps.int("N").ok(), Some(Some(12)));
+        assert!(ps.int("M").is_err());
+    }
+
+    #[test]
+    fn flattened_lists() {
+        let ps = p(&[
+            ("ResourceId.2", "b"),
+            ("ResourceId.1", "a"),
+            ("ResourceId.10", "c"),
+            ("Tag.1.Key", "k"),
+            ("Tag.1.Value", ""),
+            ("Tag.2.Key", "k2"),
+        ]);
+        assert_eq!(ps.list("ResourceId").ok(), Some(vec!["a".to_string(), "b".into(), "c".into()]));
+        let tags = ps.objects("Tag").expect("objects");
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0].get("Value").map(String::as_str), Some(""));
+        assert!(!tags[1].contains_key("Value"));
+    }
+
+    #[test]
+    fn json_params_accept_numbers_as_strings() {
+        let ps = p(&[("IkeConfig", r#"{"IkeLifetime":"3600","IkeVersion":"ikev2","X":1}"#), ("Bad", "[1]")]);
+        let j = ps.json("IkeConfig").expect("ok").expect("present");
+        assert_eq!(j.u32(&["IkeLifetime"]).ok(), Some(Some(3600)));
+        assert_eq!(j.str(&["IkeVersion"]).ok(), Some(Some("ikev2".to_string())));
+        assert!(ps.json("Bad").is_err());
+    }
+
+    #[test]
+    fn paging_bounds() {
+        assert!(p(&[("PageSize", "51")]).page().is_err());
+        assert!(p(&[("PageNumber", "0")]).page().is_err());
+        let pg = p(&[]).page().expect("defaults");
+        assert_eq!((pg.number, pg.size), (1, 10));
+    }
+}

@@ -1,0 +1,47 @@
+//! openvgw-auth: byte-exact verification of the request signatures that the vendors' SDKs send.
+//!
+//! Pure library: no I/O, no async, no HTTP types. The HTTP layer hands over a [`RequestParts`],
+//! looks up the secret for the access key named in the extracted credential, then calls `verify`,
+//! `check_freshness` and (Alibaba) [`NonceCache::check_and_insert`].
+//!
+//! * [`aliyun`] — ACS3-HMAC-SHA256 ("V3") and HMAC-SHA1 "SignatureVersion 1.0" (RPC).
+//! * [`huawei`] — SDK-HMAC-SHA256.
+//!
+//! The authority for every byte is `shared/spec/{aliyun,huawei}-wire.md` and the captured vectors beside them.
+
+pub mod aliyun;
+mod encoding;
+mod error;
+pub mod huawei;
+mod nonce;
+
+pub use error::AuthError;
+pub use nonce::NonceCache;
+
+use time::{Duration, OffsetDateTime};
+
+/// How far a request's timestamp may be from the server clock, either way (both vendors use 15 minutes).
+pub const FRESHNESS_WINDOW: Duration = Duration::minutes(15);
+
+/// A request as the HTTP layer received it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// HTTP method as received; it is signed as is.
+    pub method: &'a str,
+    /// Raw path as received, e.g. "/" or "/v5/abc/vpn-gateways" (no query).
+    pub path: &'a str,
+    /// Raw query string without '?', possibly "".
+    pub raw_query: &'a str,
+    /// Headers in arrival order, names as received (they are compared case-insensitively).
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+/// Shared by both dialects: `ts` must be within [`FRESHNESS_WINDOW`] of `now`.
+fn check_window(ts: OffsetDateTime, now: OffsetDateTime, raw: &str) -> Result<(), AuthError> {
+    if (now - ts).abs() <= FRESHNESS_WINDOW {
+        Ok(())
+    } else {
+        Err(AuthError::TimestampExpired { timestamp: raw.to_owned() })
+    }
+}

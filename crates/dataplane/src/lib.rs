@@ -1,0 +1,45 @@
+//! openvgw-dataplane: the neutral intent a gateway compiles to, and the drivers that realise it.
+//!
+//! The control plane never tells a driver *how* (strongSwan, OpenVPN, namespaces); it hands over the complete
+//! desired state of one gateway ([`GatewayIntent`]) and reads back what the driver observes
+//! ([`GatewayObservation`]). Applying the same intent twice is a no-op, so restarts and retries converge. Because
+//! the interface is "desired state in, status out", running a driver on another host (`openvgw agent`) is a
+//! transport change only.
+
+pub mod intent;
+pub mod simulated;
+
+use async_trait::async_trait;
+
+pub use intent::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    /// The intent asks for something this backend cannot realise (e.g. a second route-based tunnel under libipsec).
+    #[error("unsupported by the {backend} data plane: {what}")]
+    Unsupported { backend: &'static str, what: String },
+    #[error("data plane failure: {0}")]
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// Short name for logs and metrics (`simulated`, `netns`).
+    fn name(&self) -> &'static str;
+    /// Converge the gateway to `intent` (create, update or leave alone).
+    async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError>;
+    /// Remove everything the driver created for the gateway; removing an unknown gateway succeeds.
+    async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError>;
+    /// What is really there now.
+    async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError>;
+    /// Log lines of an SSL-VPN server between two unix times (seconds), oldest first.
+    async fn ssl_server_logs(
+        &self,
+        gateway_id: &str,
+        server_id: &str,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Vec<String>, DataplaneError>;
+    /// Gateways the driver currently has realised (to find leftovers after a restart).
+    async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError>;
+}

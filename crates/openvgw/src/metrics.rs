@@ -1,0 +1,108 @@
+//! Prometheus metrics: requests by dialect/action/code, a latency histogram, resources by kind and state.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use openvgw_core::model::{VpnConnection, VpnGateway};
+use openvgw_store::Store;
+
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, String), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((dialect.to_string(), action.to_string(), code.to_string())).or_default() += 1;
+        }
+        if let Ok(mut l) = self.latency.lock() {
+            let h = l
+                .entry((dialect.to_string(), action.to_string()))
+                .or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if seconds <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += seconds;
+            h.count += 1;
+        }
+    }
+
+    /// The exposition text; resource gauges are read from the store at scrape time.
+    pub fn render(&self, store: &Store) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP openvgw_requests_total API requests by dialect, action and result code.\n");
+        out.push_str("# TYPE openvgw_requests_total counter\n");
+        if let Ok(r) = self.requests.lock() {
+            for ((d, a, c), n) in r.iter() {
+                let _ = writeln!(
+                    out,
+                    "openvgw_requests_total{{dialect=\"{}\",action=\"{}\",code=\"{}\"}} {n}",
+                    label(d),
+                    label(a),
+                    label(c)
+                );
+            }
+        }
+        out.push_str("# HELP openvgw_request_duration_seconds API request latency.\n");
+        out.push_str("# TYPE openvgw_request_duration_seconds histogram\n");
+        if let Ok(l) = self.latency.lock() {
+            for ((d, a), h) in l.iter() {
+                let labels = format!("dialect=\"{}\",action=\"{}\"", label(d), label(a));
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ =
+                        writeln!(out, "openvgw_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
+                }
+                let _ = writeln!(out, "openvgw_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "openvgw_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "openvgw_request_duration_seconds_count{{{labels}}} {}", h.count);
+            }
+        }
+        out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
+        out.push_str("# TYPE openvgw_resources gauge\n");
+        match resource_counts(store) {
+            Ok(counts) => {
+                for ((kind, state), n) in counts {
+                    let _ = writeln!(out, "openvgw_resources{{kind=\"{kind}\",state=\"{state}\"}} {n}");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not count resources for metrics"),
+        }
+        out
+    }
+}
+
+fn resource_counts(store: &Store) -> openvgw_core::Result<BTreeMap<(String, String), u64>> {
+    store.read(|tx| {
+        let mut counts = BTreeMap::new();
+        for (kind, n) in tx.count_by_kind()? {
+            if kind != "vpn_gateway" && kind != "vpn_connection" {
+                counts.insert((kind, "present".to_string()), n);
+            }
+        }
+        for gw in tx.all::<VpnGateway>(&Default::default())? {
+            *counts.entry(("vpn_gateway".to_string(), gw.status().as_str().to_string())).or_default() += 1;
+        }
+        for c in tx.all::<VpnConnection>(&Default::default())? {
+            *counts.entry(("vpn_connection".to_string(), c.state.as_str().to_string())).or_default() += 1;
+        }
+        Ok(counts)
+    })
+}

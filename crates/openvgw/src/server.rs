@@ -1,0 +1,167 @@
+//! `openvgw serve`: one HTTP port for every dialect, the reconciler, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use openvgw_aliyun::{Aliyun, Outcome};
+use openvgw_control::Service;
+use openvgw_core::config::Config;
+use openvgw_dataplane::simulated::SimulatedDriver;
+use openvgw_dataplane::Driver;
+use openvgw_reconciler::Reconciler;
+use openvgw_store::Store;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct AppState {
+    svc: Arc<Service>,
+    aliyun: Arc<Aliyun>,
+    metrics: Arc<Metrics>,
+}
+
+pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
+    match config.dataplane.driver.as_str() {
+        "simulated" => {
+            let s = &config.dataplane.simulated;
+            Ok(Arc::new(SimulatedDriver::new(
+                Duration::from_millis(s.provision_delay_ms),
+                Duration::from_millis(s.apply_delay_ms),
+            )))
+        }
+        other => anyhow::bail!("data-plane driver {other:?} is not available in this build (use \"simulated\")"),
+    }
+}
+
+pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
+    let aliyun = Aliyun::new(svc.clone());
+    let state = AppState { svc, aliyun, metrics };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_handler))
+        .route("/", axum::routing::any(aliyun_handler))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+async fn aliyun_handler(State(st): State<AppState>, req: Request<Body>) -> Response {
+    openvgw_aliyun::handle(st.aliyun.clone(), req).await
+}
+
+async fn metrics_handler(State(st): State<AppState>) -> Response {
+    let svc = st.svc.clone();
+    let metrics = st.metrics.clone();
+    match tokio::task::spawn_blocking(move || metrics.render(&svc.store)).await {
+        Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "application/json")],
+        r#"{"Code":"NotFound","Message":"No such API path."}"#,
+    )
+        .into_response()
+}
+
+async fn record(State(st): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    if let Some(o) = resp.extensions().get::<Outcome>() {
+        st.metrics.observe(o.dialect, &o.action, &o.code, started.elapsed().as_secs_f64());
+    }
+    resp
+}
+
+/// Creates the default tenant on first start and prints its key pair once.
+fn bootstrap(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<()> {
+    if !store.read(|tx| tx.tenants())?.is_empty() {
+        return Ok(());
+    }
+    let created = openvgw_control::tenants::create_tenant(store, config, "default")?;
+    let path = data_dir.join("default-credentials.json");
+    let doc = crate::tenant_json(&created);
+    crate::write_private(&path, &format!("{doc}\n"))?;
+    println!("Created the default tenant {}.", created.tenant.id);
+    println!("  AccessKeyId:     {}", created.access_key.id);
+    println!("  AccessKeySecret: {}", created.access_key.secret);
+    println!("This key pair is shown once; it is also stored in {} (mode 0600).", path.display());
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.server.data_dir.clone();
+    let store = Arc::new(crate::open_store(&data_dir)?);
+    bootstrap(&store, &config, &data_dir)?;
+    let config = Arc::new(config);
+    let driver = driver_for(&config)?;
+    tracing::info!(driver = driver.name(), data_dir = %data_dir.display(), "data plane ready");
+    let svc = Arc::new(Service::new(store.clone(), config.clone(), driver));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
+    let reconciler_task = tokio::spawn(reconciler.run(stop_rx.clone()));
+    let purge_task = tokio::spawn(purge_idempotency(store.clone(), config.server.idempotency_ttl_s, stop_rx));
+
+    let addr: SocketAddr =
+        config.server.listen.parse().with_context(|| format!("bad listen address {}", config.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, "openvgw listening");
+    println!("openvgw listening on http://{addr}");
+    axum::serve(listener, app(svc, Arc::new(Metrics::default()))).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = reconciler_task.await;
+    let _ = purge_task.await;
+    Ok(())
+}
+
+async fn purge_idempotency(store: Arc<Store>, ttl_s: u64, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+        let cutoff = openvgw_core::now_ms() - ttl_s as i64 * 1000;
+        let st = store.clone();
+        match tokio::task::spawn_blocking(move || st.write(|tx| tx.purge_idempotency(cutoff))).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "expired client tokens removed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging client tokens failed"),
+            _ => {}
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,83 @@
+//! Schema and migrations. Each migration runs once, in order, inside a transaction.
+
+use openvgw_core::Result;
+use rusqlite::Connection;
+
+use crate::sql_err;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE access_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE resources (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE INDEX resources_scope ON resources (tenant_id, region, kind, seq);
+CREATE INDEX resources_parent ON resources (parent_id, kind, seq);
+CREATE INDEX resources_kind ON resources (kind, seq);
+CREATE TABLE tags (
+    tenant_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    resource_kind TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (resource_id, key)
+);
+CREATE INDEX tags_scope ON tags (tenant_id, region, resource_kind, key);
+CREATE TABLE idempotency (
+    tenant_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    token TEXT NOT NULL,
+    params_hash TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, action, token)
+);
+CREATE INDEX idempotency_age ON idempotency (created_at);
+CREATE TABLE addresses (
+    pool TEXT NOT NULL,
+    address TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    PRIMARY KEY (pool, address)
+);
+CREATE INDEX addresses_owner ON addresses (owner_id);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    resource_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_resource ON events (resource_id, at);
+"#];
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+    txn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(sql_err)?;
+    let current: i64 =
+        txn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0)).map_err(sql_err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        txn.execute_batch(sql).map_err(sql_err)?;
+        txn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1]).map_err(sql_err)?;
+    }
+    txn.commit().map_err(sql_err)
+}

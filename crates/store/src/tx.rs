@@ -1,0 +1,534 @@
+//! Typed operations inside one transaction.
+
+use openvgw_core::model::{AccessKey, Resource, Scope, Tag, Tenant};
+use openvgw_core::{Error, Kind, Result};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+
+use crate::sql_err;
+
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    writable: bool,
+}
+
+/// Filters for listing one kind of resource. `json_eq` compares a top-level document field (`$.field`).
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery<'q> {
+    pub scope: Option<&'q Scope>,
+    pub parent_id: Option<&'q str>,
+    pub id: Option<&'q str>,
+    pub name: Option<&'q str>,
+    pub json_eq: Vec<(&'q str, String)>,
+    /// Only resources carrying all these tags (value `None` = any value).
+    pub tags: Vec<TagFilter>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TagFilter {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaggedResource {
+    pub resource_kind: String,
+    pub resource_id: String,
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub params_hash: String,
+    pub result: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub at: i64,
+    pub message: String,
+}
+
+fn decode<T: DeserializeOwned>(doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| Error::internal(format!("store: corrupt document: {e}")))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(conn: &'a Connection, writable: bool) -> Self {
+        Tx { conn, writable }
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::internal("store: write attempted in a read transaction"))
+        }
+    }
+
+    // ---- resources -------------------------------------------------------------------------------------------
+
+    /// The resource `id` of type `R` in `scope`, if it exists there.
+    pub fn get<R: Resource>(&self, scope: &Scope, id: &str) -> Result<Option<R>> {
+        self.conn
+            .query_row(
+                "SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4",
+                params![R::KIND.as_str(), id, scope.tenant_id, scope.region],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(sql_err)?
+            .map(|doc| decode(&doc))
+            .transpose()
+    }
+
+    /// Like [`Tx::get`] but a missing resource is `Error::NotFound`.
+    pub fn require<R: Resource>(&self, scope: &Scope, id: &str) -> Result<R> {
+        self.get(scope, id)?.ok_or_else(|| Error::not_found(R::KIND, id))
+    }
+
+    /// The resource regardless of tenant (for the reconciler, never for API requests).
+    pub fn get_unscoped<R: Resource>(&self, id: &str) -> Result<Option<R>> {
+        self.conn
+            .query_row("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2", params![R::KIND.as_str(), id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(sql_err)?
+            .map(|doc| decode(&doc))
+            .transpose()
+    }
+
+    pub fn insert<R: Resource>(&self, r: &R) -> Result<()> {
+        self.writable()?;
+        let scope = r.scope();
+        self.conn
+            .execute(
+                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, created_at, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    R::KIND.as_str(),
+                    r.id(),
+                    scope.tenant_id,
+                    scope.region,
+                    r.parent_id(),
+                    r.name(),
+                    r.created_at(),
+                    encode(r)?
+                ],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn update<R: Resource>(&self, r: &R) -> Result<()> {
+        self.writable()?;
+        let n = self
+            .conn
+            .execute(
+                "UPDATE resources SET parent_id = ?3, name = ?4, doc = ?5 WHERE kind = ?1 AND id = ?2",
+                params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), encode(r)?],
+            )
+            .map_err(sql_err)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found(R::KIND, r.id()))
+        }
+    }
+
+    /// Deletes a resource with its tags, events and any addresses it owns.
+    pub fn delete(&self, kind: Kind, id: &str) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute("DELETE FROM resources WHERE kind = ?1 AND id = ?2", params![kind.as_str(), id])
+            .map_err(sql_err)?;
+        self.conn.execute("DELETE FROM tags WHERE resource_id = ?1", [id]).map_err(sql_err)?;
+        self.conn.execute("DELETE FROM events WHERE resource_id = ?1", [id]).map_err(sql_err)?;
+        self.conn.execute("DELETE FROM addresses WHERE owner_id = ?1", [id]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    fn where_clause(kind: Kind, q: &ListQuery) -> (String, Vec<Value>) {
+        let mut sql = String::from(" FROM resources r WHERE r.kind = ?");
+        let mut args: Vec<Value> = vec![Value::Text(kind.as_str().into())];
+        if let Some(scope) = q.scope {
+            sql.push_str(" AND r.tenant_id = ? AND r.region = ?");
+            args.push(Value::Text(scope.tenant_id.clone()));
+            args.push(Value::Text(scope.region.clone()));
+        }
+        if let Some(p) = q.parent_id {
+            sql.push_str(" AND r.parent_id = ?");
+            args.push(Value::Text(p.into()));
+        }
+        if let Some(id) = q.id {
+            sql.push_str(" AND r.id = ?");
+            args.push(Value::Text(id.into()));
+        }
+        if let Some(name) = q.name {
+            sql.push_str(" AND r.name = ?");
+            args.push(Value::Text(name.into()));
+        }
+        for (field, value) in &q.json_eq {
+            // Field names come from code, never from requests; values are bound.
+            sql.push_str(&format!(" AND json_extract(r.doc, '$.{field}') = ?"));
+            args.push(Value::Text(value.clone()));
+        }
+        for t in &q.tags {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = r.id AND t.key = ?");
+            args.push(Value::Text(t.key.clone()));
+            if let Some(v) = &t.value {
+                sql.push_str(" AND t.value = ?");
+                args.push(Value::Text(v.clone()));
+            }
+            sql.push(')');
+        }
+        (sql, args)
+    }
+
+    /// One page of resources (oldest first) and the total number matching.
+    pub fn list<R: Resource>(&self, q: &ListQuery) -> Result<(Vec<R>, u64)> {
+        let (filter, args) = Self::where_clause(R::KIND, q);
+        let total: i64 = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*){filter}"), params_from_iter(args.iter()), |r| r.get(0))
+            .map_err(sql_err)?;
+        let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
+        let sql = format!("SELECT r.doc{filter} ORDER BY r.seq LIMIT {limit} OFFSET {}", q.offset);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
+        let docs = stmt
+            .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<String>, _>>()
+            .map_err(sql_err)?;
+        let items = docs.iter().map(|d| decode(d)).collect::<Result<Vec<R>>>()?;
+        Ok((items, total as u64))
+    }
+
+    /// All resources of a kind matching the query (no paging).
+    pub fn all<R: Resource>(&self, q: &ListQuery) -> Result<Vec<R>> {
+        let q = ListQuery { offset: 0, limit: None, ..q.clone() };
+        Ok(self.list(&q)?.0)
+    }
+
+    pub fn count<R: Resource>(&self, q: &ListQuery) -> Result<u64> {
+        let (filter, args) = Self::where_clause(R::KIND, q);
+        let n: i64 = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*){filter}"), params_from_iter(args.iter()), |r| r.get(0))
+            .map_err(sql_err)?;
+        Ok(n as u64)
+    }
+
+    /// Ids of every resource of a kind, across tenants (reconciler).
+    pub fn ids_of_kind(&self, kind: Kind) -> Result<Vec<String>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id FROM resources WHERE kind = ?1 ORDER BY seq").map_err(sql_err)?;
+        let ids = stmt
+            .query_map([kind.as_str()], |r| r.get::<_, String>(0))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok(ids)
+    }
+
+    /// Every resource of a kind whose parent is `parent_id`, across tenants (reconciler, cascades).
+    pub fn children_unscoped<R: Resource>(&self, parent_id: &str) -> Result<Vec<R>> {
+        self.all(&ListQuery { parent_id: Some(parent_id), ..Default::default() })
+    }
+
+    /// Counts of resources per (kind, derived status) are computed by callers; this gives counts per kind.
+    pub fn count_by_kind(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT kind, COUNT(*) FROM resources GROUP BY kind").map_err(sql_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok(rows)
+    }
+
+    // ---- tags ------------------------------------------------------------------------------------------------
+
+    pub fn tags_of(&self, resource_id: &str) -> Result<Vec<Tag>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, value FROM tags WHERE resource_id = ?1 ORDER BY seq")
+            .map_err(sql_err)?;
+        let tags = stmt
+            .query_map([resource_id], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok(tags)
+    }
+
+    /// Sets (inserts or overwrites) a tag on a resource.
+    pub fn put_tag(&self, scope: &Scope, kind: Kind, resource_id: &str, tag: &Tag) -> Result<()> {
+        self.writable()?;
+        let seq = openvgw_core::now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO tags (tenant_id, region, resource_kind, resource_id, key, value, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
+                params![scope.tenant_id, scope.region, kind.as_str(), resource_id, tag.key, tag.value, seq],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn remove_tag(&self, resource_id: &str, key: &str) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute("DELETE FROM tags WHERE resource_id = ?1 AND key = ?2", params![resource_id, key])
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn remove_all_tags(&self, resource_id: &str) -> Result<()> {
+        self.writable()?;
+        self.conn.execute("DELETE FROM tags WHERE resource_id = ?1", [resource_id]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Tag bindings in a scope for one resource kind, optionally restricted to resources and/or resources that carry
+    /// all of `tags`; ordered stably for token paging.
+    pub fn tag_bindings(
+        &self,
+        scope: &Scope,
+        kind: Kind,
+        resource_ids: &[String],
+        tags: &[TagFilter],
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<TaggedResource>, bool)> {
+        let mut sql = String::from(
+            "SELECT t.resource_kind, t.resource_id, t.key, t.value FROM tags t
+             WHERE t.tenant_id = ? AND t.region = ? AND t.resource_kind = ?",
+        );
+        let mut args: Vec<Value> = vec![
+            Value::Text(scope.tenant_id.clone()),
+            Value::Text(scope.region.clone()),
+            Value::Text(kind.as_str().into()),
+        ];
+        if !resource_ids.is_empty() {
+            sql.push_str(&format!(" AND t.resource_id IN ({})", vec!["?"; resource_ids.len()].join(",")));
+            args.extend(resource_ids.iter().map(|r| Value::Text(r.clone())));
+        }
+        for f in tags {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM tags u WHERE u.resource_id = t.resource_id AND u.key = ?");
+            args.push(Value::Text(f.key.clone()));
+            if let Some(v) = &f.value {
+                sql.push_str(" AND u.value = ?");
+                args.push(Value::Text(v.clone()));
+            }
+            sql.push(')');
+        }
+        if !tags.is_empty() {
+            // Only the matching tags themselves are reported, as Alibaba does when filtering by tag.
+            sql.push_str(&format!(" AND t.key IN ({})", vec!["?"; tags.len()].join(",")));
+            args.extend(tags.iter().map(|f| Value::Text(f.key.clone())));
+        }
+        sql.push_str(&format!(" ORDER BY t.resource_id, t.key LIMIT {} OFFSET {offset}", limit + 1));
+        let mut stmt = self.conn.prepare(&sql).map_err(sql_err)?;
+        let mut rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| {
+                Ok(TaggedResource {
+                    resource_kind: r.get(0)?,
+                    resource_id: r.get(1)?,
+                    key: r.get(2)?,
+                    value: r.get(3)?,
+                })
+            })
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
+    // ---- idempotency -----------------------------------------------------------------------------------------
+
+    pub fn idempotency(&self, tenant_id: &str, action: &str, token: &str) -> Result<Option<IdempotencyRecord>> {
+        self.conn
+            .query_row(
+                "SELECT params_hash, result, created_at FROM idempotency WHERE tenant_id = ?1 AND action = ?2 AND token = ?3",
+                params![tenant_id, action, token],
+                |r| Ok(IdempotencyRecord { params_hash: r.get(0)?, result: r.get(1)?, created_at: r.get(2)? }),
+            )
+            .optional()
+            .map_err(sql_err)
+    }
+
+    pub fn put_idempotency(&self, tenant_id: &str, action: &str, token: &str, rec: &IdempotencyRecord) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO idempotency (tenant_id, action, token, params_hash, result, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant_id, action, token) DO UPDATE
+                 SET params_hash = excluded.params_hash, result = excluded.result, created_at = excluded.created_at",
+                params![tenant_id, action, token, rec.params_hash, rec.result, rec.created_at],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn purge_idempotency(&self, older_than_ms: i64) -> Result<u64> {
+        self.writable()?;
+        let n = self.conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [older_than_ms]).map_err(sql_err)?;
+        Ok(n as u64)
+    }
+
+    // ---- address pools ---------------------------------------------------------------------------------------
+
+    /// Claims the first candidate not yet taken in `pool` for `owner_id`; `None` when all are taken.
+    pub fn claim_address(
+        &self,
+        pool: &str,
+        candidates: impl Iterator<Item = String>,
+        owner_id: &str,
+    ) -> Result<Option<String>> {
+        self.writable()?;
+        let mut taken_stmt =
+            self.conn.prepare_cached("SELECT address FROM addresses WHERE pool = ?1").map_err(sql_err)?;
+        let taken: std::collections::HashSet<String> = taken_stmt
+            .query_map([pool], |r| r.get::<_, String>(0))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sql_err)?;
+        for c in candidates {
+            if !taken.contains(&c) {
+                self.conn
+                    .execute(
+                        "INSERT INTO addresses (pool, address, owner_id) VALUES (?1, ?2, ?3)",
+                        params![pool, c, owner_id],
+                    )
+                    .map_err(sql_err)?;
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn release_addresses(&self, owner_id: &str) -> Result<()> {
+        self.writable()?;
+        self.conn.execute("DELETE FROM addresses WHERE owner_id = ?1", [owner_id]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    // ---- events (operation logs shown by log APIs) ------------------------------------------------------------
+
+    pub fn append_event(&self, resource_id: &str, at_ms: i64, message: &str) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO events (resource_id, at, message) VALUES (?1, ?2, ?3)",
+                params![resource_id, at_ms, message],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Events of a resource in `[from_ms, to_ms]`, oldest first, one page, plus the total.
+    pub fn events(
+        &self,
+        resource_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Event>, u64)> {
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE resource_id = ?1 AND at BETWEEN ?2 AND ?3",
+                params![resource_id, from_ms, to_ms],
+                |r| r.get(0),
+            )
+            .map_err(sql_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at, message FROM events WHERE resource_id = ?1 AND at BETWEEN ?2 AND ?3 ORDER BY seq LIMIT ?4 OFFSET ?5",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![resource_id, from_ms, to_ms, limit as i64, offset as i64], |r| {
+                Ok(Event { at: r.get(0)?, message: r.get(1)? })
+            })
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok((rows, total as u64))
+    }
+
+    // ---- tenants and keys ------------------------------------------------------------------------------------
+
+    pub fn insert_tenant(&self, t: &Tenant) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO tenants (id, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![t.id, t.name, t.created_at, encode(t)?],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Error::AlreadyExists { kind: Kind::Tenant, what: t.name.clone() }
+                }
+                other => sql_err(other),
+            })?;
+        Ok(())
+    }
+
+    pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.conn
+            .query_row("SELECT doc FROM tenants WHERE id = ?1", [id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(sql_err)?
+            .map(|d| decode(&d))
+            .transpose()
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc FROM tenants ORDER BY created_at").map_err(sql_err)?;
+        let docs = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        docs.iter().map(|d| decode(d)).collect()
+    }
+
+    pub fn insert_access_key(&self, k: &AccessKey) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO access_keys (id, tenant_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![k.id, k.tenant_id, k.secret, k.created_at],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
+        self.conn
+            .query_row("SELECT id, secret, tenant_id, created_at FROM access_keys WHERE id = ?1", [id], |r| {
+                Ok(AccessKey { id: r.get(0)?, secret: r.get(1)?, tenant_id: r.get(2)?, created_at: r.get(3)? })
+            })
+            .optional()
+            .map_err(sql_err)
+    }
+}
