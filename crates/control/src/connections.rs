@@ -250,7 +250,7 @@ impl Service {
                 self.config.quotas.connections_per_gateway,
                 Quota::Connections,
             )?;
-            let pair = ListQuery { json_eq: vec![("customer_gateway_id", cgw.id.clone())], ..siblings };
+            let pair = ListQuery { lookup_key: Some(&cgw.id), ..siblings };
             if tx.count::<VpnConnection>(&pair)? > 0 {
                 return Err(Error::AlreadyExists {
                     kind: Kind::VpnConnection,
@@ -395,7 +395,7 @@ impl Service {
                 ..Default::default()
             };
             if let Some(c) = &f.customer_gateway_id {
-                q.json_eq.push(("customer_gateway_id", c.clone()));
+                q.lookup_key = Some(c);
             }
             let (items, total) = tx.list::<VpnConnection>(&q)?;
             let items = items

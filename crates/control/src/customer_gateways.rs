@@ -49,7 +49,7 @@ impl Service {
                 self.config.quotas.customer_gateways_per_region,
                 Quota::CustomerGateways,
             )?;
-            let dup = ListQuery { json_eq: vec![("ip_address", ip.clone())], ..q };
+            let dup = ListQuery { lookup_key: Some(&ip), ..q };
             if tx.count::<CustomerGateway>(&dup)? > 0 {
                 return Err(Error::AlreadyExists { kind: Kind::CustomerGateway, what: ip.clone() });
             }
@@ -143,11 +143,7 @@ impl Service {
         self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let cgw: CustomerGateway = tx.require(&ctx.scope, id)?;
-            let users = ListQuery {
-                scope: Some(&ctx.scope),
-                json_eq: vec![("customer_gateway_id", cgw.id.clone())],
-                ..Default::default()
-            };
+            let users = ListQuery { scope: Some(&ctx.scope), lookup_key: Some(&cgw.id), ..Default::default() };
             if tx.count::<VpnConnection>(&users)? > 0 {
                 return Err(Error::InUse { kind: Kind::CustomerGateway, id: cgw.id, by: Kind::VpnConnection });
             }

@@ -29,6 +29,10 @@ pub trait Resource: Serialize + for<'de> Deserialize<'de> + Send + 'static {
     fn name(&self) -> &str {
         ""
     }
+    /// A secondary key queries look resources up by (indexed), e.g. a customer gateway's IP address.
+    fn lookup_key(&self) -> Option<&str> {
+        None
+    }
     fn created_at(&self) -> i64;
 }
 
@@ -145,6 +149,9 @@ pub struct CustomerGateway {
 
 impl Resource for CustomerGateway {
     const KIND: Kind = Kind::CustomerGateway;
+    fn lookup_key(&self) -> Option<&str> {
+        Some(&self.ip_address)
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -224,6 +231,10 @@ pub struct VpnConnection {
 
 impl Resource for VpnConnection {
     const KIND: Kind = Kind::VpnConnection;
+    /// Connections are found by their customer gateway (one per gateway pair; in-use checks).
+    fn lookup_key(&self) -> Option<&str> {
+        Some(&self.customer_gateway_id)
+    }
     fn id(&self) -> &str {
         &self.id
     }

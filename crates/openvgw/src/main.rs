@@ -1,16 +1,11 @@
 //! `openvgw`: the VPN gateway service (`serve`) and its admin commands.
 
-mod metrics;
-mod server;
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use openvgw_control::tenants::CreatedTenant;
+use openvgw::{open_store, server, tenant_json};
 use openvgw_core::config::Config;
-use openvgw_store::Store;
 
 #[derive(Parser)]
 #[command(name = "openvgw", version, about = "Self-hostable cloud VPN gateway service")]
@@ -77,40 +72,6 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
         config.server.data_dir = d.clone();
     }
     Ok(config)
-}
-
-pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(Store::open(&data_dir.join("openvgw.db"))?)
-}
-
-/// Writes a file only the owner can read (it holds secrets).
-pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-pub(crate) fn tenant_json(c: &CreatedTenant) -> serde_json::Value {
-    serde_json::json!({
-        "tenant_id": c.tenant.id,
-        "name": c.tenant.name,
-        "access_key_id": c.access_key.id,
-        "access_key_secret": c.access_key.secret,
-        "projects": c.tenant.projects,
-    })
 }
 
 fn init_logging(format: &str) {

@@ -26,10 +26,12 @@ CREATE TABLE resources (
     region TEXT NOT NULL,
     parent_id TEXT,
     name TEXT NOT NULL,
+    lookup_key TEXT,
     created_at INTEGER NOT NULL,
     doc TEXT NOT NULL,
     UNIQUE (kind, id)
 );
+CREATE INDEX resources_lookup ON resources (tenant_id, region, kind, lookup_key);
 CREATE INDEX resources_scope ON resources (tenant_id, region, kind, seq);
 CREATE INDEX resources_parent ON resources (parent_id, kind, seq);
 CREATE INDEX resources_kind ON resources (kind, seq);

@@ -20,6 +20,8 @@ pub struct ListQuery<'q> {
     pub parent_id: Option<&'q str>,
     pub id: Option<&'q str>,
     pub name: Option<&'q str>,
+    /// Matches [`Resource::lookup_key`](openvgw_core::model::Resource::lookup_key).
+    pub lookup_key: Option<&'q str>,
     pub json_eq: Vec<(&'q str, String)>,
     /// Only resources carrying all these tags (value `None` = any value).
     pub tags: Vec<TagFilter>,
@@ -113,8 +115,8 @@ impl<'a> Tx<'a> {
         let scope = r.scope();
         self.conn
             .execute(
-                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, created_at, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, lookup_key, created_at, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     R::KIND.as_str(),
                     r.id(),
@@ -122,6 +124,7 @@ impl<'a> Tx<'a> {
                     scope.region,
                     r.parent_id(),
                     r.name(),
+                    r.lookup_key(),
                     r.created_at(),
                     encode(r)?
                 ],
@@ -135,8 +138,8 @@ impl<'a> Tx<'a> {
         let n = self
             .conn
             .execute(
-                "UPDATE resources SET parent_id = ?3, name = ?4, doc = ?5 WHERE kind = ?1 AND id = ?2",
-                params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), encode(r)?],
+                "UPDATE resources SET parent_id = ?3, name = ?4, lookup_key = ?5, doc = ?6 WHERE kind = ?1 AND id = ?2",
+                params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), r.lookup_key(), encode(r)?],
             )
             .map_err(sql_err)?;
         if n == 1 {
@@ -177,6 +180,10 @@ impl<'a> Tx<'a> {
         if let Some(name) = q.name {
             sql.push_str(" AND r.name = ?");
             args.push(Value::Text(name.into()));
+        }
+        if let Some(k) = q.lookup_key {
+            sql.push_str(" AND r.lookup_key = ?");
+            args.push(Value::Text(k.into()));
         }
         for (field, value) in &q.json_eq {
             // Field names come from code, never from requests; values are bound.

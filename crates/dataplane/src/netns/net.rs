@@ -1,0 +1,269 @@
+//! Namespaces, links, addresses, routes and rules: each converged from "what should be" against "what is" (read
+//! back with `ip -j`), so re-running is cheap and repairs whatever drifted.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::sys::{self, failed, ip, ip_ns, ip_ns_json};
+use crate::DataplaneError;
+
+/// Routes the driver owns carry this protocol number, so they can be told apart from kernel and charon routes.
+pub(crate) const ROUTE_PROTO: &str = "77";
+/// Policy-route rules live in this priority range (plus the API's priority).
+pub(crate) const RULE_PREF_BASE: u32 = 1000;
+const RULE_PREF_END: u32 = 2000;
+
+pub(crate) async fn ensure_bridge(name: &str) -> Result<bool, DataplaneError> {
+    let created = if sys::link_exists(None, name).await {
+        false
+    } else {
+        ip(&["link", "add", "name", name, "type", "bridge"]).await?;
+        true
+    };
+    ip(&["link", "set", "dev", name, "up"]).await?;
+    Ok(created)
+}
+
+/// Deletes a bridge the driver created, once nothing is attached to it any more.
+pub(crate) async fn delete_bridge_if_unused(name: &str) -> Result<(), DataplaneError> {
+    if !sys::link_exists(None, name).await {
+        return Ok(());
+    }
+    let ports = sys::ip_json(&["link", "show", "master", name]).await?;
+    if ports.is_empty() {
+        ip(&["link", "del", "dev", name]).await?;
+        tracing::info!(bridge = name, "deleted unused VPC bridge");
+    }
+    Ok(())
+}
+
+/// The bridge a root-namespace interface is attached to.
+pub(crate) async fn master_of(link: &str) -> Option<String> {
+    let links = sys::ip_json(&["link", "show", "dev", link]).await.ok()?;
+    links.first()?.get("master")?.as_str().map(str::to_string)
+}
+
+/// Creates the namespace if needed; true when it was created.
+pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
+    let created = !sys::netns_exists(ns);
+    if created {
+        ip(&["netns", "add", ns]).await?;
+    }
+    ip_ns(ns, &["link", "set", "dev", "lo", "up"]).await?;
+    for (key, value) in [
+        ("net.ipv4.ip_forward", "1"),
+        // The gateway speaks IPv4 only; IPv6 autoconfiguration would only add noise on the public segment.
+        ("net.ipv6.conf.all.disable_ipv6", "1"),
+        ("net.ipv6.conf.default.disable_ipv6", "1"),
+    ] {
+        sys::run("ip", &["netns", "exec", ns, "sysctl", "-qw", &format!("{key}={value}")]).await?;
+    }
+    Ok(created)
+}
+
+/// A veth pair between the root namespace (attached to `bridge`) and `ns`.
+pub(crate) async fn ensure_veth(ns: &str, root_end: &str, ns_end: &str, bridge: &str) -> Result<(), DataplaneError> {
+    if !sys::link_exists(Some(ns), ns_end).await {
+        // A root end without its peer is a leftover of an earlier, interrupted attempt.
+        if sys::link_exists(None, root_end).await {
+            ip(&["link", "del", "dev", root_end]).await?;
+        }
+        ip(&["link", "add", "name", root_end, "type", "veth", "peer", "name", ns_end, "netns", ns]).await?;
+    }
+    ip(&["link", "set", "dev", root_end, "master", bridge, "up"]).await?;
+    ip_ns(ns, &["link", "set", "dev", ns_end, "up"]).await?;
+    Ok(())
+}
+
+/// IPv4 addresses (`a.b.c.d/len`) of `dev` with global or host scope, as configured.
+async fn addresses(ns: &str, dev: &str) -> Result<BTreeSet<String>, DataplaneError> {
+    let links = ip_ns_json(ns, &["-4", "addr", "show", "dev", dev]).await?;
+    let mut out = BTreeSet::new();
+    for link in links {
+        for a in link.get("addr_info").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(local), Some(len)) = (a.get("local").and_then(Value::as_str), a.get("prefixlen")) {
+                out.insert(format!("{local}/{len}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Makes `dev`'s IPv4 addresses exactly `desired` (loopback keeps 127.0.0.1/8).
+pub(crate) async fn ensure_addresses(ns: &str, dev: &str, desired: &BTreeSet<String>) -> Result<(), DataplaneError> {
+    let actual = addresses(ns, dev).await?;
+    for stale in actual.difference(desired) {
+        if dev == "lo" && stale.starts_with("127.") {
+            continue;
+        }
+        ip_ns(ns, &["addr", "del", stale, "dev", dev]).await?;
+    }
+    for missing in desired.difference(&actual) {
+        ip_ns(ns, &["addr", "add", missing, "dev", dev]).await?;
+    }
+    Ok(())
+}
+
+/// One route the driver owns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Route {
+    pub table: String,
+    pub dst: String,
+    pub target: RouteTarget,
+    pub metric: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RouteTarget {
+    Dev(String),
+    Via(String),
+    /// Nothing may leave in clear when the tunnel that should carry it is absent.
+    Blackhole,
+}
+
+impl Route {
+    fn args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if self.target == RouteTarget::Blackhole {
+            a.push("blackhole".to_string());
+        }
+        a.push(self.dst.clone());
+        match &self.target {
+            RouteTarget::Dev(d) => a.extend(["dev".into(), d.clone()]),
+            RouteTarget::Via(g) => a.extend(["via".into(), g.clone()]),
+            RouteTarget::Blackhole => {}
+        }
+        a.extend(["table".into(), self.table.clone(), "proto".into(), ROUTE_PROTO.into()]);
+        if self.metric > 0 {
+            a.extend(["metric".into(), self.metric.to_string()]);
+        }
+        a
+    }
+}
+
+fn normalise_dst(dst: &str) -> String {
+    if dst == "default" {
+        "0.0.0.0/0".into()
+    } else if dst.contains('/') {
+        dst.to_string()
+    } else {
+        format!("{dst}/32")
+    }
+}
+
+async fn owned_routes(ns: &str) -> Result<Vec<Route>, DataplaneError> {
+    let rows = ip_ns_json(ns, &["-4", "route", "show", "table", "all", "proto", ROUTE_PROTO]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let dst = normalise_dst(r.get("dst")?.as_str()?);
+            let table = r.get("table").and_then(Value::as_str).unwrap_or("main").to_string();
+            let target = if r.get("type").and_then(Value::as_str) == Some("blackhole") {
+                RouteTarget::Blackhole
+            } else if let Some(gw) = r.get("gateway").and_then(Value::as_str) {
+                RouteTarget::Via(gw.to_string())
+            } else {
+                RouteTarget::Dev(r.get("dev")?.as_str()?.to_string())
+            };
+            let metric = r.get("metric").and_then(Value::as_u64).unwrap_or(0) as u32;
+            Some(Route { table, dst, target, metric })
+        })
+        .collect())
+}
+
+/// Makes the driver-owned routes of `ns` exactly `desired`. Routes whose device does not exist (yet) are
+/// reported as an error after the others were applied, so a later pass completes them.
+pub(crate) async fn sync_routes(ns: &str, desired: &BTreeSet<Route>) -> Result<(), DataplaneError> {
+    let actual: BTreeSet<Route> = owned_routes(ns).await?.into_iter().collect();
+    for stale in actual.difference(desired) {
+        let mut args = vec!["route".to_string(), "del".to_string()];
+        args.extend(stale.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Err(e) = ip_ns(ns, &args).await {
+            tracing::debug!(namespace = ns, error = %e, "stale route already gone");
+        }
+    }
+    let mut first_error = None;
+    for missing in desired.difference(&actual) {
+        let mut args = vec!["route".to_string(), "replace".to_string()];
+        args.extend(missing.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Err(e) = ip_ns(ns, &args).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// One policy rule the driver owns (priority range [`RULE_PREF_BASE`]..2000).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Rule {
+    pub pref: u32,
+    pub from: String,
+    pub to: String,
+    pub table: String,
+}
+
+fn rule_side(r: &Value, key: &str, len_key: &str) -> String {
+    match (r.get(key).and_then(Value::as_str), r.get(len_key).and_then(Value::as_u64)) {
+        (Some("all") | None, _) => "0.0.0.0/0".into(),
+        (Some(a), Some(len)) => format!("{a}/{len}"),
+        (Some(a), None) => format!("{a}/32"),
+    }
+}
+
+pub(crate) async fn sync_rules(ns: &str, desired: &BTreeSet<Rule>) -> Result<(), DataplaneError> {
+    let rows = ip_ns_json(ns, &["-4", "rule", "show"]).await?;
+    let actual: BTreeSet<Rule> = rows
+        .iter()
+        .filter_map(|r| {
+            let pref = r.get("priority")?.as_u64()? as u32;
+            (RULE_PREF_BASE..RULE_PREF_END).contains(&pref).then(|| Rule {
+                pref,
+                from: rule_side(r, "src", "srclen"),
+                to: rule_side(r, "dst", "dstlen"),
+                table: r.get("table").and_then(Value::as_str).unwrap_or("main").to_string(),
+            })
+        })
+        .collect();
+    for stale in actual.difference(desired) {
+        let pref = stale.pref.to_string();
+        ip_ns(ns, &["rule", "del", "pref", &pref, "from", &stale.from, "to", &stale.to, "table", &stale.table]).await?;
+    }
+    for missing in desired.difference(&actual) {
+        let pref = missing.pref.to_string();
+        ip_ns(ns, &["rule", "add", "pref", &pref, "from", &missing.from, "to", &missing.to, "table", &missing.table])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes every rule with priority `pref` (charon re-adds its table rule at each start).
+pub(crate) async fn delete_rules_at(ns: &str, pref: u32) -> Result<(), DataplaneError> {
+    let p = pref.to_string();
+    for _ in 0..8 {
+        let rows = ip_ns_json(ns, &["-4", "rule", "show", "pref", &p]).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        ip_ns(ns, &["rule", "del", "pref", &p]).await?;
+    }
+    Err(failed(format!("rule {pref} in {ns} keeps coming back")))
+}
+
+/// An XFRM interface for a route-based tunnel (kernel backend).
+pub(crate) async fn ensure_xfrm_interface(ns: &str, name: &str, underlay: &str, if_id: u32) -> Result<(), DataplaneError> {
+    if !sys::link_exists(Some(ns), name).await {
+        let id = if_id.to_string();
+        ip_ns(ns, &["link", "add", name, "type", "xfrm", "dev", underlay, "if_id", &id]).await?;
+    }
+    ip_ns(ns, &["link", "set", "dev", name, "up"]).await?;
+    Ok(())
+}
+
+/// XFRM interfaces in `ns` (to delete those of removed tunnels).
+pub(crate) async fn xfrm_interfaces(ns: &str) -> Result<Vec<String>, DataplaneError> {
+    let rows = ip_ns_json(ns, &["link", "show", "type", "xfrm"]).await?;
+    Ok(rows.iter().filter_map(|r| r.get("ifname")?.as_str().map(str::to_string)).collect())
+}
