@@ -149,6 +149,11 @@ pub fn from_core(e: &Error, action: &str) -> WireError {
             format!("DependencyViolation.{}", if *by == Kind::VpnConnection { "VpnConnection" } else { "Resource" }),
             "The specified resource is still in use.",
         ),
+        Error::BgpConnectionsExist => WireError::new(
+            400,
+            "OperationFailed.VpnConnectionExist",
+            "Auto propagate cannot be closed when VPN connections with BGP enabled exist.",
+        ),
         Error::MissingAsn => WireError::new(
             400,
             "OperationDenied.MissingAsn",

@@ -1,12 +1,10 @@
 //! Response bodies: resource views with exactly the JSON types the SDK models declare, and the XML form.
 
-use openvgw_control::connections::PeerConfig;
+use openvgw_control::connections::{ConnectionView, PeerConfig};
 use openvgw_control::ssl::cert_status;
 use openvgw_control::Tagged;
 use openvgw_core::crypto::{IkeConfig, IpsecConfig};
-use openvgw_core::model::{
-    CustomerGateway, IpsecServer, RouteEntry, SslVpnClientCert, SslVpnServer, Tag, VpnConnection, VpnGateway,
-};
+use openvgw_core::model::{CustomerGateway, IpsecServer, RouteEntry, SslVpnClientCert, SslVpnServer, Tag, VpnGateway};
 use serde_json::{json, Map, Value};
 
 /// `{"Tag":[{"Key","Value"}]}`, the wrapped shape the SDK reads.
@@ -125,8 +123,9 @@ fn peer_bgp_ip(tunnel_cidr: &str, local: &str) -> String {
 }
 
 /// The connection view; `tag_key` is `Tags` (DescribeVpnConnection) or `Tag` (items of DescribeVpnConnections).
-pub fn connection(t: &Tagged<VpnConnection>, tag_key: &str) -> Value {
-    let c = &t.item;
+pub fn connection(t: &ConnectionView, tag_key: &str) -> Value {
+    let c = &t.connection;
+    let peer = &t.customer_gateway;
     let mut health = json!({
         "Enable": c.health_check.enable.to_string(),
         "Dip": c.health_check.dip,
@@ -143,7 +142,11 @@ pub fn connection(t: &Tagged<VpnConnection>, tag_key: &str) -> Value {
         "TunnelCidr": c.bgp.tunnel_cidr,
         "LocalBgpIp": c.bgp.local_bgp_ip,
         "PeerBgpIp": peer_bgp_ip(&c.bgp.tunnel_cidr, &c.bgp.local_bgp_ip),
+        "AuthKey": peer.auth_key.clone().unwrap_or_default(),
     });
+    if let Some(asn) = peer.asn {
+        bgp["PeerAsn"] = json!(asn);
+    }
     if c.bgp.enable {
         // No BGP session exists until the data plane reports one.
         bgp["Status"] = json!("false");

@@ -9,7 +9,7 @@ use openvgw_core::model::{
 use openvgw_core::{now_ms, validate, Error, Field, Kind, Quota, Result};
 use openvgw_store::{ListQuery, TagFilter, Tx};
 
-use crate::{bump, gateway_for_change, quota, Ctx, Listed, Page, Service, Tagged};
+use crate::{bump, gateway_for_change, quota, Ctx, Listed, Page, Service};
 
 /// Phase-1 fields a request may set; unset ones take the defaults (create) or keep their value (modify).
 #[derive(Debug, Clone, Default)]
@@ -92,6 +92,26 @@ pub struct ConnectionFilter {
     pub customer_gateway_id: Option<String>,
     pub connection_id: Option<String>,
     pub tags: Vec<TagFilter>,
+}
+
+/// A connection as the API shows it: with its tags and the customer gateway (peer ASN, BGP key).
+#[derive(Debug, Clone)]
+pub struct ConnectionView {
+    pub connection: VpnConnection,
+    pub customer_gateway: CustomerGateway,
+    pub tags: Vec<Tag>,
+}
+
+fn view(tx: &Tx, connection: VpnConnection) -> Result<ConnectionView> {
+    let customer_gateway = tx.require(&connection.scope, &connection.customer_gateway_id)?;
+    Ok(ConnectionView { tags: tx.tags_of(&connection.id)?, customer_gateway, connection })
+}
+
+/// The gateway's BGP flag follows its connections: on while any of them runs BGP.
+fn sync_gateway_bgp(tx: &Tx, gw: &mut VpnGateway) -> Result<()> {
+    let conns: Vec<VpnConnection> = tx.children_unscoped(&gw.id)?;
+    gw.enable_bgp = conns.iter().any(|c| c.bgp.enable);
+    Ok(())
 }
 
 /// What the customer side needs to configure its end (DownloadVpnConnectionConfig).
@@ -304,6 +324,8 @@ impl Service {
             for t in &input.tags {
                 tx.put_tag(scope, Kind::VpnConnection, &conn.id, t)?;
             }
+            let mut gw = gw;
+            sync_gateway_bgp(tx, &mut gw)?;
             bump(tx, gw)?;
             Ok(conn)
         })
@@ -322,6 +344,8 @@ impl Service {
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
             let mut conn: VpnConnection = tx.require(scope, id)?;
+            // Any change to a child waits for the gateway to be idle, as on the real service.
+            let mut gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
             let before = serde_json::to_value(&conn).map_err(Error::internal)?;
             if let Some(n) = &ch.name {
                 conn.name = n.clone();
@@ -356,33 +380,25 @@ impl Service {
                 conn.remote_ca_certificate = v.clone();
             }
             let after = serde_json::to_value(&conn).map_err(Error::internal)?;
-            if after != name_only || ch.effect_immediately == Some(true) {
-                // The tunnel itself changes: the gateway must be idle, and the data plane re-applies.
-                let gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
-                check_remote_ca(&gw, &conn.remote_ca_certificate)?;
-                bump(tx, gw)?;
-            }
             if after != before {
                 tx.update(&conn)?;
+            }
+            if after != name_only || ch.effect_immediately == Some(true) {
+                // The tunnel itself changes: the data plane re-applies.
+                check_remote_ca(&gw, &conn.remote_ca_certificate)?;
+                sync_gateway_bgp(tx, &mut gw)?;
+                bump(tx, gw)?;
             }
             Ok(conn)
         })
     }
 
-    pub fn get_connection(&self, scope: &Scope, id: &str) -> Result<Tagged<VpnConnection>> {
+    pub fn get_connection(&self, scope: &Scope, id: &str) -> Result<ConnectionView> {
         self.check_region(&scope.region)?;
-        self.read(|tx| {
-            let item: VpnConnection = tx.require(scope, id)?;
-            Ok(Tagged { tags: tx.tags_of(id)?, item })
-        })
+        self.read(|tx| view(tx, tx.require(scope, id)?))
     }
 
-    pub fn list_connections(
-        &self,
-        scope: &Scope,
-        f: &ConnectionFilter,
-        page: Page,
-    ) -> Result<Listed<Tagged<VpnConnection>>> {
+    pub fn list_connections(&self, scope: &Scope, f: &ConnectionFilter, page: Page) -> Result<Listed<ConnectionView>> {
         self.check_region(&scope.region)?;
         self.read(|tx| {
             let mut q = ListQuery {
@@ -398,10 +414,7 @@ impl Service {
                 q.lookup_key = Some(c);
             }
             let (items, total) = tx.list::<VpnConnection>(&q)?;
-            let items = items
-                .into_iter()
-                .map(|c| Ok(Tagged { tags: tx.tags_of(&c.id)?, item: c }))
-                .collect::<Result<Vec<_>>>()?;
+            let items = items.into_iter().map(|c| view(tx, c)).collect::<Result<Vec<_>>>()?;
             Ok(Listed { items, total })
         })
     }
@@ -426,6 +439,8 @@ impl Service {
                 tx.delete(Kind::RouteEntry, &r.id)?;
             }
             tx.delete(Kind::VpnConnection, id)?;
+            let mut gw = gw;
+            sync_gateway_bgp(tx, &mut gw)?;
             bump(tx, gw)?;
             Ok(())
         })

@@ -74,13 +74,21 @@ fn add_months(ms: i64, months: u32) -> i64 {
         .unwrap_or(ms)
 }
 
+/// The record of a VPC that openvgw allocated an address block for.
+pub fn find_vpc(tx: &Tx, scope: &Scope, vpc_id: &str) -> Result<Option<Vpc>> {
+    Ok(tx
+        .all::<Vpc>(&ListQuery { scope: Some(scope), lookup_key: Some(vpc_id), ..Default::default() })?
+        .into_iter()
+        .next())
+}
+
 impl Service {
     /// The VPC's address block: declared in the config, else a /24 claimed from `vpc_auto_cidr` on first use.
     fn vpc_cidr(&self, tx: &Tx, scope: &Scope, vpc_id: &str) -> Result<Ipv4Net> {
         if let Some(v) = self.config.vpcs.iter().find(|v| v.id == vpc_id) {
             return v.cidr.parse().map_err(Error::internal);
         }
-        if let Some(vpc) = tx.get::<Vpc>(scope, vpc_id)? {
+        if let Some(vpc) = find_vpc(tx, scope, vpc_id)? {
             return vpc.cidr.parse().map_err(Error::internal);
         }
         let auto: Ipv4Net = self.config.dataplane.vpc_auto_cidr.parse().map_err(Error::internal)?;
@@ -89,7 +97,14 @@ impl Service {
         let cidr = tx
             .claim_address("vpc-blocks", blocks, &owner)?
             .ok_or(Error::QuotaFull { quota: Quota::PublicIps, limit: 0 })?;
-        tx.insert(&Vpc { id: vpc_id.to_string(), scope: scope.clone(), cidr: cidr.clone(), created_at: now_ms() })?;
+        let record = Vpc {
+            id: Kind::Vpc.new_id(),
+            vpc_id: vpc_id.to_string(),
+            scope: scope.clone(),
+            cidr: cidr.clone(),
+            created_at: now_ms(),
+        };
+        tx.insert(&record)?;
         cidr.parse().map_err(Error::internal)
     }
 
@@ -207,6 +222,10 @@ impl Service {
                 gw.description = d;
             }
             if let Some(a) = changes.auto_propagate {
+                let bgp: Vec<openvgw_core::model::VpnConnection> = tx.children_unscoped(&gw.id)?;
+                if !a && bgp.iter().any(|c| c.bgp.enable) {
+                    return Err(Error::BgpConnectionsExist);
+                }
                 gw.auto_propagate = a;
             }
             tx.update(&gw)?;

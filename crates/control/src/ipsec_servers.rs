@@ -105,12 +105,12 @@ impl Service {
         self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let mut server: IpsecServer = tx.require(&ctx.scope, id)?;
+            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
             let before = serde_json::to_value(&server).map_err(Error::internal)?;
             apply(&mut server, &spec)?;
             if serde_json::to_value(&server).map_err(Error::internal)? != before
                 || spec.effect_immediately == Some(true)
             {
-                let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
                 tx.update(&server)?;
                 bump(tx, gw)?;
             }

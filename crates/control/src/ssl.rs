@@ -130,10 +130,10 @@ impl Service {
         self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let mut server: SslVpnServer = tx.require(&ctx.scope, id)?;
+            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
             let before = serde_json::to_value(&server).map_err(Error::internal)?;
             apply_spec(&mut server, &spec)?;
             if serde_json::to_value(&server).map_err(Error::internal)? != before {
-                let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
                 tx.update(&server)?;
                 bump(tx, gw)?;
             }
@@ -191,9 +191,8 @@ impl Service {
         }
         self.mutate(ctx, |tx| {
             let server: SslVpnServer = tx.require(&ctx.scope, server_id)?;
-            // Issuing a certificate changes nothing on the gateway (the CA already trusts it), but a gateway
-            // being torn down or rebuilt takes no new clients.
-            gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+            // The gateway's client list changes (sessions per certificate, revocation on delete).
+            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
             let siblings = ListQuery { scope: Some(&ctx.scope), parent_id: Some(server_id), ..Default::default() };
             quota(
                 tx.count::<SslVpnClientCert>(&siblings)?,
@@ -217,6 +216,7 @@ impl Service {
                 created_at: now_ms(),
             };
             tx.insert(&cert)?;
+            bump(tx, gw)?;
             Ok(cert)
         })
     }
@@ -228,6 +228,7 @@ impl Service {
         }
         self.mutate(ctx, |tx| {
             let mut cert: SslVpnClientCert = tx.require(&ctx.scope, id)?;
+            gateway_for_change(tx, &ctx.scope, &cert.gateway_id)?;
             if let Some(n) = name {
                 cert.name = n;
                 tx.update(&cert)?;

@@ -85,6 +85,8 @@ pub enum Error {
     RouteConflict,
     #[error("{kind:?} {id} is still used by a {by:?}")]
     InUse { kind: Kind, id: String, by: Kind },
+    #[error("route auto-propagation cannot be turned off while connections run BGP")]
+    BgpConnectionsExist,
     #[error("an ASN is mandatory when a BGP authentication key is given")]
     MissingAsn,
     #[error("the request repeats a client token with different parameters")]

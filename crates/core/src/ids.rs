@@ -48,7 +48,7 @@ impl Kind {
             Kind::SslVpnClientCert => "vsc",
             Kind::IpsecServer => "iss",
             Kind::CertificateAssociation => "vca",
-            Kind::Vpc => "vpc",
+            Kind::Vpc => "vpcrec",
         }
     }
 

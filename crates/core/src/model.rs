@@ -437,7 +437,9 @@ impl Resource for CertificateAssociation {
 /// A VPC as openvgw knows it: declared in the config, or created on first use with an address block of its own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vpc {
+    /// Internal record id; VPC ids are chosen by users and only unique within a tenant.
     pub id: String,
+    pub vpc_id: String,
     pub scope: Scope,
     pub cidr: String,
     pub created_at: i64,
@@ -445,6 +447,9 @@ pub struct Vpc {
 
 impl Resource for Vpc {
     const KIND: Kind = Kind::Vpc;
+    fn lookup_key(&self) -> Option<&str> {
+        Some(&self.vpc_id)
+    }
     fn id(&self) -> &str {
         &self.id
     }

@@ -276,6 +276,10 @@ async fn ssl_vpn_artefacts_and_revocation() {
         &h.ok("CreateSslVpnClientCert", &[("SslVpnServerId", &server), ("Name", "alice")]).await,
         "SslVpnClientCertId",
     );
+    // Issuing a certificate is a gateway change: a second one right away waits for it.
+    let busy = h.call("CreateSslVpnClientCert", &[("SslVpnServerId", &server)]).await;
+    assert_eq!(busy.code(), "VpnGateway.Configuring");
+    h.wait_status(&gw, "active").await;
     let b = h.ok("DescribeSslVpnClientCert", &[("SslVpnClientCertId", &cert)]).await;
     for f in ["CaCert", "ClientCert"] {
         assert!(b[f].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"), "{f}");

@@ -2,7 +2,7 @@
 
 use openvgw_control::Service;
 use openvgw_core::config::Config;
-use openvgw_core::model::{CustomerGateway, IpsecServer, RouteEntry, SslVpnServer, Vpc, VpnConnection, VpnGateway};
+use openvgw_core::model::{CustomerGateway, IpsecServer, RouteEntry, SslVpnServer, VpnConnection, VpnGateway};
 use openvgw_core::{Error, Result};
 use openvgw_dataplane::{
     GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Secret, SslServerIntent, TunnelIntent,
@@ -16,7 +16,7 @@ fn split(list: &str) -> Vec<String> {
 pub fn compile(tx: &Tx, config: &Config, gw: &VpnGateway) -> Result<GatewayIntent> {
     let vpc_cidr = match config.vpcs.iter().find(|v| v.id == gw.vpc_id) {
         Some(v) => v.cidr.clone(),
-        None => tx.get::<Vpc>(&gw.scope, &gw.vpc_id)?.map(|v| v.cidr).unwrap_or_default(),
+        None => openvgw_control::gateways::find_vpc(tx, &gw.scope, &gw.vpc_id)?.map(|v| v.cidr).unwrap_or_default(),
     };
     let routes: Vec<RouteEntry> = tx.children_unscoped(&gw.id)?;
     let mut tunnels = Vec::new();

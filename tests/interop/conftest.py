@@ -1,0 +1,277 @@
+"""Session fixtures: run `openvgw serve` on loopback, create tenants, hand out SDK clients.
+
+* main server: fast simulated data plane (provision 300 ms, apply 50 ms), roomy quotas;
+* aux server (started lazily, only for lifecycle/quota tests): small quotas and slower
+  timings so the transitional states (init/provisioning/updating/deleting) are observable
+  and quota tests cannot starve the rest of the suite.
+
+Binary: $OPENVGW_BIN or <repo>/target/debug/openvgw.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import vgwlib  # noqa: E402
+
+REPO = HERE.parent.parent
+MAIN_EIP_POOL = "198.18.0.0/20"
+AUX_EIP_POOL = "198.19.0.0/24"
+REGIONS = [vgwlib.DEFAULT_REGION, vgwlib.OTHER_REGION, vgwlib.THIRD_REGION]
+
+MAIN_CONFIG = f"""
+[regions]
+aliyun = {json.dumps(REGIONS)}
+
+[quotas]
+vpn_gateways_per_region = 500
+customer_gateways_per_region = 500
+connections_per_gateway = 10
+route_entries_per_gateway = 50
+tags_per_resource = 20
+ssl_client_certs_per_server = 1000
+
+[dataplane]
+driver = "simulated"
+eip_pool = "{MAIN_EIP_POOL}"
+
+[dataplane.simulated]
+provision_delay_ms = 300
+apply_delay_ms = 50
+"""
+
+AUX_QUOTAS = dict(vpn_gateways_per_region=2, customer_gateways_per_region=2, connections_per_gateway=1,
+                  route_entries_per_gateway=2, tags_per_resource=20, ssl_client_certs_per_server=2)
+AUX_PROVISION_MS = 800
+AUX_APPLY_MS = 800
+
+AUX_CONFIG = f"""
+[regions]
+aliyun = {json.dumps(REGIONS)}
+
+[quotas]
+{chr(10).join(f"{k} = {v}" for k, v in AUX_QUOTAS.items())}
+
+[dataplane]
+driver = "simulated"
+eip_pool = "{AUX_EIP_POOL}"
+
+[dataplane.simulated]
+provision_delay_ms = {AUX_PROVISION_MS}
+apply_delay_ms = {AUX_APPLY_MS}
+"""
+
+_SERVERS: List["Server"] = []
+
+
+def _binary() -> Path:
+    return Path(os.environ.get("OPENVGW_BIN") or REPO / "target" / "debug" / "openvgw")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, workdir: Path, config: str, eip_pool: str):
+        self.name = name
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.config_path = workdir / "config.toml"
+        self.stderr_path = workdir / "server.stderr"
+        self.eip_pool = eip_pool
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = 0
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(config)
+        self.bin = _binary()
+
+    # -- process ---------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.bin.exists():
+            pytest.fail(f"openvgw binary not found at {self.bin} (set OPENVGW_BIN or `cargo build -p openvgw`)",
+                        pytrace=False)
+        last_err = ""
+        for _attempt in range(3):
+            self.port = _free_port()
+            log = open(self.stderr_path, "ab")
+            self.proc = subprocess.Popen(
+                [str(self.bin), "serve", "--listen", f"127.0.0.1:{self.port}",
+                 "--data-dir", str(self.data_dir), "--config", str(self.config_path)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env={**os.environ, "RUST_BACKTRACE": "1"},
+            )
+            log.close()
+            if self._wait_healthy(30.0):
+                return
+            last_err = self.tail()
+            self.stop()
+        pytest.fail(f"{self.name}: openvgw did not serve /healthz within 30 s\n{last_err}", pytrace=False)
+
+    def _wait_healthy(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return True
+            except Exception:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def tail(self, n: int = 30) -> str:
+        try:
+            lines = self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no server log)"
+        return "\n".join(lines[-n:])
+
+    # -- tenants ---------------------------------------------------------------------
+    def create_tenant(self, name: str) -> Dict[str, Any]:
+        cmd = [str(self.bin), "tenant", "create", "--name", name, "--data-dir", str(self.data_dir),
+               "--config", str(self.config_path)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr}\n{r.stdout}"
+        lines = [l for l in r.stdout.splitlines() if l.strip().startswith("{")]
+        assert lines, f"`tenant create` printed no JSON line: {r.stdout!r}"
+        t = json.loads(lines[-1])
+        for key in ("tenant_id", "access_key_id", "access_key_secret", "projects"):
+            assert key in t, f"`tenant create` JSON lacks {key!r}: {t}"
+        t["name"] = name
+        return t
+
+    def api(self, tenant: Dict[str, Any], mode: str = "v3", region: str = vgwlib.DEFAULT_REGION) -> vgwlib.Api:
+        client = vgwlib.make_tea_client(tenant["access_key_id"], tenant["access_key_secret"], self.port, mode)
+        return vgwlib.Api(client, mode, tenant, self.port, region)
+
+    def legacy(self, tenant: Dict[str, Any]) -> vgwlib.Legacy:
+        return vgwlib.Legacy(tenant["access_key_id"], tenant["access_key_secret"], self.port)
+
+
+def _start(tmp_path_factory, name: str, config: str, pool: str) -> Server:
+    srv = Server(name, tmp_path_factory.mktemp(name), config, pool)
+    _SERVERS.append(srv)
+    try:
+        srv.start()
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    srv = _start(tmp_path_factory, "openvgw-main", MAIN_CONFIG, MAIN_EIP_POOL)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def aux_server(tmp_path_factory):
+    srv = _start(tmp_path_factory, "openvgw-aux", AUX_CONFIG, AUX_EIP_POOL)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def tenant_a(server):
+    return server.create_tenant("A")
+
+
+@pytest.fixture(scope="session")
+def tenant_b(server):
+    return server.create_tenant("B")
+
+
+@pytest.fixture(scope="session", params=["v3", "v2"])
+def tea(request, server, tenant_a) -> vgwlib.Api:
+    """Tenant A through tea-openapi, once with ACS3-HMAC-SHA256 (v3) and once with HMAC-SHA1 (v2)."""
+    return server.api(tenant_a, request.param)
+
+
+@pytest.fixture(scope="session")
+def tea_v3(server, tenant_a) -> vgwlib.Api:
+    return server.api(tenant_a, "v3")
+
+
+@pytest.fixture(scope="session")
+def tea_v2(server, tenant_a) -> vgwlib.Api:
+    return server.api(tenant_a, "v2")
+
+
+@pytest.fixture(scope="session")
+def tea_b(server, tenant_b) -> vgwlib.Api:
+    return server.api(tenant_b, "v3")
+
+
+@pytest.fixture(scope="session")
+def legacy(server, tenant_a) -> vgwlib.Legacy:
+    return server.legacy(tenant_a)
+
+
+@pytest.fixture
+def fresh_api(server):
+    """A brand-new tenant (exact list counts), v3."""
+    def make(mode: str = "v3") -> vgwlib.Api:
+        return server.api(server.create_tenant(vgwlib.unique_name("t")), mode)
+    return make
+
+
+@pytest.fixture
+def aux_api(aux_server):
+    """A brand-new tenant on the aux server (small quotas, slow data plane)."""
+    def make(mode: str = "v3") -> vgwlib.Api:
+        return aux_server.api(aux_server.create_tenant(vgwlib.unique_name("q")), mode)
+    return make
+
+
+# ------------------------------------------------------------------------------------------
+# show the server's stderr tail with every failure
+# ------------------------------------------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for srv in _SERVERS:
+            state = "running" if srv.proc is not None and srv.proc.poll() is None else "NOT running"
+            rep.sections.append((f"{srv.name} stderr tail ({state}, port {srv.port})", srv.tail(12)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for srv in _SERVERS:
+        srv.stop()
