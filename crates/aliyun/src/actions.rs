@@ -556,9 +556,7 @@ pub fn dispatch(c: &Call) -> Out {
                 bgp: bgp_patch(p.json("BgpConfig")?)?,
                 remote_ca_certificate: p.string("RemoteCaCertificate"),
             };
-            let id = p.req("VpnConnectionId")?;
-            svc.modify_connection(&c.ctx()?, id, ch).map_err(e)?;
-            let conn = svc.get_connection(scope, id).map_err(e)?;
+            let conn = svc.modify_connection(&c.ctx()?, p.req("VpnConnectionId")?, ch).map_err(e)?;
             let mut v = render::connection(&conn, "Tags");
             v["Description"] = json!("");
             Ok(v)
@@ -613,9 +611,8 @@ pub fn dispatch(c: &Call) -> Out {
                 Ok(json!({"SslVpnServerId": s.id, "Name": s.name}))
             } else {
                 let id = p.req("SslVpnServerId")?;
-                let s = svc.modify_ssl_server(&c.ctx()?, id, spec).map_err(e)?;
-                let gw = svc.get_gateway(scope, &s.gateway_id).map_err(e)?;
-                Ok(render::ssl_server(&s, &gw.item))
+                let (s, gw) = svc.modify_ssl_server(&c.ctx()?, id, spec).map_err(e)?;
+                Ok(render::ssl_server(&s, &gw))
             }
         }
         "DescribeSslVpnServers" => {

@@ -95,7 +95,7 @@ pub struct ConnectionFilter {
 }
 
 /// A connection as the API shows it: with its tags and the customer gateway (peer ASN, BGP key).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionView {
     pub connection: VpnConnection,
     pub customer_gateway: CustomerGateway,
@@ -331,7 +331,8 @@ impl Service {
         })
     }
 
-    pub fn modify_connection(&self, ctx: &Ctx, id: &str, ch: ConnectionChanges) -> Result<VpnConnection> {
+    /// Applies the changes and returns the connection as it now reads (from the same transaction).
+    pub fn modify_connection(&self, ctx: &Ctx, id: &str, ch: ConnectionChanges) -> Result<ConnectionView> {
         self.check_region(&ctx.scope.region)?;
         if let Some(n) = &ch.name {
             validate::name(n, 2, 128, true)?;
@@ -389,7 +390,7 @@ impl Service {
                 sync_gateway_bgp(tx, &mut gw)?;
                 bump(tx, gw)?;
             }
-            Ok(conn)
+            view(tx, conn)
         })
     }
 

@@ -126,7 +126,8 @@ impl Service {
         })
     }
 
-    pub fn modify_ssl_server(&self, ctx: &Ctx, id: &str, spec: SslServerSpec) -> Result<SslVpnServer> {
+    /// Applies the changes; returns the server with its gateway as they now read.
+    pub fn modify_ssl_server(&self, ctx: &Ctx, id: &str, spec: SslServerSpec) -> Result<(SslVpnServer, VpnGateway)> {
         self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let mut server: SslVpnServer = tx.require(&ctx.scope, id)?;
@@ -135,9 +136,9 @@ impl Service {
             apply_spec(&mut server, &spec)?;
             if serde_json::to_value(&server).map_err(Error::internal)? != before {
                 tx.update(&server)?;
-                bump(tx, gw)?;
+                bump(tx, gw.clone())?;
             }
-            Ok(server)
+            Ok((server, gw))
         })
     }
 
