@@ -1,11 +1,14 @@
 //! `openvgw`: the VPN gateway service (`serve`) and its admin commands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use openvgw::{open_store, server, tenant_json};
+use openvgw::{open_store, server, tenant_json, write_private};
 use openvgw_core::config::Config;
+use openvgw_core::model::VpnConnection;
+use openvgw_dataplane::peer::{self, PeerSide};
+use openvgw_store::Store;
 
 #[derive(Parser)]
 #[command(name = "openvgw", version, about = "Self-hostable cloud VPN gateway service")]
@@ -33,9 +36,29 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: Option<String>,
+        /// Data-plane driver, overriding the config: simulated or netns (root).
+        #[arg(long, value_parser = ["simulated", "netns"])]
+        dataplane: Option<String>,
         /// Log format: json (default) or text.
         #[arg(long, default_value = "json")]
         log_format: String,
+    },
+    /// Render the customer side's configuration of a connection (strongSwan or libreswan).
+    PeerConfig {
+        /// The connection id (vco-…).
+        #[arg(long)]
+        connection: String,
+        /// strongswan (swanctl.conf) or libreswan (ipsec.conf + ipsec.secrets).
+        #[arg(long, value_parser = ["strongswan", "libreswan"])]
+        format: String,
+        /// Write the files into this directory (secrets with mode 0600) instead of printing them.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Always wrap ESP in UDP (for gateways running userspace ESP).
+        #[arg(long)]
+        udp_encap: bool,
+        #[command(flatten)]
+        common: Common,
     },
     /// Manage tenants.
     Tenant {
@@ -74,6 +97,54 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+fn peer_config(store: &Store, id: &str, format: &str, out: Option<&Path>, udp_encap: bool) -> anyhow::Result<()> {
+    let pc = store.read(|tx| {
+        let conn: VpnConnection = tx
+            .get_unscoped(id)?
+            .ok_or_else(|| openvgw_core::Error::not_found(openvgw_core::Kind::VpnConnection, id))?;
+        openvgw_control::connections::peer_config(tx, &conn.scope, id)
+    })?;
+    let c = &pc.connection;
+    let split = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    let side = PeerSide {
+        name: &c.id,
+        local_address: &pc.remote,
+        remote_address: &pc.local,
+        local_id: &c.ike.remote_id,
+        remote_id: &c.ike.local_id,
+        local_subnets: split(&c.remote_subnet),
+        remote_subnets: split(&c.local_subnet),
+        psk: &c.psk,
+        ike: &c.ike,
+        ipsec: &c.ipsec,
+        dpd: c.enable_dpd,
+        initiate: true,
+        force_udp_encap: udp_encap,
+    };
+    let files: Vec<(&str, String, bool)> = if format == "strongswan" {
+        vec![("swanctl.conf", peer::strongswan(&side), true)]
+    } else {
+        let l = peer::libreswan(&side);
+        vec![("ipsec.conf", l.ipsec_conf, false), ("ipsec.secrets", l.ipsec_secrets, true)]
+    };
+    for (name, text, secret) in files {
+        match out {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(name);
+                if secret {
+                    write_private(&path, &text)?;
+                } else {
+                    std::fs::write(&path, &text)?;
+                }
+                eprintln!("wrote {}", path.display());
+            }
+            None => print!("# ---- {name} ----\n{text}"),
+        }
+    }
+    Ok(())
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -87,13 +158,21 @@ fn init_logging(format: &str) {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { common, listen, log_format } => {
+        Command::Serve { common, listen, dataplane, log_format } => {
             init_logging(&log_format);
             let mut config = load_config(&common)?;
             if let Some(l) = listen {
                 config.server.listen = l;
             }
+            if let Some(d) = dataplane {
+                config.dataplane.driver = d;
+            }
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(server::serve(config))
+        }
+        Command::PeerConfig { connection, format, output_dir, udp_encap, common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config.server.data_dir)?;
+            peer_config(&store, &connection, &format, output_dir.as_deref(), udp_encap)
         }
         Command::Tenant { command: TenantCommand::Create { name, common } } => {
             let config = load_config(&common)?;

@@ -16,6 +16,7 @@ use axum::Router;
 use openvgw_aliyun::{Aliyun, Outcome};
 use openvgw_control::Service;
 use openvgw_core::config::Config;
+use openvgw_dataplane::netns::NetnsDriver;
 use openvgw_dataplane::simulated::SimulatedDriver;
 use openvgw_dataplane::Driver;
 use openvgw_reconciler::Reconciler;
@@ -40,7 +41,11 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
                 Duration::from_millis(s.apply_delay_ms),
             )))
         }
-        other => anyhow::bail!("data-plane driver {other:?} is not available in this build (use \"simulated\")"),
+        "netns" => {
+            let state_dir = config.server.data_dir.join("dataplane");
+            Ok(Arc::new(NetnsDriver::new(&config.dataplane, &config.vpcs, state_dir)?))
+        }
+        other => anyhow::bail!("unknown data-plane driver {other:?}"),
     }
 }
 

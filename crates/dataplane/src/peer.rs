@@ -1,0 +1,250 @@
+//! Customer-side (peer) configuration for a connection: what the on-premises device needs to talk to the gateway,
+//! rendered for strongSwan (swanctl.conf) and libreswan (ipsec.conf + ipsec.secrets).
+//!
+//! The input is the connection as `DownloadVpnConnectionConfig` describes it, seen from the peer: its own address
+//! and subnets are the download's `Remote…` fields, the gateway's are the `Local…` fields.
+
+use std::fmt::Write;
+
+use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeConfig, IkeMode, IkeVersion, IpsecConfig};
+
+#[derive(Debug, Clone)]
+pub struct PeerSide<'a> {
+    /// Connection name in the rendered config (the connection id).
+    pub name: &'a str,
+    /// The peer's own public address (customer gateway IP).
+    pub local_address: &'a str,
+    /// The VPN gateway's public address.
+    pub remote_address: &'a str,
+    pub local_id: &'a str,
+    pub remote_id: &'a str,
+    pub local_subnets: Vec<String>,
+    pub remote_subnets: Vec<String>,
+    pub psk: &'a str,
+    pub ike: &'a IkeConfig,
+    pub ipsec: &'a IpsecConfig,
+    pub dpd: bool,
+    /// Start the tunnel when the config is loaded (otherwise on traffic).
+    pub initiate: bool,
+    /// Always wrap ESP in UDP 4500 (the gateway runs userspace ESP, which only speaks ESP-in-UDP).
+    pub force_udp_encap: bool,
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn is_ip(s: &str) -> bool {
+    s.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// `swanctl.conf` with the connection and its PSK.
+pub fn strongswan(p: &PeerSide) -> String {
+    let version = if p.ike.version == IkeVersion::V1 { 1 } else { 2 };
+    let mut out = String::new();
+    let _ = writeln!(out, "# openvgw: customer side of {}", p.name);
+    let _ = writeln!(out, "connections {{");
+    let _ = writeln!(out, "  {} {{", p.name);
+    let _ = writeln!(out, "    version = {version}");
+    let _ = writeln!(out, "    local_addrs = {}", p.local_address);
+    let _ = writeln!(out, "    remote_addrs = {}", p.remote_address);
+    let _ = writeln!(out, "    proposals = {}", p.ike.strongswan_proposal());
+    if p.ike.version == IkeVersion::V1 && p.ike.mode == IkeMode::Aggressive {
+        let _ = writeln!(out, "    aggressive = yes");
+    }
+    if p.ike.lifetime > 0 {
+        let _ = writeln!(out, "    rekey_time = {}s", p.ike.lifetime);
+    }
+    if p.dpd {
+        let _ = writeln!(out, "    dpd_delay = 10s");
+    }
+    if p.force_udp_encap {
+        let _ = writeln!(out, "    encap = yes");
+    }
+    let _ = writeln!(out, "    local {{\n      auth = psk\n      id = {}\n    }}", p.local_id);
+    let _ = writeln!(out, "    remote {{\n      auth = psk\n      id = {}\n    }}", p.remote_id);
+    let _ = writeln!(out, "    children {{");
+    let _ = writeln!(out, "      {} {{", p.name);
+    let _ = writeln!(out, "        local_ts = {}", p.local_subnets.join(","));
+    let _ = writeln!(out, "        remote_ts = {}", p.remote_subnets.join(","));
+    let _ = writeln!(out, "        esp_proposals = {}", p.ipsec.strongswan_proposal());
+    if p.ipsec.lifetime > 0 {
+        let _ = writeln!(out, "        life_time = {}s", p.ipsec.lifetime);
+        let _ = writeln!(out, "        rekey_time = {}s", p.ipsec.lifetime * 9 / 10);
+    }
+    if p.dpd {
+        let _ = writeln!(out, "        dpd_action = restart");
+    }
+    let _ = writeln!(out, "        start_action = {}", if p.initiate { "start" } else { "trap" });
+    let _ = writeln!(out, "      }}\n    }}\n  }}\n}}");
+    let _ = writeln!(out, "secrets {{");
+    let _ = writeln!(out, "  ike-{} {{", p.name);
+    let _ = writeln!(out, "    id-local = {}", p.local_id);
+    let _ = writeln!(out, "    id-remote = {}", p.remote_id);
+    let _ = writeln!(out, "    secret = {}", quote(p.psk));
+    let _ = writeln!(out, "  }}\n}}");
+    out
+}
+
+/// libreswan's config files for the connection.
+#[derive(Debug, Clone)]
+pub struct LibreswanConfig {
+    pub ipsec_conf: String,
+    pub ipsec_secrets: String,
+}
+
+fn lsw_enc(e: EncAlg) -> &'static str {
+    match e {
+        EncAlg::Aes => "aes128",
+        EncAlg::Aes192 => "aes192",
+        EncAlg::Aes256 => "aes256",
+        EncAlg::Des => "des",
+        EncAlg::TripleDes => "3des",
+    }
+}
+
+fn lsw_auth(a: AuthAlg) -> &'static str {
+    match a {
+        AuthAlg::Md5 => "md5",
+        AuthAlg::Sha1 => "sha1",
+        AuthAlg::Sha256 => "sha2_256",
+        AuthAlg::Sha384 => "sha2_384",
+        AuthAlg::Sha512 => "sha2_512",
+    }
+}
+
+fn lsw_dh(g: DhGroup) -> Option<&'static str> {
+    match g {
+        DhGroup::Group1 => Some("modp768"),
+        DhGroup::Group2 => Some("modp1024"),
+        DhGroup::Group5 => Some("modp1536"),
+        DhGroup::Group14 => Some("modp2048"),
+        DhGroup::Group24 => Some("dh24"),
+        DhGroup::Disabled => None,
+    }
+}
+
+/// libreswan writes FQDN identities with a leading `@`.
+fn lsw_id(id: &str) -> String {
+    if is_ip(id) || id.starts_with('@') {
+        id.to_string()
+    } else {
+        format!("@{id}")
+    }
+}
+
+fn lsw_subnets(key: &str, nets: &[String]) -> String {
+    if nets.len() == 1 {
+        format!("\t{key}subnet={}\n", nets[0])
+    } else {
+        format!("\t{key}subnets={{{}}}\n", nets.join(","))
+    }
+}
+
+pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
+    let mut c = String::from("config setup\n\tlogappend=no\n\n");
+    let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
+    let _ = writeln!(c, "conn {}", p.name);
+    let _ = writeln!(c, "\tauthby=secret");
+    let _ = writeln!(c, "\tikev2={}", if p.ike.version == IkeVersion::V2 { "yes" } else { "no" });
+    if p.ike.version == IkeVersion::V1 && p.ike.mode == IkeMode::Aggressive {
+        let _ = writeln!(c, "\taggressive=yes");
+    }
+    let _ = writeln!(c, "\tleft={}", p.local_address);
+    let _ = writeln!(c, "\tleftid={}", lsw_id(p.local_id));
+    c.push_str(&lsw_subnets("left", &p.local_subnets));
+    let _ = writeln!(c, "\tright={}", p.remote_address);
+    let _ = writeln!(c, "\trightid={}", lsw_id(p.remote_id));
+    c.push_str(&lsw_subnets("right", &p.remote_subnets));
+    let ike_dh = lsw_dh(p.ike.pfs).unwrap_or("modp1024");
+    let _ = writeln!(c, "\tike={}-{};{}", lsw_enc(p.ike.enc), lsw_auth(p.ike.auth), ike_dh);
+    match lsw_dh(p.ipsec.pfs) {
+        Some(dh) => {
+            let _ = writeln!(c, "\tesp={}-{};{}", lsw_enc(p.ipsec.enc), lsw_auth(p.ipsec.auth), dh);
+        }
+        None => {
+            let _ = writeln!(c, "\tesp={}-{}\n\tpfs=no", lsw_enc(p.ipsec.enc), lsw_auth(p.ipsec.auth));
+        }
+    }
+    if p.ike.lifetime > 0 {
+        let _ = writeln!(c, "\tikelifetime={}s", p.ike.lifetime);
+    }
+    if p.ipsec.lifetime > 0 {
+        let _ = writeln!(c, "\tsalifetime={}s", p.ipsec.lifetime);
+    }
+    if p.dpd {
+        let _ = writeln!(c, "\tdpddelay=10\n\tdpdtimeout=60\n\tdpdaction=restart");
+    }
+    let _ = writeln!(c, "\tencapsulation={}", if p.force_udp_encap { "yes" } else { "auto" });
+    // The default "ipsec _updown" may resolve to strongSwan's ipsec script where both are present.
+    let _ = writeln!(c, "\tleftupdown=/usr/libexec/ipsec/_updown");
+    let _ = writeln!(c, "\tauto={}", if p.initiate { "start" } else { "add" });
+    let secrets = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), quote(p.psk));
+    LibreswanConfig { ipsec_conf: c, ipsec_secrets: secrets }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side<'a>(ike: &'a IkeConfig, ipsec: &'a IpsecConfig) -> PeerSide<'a> {
+        PeerSide {
+            name: "vco-1",
+            local_address: "198.51.100.2",
+            remote_address: "203.0.113.10",
+            local_id: "198.51.100.2",
+            remote_id: "gw.example",
+            local_subnets: vec!["192.168.1.0/24".into()],
+            remote_subnets: vec!["10.0.0.0/8".into(), "172.16.0.0/16".into()],
+            psk: "s3cr\"et",
+            ike,
+            ipsec,
+            dpd: true,
+            initiate: true,
+            force_udp_encap: false,
+        }
+    }
+
+    fn proposals() -> (IkeConfig, IpsecConfig) {
+        (
+            IkeConfig {
+                version: IkeVersion::V1,
+                mode: IkeMode::Aggressive,
+                enc: EncAlg::Aes256,
+                auth: AuthAlg::Sha256,
+                pfs: DhGroup::Group14,
+                lifetime: 28800,
+                local_id: String::new(),
+                remote_id: String::new(),
+            },
+            IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Sha1, pfs: DhGroup::Disabled, lifetime: 3600 },
+        )
+    }
+
+    #[test]
+    fn strongswan_side() {
+        let (ike, ipsec) = proposals();
+        let conf = strongswan(&side(&ike, &ipsec));
+        assert!(conf.contains("version = 1\n"));
+        assert!(conf.contains("aggressive = yes"));
+        assert!(conf.contains("proposals = aes256-sha256-modp2048"));
+        assert!(conf.contains("esp_proposals = aes128-sha1\n"));
+        assert!(conf.contains("local_ts = 192.168.1.0/24"));
+        assert!(conf.contains("remote_ts = 10.0.0.0/8,172.16.0.0/16"));
+        assert!(conf.contains("secret = \"s3cr\\\"et\""));
+        assert!(conf.contains("start_action = start"));
+    }
+
+    #[test]
+    fn libreswan_side() {
+        let (ike, ipsec) = proposals();
+        let c = libreswan(&side(&ike, &ipsec));
+        assert!(c.ipsec_conf.contains("ikev2=no"));
+        assert!(c.ipsec_conf.contains("rightid=@gw.example"));
+        assert!(c.ipsec_conf.contains("rightsubnets={10.0.0.0/8,172.16.0.0/16}"));
+        assert!(c.ipsec_conf.contains("leftsubnet=192.168.1.0/24"));
+        assert!(c.ipsec_conf.contains("ike=aes256-sha2_256;modp2048"));
+        assert!(c.ipsec_conf.contains("esp=aes128-sha1\n\tpfs=no"));
+        assert_eq!(c.ipsec_secrets, "198.51.100.2 @gw.example : PSK \"s3cr\\\"et\"\n");
+    }
+}
