@@ -7,7 +7,7 @@ use openvgw_core::{now_ms, validate, Error, Field, Kind, Result};
 use openvgw_store::ListQuery;
 
 use crate::connections::{apply_ike, apply_ipsec, IkePatch, IpsecPatch};
-use crate::ssl::check_pool;
+use crate::ssl::set_subnets;
 use crate::{bump, gateway_for_change, Ctx, Service, TokenPage};
 
 #[derive(Debug, Clone, Default)]
@@ -27,14 +27,12 @@ fn apply(s: &mut IpsecServer, spec: &IpsecServerSpec) -> Result<()> {
         validate::name(n, 2, 128, false)?;
         s.name = n.clone();
     }
-    if let Some(l) = &spec.local_subnet {
-        s.local_subnet = validate::cidr_list(l, Field::LocalSubnet)?.1;
-    }
-    if let Some(p) = &spec.client_ip_pool {
-        s.client_ip_pool = p.trim().to_string();
-    }
-    let (locals, _) = validate::cidr_list(&s.local_subnet, Field::LocalSubnet)?;
-    check_pool(&s.client_ip_pool, &locals)?;
+    set_subnets(
+        &mut s.local_subnet,
+        &mut s.client_ip_pool,
+        spec.local_subnet.as_deref(),
+        spec.client_ip_pool.as_deref(),
+    )?;
     if let Some(v) = spec.effect_immediately {
         s.effect_immediately = v;
     }

@@ -63,6 +63,24 @@ pub(crate) fn check_pool(pool: &str, locals: &[Ipv4Net]) -> Result<Ipv4Net> {
     Ok(net)
 }
 
+/// Updates a server's local subnets and client pool, then checks the pair (client-to-site servers).
+pub(crate) fn set_subnets(
+    local: &mut String,
+    pool: &mut String,
+    new_local: Option<&str>,
+    new_pool: Option<&str>,
+) -> Result<()> {
+    if let Some(l) = new_local {
+        *local = validate::cidr_list(l, Field::LocalSubnet)?.1;
+    }
+    if let Some(p) = new_pool {
+        *pool = p.trim().to_string();
+    }
+    let (locals, _) = validate::cidr_list(local, Field::LocalSubnet)?;
+    check_pool(pool, &locals)?;
+    Ok(())
+}
+
 pub fn cert_status(end_time_ms: i64, now: i64) -> &'static str {
     if end_time_ms <= now {
         "expired"
@@ -335,14 +353,12 @@ fn apply_spec(s: &mut SslVpnServer, spec: &SslServerSpec) -> Result<()> {
         validate::name(n, 2, 128, true)?;
         s.name = n.clone();
     }
-    if let Some(l) = &spec.local_subnet {
-        s.local_subnet = validate::cidr_list(l, Field::LocalSubnet)?.1;
-    }
-    if let Some(p) = &spec.client_ip_pool {
-        s.client_ip_pool = p.trim().to_string();
-    }
-    let (locals, _) = validate::cidr_list(&s.local_subnet, Field::LocalSubnet)?;
-    check_pool(&s.client_ip_pool, &locals)?;
+    set_subnets(
+        &mut s.local_subnet,
+        &mut s.client_ip_pool,
+        spec.local_subnet.as_deref(),
+        spec.client_ip_pool.as_deref(),
+    )?;
     if let Some(p) = &spec.proto {
         s.proto = match p.to_ascii_uppercase().as_str() {
             "UDP" => "UDP".into(),

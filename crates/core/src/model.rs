@@ -36,6 +36,33 @@ pub trait Resource: Serialize + for<'de> Deserialize<'de> + Send + 'static {
     fn created_at(&self) -> i64;
 }
 
+/// Implements [`Resource`] for a struct with `id`, `scope` and `created_at` fields.
+macro_rules! resource {
+    ($t:ty, $kind:expr $(, parent = $parent:ident)? $(, name = $name:ident)? $(, key = $key:ident)?) => {
+        impl Resource for $t {
+            const KIND: Kind = $kind;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn scope(&self) -> &Scope {
+                &self.scope
+            }
+            fn created_at(&self) -> i64 {
+                self.created_at
+            }
+            $(fn parent_id(&self) -> Option<&str> {
+                Some(&self.$parent)
+            })?
+            $(fn name(&self) -> &str {
+                &self.$name
+            })?
+            $(fn lookup_key(&self) -> Option<&str> {
+                Some(&self.$key)
+            })?
+        }
+    };
+}
+
 /// Where a gateway is in its life; the API status is derived from it and the generations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GatewayPhase {
@@ -116,25 +143,6 @@ impl VpnGateway {
     }
 }
 
-impl Resource for VpnGateway {
-    const KIND: Kind = Kind::VpnGateway;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.vpc_id)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerGateway {
     pub id: String,
@@ -145,25 +153,6 @@ pub struct CustomerGateway {
     pub asn: Option<u64>,
     pub auth_key: Option<String>,
     pub created_at: i64,
-}
-
-impl Resource for CustomerGateway {
-    const KIND: Kind = Kind::CustomerGateway;
-    fn lookup_key(&self) -> Option<&str> {
-        Some(&self.ip_address)
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
 }
 
 /// What the data plane last observed of a tunnel (Alibaba's connection `Status`).
@@ -229,29 +218,6 @@ pub struct VpnConnection {
     pub health_ok: Option<bool>,
 }
 
-impl Resource for VpnConnection {
-    const KIND: Kind = Kind::VpnConnection;
-    /// Connections are found by their customer gateway (one per gateway pair; in-use checks).
-    fn lookup_key(&self) -> Option<&str> {
-        Some(&self.customer_gateway_id)
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.gateway_id)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-}
-
 /// A destination route (`policy_source` = None) or a policy route (source + destination).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteEntry {
@@ -272,22 +238,6 @@ pub struct RouteEntry {
 impl RouteEntry {
     pub fn is_policy(&self) -> bool {
         self.route_source.is_some()
-    }
-}
-
-impl Resource for RouteEntry {
-    const KIND: Kind = Kind::RouteEntry;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.gateway_id)
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
     }
 }
 
@@ -319,25 +269,6 @@ pub struct SslVpnServer {
     pub connections: u32,
 }
 
-impl Resource for SslVpnServer {
-    const KIND: Kind = Kind::SslVpnServer;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.gateway_id)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SslVpnClientCert {
     pub id: String,
@@ -350,25 +281,6 @@ pub struct SslVpnClientCert {
     pub serial_hex: String,
     pub end_time: i64,
     pub created_at: i64,
-}
-
-impl Resource for SslVpnClientCert {
-    const KIND: Kind = Kind::SslVpnClientCert;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.server_id)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,25 +300,6 @@ pub struct IpsecServer {
     pub online_clients: u32,
 }
 
-impl Resource for IpsecServer {
-    const KIND: Kind = Kind::IpsecServer;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.gateway_id)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CertificateAssociation {
     pub id: String,
@@ -418,22 +311,6 @@ pub struct CertificateAssociation {
     pub created_at: i64,
 }
 
-impl Resource for CertificateAssociation {
-    const KIND: Kind = Kind::CertificateAssociation;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn parent_id(&self) -> Option<&str> {
-        Some(&self.gateway_id)
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-}
-
 /// A VPC as openvgw knows it: declared in the config, or created on first use with an address block of its own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vpc {
@@ -443,22 +320,6 @@ pub struct Vpc {
     pub scope: Scope,
     pub cidr: String,
     pub created_at: i64,
-}
-
-impl Resource for Vpc {
-    const KIND: Kind = Kind::Vpc;
-    fn lookup_key(&self) -> Option<&str> {
-        Some(&self.vpc_id)
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -485,3 +346,15 @@ pub struct Tag {
     pub key: String,
     pub value: String,
 }
+
+// A gateway's parent is its VPC.
+resource!(VpnGateway, Kind::VpnGateway, parent = vpc_id, name = name);
+resource!(CustomerGateway, Kind::CustomerGateway, name = name, key = ip_address);
+// Connections are found by their customer gateway (one per gateway pair; in-use checks).
+resource!(VpnConnection, Kind::VpnConnection, parent = gateway_id, name = name, key = customer_gateway_id);
+resource!(RouteEntry, Kind::RouteEntry, parent = gateway_id);
+resource!(SslVpnServer, Kind::SslVpnServer, parent = gateway_id, name = name);
+resource!(SslVpnClientCert, Kind::SslVpnClientCert, parent = server_id, name = name);
+resource!(IpsecServer, Kind::IpsecServer, parent = gateway_id, name = name);
+resource!(CertificateAssociation, Kind::CertificateAssociation, parent = gateway_id);
+resource!(Vpc, Kind::Vpc, key = vpc_id);
