@@ -98,6 +98,12 @@ pub struct DataplaneConfig {
     pub eip_pool: String,
     /// Address blocks carved into /24s for VPCs that the config does not declare.
     pub vpc_auto_cidr: String,
+    /// Next hop on the public segment for peers outside `public_cidr` (netns driver); none: only on-segment peers.
+    pub public_gateway: Option<String>,
+    /// Gateway namespaces are `<prefix><gateway id>` (netns driver).
+    pub namespace_prefix: String,
+    /// `auto` (probe the kernel), `kernel` (kernel-netlink, needs ESP) or `libipsec` (userspace ESP).
+    pub ipsec_backend: String,
     pub simulated: SimulatedConfig,
 }
 
@@ -109,6 +115,9 @@ impl Default for DataplaneConfig {
             public_cidr: "203.0.113.0/24".into(),
             eip_pool: "203.0.113.0/24".into(),
             vpc_auto_cidr: "10.240.0.0/12".into(),
+            public_gateway: None,
+            namespace_prefix: "ovgw-".into(),
+            ipsec_backend: "auto".into(),
             simulated: SimulatedConfig::default(),
         }
     }
@@ -151,6 +160,19 @@ impl Config {
         self.dataplane.vpc_auto_cidr.parse::<ipnet::Ipv4Net>().map_err(|e| format!("dataplane.vpc_auto_cidr: {e}"))?;
         for vpc in &self.vpcs {
             vpc.cidr.parse::<ipnet::Ipv4Net>().map_err(|e| format!("vpcs {}: {e}", vpc.id))?;
+        }
+        if let Some(gw) = &self.dataplane.public_gateway {
+            gw.parse::<std::net::Ipv4Addr>().map_err(|e| format!("dataplane.public_gateway: {e}"))?;
+        }
+        if !matches!(self.dataplane.ipsec_backend.as_str(), "auto" | "kernel" | "libipsec") {
+            return Err(format!(
+                "dataplane.ipsec_backend: {:?} is not auto, kernel or libipsec",
+                self.dataplane.ipsec_backend
+            ));
+        }
+        let prefix = &self.dataplane.namespace_prefix;
+        if prefix.is_empty() || prefix.len() > 16 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err("dataplane.namespace_prefix: 1-16 letters, digits or '-'".into());
         }
         if !matches!(self.dataplane.driver.as_str(), "simulated" | "netns") {
             return Err(format!("dataplane.driver: unknown driver {:?}", self.dataplane.driver));

@@ -7,6 +7,8 @@
 //! transport change only.
 
 pub mod intent;
+pub mod netns;
+pub mod peer;
 pub mod simulated;
 
 use async_trait::async_trait;

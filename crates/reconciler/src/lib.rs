@@ -78,23 +78,27 @@ impl Reconciler {
         Ok(())
     }
 
-    /// One pass: start work for every gateway that needs it, observe the settled ones.
+    /// One pass: observe settled gateways, then start work for every gateway that needs it — pending changes, or
+    /// a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
     async fn pass(self: Arc<Self>) -> Result<()> {
         let gateways: Vec<VpnGateway> = store(&self.service).read(|tx| tx.all(&Default::default()))?;
         for gw in gateways {
-            let needs_work = gw.phase != GatewayPhase::Ready || gw.generation > gw.applied_generation;
-            {
-                let mut busy =
-                    self.in_flight.lock().map_err(|_| openvgw_core::Error::internal("reconciler lock poisoned"))?;
-                if busy.contains(&gw.id) {
-                    continue;
-                }
-                if needs_work {
-                    busy.insert(gw.id.clone());
+            if self.is_busy(&gw.id)? {
+                continue;
+            }
+            let mut needs_work = gw.phase != GatewayPhase::Ready || gw.generation > gw.applied_generation;
+            if !needs_work {
+                match self.observe(&gw).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(gateway = %gw.id, "data plane is not what was applied; re-applying");
+                        needs_work = true;
+                    }
+                    Err(e) => tracing::debug!(gateway = %gw.id, error = %e, "observation failed"),
                 }
             }
-            let me = self.clone();
-            if needs_work {
+            if needs_work && self.claim(&gw.id)? {
+                let me = self.clone();
                 tokio::spawn(async move {
                     let id = gw.id.clone();
                     if let Err(e) = me.converge(&id).await {
@@ -106,11 +110,20 @@ impl Reconciler {
                     // Whatever changed meanwhile gets picked up by the next pass.
                     me.service.reconcile_signal().notify_one();
                 });
-            } else if let Err(e) = me.observe(&gw).await {
-                tracing::debug!(gateway = %gw.id, error = %e, "observation failed");
             }
         }
         Ok(())
+    }
+
+    fn is_busy(&self, id: &str) -> Result<bool> {
+        let busy = self.in_flight.lock().map_err(|_| openvgw_core::Error::internal("reconciler lock poisoned"))?;
+        Ok(busy.contains(id))
+    }
+
+    /// Marks a gateway in flight; false if another task already has it.
+    fn claim(&self, id: &str) -> Result<bool> {
+        let mut busy = self.in_flight.lock().map_err(|_| openvgw_core::Error::internal("reconciler lock poisoned"))?;
+        Ok(busy.insert(id.to_string()))
     }
 
     async fn converge(&self, id: &str) -> Result<()> {
@@ -179,13 +192,14 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Feeds what the data plane sees back into the store, writing only what changed.
-    async fn observe(&self, gw: &VpnGateway) -> Result<()> {
+    /// Feeds what the data plane sees back into the store, writing only what changed; returns whether the data
+    /// plane is ready with what was applied.
+    async fn observe(&self, gw: &VpnGateway) -> Result<bool> {
         let obs = self.driver().observe(&gw.id).await.map_err(openvgw_core::Error::internal)?;
         let st = store(&self.service);
         let changed = st.read(|tx| diff(tx, &gw.id, &obs))?;
         if changed.is_empty() {
-            return Ok(());
+            return Ok(obs.ready);
         }
         st.write(|tx| {
             for c in diff(tx, &gw.id, &obs)? {
@@ -196,7 +210,8 @@ impl Reconciler {
                 }
             }
             Ok(())
-        })
+        })?;
+        Ok(obs.ready)
     }
 }
 

@@ -89,12 +89,10 @@ impl Client {
         if let Some(e) = self.queued.pop_front() {
             return Ok(e);
         }
-        loop {
-            let p = self.read().await?;
-            match p.kind {
-                PacketType::Event => return Ok(Event { name: p.name, message: p.message }),
-                other => return Err(ViciError::Protocol(format!("unexpected {other:?} while waiting for an event"))),
-            }
+        let p = self.read().await?;
+        match p.kind {
+            PacketType::Event => Ok(Event { name: p.name, message: p.message }),
+            other => Err(ViciError::Protocol(format!("unexpected {other:?} while waiting for an event"))),
         }
     }
 

@@ -385,13 +385,8 @@ mod tests {
 
     #[test]
     fn limits_nesting_depth() {
-        let mut bytes = Vec::new();
-        for _ in 0..100 {
-            bytes.extend_from_slice(&[1, 1, b's']);
-        }
-        for _ in 0..100 {
-            bytes.push(2);
-        }
+        let mut bytes: Vec<u8> = [1u8, 1, b's'].repeat(100);
+        bytes.extend(std::iter::repeat_n(2u8, 100));
         assert!(Message::decode(&bytes).is_err());
     }
 

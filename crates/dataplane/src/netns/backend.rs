@@ -48,40 +48,40 @@ impl fmt::Display for IpsecBackend {
 
 /// Probes the kernel in a throw-away namespace (no packet is sent): can it hold an ESP state, can it create an XFRM
 /// interface?
-pub async fn detect_ipsec_backend() -> IpsecBackend {
+/// Blocking (a few `ip` calls): meant for start-up.
+pub fn detect_ipsec_backend() -> IpsecBackend {
     let ns = format!("ovgwprobe{}", std::process::id());
-    if sys::ip(&["netns", "add", &ns]).await.is_err() {
+    let ip = |args: &[&str]| sys::run_blocking("ip", args);
+    if ip(&["netns", "add", &ns]).is_err() {
         tracing::warn!("cannot create a namespace to probe kernel IPsec; assuming kernel-libipsec");
         return IpsecBackend::KernelLibipsec;
     }
-    let esp = sys::ip_ns(
+    let esp = ip(&[
+        "-n",
         &ns,
-        &[
-            "xfrm",
-            "state",
-            "add",
-            "src",
-            "198.51.100.1",
-            "dst",
-            "198.51.100.2",
-            "proto",
-            "esp",
-            "spi",
-            "0x1000",
-            "mode",
-            "tunnel",
-            "enc",
-            "cbc(aes)",
-            "0x00112233445566778899aabbccddeeff",
-            "auth",
-            "hmac(sha256)",
-            "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-        ],
-    )
-    .await
+        "xfrm",
+        "state",
+        "add",
+        "src",
+        "198.51.100.1",
+        "dst",
+        "198.51.100.2",
+        "proto",
+        "esp",
+        "spi",
+        "0x1000",
+        "mode",
+        "tunnel",
+        "enc",
+        "cbc(aes)",
+        "0x00112233445566778899aabbccddeeff",
+        "auth",
+        "hmac(sha256)",
+        "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    ])
     .is_ok();
-    let xfrm_interfaces = esp && sys::ip_ns(&ns, &["link", "add", "xfrmprobe", "type", "xfrm", "if_id", "7"]).await.is_ok();
-    let _ = sys::ip(&["netns", "del", &ns]).await;
+    let xfrm_interfaces = esp && ip(&["-n", &ns, "link", "add", "xfrmprobe", "type", "xfrm", "if_id", "7"]).is_ok();
+    let _ = ip(&["netns", "del", &ns]);
     if esp {
         IpsecBackend::KernelNetlink { xfrm_interfaces }
     } else {

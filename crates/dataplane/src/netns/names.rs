@@ -37,13 +37,16 @@ impl GatewayNames {
         check_id("gateway", gateway_id)?;
         let namespace = format!("{prefix}{gateway_id}");
         let h = short_hash(&namespace, 8);
-        Ok(GatewayNames {
-            public_veth: format!("ovgw{h}p"),
-            vpc_veth: format!("ovgw{h}v"),
-            token: h,
-            namespace,
-        })
+        Ok(GatewayNames { public_veth: format!("ovgw{h}p"), vpc_veth: format!("ovgw{h}v"), token: h, namespace })
     }
+}
+
+/// A stable, locally administered MAC for an interface of a gateway: a rebuilt gateway keeps its MACs, so the
+/// neighbours' ARP caches (VPC hosts, the peer's router) stay valid and traffic resumes without waiting for them to
+/// expire.
+pub(crate) fn stable_mac(namespace: &str, ifname: &str) -> String {
+    let h = short_hash(&format!("{namespace}/{ifname}"), 10);
+    format!("02:{}:{}:{}:{}:{}", &h[0..2], &h[2..4], &h[4..6], &h[6..8], &h[8..10])
 }
 
 /// Bridge for an undeclared VPC.
@@ -92,6 +95,14 @@ mod tests {
             assert!(name.len() <= 15, "{name} is too long");
         }
         assert_ne!(n.public_veth, GatewayNames::new("other-", "vpn-bp1q8bgx4xnkm2ogj0000000").expect("n").public_veth);
+    }
+
+    #[test]
+    fn macs_are_stable_unicast_and_local() {
+        let mac = stable_mac("ovgw-vpn-1", "pub0");
+        assert_eq!(mac, stable_mac("ovgw-vpn-1", "pub0"));
+        assert_ne!(mac, stable_mac("ovgw-vpn-1", "vpc0"));
+        assert!(mac.starts_with("02:") && mac.len() == 17);
     }
 
     #[test]

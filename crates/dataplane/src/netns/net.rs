@@ -62,17 +62,24 @@ pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
     Ok(created)
 }
 
-/// A veth pair between the root namespace (attached to `bridge`) and `ns`.
-pub(crate) async fn ensure_veth(ns: &str, root_end: &str, ns_end: &str, bridge: &str) -> Result<(), DataplaneError> {
+/// A veth pair between the root namespace (attached to `bridge`) and `ns`; the namespace end gets `mac`.
+pub(crate) async fn ensure_veth(
+    ns: &str,
+    root_end: &str,
+    ns_end: &str,
+    bridge: &str,
+    mac: &str,
+) -> Result<(), DataplaneError> {
     if !sys::link_exists(Some(ns), ns_end).await {
         // A root end without its peer is a leftover of an earlier, interrupted attempt.
         if sys::link_exists(None, root_end).await {
             ip(&["link", "del", "dev", root_end]).await?;
         }
-        ip(&["link", "add", "name", root_end, "type", "veth", "peer", "name", ns_end, "netns", ns]).await?;
+        ip(&["link", "add", "name", root_end, "type", "veth", "peer", "name", ns_end, "address", mac, "netns", ns])
+            .await?;
     }
     ip(&["link", "set", "dev", root_end, "master", bridge, "up"]).await?;
-    ip_ns(ns, &["link", "set", "dev", ns_end, "up"]).await?;
+    ip_ns(ns, &["link", "set", "dev", ns_end, "address", mac, "up"]).await?;
     Ok(())
 }
 
@@ -253,7 +260,12 @@ pub(crate) async fn delete_rules_at(ns: &str, pref: u32) -> Result<(), Dataplane
 }
 
 /// An XFRM interface for a route-based tunnel (kernel backend).
-pub(crate) async fn ensure_xfrm_interface(ns: &str, name: &str, underlay: &str, if_id: u32) -> Result<(), DataplaneError> {
+pub(crate) async fn ensure_xfrm_interface(
+    ns: &str,
+    name: &str,
+    underlay: &str,
+    if_id: u32,
+) -> Result<(), DataplaneError> {
     if !sys::link_exists(Some(ns), name).await {
         let id = if_id.to_string();
         ip_ns(ns, &["link", "add", name, "type", "xfrm", "dev", underlay, "if_id", &id]).await?;

@@ -48,8 +48,13 @@ fn net_and_mask(cidr: &str) -> Result<(String, String), DataplaneError> {
 
 /// The server configuration. Values that come from the API are parsed (addresses, ports) or reduced to safe
 /// tokens (cipher, by openvgw-pki) before they reach the file, so no API value can inject a directive.
-pub(crate) fn server_config(s: &SslServerIntent, public_ip: &str, files: &ServerFiles) -> Result<String, DataplaneError> {
-    let public_ip: std::net::Ipv4Addr = public_ip.parse().map_err(|e| failed(format!("public IP {public_ip:?}: {e}")))?;
+pub(crate) fn server_config(
+    s: &SslServerIntent,
+    public_ip: &str,
+    files: &ServerFiles,
+) -> Result<String, DataplaneError> {
+    let public_ip: std::net::Ipv4Addr =
+        public_ip.parse().map_err(|e| failed(format!("public IP {public_ip:?}: {e}")))?;
     let (pool_net, pool_mask) = net_and_mask(&s.client_ip_pool)?;
     let udp = !s.proto.eq_ignore_ascii_case("tcp");
     let mut c = String::new();
@@ -165,7 +170,7 @@ mod tests {
             max_connections: 5,
             ca_cert_pem: String::new(),
             server_cert_pem: String::new(),
-            server_key_pem: Secret("key".into()),
+            server_key_pem: Secret("PRIVATE-KEY-MATERIAL".into()),
             crl_pem: String::new(),
         }
     }
@@ -188,7 +193,7 @@ mod tests {
         ] {
             assert!(c.contains(want), "missing {want:?} in\n{c}");
         }
-        assert!(!c.contains("key\n"), "the key stays in its file");
+        assert!(!c.contains("PRIVATE-KEY-MATERIAL"), "the key stays in its file");
     }
 
     #[test]
@@ -204,7 +209,10 @@ mod tests {
     fn filters_log_by_time() {
         let log = "2026-01-01 00:00:00 first\n  continuation\n2026-01-01 00:00:10 second\n2026-01-01 00:00:20 third\n";
         let t0 = parse_stamp("2026-01-01 00:00:00").expect("stamp");
-        assert_eq!(log_lines_between(log, t0, t0 + 10), ["2026-01-01 00:00:00 first", "  continuation", "2026-01-01 00:00:10 second"]);
+        assert_eq!(
+            log_lines_between(log, t0, t0 + 10),
+            ["2026-01-01 00:00:00 first", "  continuation", "2026-01-01 00:00:10 second"]
+        );
         assert_eq!(log_lines_between(log, t0 + 11, t0 + 100), ["2026-01-01 00:00:20 third"]);
     }
 }

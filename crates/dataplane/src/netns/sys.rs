@@ -37,6 +37,25 @@ pub(crate) async fn run(program: &str, args: &[&str]) -> Result<String, Dataplan
     }
 }
 
+/// Blocking variant of [`run`] for the driver's constructor (start-up only).
+pub(crate) fn run_blocking(program: &str, args: &[&str]) -> Result<String, DataplaneError> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(failed(format!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 /// `ip args...`
 pub(crate) async fn ip(args: &[&str]) -> Result<String, DataplaneError> {
     run("ip", args).await

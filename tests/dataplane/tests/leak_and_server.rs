@@ -1,0 +1,157 @@
+//! Nothing leaves in clear while the SA is down; an initiating gateway keeps retrying until the peer answers; the
+//! IPsec server (client-to-site IKEv2) hands a road warrior an address from its pool.
+//! Run as root: `cargo test -p openvgw-dataplane-tests -- --nocapture` (skips with a message otherwise).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openvgw_core::crypto::IkeVersion;
+use openvgw_dataplane::{Driver, IpsecServerIntent, Secret};
+use openvgw_dataplane_tests::*;
+
+#[test]
+fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
+    if !can_run("no_cleartext_while_the_sa_is_down_and_initiator_retries") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("leak");
+    let topo = lab.site_topology();
+    // A clear-text path exists: the gateway's default route leads to the customer gateway, which routes the VPC
+    // back to the gateway's EIP. Only the driver's tunnel routes stand between the VPC and a leak.
+    must("ip", &["-n", &topo.cgw, "route", "add", VPC_CIDR, "via", GW_EIP]);
+    let driver = lab.driver_with_options(|o| o.public_gateway = Some(CGW_IP.parse().expect("ip")));
+    let t = tunnel("vco-leak", IkeVersion::V2);
+    let with_tunnel = intent("vpn-leak", vec![t.clone()]);
+    let mut without = with_tunnel.clone();
+    without.tunnels.clear();
+    runtime().block_on(async {
+        driver.apply(&without).await.expect("apply without tunnel");
+        assert!(
+            time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(5)).is_some(),
+            "baseline: plain routing works"
+        );
+
+        // With the tunnel configured but no peer answering, the same traffic must not get through in clear.
+        let mut with_tunnel = with_tunnel.clone();
+        with_tunnel.generation = 2;
+        driver.apply(&with_tunnel).await.expect("apply with tunnel");
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "clear-text leak while SA is down");
+
+        // The peer comes up later: the gateway's retries reach it without any API call.
+        let peer_up = Instant::now();
+        lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+        let up = time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(30)).expect("initiator retried");
+        eprintln!("TIMING peer started -> tunnel carries traffic: {} ms", (peer_up.elapsed().max(up)).as_millis());
+        driver.remove("vpn-leak").await.expect("remove");
+    });
+}
+
+#[test]
+fn ipsec_server_road_warrior_gets_pool_address() {
+    if !can_run("ipsec_server_road_warrior_gets_pool_address") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("ipsecserver");
+    let vpc = lab.namespace("vpchost");
+    let client = lab.namespace("client");
+    let (public_bridge, vpc_bridge) = (lab.public_bridge.clone(), lab.vpc_bridge.clone());
+    lab.plug(&vpc, "eth0", &vpc_bridge, &format!("{VPC_HOST}/24"));
+    must("ip", &["-n", &vpc, "route", "add", "default", "via", GW_PRIVATE_IP]);
+    lab.plug(&client, "eth0", &public_bridge, &format!("{CLIENT_IP}/24"));
+    let t = tunnel("unused", IkeVersion::V2);
+    let mut intent = intent("vpn-iss", Vec::new());
+    intent.ipsec_server = Some(IpsecServerIntent {
+        id: "iss-lab".into(),
+        client_ip_pool: "10.30.0.0/24".into(),
+        local_subnets: vec![VPC_CIDR.into()],
+        local_id: String::new(),
+        remote_id: String::new(),
+        psk: Secret("road-warrior-psk-0123456789".into()),
+        ike: t.ike.clone(),
+        ipsec: t.ipsec.clone(),
+    });
+    let driver = lab.driver();
+    // The road warrior: strongSwan asking for a virtual IP, selectors to the VPC.
+    let dir = lab.dir.join("rw");
+    std::fs::create_dir_all(dir.join("swanctl")).expect("dir");
+    let kernel = if driver.backend().is_libipsec() { "kernel-libipsec kernel-netlink" } else { "kernel-netlink" };
+    let sock = dir.join("charon.vici");
+    let conf = format!(
+        "charon-systemd {{\n  journal {{\n    default = -1\n  }}\n  filelog {{\n    main {{\n      path = {log}\n      flush_line = yes\n      default = 1\n    }}\n  }}\n}}\n\
+         charon {{\n  load_modular = no\n  load = random nonce openssl aes sha1 sha2 hmac gmp kdf {kernel} socket-default vici\n  plugins {{\n    vici {{\n      socket = unix://{sock}\n    }}\n  }}\n}}\n\
+         swanctl {{\n  socket = unix://{sock}\n}}\n",
+        log = dir.join("charon.log").display(),
+        sock = sock.display()
+    );
+    std::fs::write(dir.join("strongswan.conf"), conf).expect("conf");
+    let swanctl = format!(
+        "connections {{\n  rw {{\n    version = 2\n    remote_addrs = {GW_EIP}\n    vips = 0.0.0.0\n    proposals = {ike}\n    local {{\n      auth = psk\n      id = rw@example.test\n    }}\n    remote {{\n      auth = psk\n      id = {GW_EIP}\n    }}\n    children {{\n      vpc {{\n        remote_ts = {VPC_CIDR}\n        esp_proposals = {esp}\n      }}\n    }}\n  }}\n}}\n\
+         secrets {{\n  ike-rw {{\n    id-a = rw@example.test\n    id-b = {GW_EIP}\n    secret = \"road-warrior-psk-0123456789\"\n  }}\n}}\n",
+        ike = t.ike.strongswan_proposal(),
+        esp = t.ipsec.strongswan_proposal(),
+    );
+    std::fs::write(dir.join("swanctl/swanctl.conf"), swanctl).expect("swanctl.conf");
+    let conf_path = dir.join("strongswan.conf").to_string_lossy().into_owned();
+    let swanctl_dir = dir.join("swanctl").to_string_lossy().into_owned();
+    lab.spawn(&client, &[CHARON], &[("STRONGSWAN_CONF", &conf_path)], "rw.out");
+    let swanctl = |args: &[&str]| {
+        Command::new("swanctl")
+            .args(args)
+            .env("STRONGSWAN_CONF", &conf_path)
+            .env("SWANCTL_DIR", &swanctl_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    assert!(wait_for(Duration::from_secs(10), || swanctl(&["--load-all"])), "road warrior loaded");
+    runtime().block_on(async {
+        assert!(!swanctl(&["--initiate", "--child", "vpc", "--timeout", "3"]), "no server yet");
+        driver.apply(&intent).await.expect("apply");
+        let t0 = Instant::now();
+        assert!(swanctl(&["--initiate", "--child", "vpc", "--timeout", "10"]), "road warrior connects");
+        let reached = time_to_ping(&client, VPC_HOST, Duration::from_secs(10)).expect("road warrior reaches the VPC");
+        eprintln!("TIMING ipsec server: initiate -> first ping {} ms", (t0.elapsed().max(reached)).as_millis());
+        let addrs = String::from_utf8_lossy(&run("ip", &["-n", &client, "-4", "addr"]).stdout).into_owned();
+        assert!(addrs.contains("10.30.0."), "virtual IP from the pool: {addrs}");
+        let obs = driver.observe("vpn-iss").await.expect("observe");
+        assert_eq!(obs.ipsec_server_clients, 1);
+        driver.remove("vpn-iss").await.expect("remove");
+        assert!(stays_unreachable(&client, VPC_HOST, Duration::from_secs(2)));
+    });
+}
+
+#[test]
+fn undeclared_vpc_gets_a_bridge_that_goes_with_its_last_gateway() {
+    if !can_run("undeclared_vpc_gets_a_bridge_that_goes_with_its_last_gateway") {
+        return;
+    }
+    let _serial = serial();
+    let lab = Lab::new("autovpc");
+    let driver = lab.driver();
+    let vpc_id = format!("vpc-undeclared-{}", lab.tag);
+    let bridge = driver.vpc_bridge_of(&vpc_id);
+    let exists = |b: &str| run("ip", &["link", "show", "dev", b]).status.success();
+    assert!(!exists(&bridge));
+    let mut a = intent("vpn-auto-a", Vec::new());
+    a.vpc_id = vpc_id.clone();
+    let mut b = a.clone();
+    b.gateway_id = "vpn-auto-b".into();
+    b.public_ip = "203.0.113.66".into();
+    b.private_ip = "192.168.10.3".into();
+    runtime().block_on(async {
+        driver.apply(&a).await.expect("apply a");
+        driver.apply(&b).await.expect("apply b");
+        assert!(exists(&bridge), "bridge {bridge} created for the undeclared VPC");
+        driver.remove("vpn-auto-a").await.expect("remove a");
+        assert!(exists(&bridge), "still used by the other gateway");
+        driver.remove("vpn-auto-b").await.expect("remove b");
+        assert!(!exists(&bridge), "removed with its last gateway");
+    });
+    if exists(&bridge) {
+        let _ = run("ip", &["link", "del", "dev", &bridge]);
+    }
+}

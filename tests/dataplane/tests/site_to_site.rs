@@ -1,0 +1,271 @@
+//! Site-to-site IPsec through the netns driver against a real strongSwan customer gateway.
+//! Run as root: `cargo test -p openvgw-dataplane-tests -- --nocapture` (skips with a message otherwise).
+
+use std::time::{Duration, Instant};
+
+use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion};
+use openvgw_core::model::{HealthCheck, TunnelState};
+use openvgw_dataplane::netns::NetnsDriver;
+use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, PolicyRouteIntent, RouteIntent};
+use openvgw_dataplane_tests::*;
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+async fn wait_state(driver: &NetnsDriver, gw: &str, tunnel: &str, want: TunnelState) -> bool {
+    let deadline = Instant::now() + SETTLE;
+    while Instant::now() < deadline {
+        if let Ok(obs) = driver.observe(gw).await {
+            if obs.ready && obs.tunnels.get(tunnel).map(|t| t.state) == Some(want) {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// Ping fails before apply, passes after, fails after remove; leaves no namespace or process behind.
+async fn before_after_remove(lab: &mut Lab, topo: &Topology, driver: &NetnsDriver, intent: &GatewayIntent) {
+    assert!(!ping(&topo.vpc, ONPREM_HOST), "on-prem must be unreachable before the gateway exists");
+    let t0 = Instant::now();
+    driver.apply(intent).await.expect("apply");
+    let apply = t0.elapsed();
+    let first = time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).expect("ping through the tunnel after apply");
+    let tid = &intent.tunnels[0].id;
+    assert!(wait_state(driver, &intent.gateway_id, tid, TunnelState::IpsecSaEstablished).await, "observe: SA up");
+    eprintln!(
+        "TIMING {}: apply {} ms, apply->first ping {} ms",
+        intent.tunnels[0].id,
+        apply.as_millis(),
+        (apply + first).as_millis()
+    );
+
+    // Applying the same intent again changes nothing: same processes, connection not re-negotiated.
+    let ns = driver.namespace_of(&intent.gateway_id).expect("ns");
+    let pids = driver.daemon_pids(&intent.gateway_id).expect("pids");
+    let t1 = Instant::now();
+    driver.apply(intent).await.expect("re-apply");
+    eprintln!("TIMING {}: idempotent re-apply {} ms", tid, t1.elapsed().as_millis());
+    assert_eq!(driver.daemon_pids(&intent.gateway_id).expect("pids"), pids);
+    assert_eq!(pids_in(&ns).len(), pids.len(), "no stray processes in {ns}");
+    assert!(ping(&topo.vpc, ONPREM_HOST));
+
+    driver.remove(&intent.gateway_id).await.expect("remove");
+    assert!(!netns_exists(&ns), "namespace removed");
+    for pid in pids {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "daemon {pid} stopped");
+    }
+    assert!(!ping(&topo.vpc, ONPREM_HOST), "on-prem unreachable after remove");
+    assert!(driver.realised_gateways().await.expect("list").is_empty());
+    let _ = lab;
+}
+
+#[test]
+fn policy_based_ikev2() {
+    if !can_run("policy_based_ikev2") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("ikev2");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let mut t = tunnel("vco-ikev2", IkeVersion::V2);
+    t.health_check = Some(HealthCheck {
+        enable: true,
+        sip: "192.168.10.250".into(),
+        dip: ONPREM_HOST.into(),
+        interval_s: 1,
+        retry: 2,
+    });
+    let intent = intent("vpn-ikev2", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    runtime().block_on(async {
+        assert!(!ping(&topo.vpc, ONPREM_HOST));
+        driver.apply(&intent).await.expect("apply");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "ping through the tunnel");
+        // The health check really probes through the tunnel.
+        let started = Instant::now();
+        let mut healthy = false;
+        while started.elapsed() < SETTLE && !healthy {
+            let obs = driver.observe(&intent.gateway_id).await.expect("observe");
+            healthy = obs.tunnels[&t.id].health_ok == Some(true);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(healthy, "health check through the tunnel");
+        eprintln!("TIMING health check ok after {} ms", started.elapsed().as_millis());
+        // No secret in charon's files or logs.
+        let gw_dir = lab.dir.join("dataplane/gateways/vpn-ikev2/charon");
+        for f in ["charon.log", "charon.out", "strongswan.conf", "loaded.json"] {
+            let text = std::fs::read_to_string(gw_dir.join(f)).unwrap_or_default();
+            assert!(!text.contains(t.psk.expose()), "PSK leaked into {f}");
+        }
+        driver.remove(&intent.gateway_id).await.expect("remove");
+        before_after_remove(&mut lab, &topo, &driver, &intent).await;
+    });
+}
+
+#[test]
+fn policy_based_ikev1_main_mode_non_default_algorithms() {
+    if !can_run("policy_based_ikev1_main_mode_non_default_algorithms") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("ikev1");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let mut t = tunnel("vco-ikev1", IkeVersion::V1);
+    t.ike.mode = IkeMode::Main;
+    t.ike.enc = EncAlg::Aes256;
+    t.ike.auth = AuthAlg::Sha256;
+    t.ike.pfs = DhGroup::Group14;
+    t.ipsec.enc = EncAlg::Aes192;
+    t.ipsec.auth = AuthAlg::Sha256;
+    t.ipsec.pfs = DhGroup::Disabled;
+    t.remote_id = "onprem.example".into();
+    let intent = intent("vpn-ikev1", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    runtime().block_on(before_after_remove(&mut lab, &topo, &driver, &intent));
+    let peer_log = lab.log("peer/charon.log");
+    assert!(peer_log.contains("ID_PROT") || peer_log.contains("Main Mode"), "IKEv1 main mode negotiated");
+}
+
+#[test]
+fn route_based_with_destination_and_policy_routes() {
+    if !can_run("route_based_with_destination_and_policy_routes") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("routebased");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let mut t = tunnel("vco-rb", IkeVersion::V2);
+    t.route_based = true;
+    t.local_subnets = vec!["0.0.0.0/0".into()];
+    t.remote_subnets = vec!["0.0.0.0/0".into()];
+    let mut intent = intent("vpn-rb", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    runtime().block_on(async {
+        // Without any route nothing enters the tunnel, even with the SA up.
+        assert!(!ping(&topo.vpc, ONPREM_HOST));
+        driver.apply(&intent).await.expect("apply without routes");
+        assert!(wait_state(&driver, "vpn-rb", &t.id, TunnelState::IpsecSaEstablished).await, "SA up");
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)), "no route, no traffic");
+
+        // Destination route.
+        intent.generation += 1;
+        intent.routes =
+            vec![RouteIntent { dest: ONPREM_CIDR.into(), tunnel_id: t.id.clone(), weight: 100, published: false }];
+        let t0 = Instant::now();
+        driver.apply(&intent).await.expect("apply with route");
+        let first = time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).expect("ping via the destination route");
+        eprintln!("TIMING route-based: route apply->first ping {} ms", (t0.elapsed().max(first)).as_millis());
+
+        // Policy route instead: matching source passes, another source does not.
+        intent.generation += 1;
+        intent.routes.clear();
+        intent.policy_routes = vec![PolicyRouteIntent {
+            source: VPC_CIDR.into(),
+            dest: ONPREM_CIDR.into(),
+            tunnel_id: t.id.clone(),
+            weight: 100,
+            priority: 10,
+            published: false,
+        }];
+        driver.apply(&intent).await.expect("apply with policy route");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "ping via the policy route");
+        intent.generation += 1;
+        intent.policy_routes[0].source = "10.99.0.0/16".into();
+        driver.apply(&intent).await.expect("apply with a non-matching policy route");
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)), "source not matched");
+
+        // libipsec has one tunnel device per charon: a second route-based tunnel is refused up front.
+        if driver.backend().is_libipsec() {
+            let mut two = intent.clone();
+            let mut t2 = t.clone();
+            t2.id = "vco-rb2".into();
+            t2.remote_ip = "203.0.113.3".into();
+            two.tunnels.push(t2);
+            match driver.apply(&two).await {
+                Err(DataplaneError::Unsupported { .. }) => {}
+                other => panic!("expected Unsupported, got {other:?}"),
+            }
+        }
+        driver.remove("vpn-rb").await.expect("remove");
+        assert!(!ping(&topo.vpc, ONPREM_HOST));
+    });
+}
+
+#[test]
+fn killed_charon_deleted_namespace_and_restart_reconverge() {
+    if !can_run("killed_charon_deleted_namespace_and_restart_reconverge") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("resilience");
+    let topo = lab.site_topology();
+    let mut t = tunnel("vco-res", IkeVersion::V2);
+    t.ipsec.pfs = DhGroup::Group14;
+    let intent = intent("vpn-res", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, lab.driver().backend(), VPC_CIDR);
+    let rt = runtime();
+    let ns = {
+        let driver = lab.driver();
+        rt.block_on(async {
+            driver.apply(&intent).await.expect("apply");
+            assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "tunnel up");
+            let ns = driver.namespace_of("vpn-res").expect("ns");
+
+            // Kill charon: observe notices, repairs in the background, traffic flows again.
+            let charon = driver.daemon_pids("vpn-res").expect("pids")[0];
+            let killed = Instant::now();
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(charon).expect("pid"),
+                rustix::process::Signal::KILL,
+            )
+            .expect("kill charon");
+            let mut seen_not_ready = false;
+            let back = loop {
+                let obs = driver.observe("vpn-res").await.expect("observe");
+                seen_not_ready |= !obs.ready;
+                if obs.ready && ping(&topo.vpc, ONPREM_HOST) {
+                    break Some(killed.elapsed());
+                }
+                if killed.elapsed() > SETTLE {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            assert!(seen_not_ready, "observe reported the dead charon");
+            let back = back.expect("reconverged after charon was killed");
+            eprintln!("TIMING killed charon -> ready and pinging again: {} ms", back.as_millis());
+            assert_ne!(driver.daemon_pids("vpn-res").expect("pids")[0], charon);
+
+            // Delete the namespace under the driver's feet: the next apply rebuilds it.
+            let old = driver.daemon_pids("vpn-res").expect("pids");
+            assert!(run("ip", &["netns", "del", &ns]).status.success());
+            let t0 = Instant::now();
+            driver.apply(&intent).await.expect("apply after namespace loss");
+            assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "tunnel back after namespace loss");
+            eprintln!("TIMING deleted namespace -> pinging again: {} ms", t0.elapsed().as_millis());
+            for pid in old {
+                assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "orphaned daemon {pid} stopped");
+            }
+            ns
+        })
+    };
+    // A new driver instance (openvgw restarted) adopts what runs: no duplicates, no renegotiation needed.
+    let driver = lab.driver();
+    rt.block_on(async {
+        let before = driver.daemon_pids("vpn-res").expect("pids");
+        assert_eq!(driver.realised_gateways().await.expect("list"), vec!["vpn-res".to_string()]);
+        let obs = driver.observe("vpn-res").await.expect("observe");
+        assert!(obs.ready, "a restarted driver recognises the running gateway from its state directory");
+        driver.apply(&intent).await.expect("apply after restart");
+        assert_eq!(driver.daemon_pids("vpn-res").expect("pids"), before, "same daemons after restart");
+        assert_eq!(pids_in(&ns).len(), before.len(), "no duplicate processes");
+        assert!(ping(&topo.vpc, ONPREM_HOST));
+        driver.remove("vpn-res").await.expect("remove");
+        assert!(!netns_exists(&ns));
+        assert!(!ping(&topo.vpc, ONPREM_HOST));
+    });
+}
