@@ -1,0 +1,257 @@
+"""Packets through tunnels created with Alibaba's SDK: every ping fails before, passes after, fails again after
+the resource is deleted."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+import vgwlib
+from conftest import (CGW_IP, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, VPC, VPC_CIDR, VPC_HOST)
+from lab import Charon, Lab, sh, swanctl_from_download
+
+SSL_POOL = "10.200.0.0/24"
+IPSEC_POOL = "10.210.0.0/24"
+
+
+def wait_until(fn, timeout: float, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(every)
+    return fn()
+
+
+@pytest.fixture(scope="module")
+def gateway(api, site):
+    body = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "EnableSsl": True, "Name": "e2e-gw"})
+    gw = body["VpnGatewayId"]
+    d = vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    # Only ModifyVpnGatewayAttribute's answer carries the gateway's inside address (IntranetIp).
+    d["IntranetIp"] = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": "e2e-gw"})["IntranetIp"]
+    site.route_vpc_to_gateway(d["IntranetIp"], ONPREM_NET, ONPREM_NET2, SSL_POOL, IPSEC_POOL)
+    yield d
+    api.call("DeleteVpnGateway", {"VpnGatewayId": gw})
+    vgwlib.wait_gateway_gone(api, gw, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def customer_gateway(api, site):
+    return api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
+
+
+def wait_active(api, gw: str) -> None:
+    vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+
+
+def conn_status(api, vco: str) -> str:
+    return api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["Status"]
+
+
+def create_connection(api, gw: str, cgw: str, local: str, remote: str, **extra) -> str:
+    params = {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": local, "RemoteSubnet": remote}
+    params.update(extra)
+    vco = api.call("CreateVpnConnection", params)["VpnConnectionId"]
+    wait_active(api, gw)
+    return vco
+
+
+def peer_up(site, api, vco: str, name: str) -> dict:
+    cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+    site.charon.load(swanctl_from_download(cfg, name, encap=not site.kernel_esp))
+    site.charon.initiate(name)
+    return cfg
+
+
+def peer_down(site, name: str) -> None:
+    site.charon.swanctl("--terminate", "--ike", name, "--force", check=False)
+    site.charon.load("")
+
+
+def delete_connection(api, gw: str, vco: str) -> None:
+    api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+    wait_active(api, gw)
+
+
+@pytest.mark.parametrize("ike,ipsec", [
+    ({"IkeVersion": "ikev2"}, {}),
+    ({"IkeVersion": "ikev1", "IkeMode": "main", "IkeEncAlg": "aes256", "IkeAuthAlg": "sha256", "IkePfs": "group14",
+      "IkeLifetime": 28800}, {"IpsecEncAlg": "aes256", "IpsecAuthAlg": "sha256", "IpsecPfs": "group14",
+                              "IpsecLifetime": 3600}),
+], ids=["ikev2-defaults", "ikev1-main-aes256-sha256-modp2048"])
+def test_site_to_site_policy_based(api, site, gateway, customer_gateway, ike, ipsec):
+    gw = gateway["VpnGatewayId"]
+    assert not Lab.ping(site.onprem, VPC_HOST), "reachable before any connection exists"
+    extra = {"IkeConfig": json.dumps(ike)}
+    if ipsec:
+        extra["IpsecConfig"] = json.dumps(ipsec)
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, **extra)
+    try:
+        cfg = peer_up(site, api, vco, "s2s")
+        assert cfg["Local"] == gateway["InternetIp"] and cfg["Remote"] == CGW_IP
+        assert cfg["IkeConfig"]["LocalId"] == gateway["InternetIp"] and cfg["IkeConfig"]["RemoteId"] == CGW_IP
+        assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+        assert Lab.ping(site.vpc_host, ONPREM_HOST), "the VPC side cannot reach on-prem"
+        assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 15), conn_status(api, vco)
+    finally:
+        delete_connection(api, gw, vco)
+    assert wait_until(lambda: not Lab.ping(site.onprem, VPC_HOST), 15), "still reachable after the connection is gone"
+    peer_down(site, "s2s")
+
+
+def test_destination_route_mode(api, site, gateway, customer_gateway):
+    gw = gateway["VpnGatewayId"]
+    vco = create_connection(api, gw, customer_gateway, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    try:
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        # The customer side selects its own networks; the gateway routes by destination.
+        cfg = dict(cfg, LocalSubnet=VPC_CIDR, RemoteSubnet=f"{ONPREM_NET},{ONPREM_NET2}")
+        site.charon.load(swanctl_from_download(cfg, "dbr", encap=not site.kernel_esp))
+        site.charon.initiate("dbr")
+        assert not Lab.ping(site.vpc_host, ONPREM_HOST2), "routed before the destination route exists"
+        api.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": vco,
+                                         "Weight": 0, "PublishVpc": True})
+        wait_active(api, gw)
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30), site.charon.log_tail()
+        api.call("DeleteVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": vco, "Weight": 0})
+        wait_active(api, gw)
+        assert wait_until(lambda: not Lab.ping(site.vpc_host, ONPREM_HOST2), 15)
+    finally:
+        delete_connection(api, gw, vco)
+        peer_down(site, "dbr")
+
+
+def test_health_check_probes_through_the_tunnel(api, site, gateway, customer_gateway):
+    gw = gateway["VpnGatewayId"]
+    hc = {"enable": "true", "sip": gateway["IntranetIp"], "dip": ONPREM_HOST, "interval": "2", "retry": "2"}
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=json.dumps(hc),
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    health = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VcoHealthCheck"].get("Status")
+    try:
+        assert wait_until(lambda: health() == "failed", 20), "health check passed without a tunnel"
+        peer_up(site, api, vco, "hc")
+        assert wait_until(lambda: health() == "success", 30), health()
+        peer_down(site, "hc")
+        assert wait_until(lambda: health() == "failed", 30), health()
+    finally:
+        delete_connection(api, gw, vco)
+
+
+def _openvpn_client(lab: Lab, ns: str, workdir, config: str, name: str):
+    path = workdir / f"{name}.ovpn"
+    path.write_text(config)
+    log = workdir / f"{name}.log"
+    log.write_text("")
+    p = lab.spawn(ns, ["openvpn", "--config", str(path), "--disable-dco", "--verb", "3"], log)
+    return p, log
+
+
+def test_ssl_vpn_client_reaches_the_vpc_and_revocation_locks_it_out(api, site, gateway, lab, workdir):
+    gw = gateway["VpnGatewayId"]
+    road = lab.netns("road1")
+    lab.attach(road, "pub0", "ovgwt-pub", "203.0.113.30/24")
+    srv = api.call("CreateSslVpnServer", {"VpnGatewayId": gw, "ClientIpPool": SSL_POOL, "LocalSubnet": VPC_CIDR,
+                                          "Name": "e2e-ssl"})["SslVpnServerId"]
+    wait_active(api, gw)
+    try:
+        cert = api.call("CreateSslVpnClientCert", {"SslVpnServerId": srv, "Name": "alice"})["SslVpnClientCertId"]
+        wait_active(api, gw)
+        bundle = api.call("DescribeSslVpnClientCert", {"SslVpnClientCertId": cert})
+        assert not Lab.ping(road, VPC_HOST)
+        p, log = _openvpn_client(lab, road, workdir, bundle["ClientConfig"], "alice")
+        try:
+            assert Lab.wait_ping(road, VPC_HOST, 30), log.read_text()[-3000:]
+            sessions = lambda: api.call("DescribeSslVpnServers", {"SslVpnServerId": srv})["SslVpnServers"]["SslVpnServer"][0]["Connections"]
+            assert wait_until(lambda: sessions() == 1, 15)
+            logs = api.call("DescribeVpnSslServerLogs", {"VpnSslServerId": srv, "MinutePeriod": 10, "PageSize": 50})
+            assert logs["Count"] > 0 and any("alice" in l or cert in l for l in logs["Data"]["Logs"]), logs
+        finally:
+            Lab.stop(p)
+        api.call("DeleteSslVpnClientCert", {"SslVpnClientCertId": cert})
+        wait_active(api, gw)
+        p, log = _openvpn_client(lab, road, workdir, bundle["ClientConfig"], "alice-revoked")
+        try:
+            assert not Lab.wait_ping(road, VPC_HOST, 12), "a revoked certificate still connects"
+        finally:
+            Lab.stop(p)
+    finally:
+        api.call("DeleteSslVpnServer", {"SslVpnServerId": srv})
+        wait_active(api, gw)
+
+
+def test_ipsec_server_road_warrior(api, site, gateway, lab, workdir, kernel_esp):
+    gw = gateway["VpnGatewayId"]
+    road = lab.netns("road2")
+    lab.attach(road, "pub0", "ovgwt-pub", "203.0.113.31/24")
+    psk = "RoadWarrior" + vgwlib.uid()
+    srv = api.call("CreateIpsecServer", {"VpnGatewayId": gw, "LocalSubnet": VPC_CIDR, "ClientIpPool": IPSEC_POOL,
+                                         "Psk": psk, "IpSecServerName": "e2e-iss"})["IpsecServerId"]
+    wait_active(api, gw)
+    try:
+        assert not Lab.ping(road, VPC_HOST)
+        client = Charon(lab, road, "road2-charon", kernel_esp)
+        client.load(f"""connections {{
+  rw {{
+    version = 2
+    remote_addrs = {gateway['InternetIp']}
+    vips = 0.0.0.0
+    proposals = aes128-sha1-modp1024
+    encap = {'no' if kernel_esp else 'yes'}
+    local {{
+      auth = psk
+      id = road2.example
+    }}
+    remote {{
+      auth = psk
+      id = {gateway['InternetIp']}
+    }}
+    children {{
+      rw {{
+        remote_ts = {VPC_CIDR}
+        esp_proposals = aes128-sha1-modp1024
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-rw {{
+    secret = "{psk}"
+  }}
+}}
+""")
+        r = client.initiate("rw")
+        assert r.returncode == 0, client.log_tail()
+        vip = re.search(r"10\.210\.0\.\d+", client.sas())
+        assert vip, client.sas()
+        assert Lab.wait_ping(road, VPC_HOST, 20, src=vip.group(0)), client.log_tail()
+        online = lambda: api.call("ListIpsecServers", {"VpnGatewayId": gw})["IpsecServers"][0]["OnlineClientCount"]
+        assert wait_until(lambda: online() == 1, 15)
+        client.stop()
+    finally:
+        api.call("DeleteIpsecServer", {"IpsecServerId": srv})
+        wait_active(api, gw)
+
+
+def test_peer_config_export_brings_a_tunnel_up(api, server, site, gateway, customer_gateway, workdir):
+    gw = gateway["VpnGatewayId"]
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2", "IkeAuthAlg": "sha1"}))
+    try:
+        out = workdir / "export"
+        cmd = [str(server.bin), "peer-config", "--connection", vco, "--format", "strongswan", "--output-dir", str(out),
+               "--data-dir", str(server.data), "--config", str(server.config)]
+        if not site.kernel_esp:
+            cmd.append("--udp-encap")
+        subprocess.run(cmd, check=True, capture_output=True)
+        site.charon.load((out / "swanctl.conf").read_text())
+        site.charon.initiate(vco)
+        assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+    finally:
+        delete_connection(api, gw, vco)
+        peer_down(site, vco)
