@@ -81,7 +81,8 @@ class Server:
         self.proc = None
 
     def start(self) -> None:
-        self.port = vgwlib_free_port()
+        # A restart keeps the port: clients hold the endpoint.
+        self.port = self.port or vgwlib_free_port()
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [str(self.bin), "serve", "--dataplane", "netns", "--listen", f"127.0.0.1:{self.port}",
@@ -155,6 +156,23 @@ class Site:
             self.lab.route(self.vpc_host, n, intranet_ip)
 
 
+def become_subreaper() -> None:
+    """Daemons outlive a restarted openvgw; make them our orphans (not init's) so we can reap them."""
+    import ctypes
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap_orphans() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e")
@@ -177,11 +195,13 @@ def server(workdir, lab):
     # The lab creates (and later removes) the bridges; the driver only joins them.
     lab.bridge(PUB_BRIDGE)
     lab.bridge(VPC_BRIDGE)
+    become_subreaper()
     srv = Server(workdir)
     srv.start()
     yield srv
     srv.stop()
     remove_gateway_namespaces()
+    reap_orphans()
 
 
 def remove_gateway_namespaces() -> None:
@@ -215,6 +235,11 @@ def api(server):
 @pytest.fixture(scope="session")
 def site(lab, kernel_esp, server):
     return Site(lab, kernel_esp)
+
+
+@pytest.fixture(scope="session")
+def customer_gateway(api, site):
+    return api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
 
 
 def pytest_sessionfinish(session, exitstatus):

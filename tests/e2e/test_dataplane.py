@@ -40,11 +40,6 @@ def gateway(api, site):
     vgwlib.wait_gateway_gone(api, gw, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def customer_gateway(api, site):
-    return api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
-
-
 def wait_active(api, gw: str) -> None:
     vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
 

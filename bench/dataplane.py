@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Data-plane benchmark (root): real tunnels created through the Alibaba SDK against `openvgw serve --dataplane netns`.
+
+Prints:
+  * time from CreateVpnConnection to the first ping through the tunnel (several runs);
+  * time from `serve` start to all tunnels up, with N connections on one gateway whose data plane is gone
+    (namespace deleted while openvgw was down, as after a host reboot);
+  * TCP throughput (iperf3) through the tunnel vs. plain routing between the same namespaces.
+All traffic stays inside namespaces this script creates (203.0.113.0/24 on the lab's public bridge).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "tests" / "interop"))
+
+import vgwlib  # noqa: E402
+from conftest import (CGW_IP, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE, VPC, VPC_BRIDGE, VPC_CIDR, VPC_HOST,  # noqa: E402
+                      Server, Site, become_subreaper, reap_orphans, remove_gateway_namespaces, NS_PREFIX)
+from lab import Charon, Lab, kernel_has_esp, sh, swanctl_from_download  # noqa: E402
+
+
+def ms(t0: float) -> float:
+    return (time.monotonic() - t0) * 1000
+
+
+def api_for(server: Server) -> vgwlib.Api:
+    t = server.tenant("bench")
+    return vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], server.port, "v3"),
+                      "v3", t, server.port, "cn-hangzhou")
+
+
+def first_ping_runs(api, site, gw: str, cgw: str, runs: int) -> list:
+    out = []
+    for i in range(runs):
+        t0 = time.monotonic()
+        vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+                                               "RemoteSubnet": ONPREM_NET, "EffectImmediately": True,
+                                               "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        site.charon.load(swanctl_from_download(cfg, f"b{i}", encap=not site.kernel_esp))
+        while not Lab.ping(site.onprem, VPC_HOST, wait_s=1):
+            if ms(t0) > 60_000:
+                raise RuntimeError("no ping within 60 s")
+        out.append(ms(t0))
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        site.charon.swanctl("--terminate", "--ike", f"b{i}", "--force", check=False)
+        site.charon.load("")
+    return out
+
+
+def many_tunnels(api, server, lab, site, gw: str, n: int) -> float:
+    """N customer gateways (one peer namespace holding N public addresses), N connections on one gateway."""
+    peer_ns = lab.netns("many")
+    lab.attach(peer_ns, "pub0", PUB_BRIDGE, "203.0.113.150/24")
+    conns = []
+    conf = ["connections {"]
+    secrets = ["secrets {"]
+    for i in range(n):
+        ip = f"203.0.113.{150 + i}"
+        if i:
+            sh("ip", "-n", peer_ns, "addr", "add", f"{ip}/24", "dev", "pub0")
+        net = f"172.18.{i}.0/24"
+        sh("ip", "-n", peer_ns, "addr", "add", f"172.18.{i}.1/24", "dev", "lo")
+        cgw = api.call("CreateCustomerGateway", {"IpAddress": ip})["CustomerGatewayId"]
+        vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+                                               "RemoteSubnet": net, "EffectImmediately": True,
+                                               "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        one = swanctl_from_download(cfg, f"m{i}", encap=not site.kernel_esp)
+        body = one.split("secrets {")
+        conf.append(body[0].strip()[len("connections {"):-1].replace("start_action = start", "start_action = trap"))
+        secrets.append(body[1].strip()[:-1])
+        conns.append(vco)
+    peer = Charon(lab, peer_ns, "many-charon", site.kernel_esp)
+    peer.load("\n".join(conf) + "\n}\n" + "\n".join(secrets) + "\n}\n")
+    established = lambda: sum(1 for c in api.call("DescribeVpnConnections", {"VpnGatewayId": gw, "PageSize": 50})
+                              ["VpnConnections"]["VpnConnection"] if c["Status"] == "ipsec_sa_established")
+    deadline = time.monotonic() + 120
+    while established() < n and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # Host "reboot": openvgw down, the gateway's namespace and daemons gone; then measure serve start -> all up.
+    server.stop()
+    remove_gateway_namespaces()
+    reap_orphans()
+    t0 = time.monotonic()
+    server.start()
+    deadline = time.monotonic() + 300
+    while established() < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {established()} of {n} tunnels up after 300 s")
+        time.sleep(0.2)
+    took = ms(t0)
+    peer.stop()
+    for vco in conns:
+        api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    return took
+
+
+def iperf(lab, site, seconds: int) -> float:
+    srv = lab.spawn(site.vpc_host, ["iperf3", "-s", "-1"], lab.workdir / "iperf-s.log")
+    time.sleep(0.5)
+    r = sh("iperf3", "-c", VPC_HOST, "-t", str(seconds), "-J", ns=site.onprem, timeout=seconds + 30)
+    Lab.stop(srv)
+    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("run as root (network namespaces)", file=sys.stderr)
+        return 2
+    if not shutil.which("iperf3"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "iperf3"], check=True)
+    work = Path(tempfile.mkdtemp(prefix="ovgw-bench-"))
+    lab = Lab(work)
+    server = None
+    try:
+        lab.bridge(PUB_BRIDGE)
+        lab.bridge(VPC_BRIDGE)
+        become_subreaper()
+        server = Server(work)
+        server.start()
+        api = api_for(server)
+        site = Site(lab, kernel_has_esp())
+        gw = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 200, "Name": "bench"})["VpnGatewayId"]
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        inside = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": "bench"})["IntranetIp"]
+        site.route_vpc_to_gateway(inside, ONPREM_NET)
+        cgw = api.call("CreateCustomerGateway", {"IpAddress": CGW_IP})["CustomerGatewayId"]
+        backend = "kernel ESP" if site.kernel_esp else "libipsec (userspace ESP)"
+        print(f"openvgw data-plane benchmark — {backend}, kernel {os.uname().release}")
+
+        runs = first_ping_runs(api, site, gw, cgw, args.runs)
+        print(f"CreateVpnConnection -> first ping: median {statistics.median(runs):.0f} ms, "
+              f"min {min(runs):.0f} ms, max {max(runs):.0f} ms ({len(runs)} runs)")
+
+        vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+                                               "RemoteSubnet": ONPREM_NET, "EffectImmediately": True,
+                                               "IkeConfig": json.dumps({"IkeVersion": "ikev2", "IkeEncAlg": "aes256",
+                                                                        "IkeAuthAlg": "sha256", "IkePfs": "group14"}),
+                                               "IpsecConfig": json.dumps({"IpsecEncAlg": "aes256",
+                                                                          "IpsecAuthAlg": "sha256",
+                                                                          "IpsecPfs": "group14"})})["VpnConnectionId"]
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        site.charon.load(swanctl_from_download(cfg, "tput", encap=not site.kernel_esp))
+        if not Lab.wait_ping(site.onprem, VPC_HOST, 30):
+            raise RuntimeError("tunnel for the throughput run did not come up")
+        esp = iperf(lab, site, args.seconds)
+        api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        site.charon.swanctl("--terminate", "--ike", "tput", "--force", check=False)
+        site.charon.load("")
+        # Plain routing over the same namespaces and links: gateway <-> customer gateway without IPsec.
+        gw_ns = NS_PREFIX + gw
+        sh("ip", "-n", gw_ns, "route", "replace", ONPREM_NET, "via", CGW_IP)
+        sh("ip", "-n", site.cgw, "route", "replace", VPC_CIDR, "via", api.call(
+            "DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"])
+        plain = iperf(lab, site, args.seconds)
+        sh("ip", "-n", gw_ns, "route", "del", ONPREM_NET, check=False)
+        sh("ip", "-n", site.cgw, "route", "del", VPC_CIDR, check=False)
+        print(f"TCP throughput on-prem -> VPC ({args.seconds} s): ESP aes256-sha256 {esp:.0f} Mbit/s, "
+              f"plain routing {plain:.0f} Mbit/s ({esp / plain * 100:.1f} %)")
+
+        took = many_tunnels(api, server, lab, site, gw, args.connections)
+        print(f"serve start -> {args.connections} tunnels up on one gateway (data plane rebuilt): {took / 1000:.1f} s")
+        api.call("DeleteVpnGateway", {"VpnGatewayId": gw})
+        vgwlib.wait_gateway_gone(api, gw, timeout=120)
+        return 0
+    finally:
+        if server:
+            server.stop()
+        remove_gateway_namespaces()
+        lab.close()
+        reap_orphans()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
