@@ -70,11 +70,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Server:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra_config: str = ""):
         self.workdir = workdir
         self.data = workdir / "data"
         self.config = workdir / "config.toml"
-        self.config.write_text(CONFIG)
+        self.config.write_text(CONFIG + extra_config)
         self.log = workdir / "server.log"
         self.bin = Path(os.environ.get("OPENVGW_BIN") or REPO / "target" / "debug" / "openvgw")
         self.port = 0

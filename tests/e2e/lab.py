@@ -104,7 +104,7 @@ class Lab:
 
     # -- probes -----------------------------------------------------------------------------------
     @staticmethod
-    def ping(ns: str, dst: str, src: Optional[str] = None, wait_s: int = 1) -> bool:
+    def ping(ns: str, dst: str, src: Optional[str] = None, wait_s: float = 1) -> bool:
         cmd = ["ping", "-n", "-c", "1", "-W", str(wait_s)] + (["-I", src] if src else []) + [dst]
         return sh(*cmd, ns=ns, check=False).returncode == 0
 

@@ -142,7 +142,12 @@ fn lsw_subnets(key: &str, nets: &[String]) -> String {
 }
 
 pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
-    let mut c = String::from("config setup\n\tlogappend=no\n\n");
+    let mut c = String::from("config setup\n\tlogappend=no\n");
+    if p.ike.version == IkeVersion::V1 {
+        // libreswan 4.x refuses IKEv1 unless told to accept it.
+        c.push_str("\tikev1-policy=accept\n");
+    }
+    c.push('\n');
     let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
     let _ = writeln!(c, "conn {}", p.name);
     let _ = writeln!(c, "\tauthby=secret");
@@ -240,6 +245,7 @@ mod tests {
         let (ike, ipsec) = proposals();
         let c = libreswan(&side(&ike, &ipsec));
         assert!(c.ipsec_conf.contains("ikev2=no"));
+        assert!(c.ipsec_conf.contains("ikev1-policy=accept"));
         assert!(c.ipsec_conf.contains("rightid=@gw.example"));
         assert!(c.ipsec_conf.contains("rightsubnets={10.0.0.0/8,172.16.0.0/16}"));
         assert!(c.ipsec_conf.contains("leftsubnet=192.168.1.0/24"));

@@ -60,6 +60,9 @@ const VICI_TIMEOUT: Duration = Duration::from_secs(10);
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Repairs triggered by `observe` are spaced so a permanently broken gateway does not spin.
 const REPAIR_SPACING: Duration = Duration::from_secs(3);
+/// An initiating tunnel (`EffectImmediately`) that has no IKE SA — the peer was not ready, or answered with an
+/// error charon does not retry on — is started again this often, until the peer answers.
+const INITIATE_RETRY: Duration = Duration::from_secs(5);
 /// Table holding `default dev <tunnel>` for policy routes (libipsec: one device, one table).
 const POLICY_TABLE_BASE: u32 = 1100;
 /// Policy-based remote subnets fall back to this blackhole (below charon's table 220) under kernel IPsec.
@@ -122,6 +125,8 @@ struct GatewayState {
     last_repair: Option<Instant>,
     repairing: bool,
     health: BTreeMap<String, HealthProbe>,
+    /// When each initiating tunnel without an IKE SA was last started again.
+    last_initiate: HashMap<String, Instant>,
 }
 
 /// What was loaded into which charon: lets a restarted openvgw see that a running charon already has the
@@ -1015,8 +1020,20 @@ impl Driver for NetnsDriver {
                 states = strongswan::tunnel_states(&events);
             }
         }
-        let (health, repair_due) = {
+        let (health, repair_due, retry) = {
             let mut st = gw.state.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let mut retry = Vec::new();
+            if ready {
+                for t in intent.tunnels.iter().filter(|t| t.initiate && !states.contains_key(&t.id)) {
+                    let last = st.last_initiate.entry(t.id.clone()).or_insert(now);
+                    if now.duration_since(*last) >= INITIATE_RETRY {
+                        *last = now;
+                        retry.push(t.clone());
+                    }
+                }
+                st.last_initiate.retain(|id, _| !states.contains_key(id));
+            }
             let health: BTreeMap<String, Option<bool>> =
                 st.health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
             let due =
@@ -1025,8 +1042,22 @@ impl Driver for NetnsDriver {
                 st.repairing = true;
                 st.last_repair = Some(Instant::now());
             }
-            (health, due)
+            (health, due, retry)
         };
+        if !retry.is_empty() {
+            let vici_path = paths.vici.clone();
+            tokio::spawn(async move {
+                let Ok(mut c) = vici(&vici_path).await else { return };
+                for t in retry {
+                    for child in strongswan::child_names(&t) {
+                        let req = Message::new().with("child", &child).with("ike", &t.id).with("timeout", "-1");
+                        if let Err(e) = vici_do("initiate", c.request("initiate", &req)).await {
+                            tracing::debug!(connection = %t.id, error = %e, "initiate retry failed");
+                        }
+                    }
+                }
+            });
+        }
         let tunnels = intent
             .tunnels
             .iter()
