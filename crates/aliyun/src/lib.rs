@@ -97,8 +97,7 @@ pub async fn handle(state: Arc<Aliyun>, req: Request<Body>) -> Response<Body> {
         body,
     };
     let st = state.clone();
-    let rid = request_id.clone();
-    let joined = tokio::task::spawn_blocking(move || process(&st, &received, &rid)).await;
+    let joined = tokio::task::spawn_blocking(move || process(&st, &received)).await;
     let (action, xml, tenant, result) = match joined {
         Ok(r) => r,
         Err(e) => {
@@ -128,7 +127,7 @@ pub async fn handle(state: Arc<Aliyun>, req: Request<Body>) -> Response<Body> {
 type Processed = (String, bool, Option<String>, Result<Value, WireError>);
 
 /// Decode, authenticate, dispatch (on a blocking thread: store access is synchronous).
-fn process(state: &Aliyun, r: &Received, request_id: &str) -> Processed {
+fn process(state: &Aliyun, r: &Received) -> Processed {
     let parts = r.parts();
     let pairs = match sig::decode_params(&parts) {
         Ok(p) => p,
@@ -138,7 +137,7 @@ fn process(state: &Aliyun, r: &Received, request_id: &str) -> Processed {
     let xml = p.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("xml"));
     let action = p.string("Action").or_else(|| r.header("x-acs-action").map(str::to_string)).unwrap_or_default();
     let mut tenant = None;
-    let result = authenticate_and_run(state, &parts, &pairs, &p, &action, &mut tenant, request_id);
+    let result = authenticate_and_run(state, &parts, &pairs, &p, &action, &mut tenant);
     (action, xml, tenant, result)
 }
 
@@ -149,7 +148,6 @@ fn authenticate_and_run(
     p: &Params,
     action: &str,
     tenant: &mut Option<String>,
-    _request_id: &str,
 ) -> Result<Value, WireError> {
     if action.is_empty() {
         return Err(WireError::missing("Action"));

@@ -49,8 +49,14 @@ impl Reconciler {
         if let Err(e) = self.remove_leftovers().await {
             tracing::warn!(error = %e, "could not check the data plane for leftovers");
         }
+        // Mutations wake the loop often; observing every gateway's daemons is kept to the resync cadence.
+        let mut last_observed: Option<std::time::Instant> = None;
         loop {
-            if let Err(e) = self.clone().pass().await {
+            let observe = last_observed.is_none_or(|t| t.elapsed() >= self.resync);
+            if observe {
+                last_observed = Some(std::time::Instant::now());
+            }
+            if let Err(e) = self.clone().pass(observe).await {
                 tracing::error!(error = %e, "reconcile pass failed");
             }
             tokio::select! {
@@ -78,16 +84,16 @@ impl Reconciler {
         Ok(())
     }
 
-    /// One pass: observe settled gateways, then start work for every gateway that needs it — pending changes, or
+    /// One pass: observe settled gateways (when `observe`), then start work for every gateway that needs it — pending changes, or
     /// a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
-    async fn pass(self: Arc<Self>) -> Result<()> {
+    async fn pass(self: Arc<Self>, observe: bool) -> Result<()> {
         let gateways: Vec<VpnGateway> = store(&self.service).read(|tx| tx.all(&Default::default()))?;
         for gw in gateways {
             if self.is_busy(&gw.id)? {
                 continue;
             }
             let mut needs_work = gw.phase != GatewayPhase::Ready || gw.generation > gw.applied_generation;
-            if !needs_work {
+            if !needs_work && observe {
                 match self.observe(&gw).await {
                     Ok(true) => {}
                     Ok(false) => {
