@@ -1,6 +1,7 @@
 """End-to-end data-plane tests: `openvgw serve --dataplane netns` driven through Alibaba's SDK, with real
-strongSwan / OpenVPN peers in namespaces this suite creates. Needs root and the strongSwan/OpenVPN packages
-(`scripts/test` installs them in CI); skipped otherwise."""
+strongSwan / libreswan / OpenVPN peers in namespaces this suite creates. Needs root and the strongSwan/OpenVPN packages
+(`scripts/test` installs them in CI); skipped otherwise. libreswan's tunnels need kernel ESP: they run in tests/vm
+(tests/vm/dataplane-suite.sh). A failed test's report carries the namespaces' routes/XFRM state and the logs."""
 from __future__ import annotations
 
 import json
@@ -173,9 +174,50 @@ def reap_orphans() -> None:
             return
 
 
+_WORKDIR: list = []
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("e2e")
+    d = tmp_path_factory.mktemp("e2e")
+    _WORKDIR.append(d)
+    return d
+
+
+def _dump_dataplane() -> str:
+    """Namespaces (links, routes, rules, XFRM state/policies without keys) and the tails of openvgw's, the
+    gateways' and the peers' logs: what a failed test looked like, also where nothing survives the run (the VM)."""
+    out = []
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        ns = line.split()[0] if line.strip() else ""
+        if not ns.startswith(("ovgwt", NS_PREFIX)):
+            continue
+        out.append(f"======== namespace {ns}")
+        for args in (["-br", "addr"], ["route", "show", "table", "all"], ["rule"], ["-s", "xfrm", "state"],
+                     ["-s", "xfrm", "policy"]):
+            r = sh("ip", "-n", ns, *args, check=False)
+            out.append(f"--- ip {' '.join(args)}")
+            out += [l for l in (r.stdout + r.stderr).splitlines()
+                    if not l.lstrip().startswith(("auth", "enc ", "aead", "comp "))
+                    and not l.lstrip().startswith(("lifetime", "limit:", "expire"))]
+    if _WORKDIR:
+        logs = sorted(p for p in _WORKDIR[0].rglob("*") if p.is_file() and p.suffix in (".log", ".out"))
+        for log in logs:
+            lines = log.read_text(errors="replace").splitlines()
+            out.append(f"======== {log} (last 40 of {len(lines)} lines)")
+            out += lines[-40:]
+    return "\n".join(out)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when in ("setup", "call") and os.geteuid() == 0:
+        try:
+            report.sections.append(("data plane at failure", _dump_dataplane()))
+        except Exception as e:  # diagnostics must not mask the failure
+            report.sections.append(("data plane at failure", f"(dump failed: {e})"))
 
 
 @pytest.fixture(scope="session")

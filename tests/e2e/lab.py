@@ -6,11 +6,12 @@ namespaces the lab creates. Nothing is ever sent anywhere else.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 def sh(*cmd: str, check: bool = True, ns: Optional[str] = None, timeout: float = 30, env=None) -> subprocess.CompletedProcess:
@@ -257,3 +258,147 @@ secrets {{
   }}
 }}
 """
+
+
+# -- libreswan ------------------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parent.parent.parent
+LSW_SH = REPO / "tests" / "peers" / "libreswan.sh"
+LSW_ROOT = Path(os.environ.get("LSW_CACHE", "/var/cache/openvgw-libreswan")) / "root"
+
+# Alibaba's algorithm names -> libreswan's. libreswan 4.10 as Debian builds it has no modp768/modp1024 (groups 1
+# and 2) nor dh24: it refuses such a connection ("IKE DH algorithm 'modp1024' is not supported").
+LSW_ENC = {"aes": "aes128", "aes192": "aes192", "aes256": "aes256", "3des": "3des", "des": "des"}
+LSW_AUTH = {"md5": "md5", "sha1": "sha1", "sha256": "sha2_256", "sha384": "sha2_384", "sha512": "sha2_512"}
+LSW_DH = {"group1": "modp768", "group2": "modp1024", "group5": "modp1536", "group14": "modp2048",
+          "group24": "dh24"}
+
+
+def _lsw_id(ident: str) -> str:
+    """libreswan writes FQDN identities with a leading `@` (an IP address stays as it is)."""
+    import ipaddress
+    try:
+        ipaddress.ip_address(ident)
+        return ident
+    except ValueError:
+        return ident if ident.startswith("@") else "@" + ident
+
+
+def libreswan_from_download(cfg: dict, name: str) -> Tuple[str, str]:
+    """The customer side for libreswan 4.x (ipsec.conf, ipsec.secrets), from nothing but
+    DownloadVpnConnectionConfig's `VpnConnectionConfig`: Local*/LocalId are the VPN gateway's side, Remote*/RemoteId
+    ours. The connection is only added (auto=add): the caller initiates it."""
+    ike, esp = cfg["IkeConfig"], cfg["IpsecConfig"]
+    v1 = ike["IkeVersion"] == "ikev1"
+
+    def subnets(side: str, nets: str) -> str:
+        items = [n.strip() for n in nets.split(",") if n.strip()]
+        return f"\t{side}subnet={items[0]}" if len(items) == 1 else f"\t{side}subnets={{{' '.join(items)}}}"
+
+    lines = ["config setup", "\tlogappend=no"]
+    if v1:
+        lines.append("\tikev1-policy=accept")  # libreswan 4.x drops IKEv1 without it
+    lines += ["", f"conn {name}", "\tauthby=secret", f"\tikev2={'no' if v1 else 'yes'}"]
+    if v1 and ike["IkeMode"] == "aggressive":
+        lines.append("\taggressive=yes")
+    lines += [
+        f"\tleft={cfg['Remote']}", f"\tleftid={_lsw_id(ike['RemoteId'])}", subnets("left", cfg["RemoteSubnet"]),
+        f"\tright={cfg['Local']}", f"\trightid={_lsw_id(ike['LocalId'])}", subnets("right", cfg["LocalSubnet"]),
+        f"\tike={LSW_ENC[ike['IkeEncAlg']]}-{LSW_AUTH[ike['IkeAuthAlg']]};{LSW_DH[ike['IkePfs']]}",
+    ]
+    esp_alg = f"{LSW_ENC[esp['IpsecEncAlg']]}-{LSW_AUTH[esp['IpsecAuthAlg']]}"
+    if esp["IpsecPfs"] in LSW_DH:
+        lines.append(f"\tesp={esp_alg};{LSW_DH[esp['IpsecPfs']]}")
+    else:
+        lines += [f"\tesp={esp_alg}", "\tpfs=no"]
+    if ike["IkeLifetime"]:
+        lines.append(f"\tikelifetime={ike['IkeLifetime']}s")
+    if esp["IpsecLifetime"]:
+        lines.append(f"\tsalifetime={esp['IpsecLifetime']}s")
+    lines += ["\tauto=add", ""]
+    secrets = f'{_lsw_id(ike["RemoteId"])} {_lsw_id(ike["LocalId"])} : PSK "{ike["Psk"]}"\n'
+    return "\n".join(lines), secrets
+
+
+def libreswan_missing() -> str:
+    """Why libreswan cannot run here ("" if it can)."""
+    if not (LSW_ROOT / "usr" / "libexec" / "ipsec" / "pluto").exists():
+        return f"libreswan is not unpacked in {LSW_ROOT} (run tests/peers/ensure-host.sh as root)"
+    if not shutil.which("certutil"):
+        return "certutil is missing (libnss3-tools; tests/peers/ensure-host.sh installs it)"
+    return ""
+
+
+class Libreswan:
+    """pluto in a namespace through tests/peers/libreswan.sh, with its files in `dir`; stopped by PID."""
+
+    def __init__(self, ns: str, dir: Path):
+        self.ns, self.dir = ns, dir
+        dir.mkdir(parents=True, exist_ok=True)
+        self.pid: Optional[int] = None
+
+    def _lsw(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return sh("bash", str(LSW_SH), *args, check=False, timeout=timeout)
+
+    def write(self, conf: str, secrets: str) -> None:
+        (self.dir / "ipsec.conf").write_text(conf)
+        s = self.dir / "ipsec.secrets"
+        s.write_text(secrets)
+        os.chmod(s, 0o600)
+
+    def start(self) -> None:
+        r = self._lsw("start", self.ns, str(self.dir))
+        if r.returncode != 0:
+            raise RuntimeError(f"pluto did not start: {r.stderr.strip()}\n{self.log_tail()}")
+        self.pid = int((self.dir / "pluto.pid").read_text())
+
+    def add(self, conn: str) -> subprocess.CompletedProcess:
+        return self._lsw("add", self.ns, str(self.dir), conn)
+
+    def up(self, conn: str) -> subprocess.CompletedProcess:
+        return self._lsw("up", self.ns, str(self.dir), conn)
+
+    def established(self, conn: str) -> bool:
+        return self._lsw("established", str(self.dir), conn).returncode == 0
+
+    def status(self) -> str:
+        r = self._lsw("status", self.ns, str(self.dir))
+        return r.stdout + r.stderr
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "pluto.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-n:]) or "(no pluto log)"
+
+    def stop(self) -> None:
+        """Orderly shutdown (pluto deletes its SAs and policies), then by PID. pluto was started by a script that
+        exited, so it is the orphan of the nearest subreaper (the e2e session): reap it here, or it would linger
+        as a zombie that still looks like a running pluto."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        self._lsw("whack", str(self.dir), "--shutdown", timeout=15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _gone(pid):
+            time.sleep(0.1)
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not _gone(pid):
+                time.sleep(0.1)
+
+
+def _gone(pid: int) -> bool:
+    """Exited (and reaped if it was our child)?"""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True

@@ -124,6 +124,12 @@ fn lsw_dh(g: DhGroup) -> Option<&'static str> {
     }
 }
 
+/// DH groups that libreswan 4.x as distributions build it (Debian 12: 4.10) does not have: pluto refuses the whole
+/// connection ("IKE DH algorithm 'modp1024' is not supported").
+fn lsw_unsupported(g: DhGroup) -> bool {
+    matches!(g, DhGroup::Group1 | DhGroup::Group2 | DhGroup::Group24)
+}
+
 /// libreswan writes FQDN identities with a leading `@`.
 fn lsw_id(id: &str) -> String {
     if is_ip(id) || id.starts_with('@') {
@@ -149,6 +155,15 @@ pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
     }
     c.push('\n');
     let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
+    if lsw_unsupported(p.ike.pfs) || lsw_unsupported(p.ipsec.pfs) {
+        // Rendered as configured all the same: the gateway insists on the connection's groups, so only changing them
+        // on the connection helps.
+        c.push_str(
+            "# NOTE: libreswan 4.x (e.g. Debian 12's 4.10) is built without modp768/modp1024/dh24 (DH groups 1, 2, 24)\n\
+             # and refuses this connection. Set IkePfs/IpsecPfs of the connection to group5 or group14\n\
+             # (ModifyVpnConnectionAttribute) and render this file again.\n",
+        );
+    }
     let _ = writeln!(c, "conn {}", p.name);
     let _ = writeln!(c, "\tauthby=secret");
     let _ = writeln!(c, "\tikev2={}", if p.ike.version == IkeVersion::V2 { "yes" } else { "no" });
@@ -252,5 +267,15 @@ mod tests {
         assert!(c.ipsec_conf.contains("ike=aes256-sha2_256;modp2048"));
         assert!(c.ipsec_conf.contains("esp=aes128-sha1\n\tpfs=no"));
         assert_eq!(c.ipsec_secrets, "198.51.100.2 @gw.example : PSK \"s3cr\\\"et\"\n");
+        assert!(!c.ipsec_conf.contains("NOTE"), "group14 needs no warning");
+    }
+
+    #[test]
+    fn libreswan_side_warns_about_groups_it_lacks() {
+        let (mut ike, ipsec) = proposals();
+        ike.pfs = DhGroup::Group2;
+        let c = libreswan(&side(&ike, &ipsec));
+        assert!(c.ipsec_conf.contains("ike=aes256-sha2_256;modp1024"), "rendered as configured");
+        assert!(c.ipsec_conf.contains("# NOTE: libreswan 4.x"));
     }
 }

@@ -32,6 +32,8 @@ pub const ONPREM_CIDR: &str = "172.16.20.0/24";
 pub const ONPREM_HOST: &str = "172.16.20.2";
 pub const VPC_ID: &str = "vpc-lab";
 pub const CHARON: &str = "/usr/sbin/charon-systemd";
+/// if_id of the route-based customer gateway's XFRM interface (kernel IPsec).
+const PEER_IF_ID: u32 = 42;
 
 /// The tests share the two CPUs and time-sensitive daemons: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -223,12 +225,19 @@ impl Lab {
         let dir = self.dir.join("peer");
         std::fs::create_dir_all(dir.join("swanctl")).expect("peer dir");
         let route_based = tunnel.route_based;
-        // The route-based peer routes by itself (like the driver): charon's table must not capture 0/0.
-        let table = if route_based { 199 } else { 220 };
+        // The route-based peer routes by itself (like the driver): charon must not install a 0/0 route (it would
+        // capture everything, IKE included). Under kernel IPsec its SAs and policies carry the if_id of its XFRM
+        // interface: 0/0 policies without one would also encrypt what it forwards to its own LAN.
+        let (table, install_routes) = if route_based { (199, "no") } else { (220, "yes") };
+        let child_if_id = if route_based && !backend.is_libipsec() {
+            format!("        if_id_in = {PEER_IF_ID}\n        if_id_out = {PEER_IF_ID}\n")
+        } else {
+            String::new()
+        };
         let kernel = if backend.is_libipsec() { "kernel-libipsec kernel-netlink" } else { "kernel-netlink" };
         let conf = format!(
             "charon-systemd {{\n  journal {{\n    default = -1\n  }}\n  filelog {{\n    main {{\n      path = {log}\n      flush_line = yes\n      default = 1\n      ike = 2\n    }}\n  }}\n}}\n\
-             charon {{\n  load_modular = no\n  load = random nonce openssl aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf {kernel} socket-default vici\n  routing_table = {table}\n  routing_table_prio = {table}\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes\n  plugins {{\n    vici {{\n      socket = unix://{sock}\n    }}\n  }}\n}}\n\
+             charon {{\n  load_modular = no\n  load = random nonce openssl aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf {kernel} socket-default vici\n  install_routes = {install_routes}\n  routing_table = {table}\n  routing_table_prio = {table}\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes\n  plugins {{\n    vici {{\n      socket = unix://{sock}\n    }}\n  }}\n}}\n\
              swanctl {{\n  socket = unix://{sock}\n}}\n",
             log = dir.join("charon.log").display(),
             sock = dir.join("charon.vici").display(),
@@ -242,7 +251,7 @@ impl Lab {
         };
         let or_ip = |id: &str, ip: &str| if id.is_empty() { ip.to_string() } else { id.to_string() };
         let swanctl = format!(
-            "connections {{\n  gw {{\n    version = {ver}\n    local_addrs = {cgw}\n    remote_addrs = {eip}\n    proposals = {ike}\n    aggressive = {aggr}\n    mobike = no\n    dpd_delay = 10s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n      net {{\n        local_ts = {local_ts}\n        remote_ts = {remote_ts}\n        esp_proposals = {esp}\n        start_action = trap\n      }}\n    }}\n  }}\n}}\n\
+            "connections {{\n  gw {{\n    version = {ver}\n    local_addrs = {cgw}\n    remote_addrs = {eip}\n    proposals = {ike}\n    aggressive = {aggr}\n    mobike = no\n    dpd_delay = 10s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n      net {{\n        local_ts = {local_ts}\n        remote_ts = {remote_ts}\n        esp_proposals = {esp}\n        start_action = trap\n{child_if_id}      }}\n    }}\n  }}\n}}\n\
              secrets {{\n  ike-gw {{\n    id-a = {lid}\n    id-b = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
             ver = if v1 { 1 } else { 2 },
             cgw = tunnel.remote_ip,
@@ -275,7 +284,8 @@ impl Lab {
                 let _ = run("ip", &["-n", ns, "rule", "del", "pref", "199"]);
                 must("ip", &["-n", ns, "route", "replace", vpc_cidr, "dev", "ipsec0"]);
             } else {
-                must("ip", &["-n", ns, "link", "add", "vpn0", "type", "xfrm", "dev", "out0", "if_id", "42"]);
+                let if_id = PEER_IF_ID.to_string();
+                must("ip", &["-n", ns, "link", "add", "vpn0", "type", "xfrm", "dev", "out0", "if_id", &if_id]);
                 must("ip", &["-n", ns, "link", "set", "vpn0", "up"]);
                 must("ip", &["-n", ns, "route", "replace", vpc_cidr, "dev", "vpn0"]);
             }
@@ -294,16 +304,78 @@ pub struct Topology {
     pub vpc: String,
 }
 
+impl Lab {
+    /// Links, addresses, routes, rules and XFRM state/policies of `namespaces` (keys left out), plus the tail of
+    /// every charon/OpenVPN log under the run directory, to stderr.
+    pub fn dump(&self, namespaces: &[String]) {
+        let mut out = String::new();
+        for ns in namespaces {
+            out.push_str(&format!("\n======== namespace {ns}\n"));
+            for args in [
+                &["-br", "addr"][..],
+                &["-d", "link", "show", "type", "xfrm"],
+                &["route", "show", "table", "all"],
+                &["rule"],
+                &["-s", "xfrm", "state"],
+                &["-s", "xfrm", "policy"],
+            ] {
+                let mut full = vec!["-n", ns.as_str()];
+                full.extend_from_slice(args);
+                let o = run("ip", &full);
+                out.push_str(&format!("--- ip {}\n", args.join(" ")));
+                for line in String::from_utf8_lossy(&o.stdout).lines().chain(String::from_utf8_lossy(&o.stderr).lines())
+                {
+                    let t = line.trim_start();
+                    if !["auth", "enc ", "aead", "comp "].iter().any(|k| t.starts_with(k)) {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                }
+            }
+            let o = run("ip", &["netns", "exec", ns, "sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"]);
+            out.push_str(&String::from_utf8_lossy(&o.stdout));
+        }
+        let mut logs = Vec::new();
+        collect_logs(&self.dir, &mut logs);
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("\n======== {} (last 60 of {} lines)\n", log.display(), lines.len()));
+            for l in &lines[lines.len().saturating_sub(60)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        eprintln!("{out}");
+    }
+}
+
+fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_logs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "log" || x == "out") {
+            out.push(p);
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
         let mut all = self.namespaces.clone();
         let listed = std::fs::read_dir("/run/netns")
             .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect::<Vec<_>>());
         all.extend(listed.unwrap_or_default().into_iter().filter(|n| n.starts_with(&self.gateway_prefix)));
+        // A failed test: show the data plane as it was (the namespaces are gone afterwards, and in the VM so is
+        // the run directory).
+        if std::thread::panicking() || std::env::var("OVGW_DUMP").as_deref() == Ok("1") {
+            self.dump(&all);
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for ns in &all {
             let pids = String::from_utf8_lossy(&run("ip", &["netns", "pids", ns]).stdout).into_owned();
             for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
@@ -413,6 +485,18 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
     String::from_utf8_lossy(&run("ip", &["netns", "pids", ns]).stdout)
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// [`pids_in`] without the health checks' short-lived probes (`ip netns exec <ns> ping`, which is `ip` until it
+/// execs `ping`) and processes that are already gone.
+pub fn daemons_in(ns: &str) -> Vec<i32> {
+    pids_in(ns)
+        .into_iter()
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            !matches!(comm.trim(), "" | "ip" | "ping")
+        })
         .collect()
 }
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openvgw_core::crypto::IkeVersion;
-use openvgw_dataplane::{Driver, IpsecServerIntent, Secret};
+use openvgw_dataplane::{Driver, IpsecServerIntent, RouteIntent, Secret};
 use openvgw_dataplane_tests::*;
 
 #[test]
@@ -44,6 +44,70 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
         let up = time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(30)).expect("initiator retried");
         eprintln!("TIMING peer started -> tunnel carries traffic: {} ms", (peer_up.elapsed().max(up)).as_millis());
         driver.remove("vpn-leak").await.expect("remove");
+    });
+}
+
+/// A route-based tunnel whose device goes down must not hand its traffic to the public default route: the blackhole
+/// under the device route catches it (proved by removing it: the same ping then passes in clear), and `observe`
+/// notices the device and repairs it.
+#[test]
+fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
+    if !can_run("route_based_tunnel_device_down_blackholes_and_is_repaired") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("rbleak");
+    let topo = lab.site_topology();
+    let driver = lab.driver_with_options(|o| o.public_gateway = Some(CGW_IP.parse().expect("ip")));
+    let mut t = tunnel("vco-rbleak", IkeVersion::V2);
+    t.route_based = true;
+    t.local_subnets = vec!["0.0.0.0/0".into()];
+    t.remote_subnets = vec!["0.0.0.0/0".into()];
+    let mut intent = intent("vpn-rbleak", vec![t.clone()]);
+    intent.routes =
+        vec![RouteIntent { dest: ONPREM_CIDR.into(), tunnel_id: t.id.clone(), weight: 100, published: false }];
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    // The customer gateway answers the VPC in clear (to the EIP, not into its tunnel), so a request that left the
+    // gateway in clear would be answered.
+    must("ip", &["-n", &topo.cgw, "route", "replace", VPC_CIDR, "via", GW_EIP, "dev", "out0"]);
+    runtime().block_on(async {
+        driver.apply(&intent).await.expect("apply");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(20)).is_some(), "ping through the tunnel");
+        let ns = driver.namespace_of(&intent.gateway_id).expect("ns");
+        let routes = must("ip", &["-n", &ns, "-o", "route", "show", ONPREM_CIDR, "proto", "77"]);
+        let dev = routes
+            .lines()
+            .filter(|l| !l.starts_with("blackhole"))
+            .find_map(|l| l.split_whitespace().skip_while(|w| *w != "dev").nth(1))
+            .expect("a route into the tunnel device")
+            .to_string();
+        assert!(routes.lines().any(|l| l.starts_with("blackhole")), "blackhole under the tunnel route: {routes}");
+
+        must("ip", &["-n", &ns, "link", "set", "dev", &dev, "down"]);
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "clear-text leak with {dev} down");
+        // The clear-text path is real: without the blackhole the same ping goes through.
+        must("ip", &["-n", &ns, "route", "del", "blackhole", ONPREM_CIDR, "proto", "77"]);
+        assert!(
+            time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(5)).is_some(),
+            "baseline: in clear without the blackhole"
+        );
+
+        let started = Instant::now();
+        let repaired = loop {
+            let obs = driver.observe(&intent.gateway_id).await.expect("observe");
+            let routes = must("ip", &["-n", &ns, "-o", "route", "show", ONPREM_CIDR, "proto", "77"]);
+            if obs.ready && routes.lines().any(|l| l.starts_with("blackhole")) && routes.contains(&dev) {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert!(repaired, "observe repaired the tunnel device and its routes");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(10)).is_some(), "tunnel back");
+        eprintln!("TIMING {dev} down -> repaired: {} ms", started.elapsed().as_millis());
+        driver.remove(&intent.gateway_id).await.expect("remove");
     });
 }
 
@@ -110,9 +174,12 @@ fn ipsec_server_road_warrior_gets_pool_address() {
     assert!(wait_for(Duration::from_secs(10), || swanctl(&["--load-all"])), "road warrior loaded");
     runtime().block_on(async {
         assert!(!swanctl(&["--initiate", "--child", "vpc", "--timeout", "3"]), "no server yet");
+        // swanctl gave up, charon did not: its retransmits would race the real attempt below (which then fails as a
+        // duplicate of the SA they established once the server is up). Drop the pending IKE_SA.
+        swanctl(&["--terminate", "--ike", "rw", "--force", "--timeout", "5"]);
         driver.apply(&intent).await.expect("apply");
         let t0 = Instant::now();
-        assert!(swanctl(&["--initiate", "--child", "vpc", "--timeout", "10"]), "road warrior connects");
+        assert!(swanctl(&["--initiate", "--child", "vpc", "--timeout", "20"]), "road warrior connects");
         let reached = time_to_ping(&client, VPC_HOST, Duration::from_secs(10)).expect("road warrior reaches the VPC");
         eprintln!("TIMING ipsec server: initiate -> first ping {} ms", (t0.elapsed().max(reached)).as_millis());
         let addrs = String::from_utf8_lossy(&run("ip", &["-n", &client, "-4", "addr"]).stdout).into_owned();

@@ -47,7 +47,7 @@ async fn before_after_remove(lab: &mut Lab, topo: &Topology, driver: &NetnsDrive
     driver.apply(intent).await.expect("re-apply");
     eprintln!("TIMING {}: idempotent re-apply {} ms", tid, t1.elapsed().as_millis());
     assert_eq!(driver.daemon_pids(&intent.gateway_id).expect("pids"), pids);
-    assert_eq!(pids_in(&ns).len(), pids.len(), "no stray processes in {ns}");
+    assert_eq!(daemons_in(&ns).len(), pids.len(), "no stray processes in {ns}");
     assert!(ping(&topo.vpc, ONPREM_HOST));
 
     driver.remove(&intent.gateway_id).await.expect("remove");
@@ -178,17 +178,37 @@ fn route_based_with_destination_and_policy_routes() {
         driver.apply(&intent).await.expect("apply with a non-matching policy route");
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)), "source not matched");
 
-        // libipsec has one tunnel device per charon: a second route-based tunnel is refused up front.
+        // libipsec has one tunnel device per charon: a second route-based tunnel is refused up front. Kernel: each
+        // gets its own XFRM interface (own if_id); the one of a removed tunnel goes with it.
+        let mut two = intent.clone();
+        let mut t2 = t.clone();
+        t2.id = "vco-rb2".into();
+        t2.remote_ip = "203.0.113.3".into();
+        two.tunnels.push(t2);
+        two.generation += 1;
+        let ns = driver.namespace_of("vpn-rb").expect("ns");
+        let xfrm_if_ids = || {
+            let out = must("ip", &["-n", &ns, "-d", "-o", "link", "show", "type", "xfrm"]);
+            let mut ids: Vec<String> = out
+                .lines()
+                .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "if_id").nth(1))
+                .map(String::from)
+                .collect();
+            ids.sort();
+            ids
+        };
         if driver.backend().is_libipsec() {
-            let mut two = intent.clone();
-            let mut t2 = t.clone();
-            t2.id = "vco-rb2".into();
-            t2.remote_ip = "203.0.113.3".into();
-            two.tunnels.push(t2);
             match driver.apply(&two).await {
                 Err(DataplaneError::Unsupported { .. }) => {}
                 other => panic!("expected Unsupported, got {other:?}"),
             }
+        } else {
+            driver.apply(&two).await.expect("two route-based tunnels");
+            let ids = xfrm_if_ids();
+            assert!(ids.len() == 2 && ids[0] != ids[1], "one XFRM interface per tunnel: {ids:?}");
+            intent.generation = two.generation + 1;
+            driver.apply(&intent).await.expect("back to one tunnel");
+            assert_eq!(xfrm_if_ids().len(), 1, "the removed tunnel's XFRM interface is gone");
         }
         driver.remove("vpn-rb").await.expect("remove");
         assert!(!ping(&topo.vpc, ONPREM_HOST));

@@ -20,8 +20,13 @@
 //! was applied and repairs it in the background from the last intent (kept in the state directory, mode 0600).
 //!
 //! Leak protection: traffic for a remote subnet always has a route into the tunnel device (libipsec: `ipsec0`,
-//! where packets without an SA are dropped or trigger negotiation) or a blackhole route under charon's own policy
-//! routes (kernel IPsec), so nothing leaves in clear while an SA is down.
+//! where packets without an SA are dropped or trigger negotiation; kernel, route-based: the tunnel's XFRM interface,
+//! which drops what no policy with its if_id covers) or charon's own policy routes (kernel, policy-based), and below
+//! each of them a blackhole route, so nothing leaves in clear while an SA or a tunnel device is down.
+//!
+//! Route-based tunnels under kernel IPsec: 0/0 CHILD_SAs whose SAs and policies carry the if_id of an XFRM interface
+//! created in the namespace on `pub0`; only what is routed into that interface is encrypted. charon installs no route
+//! for CHILD_SAs with an if_id (strongSwan 5.9.8), so a 0/0 selector does not capture the gateway's own traffic.
 //!
 //! Secrets: PSKs reach charon only through VICI `load-shared`; SSL-VPN keys are files with mode 0600 in 0700
 //! directories; neither is ever logged.
@@ -496,6 +501,8 @@ impl Inner {
             if !tun_up {
                 return Err(failed(format!("charon in {ns} did not create {LIBIPSEC_TUN}")));
             }
+            // charon brings it up once; it may have been set down since (its routes went with it).
+            sys::ip_ns(ns, &["link", "set", "dev", LIBIPSEC_TUN, "up"]).await?;
             net::delete_rules_at(ns, strongswan::LIBIPSEC_UNUSED_TABLE).await?;
         } else {
             self.sync_xfrm_interfaces(ns, intent).await?;
@@ -659,13 +666,13 @@ impl Inner {
             .filter(|t| t.route_based)
             .map(|t| (names::xfrm_if(&t.id), names::xfrm_if_id(&t.id)))
             .collect();
-        for existing in net::xfrm_interfaces(ns).await? {
-            if !wanted.contains_key(&existing) {
-                sys::ip_ns(ns, &["link", "del", "dev", &existing]).await?;
-            }
+        let actual = net::xfrm_interfaces(ns).await?;
+        for existing in actual.iter().filter(|l| !wanted.contains_key(&l.name)) {
+            sys::ip_ns(ns, &["link", "del", "dev", &existing.name]).await?;
         }
         for (name, if_id) in &wanted {
-            net::ensure_xfrm_interface(ns, name, NS_PUBLIC_IF, *if_id).await?;
+            let existing = actual.iter().find(|l| &l.name == name);
+            net::ensure_xfrm_interface(ns, name, NS_PUBLIC_IF, *if_id, existing).await?;
         }
         Ok(())
     }
@@ -698,26 +705,33 @@ impl Inner {
                 metric: 0,
             });
         }
+        // Everything bound for a tunnel also gets a blackhole in the same table: a device route vanishes with its
+        // device (an XFRM interface set down or deleted, ipsec0 of a dead charon), and the lookup would then fall
+        // through to the public default route, in clear.
+        let mut into_tunnel = |table: String, dst: String, target: RouteTarget, metric: u32| {
+            let blackhole = Route {
+                table: table.clone(),
+                dst: dst.clone(),
+                target: RouteTarget::Blackhole,
+                metric: BLACKHOLE_METRIC,
+            };
+            out.insert(blackhole);
+            if target != RouteTarget::Blackhole {
+                out.insert(Route { table, dst, target, metric });
+            }
+        };
         let libipsec = self.backend.is_libipsec();
+        // libipsec: into the TUN, where libipsec's policies pick (or trap for) the SA. Kernel: charon's table-220
+        // routes win while its policies exist; the blackhole catches the rest.
+        let policy_based_target =
+            || if libipsec { RouteTarget::Dev(LIBIPSEC_TUN.into()) } else { RouteTarget::Blackhole };
         for t in intent.tunnels.iter().filter(|t| !t.route_based) {
             for r in &t.remote_subnets {
-                // libipsec: into the TUN, where libipsec's policies pick (or trap for) the SA. Kernel: charon's table
-                // 220 routes win while its policies exist; the blackhole catches the rest.
-                let (target, metric) = if libipsec {
-                    (RouteTarget::Dev(LIBIPSEC_TUN.into()), 0)
-                } else {
-                    (RouteTarget::Blackhole, BLACKHOLE_METRIC)
-                };
-                out.insert(Route { table: main(), dst: canonical_net(r), target, metric });
+                into_tunnel(main(), canonical_net(r), policy_based_target(), 0);
             }
         }
-        if let (Some(s), true) = (&intent.ipsec_server, libipsec) {
-            out.insert(Route {
-                table: main(),
-                dst: canonical_net(&s.client_ip_pool),
-                target: RouteTarget::Dev(LIBIPSEC_TUN.into()),
-                metric: 0,
-            });
+        if let Some(s) = &intent.ipsec_server {
+            into_tunnel(main(), canonical_net(&s.client_ip_pool), policy_based_target(), 0);
         }
         for r in &intent.routes {
             // Weight 100 is the active path, 0 the standby: a worse metric keeps it as a fallback.
@@ -728,22 +742,13 @@ impl Inner {
             } else {
                 20
             };
-            out.insert(Route {
-                table: main(),
-                dst: canonical_net(&r.dest),
-                target: RouteTarget::Dev(self.tunnel_device(&r.tunnel_id)),
-                metric,
-            });
+            into_tunnel(main(), canonical_net(&r.dest), RouteTarget::Dev(self.tunnel_device(&r.tunnel_id)), metric);
         }
         for r in &intent.policy_routes {
             let tunnel_is_route_based = intent.tunnels.iter().any(|t| t.id == r.tunnel_id && t.route_based);
             if libipsec || tunnel_is_route_based {
-                out.insert(Route {
-                    table: self.policy_table(&r.tunnel_id),
-                    dst: "0.0.0.0/0".into(),
-                    target: RouteTarget::Dev(self.tunnel_device(&r.tunnel_id)),
-                    metric: 0,
-                });
+                let device = RouteTarget::Dev(self.tunnel_device(&r.tunnel_id));
+                into_tunnel(self.policy_table(&r.tunnel_id), "0.0.0.0/0".into(), device, 0);
             }
         }
         out
@@ -889,8 +894,22 @@ impl Inner {
                 return false;
             }
         }
-        if self.backend.is_libipsec() && !sys::link_exists(Some(&names.namespace), LIBIPSEC_TUN).await {
-            return false;
+        // A tunnel device that is down or gone takes its routes with it (traffic then hits the blackholes).
+        if self.backend.is_libipsec() {
+            if !net::link_is_up(&names.namespace, LIBIPSEC_TUN).await {
+                return false;
+            }
+        } else if intent.tunnels.iter().any(|t| t.route_based) {
+            let Ok(links) = net::xfrm_interfaces(&names.namespace).await else {
+                return false;
+            };
+            let healthy = intent.tunnels.iter().filter(|t| t.route_based).all(|t| {
+                let (name, if_id) = (names::xfrm_if(&t.id), names::xfrm_if_id(&t.id));
+                links.iter().any(|l| l.name == name && l.up && l.matches(if_id, NS_PUBLIC_IF))
+            });
+            if !healthy {
+                return false;
+            }
         }
         intent.ssl_servers.iter().all(|s| {
             let files = self.ssl_files(&names, &paths, &s.id);

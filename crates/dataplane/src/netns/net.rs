@@ -51,14 +51,28 @@ pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
         ip(&["netns", "add", ns]).await?;
     }
     ip_ns(ns, &["link", "set", "dev", "lo", "up"]).await?;
-    for (key, value) in [
-        ("net.ipv4.ip_forward", "1"),
-        // The gateway speaks IPv4 only; IPv6 autoconfiguration would only add noise on the public segment.
-        ("net.ipv6.conf.all.disable_ipv6", "1"),
-        ("net.ipv6.conf.default.disable_ipv6", "1"),
-    ] {
-        sys::run("ip", &["netns", "exec", ns, "sysctl", "-qw", &format!("{key}={value}")]).await?;
-    }
+    // One sysctl process for all keys (each process costs, notably under emulation). Set before the gateway's
+    // interfaces are created, so they inherit the `default` values.
+    sys::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            // A new namespace inherits the host's rp_filter (2 with systemd's defaults, 1 on some distributions).
+            // A gateway has legitimate asymmetric paths that strict mode drops: the peer may answer through the
+            // standby tunnel's XFRM interface while the active route points into the other one.
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+            // The gateway speaks IPv4 only; IPv6 autoconfiguration would only add noise on the public segment.
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    )
+    .await?;
     Ok(created)
 }
 
@@ -259,23 +273,100 @@ pub(crate) async fn delete_rules_at(ns: &str, pref: u32) -> Result<(), Dataplane
     Err(failed(format!("rule {pref} in {ns} keeps coming back")))
 }
 
-/// An XFRM interface for a route-based tunnel (kernel backend).
+/// An XFRM interface as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct XfrmLink {
+    pub name: String,
+    pub if_id: Option<u32>,
+    /// The underlying interface (`dev` at creation); a deleted one shows as `if<index>`.
+    pub underlay: Option<String>,
+    pub up: bool,
+}
+
+impl XfrmLink {
+    fn from_json(row: &Value) -> Option<XfrmLink> {
+        let if_id = row.pointer("/linkinfo/info_data/if_id").and_then(|v| match v {
+            // iproute2 prints it in hex ("0x2a"); older versions as a number.
+            Value::String(s) => u32::from_str_radix(s.trim_start_matches("0x"), 16).ok(),
+            other => other.as_u64().and_then(|n| u32::try_from(n).ok()),
+        });
+        Some(XfrmLink {
+            name: row.get("ifname")?.as_str()?.to_string(),
+            if_id,
+            underlay: row.get("link").and_then(Value::as_str).map(str::to_string),
+            up: is_up(row),
+        })
+    }
+
+    /// Is this the interface a tunnel wants (same if_id, on `underlay`)? Up or not.
+    pub(crate) fn matches(&self, if_id: u32, underlay: &str) -> bool {
+        self.if_id == Some(if_id) && self.underlay.as_deref() == Some(underlay)
+    }
+}
+
+/// Administratively up (`ip link set ... up`), whatever the carrier.
+fn is_up(row: &Value) -> bool {
+    row.get("flags").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x.as_str() == Some("UP")))
+}
+
+/// Does `dev` exist in `ns` and is it up?
+pub(crate) async fn link_is_up(ns: &str, dev: &str) -> bool {
+    ip_ns_json(ns, &["link", "show", "dev", dev]).await.is_ok_and(|rows| rows.first().is_some_and(is_up))
+}
+
+/// Creates (or brings up) the XFRM interface of a route-based tunnel (kernel backend) on `underlay`.
 pub(crate) async fn ensure_xfrm_interface(
     ns: &str,
     name: &str,
     underlay: &str,
     if_id: u32,
+    existing: Option<&XfrmLink>,
 ) -> Result<(), DataplaneError> {
-    if !sys::link_exists(Some(ns), name).await {
-        let id = if_id.to_string();
-        ip_ns(ns, &["link", "add", name, "type", "xfrm", "dev", underlay, "if_id", &id]).await?;
+    match existing {
+        Some(link) if link.matches(if_id, underlay) && link.up => return Ok(()),
+        Some(link) if link.matches(if_id, underlay) => {}
+        Some(_) => {
+            // Another if_id or a lost underlay (the kernel keeps the interface when its underlay goes).
+            ip_ns(ns, &["link", "del", "dev", name]).await?;
+            create_xfrm_interface(ns, name, underlay, if_id).await?;
+        }
+        None => create_xfrm_interface(ns, name, underlay, if_id).await?,
     }
     ip_ns(ns, &["link", "set", "dev", name, "up"]).await?;
     Ok(())
 }
 
-/// XFRM interfaces in `ns` (to delete those of removed tunnels).
-pub(crate) async fn xfrm_interfaces(ns: &str) -> Result<Vec<String>, DataplaneError> {
-    let rows = ip_ns_json(ns, &["link", "show", "type", "xfrm"]).await?;
-    Ok(rows.iter().filter_map(|r| r.get("ifname")?.as_str().map(str::to_string)).collect())
+async fn create_xfrm_interface(ns: &str, name: &str, underlay: &str, if_id: u32) -> Result<(), DataplaneError> {
+    let id = if_id.to_string();
+    ip_ns(ns, &["link", "add", name, "type", "xfrm", "dev", underlay, "if_id", &id]).await?;
+    Ok(())
+}
+
+/// XFRM interfaces in `ns`.
+pub(crate) async fn xfrm_interfaces(ns: &str) -> Result<Vec<XfrmLink>, DataplaneError> {
+    let rows = ip_ns_json(ns, &["-d", "link", "show", "type", "xfrm"]).await?;
+    Ok(rows.iter().filter_map(XfrmLink::from_json).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_xfrm_links() {
+        // As `ip -d -j link show type xfrm` prints them (iproute2 6.1), before and after the underlay went.
+        let rows: Vec<Value> = serde_json::from_str(
+            r#"[{"ifindex":4,"link":"pub0","ifname":"x1","flags":["NOARP","UP","LOWER_UP"],
+                 "linkinfo":{"info_kind":"xfrm","info_data":{"if_id":"0x2a"}}},
+                {"ifindex":5,"link":"if3","ifname":"x2","flags":["NOARP"],
+                 "linkinfo":{"info_kind":"xfrm","info_data":{"if_id":7}}}]"#,
+        )
+        .expect("json");
+        let links: Vec<XfrmLink> = rows.iter().filter_map(XfrmLink::from_json).collect();
+        assert_eq!(links[0], XfrmLink { name: "x1".into(), if_id: Some(42), underlay: Some("pub0".into()), up: true });
+        assert!(links[0].matches(42, "pub0"));
+        assert!(!links[0].matches(43, "pub0"));
+        assert!(!links[1].up);
+        assert!(!links[1].matches(7, "pub0"), "underlay lost");
+    }
 }
