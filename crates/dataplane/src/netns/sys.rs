@@ -25,6 +25,11 @@ pub(crate) async fn run(program: &str, args: &[&str]) -> Result<String, Dataplan
         .await
         .map_err(|_| failed(format!("{program} {} timed out", args.join(" "))))?
         .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
+    stdout_or_error(program, args, out)
+}
+
+/// stdout of a finished command, or an error carrying its stderr.
+fn stdout_or_error(program: &str, args: &[&str], out: std::process::Output) -> Result<String, DataplaneError> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -44,16 +49,7 @@ pub(crate) fn run_blocking(program: &str, args: &[&str]) -> Result<String, Datap
         .stdin(Stdio::null())
         .output()
         .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(failed(format!(
-            "{program} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    stdout_or_error(program, args, out)
 }
 
 /// `ip args...`
