@@ -20,7 +20,8 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: String,
     pub data_dir: PathBuf,
-    /// Maximum accepted clock skew of signed requests, seconds (Alibaba: 15 minutes).
+    /// Accepted clock skew of signed requests either way, seconds (both vendors: 15 minutes). Used nonces are
+    /// remembered for twice this long.
     pub signature_window_s: u64,
     /// How long a `ClientToken` keeps its first answer, seconds (24 h).
     pub idempotency_ttl_s: u64,
@@ -37,6 +38,8 @@ impl Default for ServerConfig {
     }
 }
 
+/// The regions each dialect serves. A region belongs to one dialect only, so the resources seen through one vendor's
+/// API never show up in the other's.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Regions {
@@ -87,11 +90,32 @@ impl Default for Quotas {
     }
 }
 
+/// Which data-plane driver realises gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// No system changes: reports what the real driver would.
+    Simulated,
+    /// strongSwan and OpenVPN in one network namespace per gateway (root).
+    Netns,
+}
+
+/// Which IPsec backend the netns driver uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpsecBackendChoice {
+    /// Probe the kernel: kernel ESP where it has it, else userspace ESP.
+    Auto,
+    /// kernel-netlink (needs ESP and XFRM interfaces).
+    Kernel,
+    /// strongSwan's userspace ESP (kernel-libipsec).
+    Libipsec,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataplaneConfig {
-    /// `simulated` (no system changes) or `netns`.
-    pub driver: String,
+    pub driver: DriverKind,
     pub public_bridge: String,
     pub public_cidr: String,
     /// Comma-separated CIDRs handed to gateways as public IPs.
@@ -102,22 +126,21 @@ pub struct DataplaneConfig {
     pub public_gateway: Option<String>,
     /// Gateway namespaces are `<prefix><gateway id>` (netns driver).
     pub namespace_prefix: String,
-    /// `auto` (probe the kernel), `kernel` (kernel-netlink, needs ESP) or `libipsec` (userspace ESP).
-    pub ipsec_backend: String,
+    pub ipsec_backend: IpsecBackendChoice,
     pub simulated: SimulatedConfig,
 }
 
 impl Default for DataplaneConfig {
     fn default() -> Self {
         DataplaneConfig {
-            driver: "simulated".into(),
+            driver: DriverKind::Simulated,
             public_bridge: "ovgw-pub".into(),
             public_cidr: "203.0.113.0/24".into(),
             eip_pool: "203.0.113.0/24".into(),
             vpc_auto_cidr: "10.240.0.0/12".into(),
             public_gateway: None,
             namespace_prefix: "ovgw-".into(),
-            ipsec_backend: "auto".into(),
+            ipsec_backend: IpsecBackendChoice::Auto,
             simulated: SimulatedConfig::default(),
         }
     }
@@ -164,24 +187,17 @@ impl Config {
         if let Some(gw) = &self.dataplane.public_gateway {
             gw.parse::<std::net::Ipv4Addr>().map_err(|e| format!("dataplane.public_gateway: {e}"))?;
         }
-        if !matches!(self.dataplane.ipsec_backend.as_str(), "auto" | "kernel" | "libipsec") {
-            return Err(format!(
-                "dataplane.ipsec_backend: {:?} is not auto, kernel or libipsec",
-                self.dataplane.ipsec_backend
-            ));
-        }
         let prefix = &self.dataplane.namespace_prefix;
         if prefix.is_empty() || prefix.len() > 16 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err("dataplane.namespace_prefix: 1-16 letters, digits or '-'".into());
         }
-        if !matches!(self.dataplane.driver.as_str(), "simulated" | "netns") {
-            return Err(format!("dataplane.driver: unknown driver {:?}", self.dataplane.driver));
+        if let Some(r) = self.regions.aliyun.iter().find(|r| self.regions.huawei.contains(r)) {
+            return Err(format!("regions: {r} is listed for both aliyun and huawei"));
+        }
+        if self.server.signature_window_s == 0 || self.server.signature_window_s > 24 * 3600 {
+            return Err("server.signature_window_s: 1-86400 seconds".into());
         }
         Ok(())
-    }
-
-    pub fn is_aliyun_region(&self, region: &str) -> bool {
-        self.regions.aliyun.iter().any(|r| r == region)
     }
 }
 
@@ -194,8 +210,9 @@ mod tests {
         let cfg = Config::from_toml("[quotas]\nvpn_gateways_per_region = 3\n").expect("parses");
         assert_eq!(cfg.quotas.vpn_gateways_per_region, 3);
         assert_eq!(cfg.quotas.tags_per_resource, 20);
-        assert!(cfg.is_aliyun_region("cn-hangzhou"));
-        assert!(!cfg.is_aliyun_region("cn-north-4"));
+        assert_eq!(cfg.dataplane.driver, DriverKind::Simulated);
+        let cfg = Config::from_toml("[dataplane]\ndriver = \"netns\"\nipsec_backend = \"libipsec\"\n").expect("parses");
+        assert_eq!(cfg.dataplane.ipsec_backend, IpsecBackendChoice::Libipsec);
     }
 
     #[test]
@@ -203,5 +220,7 @@ mod tests {
         assert!(Config::from_toml("[dataplane]\neip_pool = \"nope\"\n").is_err());
         assert!(Config::from_toml("[dataplane]\ndriver = \"magic\"\n").is_err());
         assert!(Config::from_toml("unknown_key = 1\n").is_err());
+        assert!(Config::from_toml("[regions]\naliyun = [\"r1\"]\nhuawei = [\"r1\"]\n").is_err());
+        assert!(Config::from_toml("[server]\nsignature_window_s = 0\n").is_err());
     }
 }

@@ -1,133 +1,176 @@
-//! IKE / IPsec proposal types and their strongSwan / libreswan spellings.
+//! IKE / IPsec / SSL-VPN proposals in neutral terms.
+//!
+//! Nothing here is spelled the way a vendor or a daemon spells it: each dialect keeps its own table from its wire
+//! names to these variants (Alibaba's `aes` is [`Encryption::Aes128`], Huawei's `sha2-256` is
+//! [`Integrity::Sha256`]), and each driver its own table to the daemon's keywords (strongSwan's `modp2048` is
+//! [`DhGroup::Group14`]). The serde names below are only the storage format.
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The API spelling.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-            /// Case-insensitive parse of the API spelling.
-            pub fn parse(s: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s))
-            }
-        }
-    };
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IkeVersion {
+    V1,
+    V2,
 }
 
-wire_enum!(IkeVersion { V1 => "ikev1", V2 => "ikev2" });
-wire_enum!(IkeMode { Main => "main", Aggressive => "aggressive" });
-wire_enum!(
-    /// Encryption algorithms (`aes` is AES-128, as Alibaba documents it).
-    EncAlg { Aes => "aes", Aes192 => "aes192", Aes256 => "aes256", Des => "des", TripleDes => "3des" }
-);
-wire_enum!(AuthAlg { Md5 => "md5", Sha1 => "sha1", Sha256 => "sha256", Sha384 => "sha384", Sha512 => "sha512" });
-wire_enum!(
-    /// Diffie-Hellman groups; `disabled` means no PFS (phase 2 only).
-    DhGroup { Group1 => "group1", Group2 => "group2", Group5 => "group5", Group14 => "group14", Group24 => "group24", Disabled => "disabled" }
-);
+/// IKEv1 phase-1 exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegotiationMode {
+    Main,
+    Aggressive,
+}
 
-impl EncAlg {
-    pub fn strongswan(self) -> &'static str {
-        match self {
-            EncAlg::Aes => "aes128",
-            EncAlg::Aes192 => "aes192",
-            EncAlg::Aes256 => "aes256",
-            EncAlg::Des => "des",
-            EncAlg::TripleDes => "3des",
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encryption {
+    Aes128,
+    Aes192,
+    Aes256,
+    /// AES-GCM with a 16-octet ICV (an AEAD: no separate integrity algorithm is negotiated).
+    Aes128Gcm16,
+    Aes256Gcm16,
+    Des,
+    TripleDes,
+    /// SM4-CBC (Chinese national standard).
+    Sm4,
+}
+
+impl Encryption {
+    pub fn is_aead(self) -> bool {
+        matches!(self, Encryption::Aes128Gcm16 | Encryption::Aes256Gcm16)
     }
 }
 
-impl AuthAlg {
-    pub fn strongswan(self) -> &'static str {
-        match self {
-            AuthAlg::Md5 => "md5",
-            AuthAlg::Sha1 => "sha1",
-            AuthAlg::Sha256 => "sha256",
-            AuthAlg::Sha384 => "sha384",
-            AuthAlg::Sha512 => "sha512",
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integrity {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    /// SM3 (Chinese national standard).
+    Sm3,
+}
+
+/// Diffie-Hellman groups by their IANA number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DhGroup {
+    Group1,
+    Group2,
+    Group5,
+    Group14,
+    Group15,
+    Group16,
+    Group19,
+    Group20,
+    Group21,
+    Group24,
+}
+
+/// Dead-peer detection timers (seconds) and the message kind (`seq-hash-notify` / `seq-notify-hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dpd {
+    pub interval_s: u32,
+    pub timeout_s: u32,
+    pub msg: DpdMessage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpdMessage {
+    SeqHashNotify,
+    SeqNotifyHash,
+}
+
+impl Default for Dpd {
+    fn default() -> Self {
+        Dpd { interval_s: 30, timeout_s: 15, msg: DpdMessage::SeqHashNotify }
     }
 }
 
-impl DhGroup {
-    /// strongSwan DH keyword; `None` for no PFS.
-    pub fn strongswan(self) -> Option<&'static str> {
-        match self {
-            DhGroup::Group1 => Some("modp768"),
-            DhGroup::Group2 => Some("modp1024"),
-            DhGroup::Group5 => Some("modp1536"),
-            DhGroup::Group14 => Some("modp2048"),
-            DhGroup::Group24 => Some("modp2048s256"),
-            DhGroup::Disabled => None,
-        }
-    }
+/// How the peers prove who they are in phase 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    PreSharedKey,
+    Certificate,
 }
 
-/// Phase 1 settings of a connection (Alibaba `IkeConfig`).
+/// What an IKE identity is (`local_id` / `remote_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityType {
+    Ip,
+    Fqdn,
+}
+
+/// Phase-1 (IKE SA) settings of a tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkeConfig {
     pub version: IkeVersion,
-    pub mode: IkeMode,
-    pub enc: EncAlg,
-    pub auth: AuthAlg,
-    pub pfs: DhGroup,
-    pub lifetime: u32,
+    pub mode: NegotiationMode,
+    pub encryption: Encryption,
+    pub integrity: Integrity,
+    pub dh_group: DhGroup,
+    pub auth_method: AuthMethod,
+    /// Seconds; 0 means the daemon's default.
+    pub lifetime_s: u32,
+    pub local_id_type: IdentityType,
     pub local_id: String,
+    pub remote_id_type: IdentityType,
     pub remote_id: String,
+    pub dpd: Dpd,
 }
 
-/// Phase 2 settings of a connection (Alibaba `IpsecConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransformProtocol {
+    Esp,
+    Ah,
+    AhEsp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncapsulationMode {
+    Tunnel,
+    Transport,
+}
+
+/// Phase-2 (CHILD SA) settings of a tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpsecConfig {
-    pub enc: EncAlg,
-    pub auth: AuthAlg,
-    pub pfs: DhGroup,
-    pub lifetime: u32,
+    pub encryption: Encryption,
+    pub integrity: Integrity,
+    /// `None`: no perfect forward secrecy.
+    pub pfs: Option<DhGroup>,
+    /// Seconds; 0 means the daemon's default.
+    pub lifetime_s: u32,
+    pub transform: TransformProtocol,
+    pub encapsulation: EncapsulationMode,
 }
 
-impl IkeConfig {
-    /// strongSwan IKE proposal, e.g. `aes128-sha1-modp1024`.
-    pub fn strongswan_proposal(&self) -> String {
-        let dh = self.pfs.strongswan().unwrap_or("modp1024");
-        format!("{}-{}-{}", self.enc.strongswan(), self.auth.strongswan(), dh)
-    }
+/// Transport of an SSL-VPN (OpenVPN) server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Udp,
+    Tcp,
 }
 
-impl IpsecConfig {
-    /// strongSwan ESP proposal, e.g. `aes128-sha1-modp1024` (no DH group when PFS is disabled).
-    pub fn strongswan_proposal(&self) -> String {
-        match self.pfs.strongswan() {
-            Some(dh) => format!("{}-{}-{}", self.enc.strongswan(), self.auth.strongswan(), dh),
-            None => format!("{}-{}", self.enc.strongswan(), self.auth.strongswan()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_is_case_insensitive_and_strict() {
-        assert_eq!(EncAlg::parse("AES256"), Some(EncAlg::Aes256));
-        assert_eq!(EncAlg::parse("aes512"), None);
-        assert_eq!(DhGroup::parse("Group14"), Some(DhGroup::Group14));
-    }
-
-    #[test]
-    fn strongswan_proposals() {
-        let esp = IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Sha1, pfs: DhGroup::Disabled, lifetime: 3600 };
-        assert_eq!(esp.strongswan_proposal(), "aes128-sha1");
-        let esp = IpsecConfig { pfs: DhGroup::Group14, ..esp };
-        assert_eq!(esp.strongswan_proposal(), "aes128-sha1-modp2048");
-    }
+/// Data-channel cipher of an SSL-VPN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SslCipher {
+    Aes128Cbc,
+    Aes192Cbc,
+    Aes256Cbc,
+    Aes128Gcm,
+    Aes256Gcm,
+    /// No encryption (Alibaba offers it; OpenVPN 2.6 still accepts `cipher none`).
+    None,
 }

@@ -1,4 +1,4 @@
-//! Resource kinds and their id formats (`vpn-…`, `cgw-…`, as the vendors spell them).
+//! Resource kinds, the resource tree, and id generation in the style each dialect issues.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -10,12 +10,41 @@ pub enum Kind {
     CustomerGateway,
     VpnConnection,
     RouteEntry,
-    PbrRouteEntry,
     SslVpnServer,
     SslVpnClientCert,
     IpsecServer,
     CertificateAssociation,
     Vpc,
+    VpnUser,
+    UserGroup,
+    AccessPolicy,
+    ClientCa,
+}
+
+/// Every kind stored as a resource (all but [`Kind::Tenant`]).
+pub const RESOURCE_KINDS: &[Kind] = &[
+    Kind::VpnGateway,
+    Kind::CustomerGateway,
+    Kind::VpnConnection,
+    Kind::RouteEntry,
+    Kind::SslVpnServer,
+    Kind::SslVpnClientCert,
+    Kind::IpsecServer,
+    Kind::CertificateAssociation,
+    Kind::Vpc,
+    Kind::VpnUser,
+    Kind::UserGroup,
+    Kind::AccessPolicy,
+    Kind::ClientCa,
+];
+
+/// How a dialect's resource ids look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStyle {
+    /// `vpn-` + 24 lower-case base-36 characters (Alibaba: `vpn-bp1q8bgx4xnkm2ogj…`).
+    Prefixed,
+    /// A random (v4) UUID in lower case (Huawei).
+    Uuid,
 }
 
 impl Kind {
@@ -27,12 +56,37 @@ impl Kind {
             Kind::CustomerGateway => "customer_gateway",
             Kind::VpnConnection => "vpn_connection",
             Kind::RouteEntry => "route_entry",
-            Kind::PbrRouteEntry => "pbr_route_entry",
             Kind::SslVpnServer => "ssl_vpn_server",
             Kind::SslVpnClientCert => "ssl_vpn_client_cert",
             Kind::IpsecServer => "ipsec_server",
             Kind::CertificateAssociation => "certificate_association",
             Kind::Vpc => "vpc",
+            Kind::VpnUser => "vpn_user",
+            Kind::UserGroup => "user_group",
+            Kind::AccessPolicy => "access_policy",
+            Kind::ClientCa => "client_ca",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        RESOURCE_KINDS.iter().copied().chain([Kind::Tenant]).find(|k| k.as_str() == s)
+    }
+
+    /// Kinds whose resources name a resource of this kind as their parent and go when it goes. The one definition of
+    /// the resource tree: cascading deletes, the reconciler and metrics all walk it.
+    pub fn children(self) -> &'static [Kind] {
+        match self {
+            Kind::VpnGateway => &[
+                Kind::VpnConnection,
+                Kind::RouteEntry,
+                Kind::SslVpnServer,
+                Kind::IpsecServer,
+                Kind::CertificateAssociation,
+            ],
+            Kind::SslVpnServer => {
+                &[Kind::SslVpnClientCert, Kind::VpnUser, Kind::UserGroup, Kind::AccessPolicy, Kind::ClientCa]
+            }
+            _ => &[],
         }
     }
 
@@ -43,24 +97,30 @@ impl Kind {
             Kind::CustomerGateway => "cgw",
             Kind::VpnConnection => "vco",
             Kind::RouteEntry => "vre",
-            Kind::PbrRouteEntry => "vpr",
             Kind::SslVpnServer => "vss",
             Kind::SslVpnClientCert => "vsc",
             Kind::IpsecServer => "iss",
             Kind::CertificateAssociation => "vca",
             Kind::Vpc => "vpcrec",
+            Kind::VpnUser => "vpu",
+            Kind::UserGroup => "vug",
+            Kind::AccessPolicy => "vap",
+            Kind::ClientCa => "vcc",
         }
     }
 
-    /// A fresh id: prefix, dash, 24 lower-case base-36 characters (Alibaba ids look like `vpn-bp1q8bgx4xnkm2ogj…`).
-    pub fn new_id(self) -> String {
-        format!("{}-{}", self.prefix(), random_token(24))
+    /// A fresh id in `style`.
+    pub fn new_id(self, style: IdStyle) -> String {
+        match style {
+            IdStyle::Prefixed => format!("{}-{}", self.prefix(), random_token(24)),
+            IdStyle::Uuid => uuid_v4(),
+        }
     }
 }
 
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Random lower-case alphanumeric token (ids, generated PSKs use their own alphabet).
+/// Random lower-case alphanumeric token.
 pub fn random_token(len: usize) -> String {
     let mut rng = rand::thread_rng();
     (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
@@ -73,10 +133,42 @@ pub fn random_secret(len: usize) -> String {
     (0..len).map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char).collect()
 }
 
-/// A request id in Alibaba's upper-case UUID format.
-pub fn request_id() -> String {
+/// 32 random lower-case hex digits.
+pub fn random_hex(len: usize) -> String {
+    const HEX: &[u8] = b"0123456789abcdef";
     let mut rng = rand::thread_rng();
-    let b: [u8; 16] = rng.gen();
-    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
+    (0..len).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
+}
+
+/// A random version-4 UUID, lower case with dashes.
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::thread_rng().gen();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_styles() {
+        let p = Kind::VpnGateway.new_id(IdStyle::Prefixed);
+        assert!(p.starts_with("vpn-") && p.len() == 28);
+        let u = Kind::VpnGateway.new_id(IdStyle::Uuid);
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn kinds_round_trip_and_the_tree_only_holds_resources() {
+        for k in RESOURCE_KINDS {
+            assert_eq!(Kind::parse(k.as_str()), Some(*k));
+            for c in k.children() {
+                assert!(RESOURCE_KINDS.contains(c) && c != k);
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
-//! Validation of names, descriptions, addresses, CIDR lists, ASNs, keys and tags — in one module, so handlers of
-//! both dialects apply the same rules.
+//! Validation of names, descriptions, addresses, CIDR lists, ASNs, keys and tags — in one module, so every dialect
+//! applies the same rules. Limits that differ by vendor (a name's length) are parameters.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::error::{Error, Field, Result};
+use crate::error::{Error, Field, Result, Rule};
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF)
@@ -24,8 +24,10 @@ fn is_url(s: &str) -> bool {
 /// digits, `_`, `-` and (where `allow_dot`) `.`; never a URL.
 pub fn name(value: &str, min: usize, max: usize, allow_dot: bool) -> Result<()> {
     let len = value.chars().count();
-    let ok = (min..=max).contains(&len)
-        && starts_like_a_name(value)
+    if !(min..=max).contains(&len) {
+        return Err(Error::invalid(Field::Name, Rule::Length { min, max }));
+    }
+    let ok = starts_like_a_name(value)
         && !is_url(value)
         && value
             .chars()
@@ -33,56 +35,61 @@ pub fn name(value: &str, min: usize, max: usize, allow_dot: bool) -> Result<()> 
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(Field::Name, format!("must be {min}-{max} characters, start with a letter")))
+        Err(Error::invalid(Field::Name, Rule::NameFormat))
     }
 }
 
 /// A description: 2..=max characters starting with a letter or Chinese character, no control characters, not a URL.
 pub fn description(value: &str, max: usize) -> Result<()> {
     let len = value.chars().count();
-    let ok =
-        (2..=max).contains(&len) && starts_like_a_name(value) && !is_url(value) && !value.chars().any(char::is_control);
-    if ok {
+    if !(2..=max).contains(&len) {
+        return Err(Error::invalid(Field::Description, Rule::Length { min: 2, max }));
+    }
+    if starts_like_a_name(value) && !is_url(value) && !value.chars().any(char::is_control) {
         Ok(())
     } else {
-        Err(Error::invalid(Field::Description, format!("must be 2-{max} characters, start with a letter")))
+        Err(Error::invalid(Field::Description, Rule::DescriptionFormat))
     }
 }
 
 /// A unicast IPv4 address in dotted-quad form.
 pub fn ipv4(value: &str, field: Field) -> Result<Ipv4Addr> {
-    let ip: Ipv4Addr = value.trim().parse().map_err(|_| Error::invalid(field, "not an IPv4 address"))?;
+    let ip: Ipv4Addr = value.trim().parse().map_err(|_| Error::invalid(field, Rule::NotAnAddress))?;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
-        return Err(Error::invalid(field, "not a usable unicast address"));
+        return Err(Error::invalid(field, Rule::NotUnicast));
     }
     Ok(ip)
 }
 
 /// One IPv4 CIDR block whose host bits are zero.
 pub fn cidr(value: &str, field: Field) -> Result<Ipv4Net> {
-    let net: Ipv4Net =
-        value.trim().parse().map_err(|_| Error::invalid(field, format!("({value}) is not a CIDR block")))?;
+    let net: Ipv4Net = value.trim().parse().map_err(|_| Error::invalid(field, Rule::NotACidr))?;
     if net.network() != net.addr() {
-        return Err(Error::invalid(field, format!("({value}) has host bits set")));
+        return Err(Error::invalid(field, Rule::HostBitsSet));
     }
     Ok(net)
 }
 
-/// A comma-separated list of CIDR blocks without duplicates; returns the blocks and the normalised text.
-pub fn cidr_list(value: &str, field: Field) -> Result<(Vec<Ipv4Net>, String)> {
+/// A list of CIDR blocks without duplicates (at least one).
+pub fn cidrs<S: AsRef<str>>(values: &[S], field: Field) -> Result<Vec<Ipv4Net>> {
     let mut nets = Vec::new();
-    for part in value.split(',') {
-        let net = cidr(part, field)?;
+    for v in values {
+        let net = cidr(v.as_ref(), field)?;
         if nets.contains(&net) {
-            return Err(Error::invalid(field, format!("({value}) lists {net} twice")));
+            return Err(Error::invalid(field, Rule::Duplicate));
         }
         nets.push(net);
     }
     if nets.is_empty() {
-        return Err(Error::invalid(field, "empty"));
+        return Err(Error::invalid(field, Rule::Required));
     }
-    let text = nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    Ok((nets, text))
+    Ok(nets)
+}
+
+/// A comma-separated list of CIDR blocks without duplicates.
+pub fn cidr_list(value: &str, field: Field) -> Result<Vec<Ipv4Net>> {
+    let parts: Vec<&str> = value.split(',').collect();
+    cidrs(&parts, field)
 }
 
 pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
@@ -91,7 +98,7 @@ pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
 
 /// An autonomous system number: plain (1..=4294967295) or asdot `high.low`.
 pub fn asn(value: &str) -> Result<u64> {
-    let bad = || Error::invalid(Field::Asn, format!("({value}) is not an ASN"));
+    let bad = || Error::invalid(Field::Asn, Rule::Range { min: 1, max: 4_294_967_295 });
     let v = value.trim();
     let n = match v.split_once('.') {
         Some((hi, lo)) => {
@@ -112,53 +119,65 @@ pub fn asn(value: &str) -> Result<u64> {
 }
 
 /// A BGP authentication key: 1..=64 printable ASCII, no space, no `?`.
-pub fn auth_key(value: &str) -> Result<()> {
+pub fn bgp_auth_key(value: &str) -> Result<()> {
     let ok = (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic() && b != b'?');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(Field::AuthKey, "must be 1-64 ASCII characters without spaces or '?'"))
+        Err(Error::invalid(Field::BgpAuthKey, Rule::Printable))
     }
 }
 
-/// A pre-shared key: 1..=100 printable ASCII characters without spaces.
-pub fn psk(value: &str) -> Result<()> {
-    let ok = (1..=100).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
+/// A pre-shared key: 1..=`max` printable ASCII characters without spaces.
+pub fn psk(value: &str, max: usize) -> Result<()> {
+    if !(1..=max).contains(&value.len()) {
+        return Err(Error::invalid(Field::Psk, Rule::Length { min: 1, max }));
+    }
+    if value.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(Error::invalid(Field::Psk, "must be 1-100 printable ASCII characters without spaces"))
+        Err(Error::invalid(Field::Psk, Rule::Printable))
     }
 }
 
 /// An IKE identity (IP or FQDN), at most 100 characters.
-pub fn ike_identity(value: &str) -> Result<()> {
-    let ok = (1..=100).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
+pub fn ike_identity(value: &str, field: Field) -> Result<()> {
+    if !(1..=100).contains(&value.len()) {
+        return Err(Error::invalid(field, Rule::Length { min: 1, max: 100 }));
+    }
+    if value.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(Error::invalid(Field::IkeConfig, "LocalId/RemoteId must be 1-100 characters without spaces"))
+        Err(Error::invalid(field, Rule::Printable))
     }
 }
 
-fn tag_text_ok(value: &str) -> bool {
+/// Tag keys and values must not claim a vendor's reserved prefixes (`reserved`, compared case-insensitively) or
+/// carry URLs.
+fn tag_text_ok(value: &str, reserved: &[&str]) -> bool {
     let l = value.to_ascii_lowercase();
-    !l.starts_with("aliyun") && !l.starts_with("acs:") && !l.contains("http://") && !l.contains("https://")
+    !reserved.iter().any(|p| l.starts_with(p)) && !l.contains("http://") && !l.contains("https://")
 }
 
-pub fn tag_key(value: &str) -> Result<()> {
-    if (1..=64).contains(&value.chars().count()) && tag_text_ok(value) {
+pub fn tag_key(value: &str, max: usize, reserved: &[&str]) -> Result<()> {
+    if !(1..=max).contains(&value.chars().count()) {
+        return Err(Error::invalid(Field::TagKey, Rule::Length { min: 1, max }));
+    }
+    if tag_text_ok(value, reserved) {
         Ok(())
     } else {
-        Err(Error::invalid(Field::TagKey, "1-64 characters, not starting with aliyun or acs:, no URLs"))
+        Err(Error::invalid(Field::TagKey, Rule::Reserved))
     }
 }
 
-pub fn tag_value(value: &str) -> Result<()> {
-    if value.chars().count() <= 128 && (value.is_empty() || tag_text_ok(value)) {
+pub fn tag_value(value: &str, max: usize, reserved: &[&str]) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(Error::invalid(Field::TagValue, Rule::Length { min: 0, max }));
+    }
+    if value.is_empty() || tag_text_ok(value, reserved) {
         Ok(())
     } else {
-        Err(Error::invalid(Field::TagValue, "at most 128 characters, not starting with aliyun or acs:, no URLs"))
+        Err(Error::invalid(Field::TagValue, Rule::Reserved))
     }
 }
 
@@ -177,6 +196,7 @@ mod tests {
         assert!(name("my gw", 2, 100, false).is_err());
         assert!(name(&"a".repeat(101), 2, 100, false).is_err());
         assert!(name("https://x", 2, 100, true).is_err());
+        assert!(matches!(name("a", 2, 100, false), Err(Error::Invalid { rule: Rule::Length { min: 2, max: 100 }, .. })));
     }
 
     #[test]
@@ -188,17 +208,23 @@ mod tests {
     }
 
     #[test]
-    fn cidrs() {
-        let (nets, text) = cidr_list("10.0.0.0/8, 192.168.1.0/24", Field::LocalSubnet).expect("valid");
+    fn cidr_lists() {
+        let nets = cidr_list("10.0.0.0/8, 192.168.1.0/24", Field::LocalSubnets).expect("valid");
         assert_eq!(nets.len(), 2);
-        assert_eq!(text, "10.0.0.0/8,192.168.1.0/24");
-        assert!(cidr_list("10.0.0.1/8", Field::LocalSubnet).is_err());
-        assert!(cidr_list("10.0.0.0/33", Field::LocalSubnet).is_err());
-        assert!(cidr_list("10.0.0.0/8,10.0.0.0/8", Field::LocalSubnet).is_err());
-        assert!(cidr_list("", Field::LocalSubnet).is_err());
-        let a = cidr("10.0.0.0/8", Field::LocalSubnet).expect("valid");
-        let b = cidr("10.1.0.0/16", Field::LocalSubnet).expect("valid");
-        let c = cidr("11.0.0.0/16", Field::LocalSubnet).expect("valid");
+        assert_eq!(crate::model::join_nets(&nets), "10.0.0.0/8,192.168.1.0/24");
+        assert!(matches!(
+            cidr_list("10.0.0.1/8", Field::LocalSubnets),
+            Err(Error::Invalid { field: Field::LocalSubnets, rule: Rule::HostBitsSet })
+        ));
+        assert!(cidr_list("10.0.0.0/33", Field::LocalSubnets).is_err());
+        assert!(matches!(
+            cidr_list("10.0.0.0/8,10.0.0.0/8", Field::LocalSubnets),
+            Err(Error::Invalid { rule: Rule::Duplicate, .. })
+        ));
+        assert!(cidr_list("", Field::LocalSubnets).is_err());
+        let a = cidr("10.0.0.0/8", Field::LocalSubnets).expect("valid");
+        let b = cidr("10.1.0.0/16", Field::LocalSubnets).expect("valid");
+        let c = cidr("11.0.0.0/16", Field::LocalSubnets).expect("valid");
         assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&a, &c));
     }
 
@@ -214,23 +240,25 @@ mod tests {
 
     #[test]
     fn keys_and_tags() {
-        assert!(auth_key("AuthKey123").is_ok());
-        assert!(auth_key("has space").is_err());
-        assert!(auth_key("what?").is_err());
-        assert!(psk(&"x".repeat(100)).is_ok());
-        assert!(psk(&"x".repeat(101)).is_err());
-        assert!(tag_key("FinanceDept").is_ok());
-        assert!(tag_key("aliyun-x").is_err());
-        assert!(tag_key("").is_err());
-        assert!(tag_value("").is_ok());
-        assert!(tag_value("acs:x").is_err());
+        assert!(bgp_auth_key("AuthKey123").is_ok());
+        assert!(bgp_auth_key("has space").is_err());
+        assert!(bgp_auth_key("what?").is_err());
+        assert!(psk(&"x".repeat(100), 100).is_ok());
+        assert!(psk(&"x".repeat(101), 100).is_err());
+        let reserved = ["aliyun", "acs:"];
+        assert!(tag_key("FinanceDept", 64, &reserved).is_ok());
+        assert!(tag_key("aliyun-x", 64, &reserved).is_err());
+        assert!(tag_key("aliyun-x", 64, &[]).is_ok());
+        assert!(tag_key("", 64, &reserved).is_err());
+        assert!(tag_value("", 128, &reserved).is_ok());
+        assert!(tag_value("acs:x", 128, &reserved).is_err());
     }
 
     #[test]
     fn addresses() {
-        assert!(ipv4("198.51.100.7", Field::IpAddress).is_ok());
-        assert!(ipv4("0.0.0.0", Field::IpAddress).is_err());
-        assert!(ipv4("224.0.0.1", Field::IpAddress).is_err());
-        assert!(ipv4("1.2.3", Field::IpAddress).is_err());
+        assert!(ipv4("198.51.100.7", Field::PeerAddress).is_ok());
+        assert!(ipv4("0.0.0.0", Field::PeerAddress).is_err());
+        assert!(ipv4("224.0.0.1", Field::PeerAddress).is_err());
+        assert!(ipv4("1.2.3", Field::PeerAddress).is_err());
     }
 }

@@ -1,28 +1,13 @@
 //! The neutral description of one gateway's desired data plane.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::net::Ipv4Addr;
 
-use openvgw_core::crypto::{IkeConfig, IpsecConfig};
+use ipnet::Ipv4Net;
+use openvgw_core::crypto::{IkeConfig, IpsecConfig, SslCipher, Transport};
 use openvgw_core::model::{HealthCheck, TunnelState};
+pub use openvgw_core::Secret;
 use serde::{Deserialize, Serialize};
-
-/// A secret (PSK, private key) that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatewayIntent {
@@ -30,10 +15,12 @@ pub struct GatewayIntent {
     pub tenant_id: String,
     /// The control plane's generation this intent was compiled from.
     pub generation: u64,
-    pub public_ip: String,
+    /// The gateway's public addresses: one, or two for an HA pair. Tunnels name the one they use.
+    pub public_ips: Vec<Ipv4Addr>,
     pub vpc_id: String,
-    pub vpc_cidr: String,
-    pub private_ip: String,
+    /// The VPC's address block, when openvgw knows it.
+    pub vpc_cidr: Option<Ipv4Net>,
+    pub private_ip: Ipv4Addr,
     pub bandwidth_mbps: u32,
     pub tunnels: Vec<TunnelIntent>,
     pub ssl_servers: Vec<SslServerIntent>,
@@ -43,19 +30,29 @@ pub struct GatewayIntent {
     pub policy_routes: Vec<PolicyRouteIntent>,
 }
 
+/// One traffic-selector pair of a policy-based tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selector {
+    pub local: Vec<Ipv4Net>,
+    pub remote: Vec<Ipv4Net>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunnelIntent {
     pub id: String,
-    pub local_ip: String,
-    pub remote_ip: String,
-    pub local_id: String,
-    pub remote_id: String,
+    /// One of the gateway's `public_ips`.
+    pub local_ip: Ipv4Addr,
+    /// The peer's address; `None` for a peer known only by name, which must initiate.
+    pub remote_ip: Option<Ipv4Addr>,
     pub psk: Secret,
+    /// Phase 1, including the IKE identities.
     pub ike: IkeConfig,
     pub ipsec: IpsecConfig,
-    pub local_subnets: Vec<String>,
-    pub remote_subnets: Vec<String>,
-    /// Initiate and keep retrying (`EffectImmediately=true`); otherwise respond and start on traffic.
+    pub local_subnets: Vec<Ipv4Net>,
+    pub remote_subnets: Vec<Ipv4Net>,
+    /// Explicit selector pairs of a policy-based tunnel; empty: one pair, `local_subnets` × `remote_subnets`.
+    pub selectors: Vec<Selector>,
+    /// Initiate and keep retrying; otherwise respond and start on traffic.
     pub initiate: bool,
     pub dpd: bool,
     pub nat_traversal: bool,
@@ -68,12 +65,11 @@ pub struct TunnelIntent {
 pub struct SslServerIntent {
     pub id: String,
     pub port: u16,
-    /// `UDP` or `TCP`.
-    pub proto: String,
-    pub cipher: String,
+    pub transport: Transport,
+    pub cipher: SslCipher,
     pub compress: bool,
-    pub client_ip_pool: String,
-    pub local_subnets: Vec<String>,
+    pub client_ip_pool: Ipv4Net,
+    pub local_subnets: Vec<Ipv4Net>,
     pub max_connections: u32,
     pub ca_cert_pem: String,
     pub server_cert_pem: String,
@@ -84,18 +80,17 @@ pub struct SslServerIntent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IpsecServerIntent {
     pub id: String,
-    pub client_ip_pool: String,
-    pub local_subnets: Vec<String>,
-    pub local_id: String,
-    pub remote_id: String,
+    pub client_ip_pool: Ipv4Net,
+    pub local_subnets: Vec<Ipv4Net>,
     pub psk: Secret,
+    /// Phase 1, including the server's and the clients' identities.
     pub ike: IkeConfig,
     pub ipsec: IpsecConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteIntent {
-    pub dest: String,
+    pub dest: Ipv4Net,
     pub tunnel_id: String,
     pub weight: u32,
     /// Also routed in the VPC (towards the gateway's inside address).
@@ -104,15 +99,15 @@ pub struct RouteIntent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRouteIntent {
-    pub source: String,
-    pub dest: String,
+    pub source: Ipv4Net,
+    pub dest: Ipv4Net,
     pub tunnel_id: String,
     pub weight: u32,
     pub priority: u32,
     pub published: bool,
 }
 
-/// What a driver observed of one gateway.
+/// What a driver observed of one gateway. Observing changes nothing: repairs are the reconciler's decision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayObservation {
     /// Namespace and daemons are up with the last applied intent.

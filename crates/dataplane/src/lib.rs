@@ -32,8 +32,11 @@ pub trait Driver: Send + Sync {
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError>;
     /// Remove everything the driver created for the gateway; removing an unknown gateway succeeds.
     async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError>;
-    /// What is really there now.
+    /// What is really there now. Only looks: a broken gateway is reported (`ready: false`), never repaired here.
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError>;
+    /// Starts negotiating one tunnel of an applied gateway now (tunnels that initiate and have no IKE SA yet are
+    /// nudged by the reconciler until the peer answers). An unknown gateway or tunnel is not an error.
+    async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError>;
     /// Log lines of an SSL-VPN server between two unix times (seconds), oldest first.
     async fn ssl_server_logs(
         &self,

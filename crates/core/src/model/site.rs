@@ -1,0 +1,294 @@
+//! Site-to-site: customer gateways, IPsec connections, routes, certificate bindings, IPsec servers.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use super::{resource, Extensions, Index, Scope};
+use crate::crypto::{IkeConfig, IpsecConfig};
+use crate::ids::Kind;
+use crate::secret::Secret;
+
+/// How a customer gateway identifies itself in IKE (and, for an address, where tunnels go).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum PeerIdentity {
+    Ip(Ipv4Addr),
+    /// A peer without a fixed address; it must initiate.
+    Fqdn(String),
+}
+
+impl PeerIdentity {
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        match self {
+            PeerIdentity::Ip(a) => Some(*a),
+            PeerIdentity::Fqdn(_) => None,
+        }
+    }
+
+    /// The unique key of this identity within a scope.
+    pub fn key(&self) -> String {
+        match self {
+            PeerIdentity::Ip(a) => format!("ip:{a}"),
+            PeerIdentity::Fqdn(n) => format!("fqdn:{}", n.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// An X.509 certificate as imported, with what the APIs show of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    pub pem: String,
+    pub issuer: String,
+    pub subject: String,
+    /// Lower-case hex.
+    pub serial: String,
+    /// Unix milliseconds.
+    pub not_after: i64,
+    pub signature_algorithm: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerGateway {
+    pub id: String,
+    pub scope: Scope,
+    pub name: String,
+    pub description: String,
+    pub identity: PeerIdentity,
+    pub asn: Option<u64>,
+    pub bgp_auth_key: Option<Secret>,
+    pub ca_certificate: Option<CertificateInfo>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub ext: Extensions,
+}
+
+impl CustomerGateway {
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.identity.address()
+    }
+
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![(Index::PeerIdentity, self.identity.key())]
+    }
+}
+
+/// What the data plane last observed of a tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TunnelState {
+    IkeSaNotEstablished,
+    IkeSaEstablished,
+    IpsecSaNotEstablished,
+    IpsecSaEstablished,
+}
+
+/// How a connection decides what enters the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionMode {
+    /// Traffic selectors from local/remote subnets (or policy rules).
+    Policy,
+    /// Route-based with static routes to the remote subnets.
+    Static,
+    /// Route-based, routes learned over BGP.
+    Bgp,
+    /// Policy-based with the gateway's policy template.
+    PolicyTemplate,
+}
+
+/// One selector pair of a policy-mode connection: traffic from `source` to any of `destinations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    pub index: u32,
+    pub source: Ipv4Net,
+    pub destinations: Vec<Ipv4Net>,
+}
+
+/// The role of a connection in an active-standby pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaRole {
+    Master,
+    Slave,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enable: bool,
+    pub dip: Option<Ipv4Addr>,
+    pub sip: Option<Ipv4Addr>,
+    pub interval_s: u32,
+    pub retry: u32,
+}
+
+/// The /30 a route-based or BGP tunnel numbers its two ends from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelInside {
+    pub cidr: Ipv4Net,
+    /// This gateway's end; the peer has the other host of the /30.
+    pub local: Option<Ipv4Addr>,
+}
+
+impl TunnelInside {
+    pub fn peer(&self) -> Option<Ipv4Addr> {
+        let local = self.local?;
+        self.cidr.hosts().find(|h| *h != local)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpConfig {
+    pub enable: bool,
+    pub local_asn: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VpnConnection {
+    pub id: String,
+    pub scope: Scope,
+    pub gateway_id: String,
+    pub customer_gateway_id: String,
+    pub name: String,
+    pub description: String,
+    /// Which of the gateway's public addresses the tunnel terminates on.
+    pub public_ip_index: u8,
+    pub mode: ConnectionMode,
+    pub local_subnets: Vec<Ipv4Net>,
+    pub remote_subnets: Vec<Ipv4Net>,
+    /// Policy mode with explicit selector pairs (empty: local × remote subnets).
+    pub policy_rules: Vec<PolicyRule>,
+    pub inside: Option<TunnelInside>,
+    pub bgp: BgpConfig,
+    pub psk: Secret,
+    pub ike: IkeConfig,
+    pub ipsec: IpsecConfig,
+    pub health_check: HealthCheck,
+    /// Negotiate at once and keep trying, rather than wait for traffic or the peer.
+    pub initiate: bool,
+    pub dpd: bool,
+    pub nat_traversal: bool,
+    /// Routes to the remote subnets are set up without a separate route entry.
+    pub auto_route: bool,
+    pub ha_role: Option<HaRole>,
+    /// The peer's CA (national-standard gateways).
+    pub remote_ca_certificate: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub state: TunnelState,
+    /// Last health-check verdict from the data plane (`None` until probed).
+    pub health_ok: Option<bool>,
+    pub ext: Extensions,
+}
+
+impl VpnConnection {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![(Index::CustomerGateway, self.customer_gateway_id.clone())]
+    }
+}
+
+/// Where a route came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteOrigin {
+    /// Created through the API.
+    Custom,
+    /// Added by the system (learned over BGP, derived from a connection).
+    System,
+}
+
+/// A destination route (`source` = None) or a policy route (source + destination) towards a connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub id: String,
+    pub scope: Scope,
+    pub gateway_id: String,
+    pub source: Option<Ipv4Net>,
+    pub dest: Ipv4Net,
+    /// The connection the route points at.
+    pub next_hop: String,
+    /// 100: active, 0: standby.
+    pub weight: u32,
+    pub priority: Option<u32>,
+    pub published: bool,
+    pub description: String,
+    pub origin: RouteOrigin,
+    pub created_at: i64,
+}
+
+impl RouteEntry {
+    pub fn is_policy(&self) -> bool {
+        self.source.is_some()
+    }
+
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![(Index::NextHop, self.next_hop.clone()), (Index::RouteDest, self.dest.to_string())]
+    }
+}
+
+/// Signature or encryption certificate of a national-standard gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateUse {
+    Signature,
+    Encryption,
+}
+
+impl CertificateUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateUse::Signature => "signature",
+            CertificateUse::Encryption => "encryption",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertificateAssociation {
+    pub id: String,
+    pub scope: Scope,
+    pub gateway_id: String,
+    pub certificate_id: String,
+    pub usage: CertificateUse,
+    pub created_at: i64,
+}
+
+impl CertificateAssociation {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![
+            (Index::CertificateId, self.certificate_id.clone()),
+            (Index::CertificateType, self.usage.as_str().to_string()),
+        ]
+    }
+}
+
+/// A client-to-site IPsec (IKEv2/IKEv1, PSK) server on a gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IpsecServer {
+    pub id: String,
+    pub scope: Scope,
+    pub gateway_id: String,
+    pub name: String,
+    pub local_subnets: Vec<Ipv4Net>,
+    pub client_ip_pool: Ipv4Net,
+    pub initiate: bool,
+    pub ike: IkeConfig,
+    pub ipsec: IpsecConfig,
+    pub psk_enabled: bool,
+    pub psk: Secret,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub online_clients: u32,
+}
+
+impl IpsecServer {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        Vec::new()
+    }
+}
+
+resource!(CustomerGateway, Kind::CustomerGateway, name = name);
+resource!(VpnConnection, Kind::VpnConnection, parent = gateway_id, name = name);
+resource!(RouteEntry, Kind::RouteEntry, parent = gateway_id);
+resource!(CertificateAssociation, Kind::CertificateAssociation, parent = gateway_id);
+resource!(IpsecServer, Kind::IpsecServer, parent = gateway_id, name = name);
