@@ -76,15 +76,26 @@ def test_gateway_lifecycle(aux_api, mode):
     api.error("DescribeVpnConnection", {"VpnConnectionId": vco}, "InvalidVpnConnectionInstanceId.NotFound", 404)
 
 
-def test_child_rename_while_updating_is_configuring(aux_api):
-    """Only the gateway's own Name/Description may change while it is not active (behaviour doc);
-    ModifyVpnConnectionAttribute lists VpnGateway.Configuring (seed 7.2)."""
+def test_child_rename_while_updating_neither_waits_nor_reconfigures(aux_api):
+    """A change that touches only names (or descriptions, or tags) neither waits for a gateway that is updating nor
+    starts a reconfiguration; a change to the tunnel itself still gets VpnGateway.Configuring (seed 7.2)."""
     api = aux_api()
     gw, _ = create_gateway(api)
     cgw, _ = create_cgw(api)
     vco = create_connection(api, gw, cgw, wait=False)
     assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "updating"
-    api.error("ModifyVpnConnectionAttribute", {"VpnConnectionId": vco, "Name": "later"}, "VpnGateway.Configuring", 400)
+    renamed = unique_name("later")
+    m = api.call("ModifyVpnConnectionAttribute", {"VpnConnectionId": vco, "Name": renamed})
+    assert m["Name"] == renamed
+    api.error("ModifyVpnConnectionAttribute", {"VpnConnectionId": vco, "LocalSubnet": "10.9.0.0/16"},
+              "VpnGateway.Configuring", 400)
+    api.call("TagResources", {"ResourceType": "VpnConnection", "ResourceId": [vco],
+                              "Tag": [{"Key": "team", "Value": "net"}]})
+    wait_gateway_status(api, gw, "active")
+    # On an active gateway a rename applies at once and the gateway stays active.
+    api.call("ModifyVpnConnectionAttribute", {"VpnConnectionId": vco, "Name": unique_name("again")})
+    assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "active"
+    assert api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["Name"] != renamed
 
 
 @pytest.fixture
@@ -118,12 +129,33 @@ def test_client_cert_change_sets_updating(ssl_world):
     api.error("CreateSslVpnClientCert", {"SslVpnServerId": sid, "Name": "cert-two"}, "VpnGateway.Configuring", 400)
 
 
+def test_client_cert_rename_neither_waits_nor_reconfigures(ssl_world):
+    """ModifySslVpnClientCert lists no VpnGateway.Configuring (seed 8.6): a rename works while the gateway is
+    updating, and on an active gateway it leaves the gateway active."""
+    api, gw = ssl_world
+    sid = api.call("CreateSslVpnServer", {"VpnGatewayId": gw, "ClientIpPool": "192.168.100.0/24",
+                                          "LocalSubnet": "10.3.0.0/16"})["SslVpnServerId"]
+    wait_gateway_status(api, gw, "active")
+    cid = api.call("CreateSslVpnClientCert", {"SslVpnServerId": sid, "Name": "cert-ok"})["SslVpnClientCertId"]
+    assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "updating"
+    m = api.call("ModifySslVpnClientCert", {"SslVpnClientCertId": cid, "Name": "renamed-while-updating"})
+    assert m["Name"] == "renamed-while-updating"
+    wait_gateway_status(api, gw, "active")
+    api.call("ModifySslVpnClientCert", {"SslVpnClientCertId": cid, "Name": "renamed-when-active"})
+    api.call("ModifySslVpnServer", {"SslVpnServerId": sid, "Name": "server-renamed"})
+    assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "active"
+    certs = api.call("DescribeSslVpnClientCerts", {"SslVpnServerId": sid})["SslVpnClientCertKeys"]["SslVpnClientCertKey"]
+    assert [c["Name"] for c in certs] == ["renamed-when-active"]
+
+
 def test_ipsec_server_change_sets_updating(ssl_world):
     api, gw = ssl_world
     iss = api.call("CreateIpsecServer", {"VpnGatewayId": gw, "LocalSubnet": "10.4.0.0/16",
                                          "ClientIpPool": "10.44.0.0/24"})["IpsecServerId"]
     assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "updating"
-    api.error("UpdateIpsecServer", {"IpsecServerId": iss, "IpsecServerName": "later"}, "VpnGateway.Configuring", 400)
+    api.error("UpdateIpsecServer", {"IpsecServerId": iss, "LocalSubnet": "10.5.0.0/16"}, "VpnGateway.Configuring", 400)
+    # A rename touches nothing on the gateway: it neither waits nor reconfigures.
+    api.call("UpdateIpsecServer", {"IpsecServerId": iss, "IpsecServerName": "later"})
     api.error("DeleteIpsecServer", {"IpsecServerId": iss}, "VpnGateway.Configuring", 400)
     wait_gateway_status(api, gw, "active")
     api.call("DeleteIpsecServer", {"IpsecServerId": iss})

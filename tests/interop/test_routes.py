@@ -36,6 +36,29 @@ def find(items, **match):
     return hits
 
 
+def test_route_entry_type_is_spelled_as_the_reference_does(tea, env):
+    """RouteEntryType reads `Custom` / `System` (seed 6.4), in the entries and in VpnRouteCounts."""
+    gw, vco = env["gw"], env["vco"]
+    tea.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": "172.16.9.0/24", "NextHop": vco,
+                                     "Weight": 100, "PublishVpc": False})
+    wait_gateway_status(tea, gw, "active")
+    body, items = dbr_entries(tea, gw)
+    mine = find(items, RouteDest="172.16.9.0/24", NextHop=vco)
+    assert [r["RouteEntryType"] for r in mine] == ["Custom"], mine
+    counts = wrapped_list(body, "VpnRouteCounts", "VpnRouteCount", "DescribeVpnRouteEntries")
+    assert {c["RouteEntryType"] for c in counts} == {"Custom"}, counts
+    assert {c["RouteEntryType"] for c in counts}.isdisjoint({"custom", "system"})
+    # The filter takes either spelling and `System` matches none (openvgw has no system routes yet).
+    for spelling in ("Custom", "custom"):
+        _, custom = dbr_entries(tea, gw, RouteEntryType=spelling)
+        assert find(custom, RouteDest="172.16.9.0/24"), spelling
+    _, system = dbr_entries(tea, gw, RouteEntryType="System")
+    assert system == []
+    tea.call("DeleteVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": "172.16.9.0/24", "NextHop": vco,
+                                     "Weight": 100})
+    wait_gateway_status(tea, gw, "active")
+
+
 def test_destination_route_lifecycle(tea, env):
     gw, vco = env["gw"], env["vco"]
     r = tea.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": "172.16.1.0/24", "NextHop": vco,
@@ -55,8 +78,7 @@ def test_destination_route_lifecycle(tea, env):
     assert len(mine) == 1, items
     check_fields(mine[0], ROUTE_TYPES, ROUTE_OPTIONAL, "VpnRouteEntries.VpnRouteEntry")
     assert (mine[0]["Weight"], mine[0]["State"], mine[0]["VpnInstanceId"]) == (0, "normal", gw)
-    if "VpnRouteCounts" in body:
-        wrapped_list(body, "VpnRouteCounts", "VpnRouteCount", "DescribeVpnRouteEntries")
+    wrapped_list(body, "VpnRouteCounts", "VpnRouteCount", "DescribeVpnRouteEntries")
 
     tea.call("PublishVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": "172.16.1.0/24", "NextHop": vco,
                                       "RouteType": "dbr", "PublishVpc": True})

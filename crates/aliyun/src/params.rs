@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use openvgw_control::Page;
+use openvgw_core::{Cursor, PageRequest};
 use serde_json::{Map, Value};
 
 use crate::error::WireError;
@@ -110,7 +110,7 @@ impl Params {
     }
 
     /// `PageNumber` / `PageSize` (defaults 1 and 10, size at most 50).
-    pub fn page(&self) -> Result<Page, WireError> {
+    pub fn page(&self) -> Result<NumberedPage, WireError> {
         let number = self.int("PageNumber")?.unwrap_or(1);
         if number < 1 {
             return Err(WireError::invalid("PageNumber", "must be at least 1"));
@@ -119,16 +119,17 @@ impl Params {
         if !(1..=50).contains(&size) {
             return Err(WireError::invalid("PageSize", "must be 1-50"));
         }
-        Ok(Page { number: number as u64, size: size as u64 })
+        Ok(NumberedPage { number: number as u64, size: size as u64 })
     }
 
-    /// `MaxResults` within `1..=max`, default `default`.
-    pub fn max_results(&self, default: u64, max: u64) -> Result<u64, WireError> {
+    /// `NextToken` / `MaxResults` (within `1..=max`, default `default`): keyset paging behind an opaque token.
+    pub fn token_page(&self, default: u64, max: u64) -> Result<PageRequest, WireError> {
         let v = self.int("MaxResults")?.unwrap_or(default as i64);
         if v < 1 || v as u64 > max {
             return Err(WireError::invalid("MaxResults", format!("must be 1-{max}")));
         }
-        Ok(v as u64)
+        let cursor = self.get("NextToken").map(decode_token).transpose()?;
+        Ok(PageRequest::After { cursor, limit: v as u64 })
     }
 
     /// `DryRun`, whether declared Boolean or String (`"true"`).
@@ -139,6 +140,33 @@ impl Params {
     pub fn pairs(&self) -> impl Iterator<Item = (&String, &String)> {
         self.map.iter()
     }
+}
+
+/// A `PageNumber`/`PageSize` request, echoed in responses.
+#[derive(Debug, Clone, Copy)]
+pub struct NumberedPage {
+    pub number: u64,
+    pub size: u64,
+}
+
+impl NumberedPage {
+    pub fn request(&self) -> PageRequest {
+        PageRequest::numbered(self.number, self.size)
+    }
+}
+
+/// `NextToken` values: `ovt` + the hex of the store's cursor.
+pub fn encode_token(cursor: Option<&Cursor>) -> String {
+    cursor.map(|c| format!("ovt{}", hex::encode(c.0.as_bytes()))).unwrap_or_default()
+}
+
+fn decode_token(token: &str) -> Result<Cursor, WireError> {
+    token
+        .strip_prefix("ovt")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(Cursor)
+        .ok_or_else(|| WireError::invalid("NextToken", "not a token this service issued"))
 }
 
 /// A parsed JSON-string parameter; numbers may arrive as JSON numbers or strings.
@@ -244,5 +272,12 @@ mod tests {
         assert!(p(&[("PageNumber", "0")]).page().is_err());
         let pg = p(&[]).page().expect("defaults");
         assert_eq!((pg.number, pg.size), (1, 10));
+        assert!(p(&[("MaxResults", "21")]).token_page(10, 20).is_err());
+        assert!(p(&[("NextToken", "bogus")]).token_page(10, 20).is_err());
+        let c = Cursor("42".into());
+        let t = encode_token(Some(&c));
+        let back = p(&[("NextToken", t.as_str())]).token_page(10, 20).expect("token");
+        assert_eq!(back, PageRequest::After { cursor: Some(c), limit: 10 });
+        assert_eq!(encode_token(None), "");
     }
 }

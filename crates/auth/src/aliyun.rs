@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::encoding::{
     canonical_headers, constant_time_eq, encode, form_decode, header, hmac_sha1, hmac_sha256, parse_auth_fields,
@@ -236,12 +236,12 @@ pub fn verify(
 }
 
 /// Parses the timestamp ("YYYY-MM-DDThh:mm:ssZ", UTC) and checks |now - ts| <= 15 min.
-pub fn check_freshness(cred: &Credential, now: OffsetDateTime) -> Result<(), AuthError> {
+pub fn check_freshness(cred: &Credential, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
     let ts = PrimitiveDateTime::parse(
         &cred.timestamp,
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
     )
     .map_err(|_| AuthError::InvalidTimestampFormat)?
     .assume_utc();
-    check_window(ts, now, &cred.timestamp)
+    check_window(ts, now, window, &cred.timestamp)
 }

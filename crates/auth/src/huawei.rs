@@ -5,7 +5,7 @@
 
 use percent_encoding::percent_decode_str;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::encoding::{
     canonical_headers, constant_time_eq, encode, header, hmac_sha256, parse_auth_fields, sha256_hex,
@@ -133,10 +133,10 @@ pub fn verify(req: &RequestParts, cred: &Credential, secret: &str) -> Result<(),
 }
 
 /// Parses `X-Sdk-Date` ("YYYYMMDDTHHMMSSZ", UTC) and checks |now - date| <= 15 min, as APIG does.
-pub fn check_freshness(cred: &Credential, now: OffsetDateTime) -> Result<(), AuthError> {
+pub fn check_freshness(cred: &Credential, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
     let ts =
         PrimitiveDateTime::parse(&cred.sdk_date, format_description!("[year][month][day]T[hour][minute][second]Z"))
             .map_err(|_| AuthError::InvalidTimestampFormat)?
             .assume_utc();
-    check_window(ts, now, &cred.sdk_date)
+    check_window(ts, now, window, &cred.sdk_date)
 }

@@ -2,12 +2,13 @@
 //!
 //! Pure library: no I/O, no async, no HTTP types. The HTTP layer hands over a [`RequestParts`],
 //! looks up the secret for the access key named in the extracted credential, then calls `verify`,
-//! `check_freshness` and (Alibaba) [`NonceCache::check_and_insert`].
+//! `check_freshness` and [`NonceCache::check_and_insert`]. What a failure is called on the wire is each
+//! dialect's business: [`AuthError`] only says what went wrong.
 //!
 //! * [`aliyun`] — ACS3-HMAC-SHA256 ("V3") and HMAC-SHA1 "SignatureVersion 1.0" (RPC).
 //! * [`huawei`] — SDK-HMAC-SHA256.
 //!
-//! The authority for every byte is `shared/spec/{aliyun,huawei}-wire.md` and the captured vectors beside them.
+//! The authority for every byte is what the vendors' SDKs send; `tests/vectors` holds requests captured from them.
 
 pub mod aliyun;
 mod encoding;
@@ -20,8 +21,9 @@ pub use nonce::NonceCache;
 
 use time::{Duration, OffsetDateTime};
 
-/// How far a request's timestamp may be from the server clock, either way (both vendors use 15 minutes).
-pub const FRESHNESS_WINDOW: Duration = Duration::minutes(15);
+/// How far a request's timestamp may be from the server clock, either way, unless configured otherwise (both
+/// vendors use 15 minutes).
+pub const DEFAULT_FRESHNESS_WINDOW: Duration = Duration::minutes(15);
 
 /// A request as the HTTP layer received it.
 #[derive(Debug, Clone, Copy)]
@@ -37,9 +39,9 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
-/// Shared by both dialects: `ts` must be within [`FRESHNESS_WINDOW`] of `now`.
-fn check_window(ts: OffsetDateTime, now: OffsetDateTime, raw: &str) -> Result<(), AuthError> {
-    if (now - ts).abs() <= FRESHNESS_WINDOW {
+/// Shared by both dialects: `ts` must be within `window` of `now`.
+fn check_window(ts: OffsetDateTime, now: OffsetDateTime, window: Duration, raw: &str) -> Result<(), AuthError> {
+    if (now - ts).abs() <= window {
         Ok(())
     } else {
         Err(AuthError::TimestampExpired { timestamp: raw.to_owned() })

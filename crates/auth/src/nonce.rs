@@ -5,14 +5,14 @@ use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::{AuthError, FRESHNESS_WINDOW};
+use crate::{AuthError, DEFAULT_FRESHNESS_WINDOW};
 
 type Key = (String, String);
 
 /// Remembers `(access_key_id, nonce)` pairs while a request carrying them could still pass the
 /// freshness check. Thread-safe; memory stays bounded because expired entries are pruned on every call.
 ///
-/// Retention is twice [`FRESHNESS_WINDOW`]: a request stamped 15 minutes ahead of the server clock
+/// Retention is twice the freshness window: a request stamped 15 minutes ahead of the server clock
 /// is fresh until 30 minutes after it first arrives, so a shorter memory would let it be replayed.
 /// Call [`check_and_insert`](Self::check_and_insert) only after the signature verified, so that
 /// unauthenticated traffic cannot fill the cache.
@@ -38,7 +38,7 @@ impl Default for NonceCache {
 
 impl NonceCache {
     pub fn new() -> Self {
-        Self::with_retention(FRESHNESS_WINDOW * 2)
+        Self::with_retention(DEFAULT_FRESHNESS_WINDOW * 2)
     }
 
     /// A cache that forgets pairs `retention` after their first use.

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use openvgw_auth::aliyun::{self, Scheme};
-use openvgw_auth::{huawei, AuthError, NonceCache, RequestParts};
+use openvgw_auth::{huawei, AuthError, NonceCache, RequestParts, DEFAULT_FRESHNESS_WINDOW};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -25,14 +25,11 @@ fn aliyun_freshness_window() {
             Scheme::RpcHmacSha1 => datetime!(2026-11-21 23:49:32 UTC),
         };
         for ok in [Duration::ZERO, Duration::minutes(14), Duration::minutes(15), -Duration::minutes(15)] {
-            assert_eq!(aliyun::check_freshness(&cred, ts + ok), Ok(()), "{name} {ok}");
+            assert_eq!(aliyun::check_freshness(&cred, ts + ok, DEFAULT_FRESHNESS_WINDOW), Ok(()), "{name} {ok}");
         }
         for late in [Duration::seconds(15 * 60 + 1), -Duration::seconds(15 * 60 + 1), Duration::days(1)] {
-            let err = aliyun::check_freshness(&cred, ts + late).expect_err(name);
+            let err = aliyun::check_freshness(&cred, ts + late, DEFAULT_FRESHNESS_WINDOW).expect_err(name);
             assert_eq!(err, AuthError::TimestampExpired { timestamp: cred.timestamp.clone() });
-            assert_eq!(err.aliyun_code(), "InvalidTimeStamp.Expired");
-            assert_eq!(err.message(), "Specified time stamp or date value is expired.");
-            assert_eq!(err.http_status(), 400);
         }
     }
 }
@@ -51,9 +48,8 @@ fn aliyun_bad_timestamp_format() {
         "",
     ] {
         cred.timestamp = bad.to_owned();
-        let err = aliyun::check_freshness(&cred, now).expect_err(bad);
+        let err = aliyun::check_freshness(&cred, now, DEFAULT_FRESHNESS_WINDOW).expect_err(bad);
         assert_eq!(err, AuthError::InvalidTimestampFormat, "{bad}");
-        assert_eq!(err.aliyun_code(), "InvalidTimeStamp.Format");
     }
 }
 
@@ -62,18 +58,22 @@ fn huawei_freshness_window() {
     let owned = huawei_request(&huawei_vector(0));
     let mut cred = huawei::credential(&owned.parts()).expect("credential");
     let ts = datetime!(2026-11-21 23:28:54 UTC);
-    assert_eq!(huawei::check_freshness(&cred, ts), Ok(()));
-    assert_eq!(huawei::check_freshness(&cred, ts + Duration::minutes(15)), Ok(()));
-    assert_eq!(huawei::check_freshness(&cred, ts - Duration::minutes(15)), Ok(()));
-    let err = huawei::check_freshness(&cred, ts + Duration::minutes(16)).expect_err("late");
-    assert_eq!(err.huawei_code(), "APIGW.0301");
-    assert_eq!(err.huawei_http_status(), 401);
-    assert!(err.huawei_message().contains("20261121T232854Z"), "{}", err.huawei_message());
-    assert!(huawei::check_freshness(&cred, ts - Duration::minutes(16)).is_err());
+    assert_eq!(huawei::check_freshness(&cred, ts, DEFAULT_FRESHNESS_WINDOW), Ok(()));
+    assert_eq!(huawei::check_freshness(&cred, ts + Duration::minutes(15), DEFAULT_FRESHNESS_WINDOW), Ok(()));
+    assert_eq!(huawei::check_freshness(&cred, ts - Duration::minutes(15), DEFAULT_FRESHNESS_WINDOW), Ok(()));
+    let err = huawei::check_freshness(&cred, ts + Duration::minutes(16), DEFAULT_FRESHNESS_WINDOW).expect_err("late");
+    assert_eq!(err, AuthError::TimestampExpired { timestamp: "20261121T232854Z".into() });
+    // A shorter configured window is honoured.
+    assert!(huawei::check_freshness(&cred, ts + Duration::minutes(2), Duration::minutes(1)).is_err());
+    assert!(huawei::check_freshness(&cred, ts - Duration::minutes(16), DEFAULT_FRESHNESS_WINDOW).is_err());
 
     for bad in ["2026-11-21T23:28:54Z", "20261121T232854", "20261121 232854Z", "20261321T232854Z"] {
         cred.sdk_date = bad.to_owned();
-        assert_eq!(huawei::check_freshness(&cred, ts), Err(AuthError::InvalidTimestampFormat), "{bad}");
+        assert_eq!(
+            huawei::check_freshness(&cred, ts, DEFAULT_FRESHNESS_WINDOW),
+            Err(AuthError::InvalidTimestampFormat),
+            "{bad}"
+        );
     }
 }
 
@@ -86,8 +86,6 @@ fn nonce_repeat_rejected_inside_window() {
     assert_eq!(cache.check_and_insert("testid", "n1", t0), Ok(()));
     let err = cache.check_and_insert("testid", "n1", t0 + Duration::minutes(10)).expect_err("replay");
     assert_eq!(err, AuthError::SignatureNonceUsed);
-    assert_eq!(err.aliyun_code(), "SignatureNonceUsed");
-    assert_eq!(err.message(), "Specified signature nonce was used already.");
     // A request stamped 15 min ahead stays fresh until 30 min after arrival: still a replay at 29.
     assert!(cache.check_and_insert("testid", "n1", t0 + Duration::minutes(29)).is_err());
 }
@@ -170,8 +168,6 @@ fn aliyun_v3_missing_pieces() {
     r.set_header("Authorization", &no_signed_headers);
     let err = aliyun_cred(&r).expect_err("no SignedHeaders");
     assert!(matches!(err, AuthError::IncompleteSignature { .. }), "{err:?}");
-    assert_eq!(err.aliyun_code(), "IncompleteSignature");
-    assert!(err.message().starts_with("The request signature does not conform to Aliyun standards."));
 
     let mut r = base.clone();
     r.set_header("Authorization", &auth.replace("accept;host", "accept;;host"));
@@ -181,7 +177,6 @@ fn aliyun_v3_missing_pieces() {
     r.set_header("Authorization", &auth.replace("ACS3-HMAC-SHA256", "ACS3-HMAC-SM3"));
     let err = aliyun_cred(&r).expect_err("sm3");
     assert_eq!(err, AuthError::InvalidSignatureMethod);
-    assert_eq!(err.aliyun_code(), "InvalidSignatureMethod");
 }
 
 /// Date and nonce must be signed, or a captured request could be re-dated and replayed.
@@ -256,9 +251,7 @@ fn aliyun_rpc_missing_pieces() {
         headers: vec![("host".into(), "127.0.0.1".into())],
         body: Vec::new(),
     };
-    let err = aliyun_cred(&bare).expect_err("bare");
-    assert_eq!(err.aliyun_code(), "MissingAccessKeyId");
-    assert_eq!(err.message(), "AccessKeyId is mandatory for this action.");
+    assert_eq!(aliyun_cred(&bare), Err(AuthError::MissingAccessKeyId));
 }
 
 #[test]
@@ -267,7 +260,6 @@ fn aliyun_invalid_utf8_parameters() {
     r.edit_query("Name=my", "Name=%FFmy");
     let err = aliyun::decode_params(&r.parts()).expect_err("invalid utf-8");
     assert_eq!(err, AuthError::MalformedParameters);
-    assert_eq!(err.http_status(), 400);
 
     let mut r = aliyun_request(&aliyun_vector("py-tea-v3-CreateVpnConnection-IkeConfig"));
     r.body = vec![b'a', b'=', 0xff];
@@ -316,9 +308,6 @@ fn huawei_missing_pieces() {
     r.remove_header("Authorization");
     let err = huawei::credential(&r.parts()).expect_err("no auth");
     assert_eq!(err, AuthError::MissingSignature);
-    assert_eq!(err.huawei_code(), "APIGW.0301");
-    assert_eq!(err.huawei_http_status(), 401);
-    assert!(err.huawei_message().starts_with("Incorrect IAM authentication information: "));
 
     let mut r = base.clone();
     r.remove_header("X-Sdk-Date");
@@ -347,39 +336,6 @@ fn huawei_missing_pieces() {
     assert!(huawei::verify(&r.parts(), &cred, "probe-secret-key-0001/+=").is_err());
 }
 
-// ---------- error renderings ----------
-
-#[test]
-fn error_codes_and_statuses() {
-    let not_found = AuthError::AccessKeyNotFound { access_key_id: "LTAIxxxx".into() };
-    assert_eq!(not_found.aliyun_code(), "InvalidAccessKeyId.NotFound");
-    assert_eq!(not_found.http_status(), 404);
-    assert_eq!(not_found.message(), "Specified access key is not found.");
-    assert_eq!(not_found.huawei_code(), "APIGW.0301");
-    assert_eq!(not_found.huawei_message(), "Incorrect IAM authentication information: ak LTAIxxxx not exist");
-
-    let mismatch = AuthError::SignatureDoesNotMatch { string_to_sign: "POST&%2F&A%3D1".into() };
-    assert_eq!(mismatch.http_status(), 400);
-    // What the legacy SDK does with the message: split(':')[1] must be the string to sign.
-    let message = mismatch.message();
-    assert_eq!(message.split(':').nth(1), Some("POST&%2F&A%3D1"));
-    // Display (for logs) does not echo the string to sign, which can hold API parameters.
-    assert!(!mismatch.to_string().contains("POST&"));
-
-    for (err, code) in [
-        (AuthError::MissingSignature, "MissingSignature"),
-        (AuthError::MissingSignatureNonce, "MissingSignatureNonce"),
-        (AuthError::MissingTimestamp, "MissingTimestamp"),
-        (AuthError::InvalidSignatureVersion, "InvalidSignatureVersion"),
-        (AuthError::ContentSha256Mismatch, "InvalidContentSha256"),
-    ] {
-        assert_eq!(err.aliyun_code(), code);
-        assert_eq!(err.http_status(), 400);
-        assert!(!err.message().is_empty());
-    }
-    assert_eq!(AuthError::MissingSignatureNonce.message(), "SignatureNonce is mandatory for this action.");
-}
-
 /// Secrets never end up in an error, whatever the failure.
 #[test]
 fn secret_not_in_errors() {
@@ -390,7 +346,7 @@ fn secret_not_in_errors() {
     let params = aliyun::decode_params(&req).expect("params");
     let cred = aliyun::credential(&req, &params).expect("credential");
     let err = aliyun::verify(&req, &params, &cred, secret).expect_err("wrong secret");
-    for text in [err.to_string(), err.message(), err.huawei_message(), format!("{err:?}")] {
+    for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains(secret), "{text}");
     }
     let sig = aliyun::signature(Scheme::RpcHmacSha1, "x", secret);

@@ -70,12 +70,6 @@ fn aliyun_every_vector() {
             invalid += 1;
             let err = result.expect_err(name);
             assert_eq!(err, AuthError::SignatureDoesNotMatch { string_to_sign: sts.clone() }, "{name}");
-            assert_eq!(err.aliyun_code(), "SignatureDoesNotMatch");
-            assert_eq!(err.http_status(), 400);
-            assert_eq!(
-                err.message(),
-                format!("Specified signature is not matched with our calculation. server string to sign is:{sts}")
-            );
         }
     }
     // Guard against an empty or truncated file passing silently.
@@ -109,9 +103,6 @@ fn huawei_every_vector() {
         assert_eq!(huawei::verify(&req, &cred, secret), Ok(()), "{label}");
         let err = huawei::verify(&req, &cred, "probe-secret-key-0001/+").expect_err(label);
         assert_eq!(err, AuthError::SignatureDoesNotMatch { string_to_sign: sts });
-        assert_eq!(err.huawei_code(), "APIGW.0301");
-        assert_eq!(err.huawei_http_status(), 401);
-        assert_eq!(err.huawei_message(), "Incorrect IAM authentication information: verify aksk signature fail");
     }
 }
 
@@ -199,7 +190,7 @@ fn aliyun_tampered_parameter_fails() {
         let params = aliyun::decode_params(&req).expect("params");
         let cred = aliyun::credential(&req, &params).expect("credential");
         let err = aliyun::verify(&req, &params, &cred, "testsecret").expect_err(name);
-        assert_eq!(err.aliyun_code(), "SignatureDoesNotMatch", "{name} {to}");
+        assert!(matches!(err, AuthError::SignatureDoesNotMatch { .. }), "{name}: {err:?}");
     }
 }
 
@@ -241,7 +232,6 @@ fn aliyun_wrong_content_sha256_rejected() {
     let cred = aliyun::credential(&req, &params).expect("credential");
     let err = aliyun::verify(&req, &params, &cred, "testsecret").expect_err("wrong hash");
     assert_eq!(err, AuthError::ContentSha256Mismatch);
-    assert_eq!(err.http_status(), 400);
 
     // A body appended to a request signed for an empty body: the header no longer matches.
     let mut owned = aliyun_request(&v);

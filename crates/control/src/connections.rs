@@ -1,87 +1,178 @@
 //! IPsec connections between a VPN gateway and a customer gateway.
 
+use std::net::Ipv4Addr;
+
 use ipnet::Ipv4Net;
-use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeConfig, IkeMode, IkeVersion, IpsecConfig};
+use openvgw_core::crypto::{
+    DhGroup, Dpd, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity, IpsecConfig, NegotiationMode,
+};
 use openvgw_core::ids::random_secret;
 use openvgw_core::model::{
-    BgpConfig, CustomerGateway, HealthCheck, RouteEntry, Scope, Tag, TunnelState, VpnConnection, VpnGateway,
+    BgpConfig, ConnectionMode, CryptoSuite, CustomerGateway, Extensions, HaRole, HealthCheck, Index, PeerIdentity,
+    PolicyRule, Scope, Tag, TunnelInside, TunnelState, VpnConnection, VpnGateway,
 };
-use openvgw_core::{now_ms, validate, Error, Field, Kind, Quota, Result};
+use openvgw_core::{now_ms, validate, Error, Field, Kind, Page, PageRequest, Quota, Result, Rule, Secret};
 use openvgw_store::{ListQuery, TagFilter, Tx};
 
-use crate::{bump, gateway_for_change, quota, Ctx, Listed, Page, Service};
+use crate::{bump, changes_more_than, gateway_for_change, quota, Ctx, Service};
 
-/// Phase-1 fields a request may set; unset ones take the defaults (create) or keep their value (modify).
+/// Phase-1 fields a request may set; unset ones keep their value.
 #[derive(Debug, Clone, Default)]
 pub struct IkePatch {
     pub version: Option<IkeVersion>,
-    pub mode: Option<IkeMode>,
-    pub enc: Option<EncAlg>,
-    pub auth: Option<AuthAlg>,
-    pub pfs: Option<DhGroup>,
-    pub lifetime: Option<u32>,
-    pub local_id: Option<String>,
-    pub remote_id: Option<String>,
-    pub psk: Option<String>,
+    pub mode: Option<NegotiationMode>,
+    pub encryption: Option<Encryption>,
+    pub integrity: Option<Integrity>,
+    pub dh_group: Option<DhGroup>,
+    pub lifetime_s: Option<u32>,
+    pub local_id: Option<(IdentityType, String)>,
+    pub remote_id: Option<(IdentityType, String)>,
+    pub dpd: Option<Dpd>,
+}
+
+impl IkePatch {
+    pub fn apply(&self, base: &mut IkeConfig) -> Result<()> {
+        if let Some(v) = self.version {
+            base.version = v;
+        }
+        if let Some(v) = self.mode {
+            base.mode = v;
+        }
+        if let Some(v) = self.encryption {
+            base.encryption = v;
+        }
+        if let Some(v) = self.integrity {
+            base.integrity = v;
+        }
+        if let Some(v) = self.dh_group {
+            base.dh_group = v;
+        }
+        if let Some(v) = self.lifetime_s {
+            base.lifetime_s = v;
+        }
+        if let Some((t, v)) = &self.local_id {
+            validate::ike_identity(v, Field::LocalId)?;
+            (base.local_id_type, base.local_id) = (*t, v.clone());
+        }
+        if let Some((t, v)) = &self.remote_id {
+            validate::ike_identity(v, Field::RemoteId)?;
+            (base.remote_id_type, base.remote_id) = (*t, v.clone());
+        }
+        if let Some(d) = &self.dpd {
+            base.dpd = d.clone();
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct IpsecPatch {
-    pub enc: Option<EncAlg>,
-    pub auth: Option<AuthAlg>,
-    pub pfs: Option<DhGroup>,
-    pub lifetime: Option<u32>,
+    pub encryption: Option<Encryption>,
+    pub integrity: Option<Integrity>,
+    /// `Some(None)`: turn PFS off.
+    pub pfs: Option<Option<DhGroup>>,
+    pub lifetime_s: Option<u32>,
+}
+
+impl IpsecPatch {
+    pub fn apply(&self, base: &mut IpsecConfig) {
+        if let Some(v) = self.encryption {
+            base.encryption = v;
+        }
+        if let Some(v) = self.integrity {
+            base.integrity = v;
+        }
+        if let Some(v) = self.pfs {
+            base.pfs = v;
+        }
+        if let Some(v) = self.lifetime_s {
+            base.lifetime_s = v;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct HealthCheckPatch {
     pub enable: Option<bool>,
-    pub dip: Option<String>,
-    pub sip: Option<String>,
+    pub dip: Option<Ipv4Addr>,
+    pub sip: Option<Ipv4Addr>,
     pub interval_s: Option<u32>,
     pub retry: Option<u32>,
 }
 
+impl HealthCheckPatch {
+    pub fn apply(&self, base: &mut HealthCheck) {
+        if let Some(v) = self.enable {
+            base.enable = v;
+        }
+        if let Some(v) = self.dip {
+            base.dip = Some(v);
+        }
+        if let Some(v) = self.sip {
+            base.sip = Some(v);
+        }
+        if let Some(v) = self.interval_s {
+            base.interval_s = v;
+        }
+        if let Some(v) = self.retry {
+            base.retry = v;
+        }
+    }
+}
+
+/// BGP and the tunnel's inside addresses.
 #[derive(Debug, Clone, Default)]
 pub struct BgpPatch {
     pub enable: Option<bool>,
-    pub local_asn: Option<String>,
-    pub tunnel_cidr: Option<String>,
-    pub local_bgp_ip: Option<String>,
+    pub local_asn: Option<u64>,
+    pub tunnel_cidr: Option<Ipv4Net>,
+    pub local_ip: Option<Ipv4Addr>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// A new connection. Algorithms come complete with the dialect's defaults applied; empty IKE identities default to
+/// the gateway's and the peer's addresses.
+#[derive(Debug, Clone)]
 pub struct NewConnection {
     pub gateway_id: String,
     pub customer_gateway_id: String,
     pub name: Option<String>,
-    pub local_subnet: String,
-    pub remote_subnet: String,
-    pub effect_immediately: Option<bool>,
-    pub ike: IkePatch,
-    pub ipsec: IpsecPatch,
-    pub health_check: HealthCheckPatch,
-    pub auto_config_route: Option<bool>,
-    pub enable_dpd: Option<bool>,
-    pub enable_nat_traversal: Option<bool>,
+    pub description: String,
+    pub public_ip_index: u8,
+    pub mode: ConnectionMode,
+    pub local_subnets: Vec<Ipv4Net>,
+    pub remote_subnets: Vec<Ipv4Net>,
+    pub policy_rules: Vec<PolicyRule>,
     pub bgp: BgpPatch,
-    pub remote_ca_certificate: Option<String>,
+    pub psk: Option<Secret>,
+    pub ike: IkeConfig,
+    pub ipsec: IpsecConfig,
+    pub health_check: HealthCheck,
+    pub initiate: bool,
+    pub dpd: bool,
+    pub nat_traversal: bool,
+    pub auto_route: bool,
+    pub ha_role: Option<HaRole>,
+    pub remote_ca_certificate: String,
     pub tags: Vec<Tag>,
+    pub ext: Extensions,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionChanges {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub local_subnet: Option<String>,
-    pub remote_subnet: Option<String>,
-    pub effect_immediately: Option<bool>,
+    pub local_subnets: Option<Vec<Ipv4Net>>,
+    pub remote_subnets: Option<Vec<Ipv4Net>>,
+    pub policy_rules: Option<Vec<PolicyRule>>,
+    /// `Some(true)` also re-applies an otherwise unchanged tunnel (renegotiate now).
+    pub initiate: Option<bool>,
     pub ike: IkePatch,
+    pub psk: Option<Secret>,
     pub ipsec: IpsecPatch,
     pub health_check: HealthCheckPatch,
-    pub auto_config_route: Option<bool>,
-    pub enable_dpd: Option<bool>,
-    pub enable_nat_traversal: Option<bool>,
+    pub auto_route: Option<bool>,
+    pub dpd: Option<bool>,
+    pub nat_traversal: Option<bool>,
     pub bgp: BgpPatch,
     pub remote_ca_certificate: Option<String>,
 }
@@ -94,7 +185,7 @@ pub struct ConnectionFilter {
     pub tags: Vec<TagFilter>,
 }
 
-/// A connection as the API shows it: with its tags and the customer gateway (peer ASN, BGP key).
+/// A connection as the APIs show it: with its tags and the customer gateway (peer ASN, BGP key).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionView {
     pub connection: VpnConnection,
@@ -114,216 +205,154 @@ fn sync_gateway_bgp(tx: &Tx, gw: &mut VpnGateway) -> Result<()> {
     Ok(())
 }
 
-/// What the customer side needs to configure its end (DownloadVpnConnectionConfig).
+/// What the customer side needs to configure its end.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     pub connection: VpnConnection,
-    /// The VPN gateway's public IP.
-    pub local: String,
-    /// The customer gateway's public IP.
-    pub remote: String,
+    /// The VPN gateway's address this connection terminates on.
+    pub local: Ipv4Addr,
+    /// The customer gateway's identity (its address, when it has one).
+    pub remote: PeerIdentity,
     pub remote_asn: Option<u64>,
 }
 
-fn lifetime(v: u32, field: Field) -> Result<u32> {
-    if v <= 86_400 {
-        Ok(v)
-    } else {
-        Err(Error::invalid(field, "lifetimes are 0-86400 seconds"))
-    }
-}
-
-pub(crate) fn apply_ike(base: &mut IkeConfig, p: &IkePatch) -> Result<()> {
-    if let Some(v) = p.version {
-        base.version = v;
-    }
-    if let Some(v) = p.mode {
-        base.mode = v;
-    }
-    if let Some(v) = p.enc {
-        base.enc = v;
-    }
-    if let Some(v) = p.auth {
-        base.auth = v;
-    }
-    if let Some(v) = p.pfs {
-        if v == DhGroup::Disabled {
-            return Err(Error::invalid(Field::IkeConfig, "IkePfs cannot be disabled"));
-        }
-        base.pfs = v;
-    }
-    if let Some(v) = p.lifetime {
-        base.lifetime = lifetime(v, Field::IkeConfig)?;
-    }
-    if let Some(v) = &p.local_id {
-        validate::ike_identity(v)?;
-        base.local_id = v.clone();
-    }
-    if let Some(v) = &p.remote_id {
-        validate::ike_identity(v)?;
-        base.remote_id = v.clone();
-    }
-    Ok(())
-}
-
-pub(crate) fn apply_ipsec(base: &mut IpsecConfig, p: &IpsecPatch) -> Result<()> {
-    if let Some(v) = p.enc {
-        base.enc = v;
-    }
-    if let Some(v) = p.auth {
-        base.auth = v;
-    }
-    if let Some(v) = p.pfs {
-        base.pfs = v;
-    }
-    if let Some(v) = p.lifetime {
-        base.lifetime = lifetime(v, Field::IpsecConfig)?;
-    }
-    Ok(())
-}
-
-fn apply_health(base: &mut HealthCheck, p: &HealthCheckPatch) -> Result<()> {
+/// BGP needs a /30 inside 169.254.0.0/16 and this end's address in it.
+fn apply_bgp(bgp: &mut BgpConfig, inside: &mut Option<TunnelInside>, p: &BgpPatch) -> Result<()> {
     if let Some(v) = p.enable {
-        base.enable = v;
+        bgp.enable = v;
     }
-    if let Some(v) = &p.dip {
-        base.dip = v.clone();
+    if let Some(v) = p.local_asn {
+        bgp.local_asn = v;
     }
-    if let Some(v) = &p.sip {
-        base.sip = v.clone();
+    if let Some(cidr) = p.tunnel_cidr {
+        let local = inside.as_ref().and_then(|i| i.local);
+        *inside = Some(TunnelInside { cidr, local });
     }
-    if let Some(v) = p.interval_s {
-        base.interval_s = v;
-    }
-    if let Some(v) = p.retry {
-        base.retry = v;
-    }
-    if base.enable {
-        validate::ipv4(&base.dip, Field::HealthCheckConfig)?;
-        validate::ipv4(&base.sip, Field::HealthCheckConfig)?;
-        if !(1..=3600).contains(&base.interval_s) || !(1..=100).contains(&base.retry) {
-            return Err(Error::invalid(Field::HealthCheckConfig, "interval must be 1-3600 s and retry 1-100"));
+    if let Some(ip) = p.local_ip {
+        match inside {
+            Some(i) => i.local = Some(ip),
+            None => return Err(Error::invalid(Field::TunnelCidr, Rule::Required)),
         }
     }
-    Ok(())
-}
-
-fn apply_bgp(base: &mut BgpConfig, p: &BgpPatch) -> Result<()> {
-    if let Some(v) = p.enable {
-        base.enable = v;
-    }
-    if let Some(v) = &p.local_asn {
-        base.local_asn =
-            validate::asn(v).map_err(|_| Error::invalid(Field::BgpConfig, "LocalAsn must be 1-4294967295"))?;
-    }
-    if let Some(v) = &p.tunnel_cidr {
-        base.tunnel_cidr = v.clone();
-    }
-    if let Some(v) = &p.local_bgp_ip {
-        base.local_bgp_ip = v.clone();
-    }
-    if base.enable || !base.tunnel_cidr.is_empty() {
-        let link_local: Ipv4Net = "169.254.0.0/16".parse().map_err(Error::internal)?;
-        let cidr = validate::cidr(&base.tunnel_cidr, Field::BgpConfig)?;
-        if cidr.prefix_len() != 30 || !link_local.contains(&cidr) {
-            return Err(Error::invalid(Field::BgpConfig, "TunnelCidr must be a /30 inside 169.254.0.0/16"));
-        }
-        if !base.local_bgp_ip.is_empty() || base.enable {
-            let ip = validate::ipv4(&base.local_bgp_ip, Field::BgpConfig)?;
-            if !cidr.hosts().any(|h| h == ip) {
-                return Err(Error::invalid(Field::BgpConfig, "LocalBgpIp must be a host address of TunnelCidr"));
+    match inside {
+        Some(i) => {
+            let link_local: Ipv4Net = Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16).map_err(Error::internal)?;
+            if i.cidr.prefix_len() != 30 {
+                return Err(Error::invalid(Field::TunnelCidr, Rule::PrefixLength { min: 30, max: 30 }));
+            }
+            if !link_local.contains(&i.cidr) {
+                return Err(Error::invalid(Field::TunnelCidr, Rule::NotInside(link_local.to_string())));
+            }
+            match i.local {
+                Some(ip) if !i.cidr.hosts().any(|h| h == ip) => {
+                    Err(Error::invalid(Field::TunnelLocalAddress, Rule::NotInside(i.cidr.to_string())))
+                }
+                None if bgp.enable => Err(Error::invalid(Field::TunnelLocalAddress, Rule::Required)),
+                _ => Ok(()),
             }
         }
+        None if bgp.enable => Err(Error::invalid(Field::TunnelCidr, Rule::Required)),
+        None => Ok(()),
+    }
+}
+
+fn check_health(h: &HealthCheck) -> Result<()> {
+    if h.enable && (h.dip.is_none() || h.sip.is_none()) {
+        return Err(Error::invalid(Field::HealthCheck, Rule::Required));
     }
     Ok(())
 }
 
+/// National-standard gateways authenticate peers by certificate: they need the peer's CA, others must not get one.
 fn check_remote_ca(gw: &VpnGateway, cert: &str) -> Result<()> {
-    match (gw.vpn_type.as_str(), cert.is_empty()) {
-        ("NationalStandard", true) => {
-            Err(Error::invalid(Field::RemoteCaCertificate, "required for a NationalStandard gateway"))
-        }
-        ("Normal", false) => Err(Error::invalid(Field::RemoteCaCertificate, "must be empty for a Normal gateway")),
+    match (gw.crypto_suite, cert.is_empty()) {
+        (CryptoSuite::NationalStandard, true) => Err(Error::invalid(Field::RemoteCaCertificate, Rule::Required)),
+        (CryptoSuite::Standard, false) => Err(Error::invalid(Field::RemoteCaCertificate, Rule::NotApplicable)),
         _ => Ok(()),
+    }
+}
+
+fn check_psk(psk: &Secret) -> Result<()> {
+    validate::psk(psk.expose(), 128)
+}
+
+fn identity_default(id: &PeerIdentity) -> (IdentityType, String) {
+    match id {
+        PeerIdentity::Ip(a) => (IdentityType::Ip, a.to_string()),
+        PeerIdentity::Fqdn(n) => (IdentityType::Fqdn, n.clone()),
     }
 }
 
 impl Service {
     pub fn create_connection(&self, ctx: &Ctx, input: NewConnection) -> Result<VpnConnection> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &input.name {
-            validate::name(n, 2, 128, true)?;
+        if let Some(psk) = &input.psk {
+            check_psk(psk)?;
         }
-        let (_, local_subnet) = validate::cidr_list(&input.local_subnet, Field::LocalSubnet)?;
-        let (_, remote_subnet) = validate::cidr_list(&input.remote_subnet, Field::RemoteSubnet)?;
-        if let Some(psk) = &input.ike.psk {
-            validate::psk(psk)?;
-        }
-        self.validate_tags(&input.tags)?;
+        check_health(&input.health_check)?;
+        let mut bgp = BgpConfig { enable: false, local_asn: 0 };
+        let mut inside = None;
+        apply_bgp(&mut bgp, &mut inside, &input.bgp)?;
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
             let gw = gateway_for_change(tx, scope, &input.gateway_id)?;
             let cgw: CustomerGateway = tx.require(scope, &input.customer_gateway_id)?;
-            let siblings = ListQuery { scope: Some(scope), parent_id: Some(&gw.id), ..Default::default() };
+            let local_ip = Self::check_public_ip_index(&gw, input.public_ip_index)?;
+            let siblings = ListQuery::children_of(scope, &gw.id);
             quota(
                 tx.count::<VpnConnection>(&siblings)?,
                 self.config.quotas.connections_per_gateway,
                 Quota::Connections,
             )?;
-            let pair = ListQuery { lookup_key: Some(&cgw.id), ..siblings };
-            if tx.count::<VpnConnection>(&pair)? > 0 {
+            // One connection per (gateway address, customer gateway).
+            let pair: Vec<VpnConnection> = tx.all(&siblings.key(Index::CustomerGateway, cgw.id.clone()))?;
+            if pair.iter().any(|c| c.public_ip_index == input.public_ip_index) {
                 return Err(Error::AlreadyExists {
                     kind: Kind::VpnConnection,
                     what: format!("{} to {}", gw.id, cgw.id),
                 });
             }
-            let mut ike = IkeConfig {
-                version: IkeVersion::V1,
-                mode: IkeMode::Main,
-                enc: EncAlg::Aes,
-                auth: AuthAlg::Md5,
-                pfs: DhGroup::Group2,
-                lifetime: 86_400,
-                local_id: gw.internet_ip.clone(),
-                remote_id: cgw.ip_address.clone(),
-            };
-            apply_ike(&mut ike, &input.ike)?;
-            let mut ipsec =
-                IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Md5, pfs: DhGroup::Group2, lifetime: 86_400 };
-            apply_ipsec(&mut ipsec, &input.ipsec)?;
-            let mut health_check = HealthCheck { interval_s: 3, retry: 3, ..Default::default() };
-            apply_health(&mut health_check, &input.health_check)?;
-            let mut bgp = BgpConfig { local_asn: 45104, ..Default::default() };
-            apply_bgp(&mut bgp, &input.bgp)?;
-            let remote_ca_certificate = input.remote_ca_certificate.clone().unwrap_or_default();
-            check_remote_ca(&gw, &remote_ca_certificate)?;
-            let id = Kind::VpnConnection.new_id();
+            check_remote_ca(&gw, &input.remote_ca_certificate)?;
+            let mut ike = input.ike.clone();
+            if ike.local_id.is_empty() {
+                (ike.local_id_type, ike.local_id) = (IdentityType::Ip, local_ip.to_string());
+            }
+            if ike.remote_id.is_empty() {
+                (ike.remote_id_type, ike.remote_id) = identity_default(&cgw.identity);
+            }
+            let id = ctx.new_id(Kind::VpnConnection);
+            let now = now_ms();
             let conn = VpnConnection {
                 name: input.name.clone().unwrap_or_else(|| id.clone()),
                 id,
                 scope: scope.clone(),
                 gateway_id: gw.id.clone(),
                 customer_gateway_id: cgw.id.clone(),
-                local_subnet: local_subnet.clone(),
-                remote_subnet: remote_subnet.clone(),
-                effect_immediately: input.effect_immediately.unwrap_or(false),
-                psk: input.ike.psk.clone().unwrap_or_else(|| random_secret(16)),
+                description: input.description.clone(),
+                public_ip_index: input.public_ip_index,
+                mode: if bgp.enable { ConnectionMode::Bgp } else { input.mode },
+                local_subnets: input.local_subnets.clone(),
+                remote_subnets: input.remote_subnets.clone(),
+                policy_rules: input.policy_rules.clone(),
+                inside: inside.clone(),
+                bgp: bgp.clone(),
+                psk: input.psk.clone().unwrap_or_else(|| Secret::new(random_secret(16))),
                 ike,
-                ipsec,
-                health_check,
-                auto_config_route: input.auto_config_route.unwrap_or(true),
-                enable_dpd: input.enable_dpd.unwrap_or(true),
-                enable_nat_traversal: input.enable_nat_traversal.unwrap_or(true),
-                bgp,
-                remote_ca_certificate,
-                created_at: now_ms(),
+                ipsec: input.ipsec.clone(),
+                health_check: input.health_check.clone(),
+                initiate: input.initiate,
+                dpd: input.dpd,
+                nat_traversal: input.nat_traversal,
+                auto_route: input.auto_route,
+                ha_role: input.ha_role,
+                remote_ca_certificate: input.remote_ca_certificate.clone(),
+                created_at: now,
+                updated_at: now,
                 state: TunnelState::IkeSaNotEstablished,
                 health_ok: None,
+                ext: input.ext.clone(),
             };
             tx.insert(&conn)?;
-            for t in &input.tags {
-                tx.put_tag(scope, Kind::VpnConnection, &conn.id, t)?;
-            }
+            self.put_tags(tx, scope, Kind::VpnConnection, &conn.id, &input.tags)?;
             let mut gw = gw;
             sync_gateway_bgp(tx, &mut gw)?;
             bump(tx, gw)?;
@@ -331,116 +360,113 @@ impl Service {
         })
     }
 
-    /// Applies the changes and returns the connection as it now reads (from the same transaction).
+    /// Applies the changes and returns the connection as it now reads (from the same transaction). A change of
+    /// name or description alone neither waits for the gateway nor reconfigures it.
     pub fn modify_connection(&self, ctx: &Ctx, id: &str, ch: ConnectionChanges) -> Result<ConnectionView> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &ch.name {
-            validate::name(n, 2, 128, true)?;
-        }
-        let local = ch.local_subnet.as_deref().map(|s| validate::cidr_list(s, Field::LocalSubnet)).transpose()?;
-        let remote = ch.remote_subnet.as_deref().map(|s| validate::cidr_list(s, Field::RemoteSubnet)).transpose()?;
-        if let Some(psk) = &ch.ike.psk {
-            validate::psk(psk)?;
+        if let Some(psk) = &ch.psk {
+            check_psk(psk)?;
         }
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
-            let mut conn: VpnConnection = tx.require(scope, id)?;
-            // Any change to a child waits for the gateway to be idle, as on the real service.
-            let mut gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
-            let before = serde_json::to_value(&conn).map_err(Error::internal)?;
+            let before: VpnConnection = tx.require(scope, id)?;
+            let mut conn = before.clone();
             if let Some(n) = &ch.name {
                 conn.name = n.clone();
             }
-            let name_only = serde_json::to_value(&conn).map_err(Error::internal)?;
-            if let Some((_, l)) = &local {
-                conn.local_subnet = l.clone();
+            if let Some(d) = &ch.description {
+                conn.description = d.clone();
             }
-            if let Some((_, r)) = &remote {
-                conn.remote_subnet = r.clone();
+            if let Some(l) = &ch.local_subnets {
+                conn.local_subnets = l.clone();
             }
-            if let Some(v) = ch.effect_immediately {
-                conn.effect_immediately = v;
+            if let Some(r) = &ch.remote_subnets {
+                conn.remote_subnets = r.clone();
             }
-            apply_ike(&mut conn.ike, &ch.ike)?;
-            if let Some(psk) = &ch.ike.psk {
+            if let Some(p) = &ch.policy_rules {
+                conn.policy_rules = p.clone();
+            }
+            if let Some(v) = ch.initiate {
+                conn.initiate = v;
+            }
+            ch.ike.apply(&mut conn.ike)?;
+            if let Some(psk) = &ch.psk {
                 conn.psk = psk.clone();
             }
-            apply_ipsec(&mut conn.ipsec, &ch.ipsec)?;
-            apply_health(&mut conn.health_check, &ch.health_check)?;
-            apply_bgp(&mut conn.bgp, &ch.bgp)?;
-            if let Some(v) = ch.auto_config_route {
-                conn.auto_config_route = v;
+            ch.ipsec.apply(&mut conn.ipsec);
+            ch.health_check.apply(&mut conn.health_check);
+            check_health(&conn.health_check)?;
+            apply_bgp(&mut conn.bgp, &mut conn.inside, &ch.bgp)?;
+            if conn.bgp.enable {
+                conn.mode = ConnectionMode::Bgp;
+            } else if before.mode == ConnectionMode::Bgp {
+                conn.mode = ConnectionMode::Policy;
             }
-            if let Some(v) = ch.enable_dpd {
-                conn.enable_dpd = v;
+            if let Some(v) = ch.auto_route {
+                conn.auto_route = v;
             }
-            if let Some(v) = ch.enable_nat_traversal {
-                conn.enable_nat_traversal = v;
+            if let Some(v) = ch.dpd {
+                conn.dpd = v;
+            }
+            if let Some(v) = ch.nat_traversal {
+                conn.nat_traversal = v;
             }
             if let Some(v) = &ch.remote_ca_certificate {
                 conn.remote_ca_certificate = v.clone();
             }
-            let after = serde_json::to_value(&conn).map_err(Error::internal)?;
-            if after != before {
-                tx.update(&conn)?;
-            }
-            if after != name_only || ch.effect_immediately == Some(true) {
-                // The tunnel itself changes: the data plane re-applies.
+            let tunnel_changed = changes_more_than(&before, &conn, |probe, after| {
+                probe.name = after.name.clone();
+                probe.description = after.description.clone();
+            })? || ch.initiate == Some(true);
+            if tunnel_changed {
+                let mut gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
                 check_remote_ca(&gw, &conn.remote_ca_certificate)?;
+                conn.updated_at = now_ms();
+                tx.update(&conn)?;
                 sync_gateway_bgp(tx, &mut gw)?;
                 bump(tx, gw)?;
+            } else if conn.name != before.name || conn.description != before.description {
+                conn.updated_at = now_ms();
+                tx.update(&conn)?;
             }
             view(tx, conn)
         })
     }
 
     pub fn get_connection(&self, scope: &Scope, id: &str) -> Result<ConnectionView> {
-        self.check_region(&scope.region)?;
         self.read(|tx| view(tx, tx.require(scope, id)?))
     }
 
-    pub fn list_connections(&self, scope: &Scope, f: &ConnectionFilter, page: Page) -> Result<Listed<ConnectionView>> {
-        self.check_region(&scope.region)?;
+    pub fn list_connections(
+        &self,
+        scope: &Scope,
+        f: &ConnectionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ConnectionView>> {
         self.read(|tx| {
             let mut q = ListQuery {
                 scope: Some(scope),
                 parent_id: f.gateway_id.as_deref(),
                 id: f.connection_id.as_deref(),
                 tags: f.tags.clone(),
-                offset: page.offset(),
-                limit: Some(page.size),
                 ..Default::default()
             };
             if let Some(c) = &f.customer_gateway_id {
-                q.lookup_key = Some(c);
+                q.keys.push((Index::CustomerGateway, c.clone()));
             }
-            let (items, total) = tx.list::<VpnConnection>(&q)?;
-            let items = items.into_iter().map(|c| view(tx, c)).collect::<Result<Vec<_>>>()?;
-            Ok(Listed { items, total })
+            tx.list::<VpnConnection>(&q, page)?.try_map(|c| view(tx, c))
         })
     }
 
     pub fn peer_config(&self, scope: &Scope, id: &str) -> Result<PeerConfig> {
-        self.check_region(&scope.region)?;
         self.read(|tx| peer_config(tx, scope, id))
     }
 
+    /// Deletes a connection together with the routes that point at it.
     pub fn delete_connection(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let conn: VpnConnection = tx.require(&ctx.scope, id)?;
-            let gw = gateway_for_change(tx, &ctx.scope, &conn.gateway_id)?;
-            // Routes whose next hop is this connection go with it.
-            let routes: Vec<RouteEntry> = tx.all(&ListQuery {
-                parent_id: Some(&gw.id),
-                json_eq: vec![("next_hop", conn.id.clone())],
-                ..Default::default()
-            })?;
-            for r in routes {
-                tx.delete(Kind::RouteEntry, &r.id)?;
-            }
-            tx.delete(Kind::VpnConnection, id)?;
-            let mut gw = gw;
+            let mut gw = gateway_for_change(tx, &ctx.scope, &conn.gateway_id)?;
+            tx.delete_tree(Kind::VpnConnection, id)?;
             sync_gateway_bgp(tx, &mut gw)?;
             bump(tx, gw)?;
             Ok(())
@@ -453,34 +479,50 @@ pub fn peer_config(tx: &Tx, scope: &Scope, id: &str) -> Result<PeerConfig> {
     let connection: VpnConnection = tx.require(scope, id)?;
     let gw: VpnGateway = tx.require(scope, &connection.gateway_id)?;
     let cgw: CustomerGateway = tx.require(scope, &connection.customer_gateway_id)?;
-    Ok(PeerConfig { local: gw.internet_ip, remote: cgw.ip_address, remote_asn: cgw.asn, connection })
+    let local = Service::check_public_ip_index(&gw, connection.public_ip_index)?;
+    Ok(PeerConfig { local, remote: cgw.identity, remote_asn: cgw.asn, connection })
+}
+
+/// The connection with the given id, whatever its tenant (operator commands such as `openvgw peer-config`).
+pub fn peer_config_unscoped(tx: &Tx, id: &str) -> Result<PeerConfig> {
+    let conn: VpnConnection = tx.get_unscoped(id)?.ok_or_else(|| Error::not_found(Kind::VpnConnection, id))?;
+    peer_config(tx, &conn.scope, id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn bgp_rules() {
-        let mut b = BgpConfig { local_asn: 45104, ..Default::default() };
-        assert!(apply_bgp(&mut b, &BgpPatch::default()).is_ok(), "disabled and empty is fine");
-        let ok = BgpPatch {
-            enable: Some(true),
-            tunnel_cidr: Some("169.254.11.0/30".into()),
-            local_bgp_ip: Some("169.254.11.1".into()),
-            ..Default::default()
-        };
-        assert!(apply_bgp(&mut b.clone(), &ok).is_ok());
-        let wide = BgpPatch { tunnel_cidr: Some("169.254.11.0/29".into()), ..ok.clone() };
-        assert!(apply_bgp(&mut b.clone(), &wide).is_err());
-        let outside = BgpPatch { local_bgp_ip: Some("169.254.12.1".into()), ..ok };
-        assert!(apply_bgp(&mut b, &outside).is_err());
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().expect("net")
     }
 
     #[test]
-    fn lifetimes_are_bounded() {
-        let mut ipsec = IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Md5, pfs: DhGroup::Group2, lifetime: 86_400 };
-        assert!(apply_ipsec(&mut ipsec, &IpsecPatch { lifetime: Some(86_401), ..Default::default() }).is_err());
-        assert!(apply_ipsec(&mut ipsec, &IpsecPatch { lifetime: Some(0), ..Default::default() }).is_ok());
+    fn bgp_rules() {
+        let (mut b, mut inside) = (BgpConfig::default(), None);
+        assert!(apply_bgp(&mut b, &mut inside, &BgpPatch::default()).is_ok(), "disabled and empty is fine");
+        let ok = BgpPatch {
+            enable: Some(true),
+            tunnel_cidr: Some(net("169.254.11.0/30")),
+            local_ip: Some(Ipv4Addr::new(169, 254, 11, 1)),
+            ..Default::default()
+        };
+        let (mut b2, mut i2) = (b.clone(), None);
+        assert!(apply_bgp(&mut b2, &mut i2, &ok).is_ok());
+        assert_eq!(i2.as_ref().and_then(TunnelInside::peer), Some(Ipv4Addr::new(169, 254, 11, 2)));
+        let wide = BgpPatch { tunnel_cidr: Some(net("169.254.11.0/29")), ..ok.clone() };
+        assert!(apply_bgp(&mut b.clone(), &mut None, &wide).is_err());
+        let outside = BgpPatch { local_ip: Some(Ipv4Addr::new(169, 254, 12, 1)), ..ok.clone() };
+        assert!(apply_bgp(&mut b.clone(), &mut None, &outside).is_err());
+        let no_cidr = BgpPatch { enable: Some(true), ..Default::default() };
+        assert!(apply_bgp(&mut b, &mut inside, &no_cidr).is_err());
+    }
+
+    #[test]
+    fn health_checks_need_both_addresses() {
+        let mut h = HealthCheck { enable: true, dip: Some(Ipv4Addr::new(10, 0, 0, 1)), ..Default::default() };
+        assert!(check_health(&h).is_err());
+        h.sip = Some(Ipv4Addr::new(10, 1, 0, 1));
+        assert!(check_health(&h).is_ok());
     }
 }

@@ -1,73 +1,66 @@
 //! Customer gateways: the on-premises end of IPsec connections.
 
-use openvgw_core::model::{CustomerGateway, Scope, Tag, VpnConnection};
-use openvgw_core::{now_ms, validate, Error, Field, Kind, Quota, Result};
+use openvgw_core::model::{
+    CertificateInfo, CustomerGateway, Extensions, Index, PeerIdentity, Scope, Tag, VpnConnection,
+};
+use openvgw_core::{now_ms, Error, Kind, Page, PageRequest, Precondition, Quota, Result, Secret};
 use openvgw_store::ListQuery;
 
-use crate::{quota, Ctx, Listed, Page, Service, Tagged};
+use crate::{quota, with_tags, Ctx, Service, Tagged};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewCustomerGateway {
-    pub ip_address: String,
+    pub identity: PeerIdentity,
     pub name: Option<String>,
-    pub description: Option<String>,
-    pub asn: Option<String>,
-    pub auth_key: Option<String>,
+    pub description: String,
+    pub asn: Option<u64>,
+    pub bgp_auth_key: Option<Secret>,
+    pub ca_certificate: Option<CertificateInfo>,
     pub tags: Vec<Tag>,
+    pub ext: Extensions,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct CustomerGatewayChanges {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub auth_key: Option<String>,
+    pub bgp_auth_key: Option<Secret>,
+    pub ca_certificate: Option<CertificateInfo>,
 }
 
 impl Service {
     pub fn create_customer_gateway(&self, ctx: &Ctx, input: NewCustomerGateway) -> Result<CustomerGateway> {
-        self.check_region(&ctx.scope.region)?;
-        let ip = validate::ipv4(&input.ip_address, Field::IpAddress)?.to_string();
-        if let Some(n) = &input.name {
-            validate::name(n, 2, 128, true)?;
+        if input.bgp_auth_key.is_some() && input.asn.is_none() {
+            return Err(Error::Precondition(Precondition::AsnRequiredForAuthKey));
         }
-        if let Some(d) = &input.description {
-            validate::description(d, 100)?;
-        }
-        let asn = input.asn.as_deref().map(validate::asn).transpose()?;
-        if let Some(k) = &input.auth_key {
-            validate::auth_key(k)?;
-            if asn.is_none() {
-                return Err(Error::MissingAsn);
-            }
-        }
-        self.validate_tags(&input.tags)?;
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
-            let q = ListQuery { scope: Some(scope), ..Default::default() };
             quota(
-                tx.count::<CustomerGateway>(&q)?,
+                tx.count::<CustomerGateway>(&ListQuery::in_scope(scope))?,
                 self.config.quotas.customer_gateways_per_region,
                 Quota::CustomerGateways,
             )?;
-            let dup = ListQuery { lookup_key: Some(&ip), ..q };
-            if tx.count::<CustomerGateway>(&dup)? > 0 {
-                return Err(Error::AlreadyExists { kind: Kind::CustomerGateway, what: ip.clone() });
+            let key = input.identity.key();
+            if tx.count::<CustomerGateway>(&ListQuery::in_scope(scope).key(Index::PeerIdentity, key.clone()))? > 0 {
+                return Err(Error::AlreadyExists { kind: Kind::CustomerGateway, what: key });
             }
-            let id = Kind::CustomerGateway.new_id();
+            let id = ctx.new_id(Kind::CustomerGateway);
+            let now = now_ms();
             let cgw = CustomerGateway {
                 name: input.name.clone().unwrap_or_else(|| id.clone()),
                 id,
                 scope: scope.clone(),
-                description: input.description.clone().unwrap_or_default(),
-                ip_address: ip.clone(),
-                asn,
-                auth_key: input.auth_key.clone(),
-                created_at: now_ms(),
+                description: input.description.clone(),
+                identity: input.identity.clone(),
+                asn: input.asn,
+                bgp_auth_key: input.bgp_auth_key.clone(),
+                ca_certificate: input.ca_certificate.clone(),
+                created_at: now,
+                updated_at: now,
+                ext: input.ext.clone(),
             };
             tx.insert(&cgw)?;
-            for t in &input.tags {
-                tx.put_tag(scope, Kind::CustomerGateway, &cgw.id, t)?;
-            }
+            self.put_tags(tx, scope, Kind::CustomerGateway, &cgw.id, &input.tags)?;
             Ok(cgw)
         })
     }
@@ -78,23 +71,13 @@ impl Service {
         id: &str,
         changes: CustomerGatewayChanges,
     ) -> Result<CustomerGateway> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &changes.name {
-            validate::name(n, 2, 128, true)?;
-        }
-        if let Some(d) = &changes.description {
-            validate::description(d, 100)?;
-        }
-        if let Some(k) = &changes.auth_key {
-            validate::auth_key(k)?;
-        }
         self.mutate(ctx, |tx| {
             let mut cgw: CustomerGateway = tx.require(&ctx.scope, id)?;
-            if let Some(k) = changes.auth_key {
+            if let Some(k) = changes.bgp_auth_key {
                 if cgw.asn.is_none() {
-                    return Err(Error::MissingAsn);
+                    return Err(Error::Precondition(Precondition::AsnRequiredForAuthKey));
                 }
-                cgw.auth_key = Some(k);
+                cgw.bgp_auth_key = Some(k);
             }
             if let Some(n) = changes.name {
                 cgw.name = n;
@@ -102,52 +85,39 @@ impl Service {
             if let Some(d) = changes.description {
                 cgw.description = d;
             }
+            if let Some(c) = changes.ca_certificate {
+                cgw.ca_certificate = Some(c);
+            }
+            cgw.updated_at = now_ms();
             tx.update(&cgw)?;
             Ok(cgw)
         })
     }
 
     pub fn get_customer_gateway(&self, scope: &Scope, id: &str) -> Result<Tagged<CustomerGateway>> {
-        self.check_region(&scope.region)?;
-        self.read(|tx| {
-            let item: CustomerGateway = tx.require(scope, id)?;
-            Ok(Tagged { tags: tx.tags_of(id)?, item })
-        })
+        self.read(|tx| with_tags(tx, tx.require::<CustomerGateway>(scope, id)?))
     }
 
     pub fn list_customer_gateways(
         &self,
         scope: &Scope,
         id: Option<&str>,
-        page: Page,
-    ) -> Result<Listed<Tagged<CustomerGateway>>> {
-        self.check_region(&scope.region)?;
+        page: &PageRequest,
+    ) -> Result<Page<Tagged<CustomerGateway>>> {
         self.read(|tx| {
-            let q = ListQuery {
-                scope: Some(scope),
-                id,
-                offset: page.offset(),
-                limit: Some(page.size),
-                ..Default::default()
-            };
-            let (items, total) = tx.list::<CustomerGateway>(&q)?;
-            let items = items
-                .into_iter()
-                .map(|c| Ok(Tagged { tags: tx.tags_of(&c.id)?, item: c }))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Listed { items, total })
+            let q = ListQuery { scope: Some(scope), id, ..Default::default() };
+            tx.list::<CustomerGateway>(&q, page)?.try_map(|c| with_tags(tx, c))
         })
     }
 
     pub fn delete_customer_gateway(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let cgw: CustomerGateway = tx.require(&ctx.scope, id)?;
-            let users = ListQuery { scope: Some(&ctx.scope), lookup_key: Some(&cgw.id), ..Default::default() };
+            let users = ListQuery::in_scope(&ctx.scope).key(Index::CustomerGateway, cgw.id.clone());
             if tx.count::<VpnConnection>(&users)? > 0 {
                 return Err(Error::InUse { kind: Kind::CustomerGateway, id: cgw.id, by: Kind::VpnConnection });
             }
-            tx.delete(Kind::CustomerGateway, id)
+            tx.delete_tree(Kind::CustomerGateway, id)
         })
     }
 }

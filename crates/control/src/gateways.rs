@@ -1,29 +1,34 @@
-//! VPN gateways: create, modify, describe, delete; public and private address allocation.
+//! VPN gateways: create, modify, describe, delete; public and inside address allocation.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use openvgw_core::model::{GatewayPhase, GatewayStatus, Scope, Vpc, VpnGateway};
-use openvgw_core::{now_ms, validate, Error, Field, Kind, Quota, Result};
+use openvgw_core::model::{
+    CryptoSuite, Extensions, GatewayPhase, GatewayRole, GatewayStatus, HaMode, Index, PublicIp, Scope, Tag, Vpc,
+    VpnConnection, VpnGateway,
+};
+use openvgw_core::{now_ms, Error, Field, IdStyle, Kind, Page, PageRequest, Pool, Precondition, Quota, Result, Rule};
 use openvgw_store::{ListQuery, TagFilter, Tx};
-use rand::Rng;
 
-use crate::{quota, Ctx, Listed, Page, Service, Tagged};
+use crate::{quota, with_tags, Ctx, Service, Tagged};
 
 #[derive(Debug, Clone)]
 pub struct NewGateway {
     pub name: Option<String>,
+    pub description: String,
     pub vpc_id: String,
-    pub vswitch_id: Option<String>,
+    pub subnet_id: String,
+    pub local_subnets: Vec<Ipv4Net>,
     pub bandwidth_mbps: u32,
-    pub charge_type: Option<String>,
-    pub period_months: Option<u32>,
-    pub auto_pay: bool,
-    pub enable_ipsec: bool,
-    pub enable_ssl: bool,
-    pub ssl_connections: Option<u32>,
-    pub vpn_type: Option<String>,
+    pub role: GatewayRole,
+    pub ipsec_enabled: bool,
+    pub ssl_enabled: bool,
+    pub ssl_max_connections: u32,
+    pub crypto_suite: CryptoSuite,
+    pub ha_mode: HaMode,
+    pub bgp_asn: Option<u64>,
+    pub tags: Vec<Tag>,
+    pub ext: Extensions,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,77 +43,58 @@ pub struct GatewayFilter {
     pub vpc_id: Option<String>,
     pub gateway_id: Option<String>,
     pub status: Option<GatewayStatus>,
-    pub business_status: Option<String>,
+    pub role: Option<GatewayRole>,
     pub tags: Vec<TagFilter>,
-}
-
-const BANDWIDTHS: &[u32] = &[5, 10, 20, 50, 100, 200, 500, 1000];
-const PERIODS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36];
-const SSL_CONNECTIONS: &[u32] = &[5, 10, 20, 50, 100, 200, 500, 1000];
-
-fn validate_vpc_id(id: &str) -> Result<()> {
-    let ok = id.len() <= 64
-        && id
-            .strip_prefix("vpc-")
-            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(Field::VpcId, "must look like vpc-xxxxxxxx"))
-    }
-}
-
-/// Adds `months` calendar months to a unix-ms instant (end of a prepaid period).
-fn add_months(ms: i64, months: u32) -> i64 {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms / 1000) else {
-        return ms;
-    };
-    let total = t.month() as i32 - 1 + months as i32;
-    let year = t.year() + total / 12;
-    let Ok(month) = time::Month::try_from((total % 12 + 1) as u8) else {
-        return ms;
-    };
-    let day = t.day().min(month.length(year));
-    time::Date::from_calendar_date(year, month, day)
-        .map(|d| d.with_time(t.time()).assume_utc().unix_timestamp() * 1000)
-        .unwrap_or(ms)
 }
 
 /// The record of a VPC that openvgw allocated an address block for.
 pub fn find_vpc(tx: &Tx, scope: &Scope, vpc_id: &str) -> Result<Option<Vpc>> {
-    Ok(tx
-        .all::<Vpc>(&ListQuery { scope: Some(scope), lookup_key: Some(vpc_id), ..Default::default() })?
-        .into_iter()
-        .next())
+    tx.first(&ListQuery::in_scope(scope).key(Index::VpcId, vpc_id))
+}
+
+fn public_ip_id(style: IdStyle) -> String {
+    match style {
+        IdStyle::Prefixed => format!("eip-{}", openvgw_core::ids::random_token(24)),
+        IdStyle::Uuid => openvgw_core::ids::uuid_v4(),
+    }
 }
 
 impl Service {
     /// The VPC's address block: declared in the config, else a /24 claimed from `vpc_auto_cidr` on first use.
-    fn vpc_cidr(&self, tx: &Tx, scope: &Scope, vpc_id: &str) -> Result<Ipv4Net> {
+    pub(crate) fn vpc_cidr(&self, tx: &Tx, scope: &Scope, vpc_id: &str) -> Result<Ipv4Net> {
         if let Some(v) = self.config.vpcs.iter().find(|v| v.id == vpc_id) {
             return v.cidr.parse().map_err(Error::internal);
         }
         if let Some(vpc) = find_vpc(tx, scope, vpc_id)? {
-            return vpc.cidr.parse().map_err(Error::internal);
+            return Ok(vpc.cidr);
         }
         let auto: Ipv4Net = self.config.dataplane.vpc_auto_cidr.parse().map_err(Error::internal)?;
         let blocks = auto.subnets(24.max(auto.prefix_len())).map_err(Error::internal)?.map(|n| n.to_string());
         let owner = format!("vpc:{}:{}", scope.tenant_id, vpc_id);
-        let cidr = tx
+        let cidr: Ipv4Net = tx
             .claim_address("vpc-blocks", blocks, &owner)?
-            .ok_or(Error::QuotaFull { quota: Quota::PublicIps, limit: 0 })?;
-        let record = Vpc {
-            id: Kind::Vpc.new_id(),
+            .ok_or(Error::PoolExhausted(Pool::VpcBlocks))?
+            .parse()
+            .map_err(Error::internal)?;
+        tx.insert(&Vpc {
+            id: Kind::Vpc.new_id(IdStyle::Prefixed),
             vpc_id: vpc_id.to_string(),
             scope: scope.clone(),
-            cidr: cidr.clone(),
+            cidr,
             created_at: now_ms(),
-        };
-        tx.insert(&record)?;
-        cidr.parse().map_err(Error::internal)
+        })?;
+        Ok(cidr)
     }
 
-    fn allocate_addresses(&self, tx: &Tx, scope: &Scope, vpc_id: &str, gateway_id: &str) -> Result<(String, String)> {
+    /// `count` public addresses from the EIP pool and one inside address in the VPC.
+    fn allocate_addresses(
+        &self,
+        tx: &Tx,
+        ctx: &Ctx,
+        vpc_id: &str,
+        gateway_id: &str,
+        count: usize,
+    ) -> Result<(Vec<PublicIp>, Ipv4Addr)> {
         let pools: Vec<Ipv4Net> = self
             .config
             .dataplane
@@ -116,104 +102,78 @@ impl Service {
             .split(',')
             .map(|p| p.trim().parse().map_err(Error::internal))
             .collect::<Result<_>>()?;
-        let candidates = pools.into_iter().flat_map(|p| p.hosts()).map(|ip| ip.to_string());
-        let public_ip = tx
-            .claim_address("eip", candidates, gateway_id)?
-            .ok_or(Error::QuotaFull { quota: Quota::PublicIps, limit: 0 })?;
-        let cidr = self.vpc_cidr(tx, scope, vpc_id)?;
+        let mut public = Vec::with_capacity(count);
+        for _ in 0..count {
+            let candidates = pools.iter().flat_map(|p| p.hosts()).map(|ip| ip.to_string());
+            let address = tx
+                .claim_address("eip", candidates, gateway_id)?
+                .ok_or(Error::PoolExhausted(Pool::PublicIps))?
+                .parse()
+                .map_err(Error::internal)?;
+            public.push(PublicIp { id: public_ip_id(ctx.ids), address });
+        }
+        let cidr = self.vpc_cidr(tx, &ctx.scope, vpc_id)?;
         // The first host is the VPC's router; gateways take the ones after it.
         let hosts = cidr.hosts().skip(1).map(|ip: Ipv4Addr| ip.to_string());
         let private_ip = tx
-            .claim_address(&format!("vpc:{}:{}", scope.tenant_id, vpc_id), hosts, gateway_id)?
-            .ok_or(Error::QuotaFull { quota: Quota::PublicIps, limit: 0 })?;
-        Ok((public_ip, private_ip))
+            .claim_address(&format!("vpc:{}:{}", ctx.scope.tenant_id, vpc_id), hosts, gateway_id)?
+            .ok_or(Error::PoolExhausted(Pool::VpcAddresses))?
+            .parse()
+            .map_err(Error::internal)?;
+        Ok((public, private_ip))
     }
 
     pub fn create_gateway(&self, ctx: &Ctx, input: NewGateway) -> Result<VpnGateway> {
-        self.check_region(&ctx.scope.region)?;
-        validate_vpc_id(&input.vpc_id)?;
-        if let Some(name) = &input.name {
-            validate::name(name, 2, 100, false)?;
-        }
-        if !BANDWIDTHS.contains(&input.bandwidth_mbps) {
-            return Err(Error::invalid(Field::Bandwidth, "must be 5, 10, 20, 50, 100, 200, 500 or 1000"));
-        }
-        let charge_type = match input.charge_type.as_deref().map(str::to_ascii_uppercase) {
-            None => "PREPAY".to_string(),
-            Some(c) if c == "PREPAY" || c == "POSTPAY" => c,
-            Some(_) => return Err(Error::invalid(Field::ChargeType, "must be PREPAY or POSTPAY")),
-        };
-        if let Some(p) = input.period_months {
-            if !PERIODS.contains(&p) {
-                return Err(Error::invalid(Field::Period, "must be 1-9, 12, 24 or 36"));
-            }
-        }
-        let ssl_connections = input.ssl_connections.unwrap_or(5);
-        if !SSL_CONNECTIONS.contains(&ssl_connections) {
-            return Err(Error::invalid(Field::SslConnections, "must be 5, 10, 20, 50, 100, 200, 500 or 1000"));
-        }
-        let vpn_type = match input.vpn_type.as_deref() {
-            None => "Normal".to_string(),
-            Some(t) if t.eq_ignore_ascii_case("normal") => "Normal".to_string(),
-            Some(t) if t.eq_ignore_ascii_case("nationalstandard") => "NationalStandard".to_string(),
-            Some(_) => return Err(Error::invalid(Field::VpnType, "must be Normal or NationalStandard")),
+        let addresses = match input.ha_mode {
+            HaMode::Single => 1,
+            HaMode::ActiveActive | HaMode::ActiveStandby => 2,
         };
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
-            let existing = tx.count::<VpnGateway>(&ListQuery { scope: Some(scope), ..Default::default() })?;
+            let existing = tx.count::<VpnGateway>(&ListQuery::in_scope(scope))?;
             quota(existing, self.config.quotas.vpn_gateways_per_region, Quota::VpnGateways)?;
-            let id = Kind::VpnGateway.new_id();
-            let (internet_ip, intranet_ip) = self.allocate_addresses(tx, scope, &input.vpc_id, &id)?;
-            let created_at = now_ms();
-            let end_time = match input.period_months {
-                Some(p) => add_months(created_at, p),
-                // No period: the gateway does not expire (Alibaba's long-term end time).
-                None => 4_102_416_000_000,
-            };
+            let id = ctx.new_id(Kind::VpnGateway);
+            let (public_ips, private_ip) = self.allocate_addresses(tx, ctx, &input.vpc_id, &id, addresses)?;
+            let now = now_ms();
             let gw = VpnGateway {
                 name: input.name.clone().unwrap_or_else(|| id.clone()),
                 id,
                 scope: scope.clone(),
-                description: String::new(),
+                description: input.description.clone(),
                 vpc_id: input.vpc_id.clone(),
-                vswitch_id: input.vswitch_id.clone().unwrap_or_default(),
+                subnet_id: input.subnet_id.clone(),
+                local_subnets: input.local_subnets.clone(),
                 bandwidth_mbps: input.bandwidth_mbps,
-                charge_type: charge_type.clone(),
-                period_months: input.period_months,
-                end_time,
-                auto_pay: input.auto_pay,
-                enable_ipsec: input.enable_ipsec,
-                enable_ssl: input.enable_ssl,
-                ssl_connections,
-                vpn_type: vpn_type.clone(),
-                internet_ip,
-                intranet_ip,
+                role: input.role,
+                ipsec_enabled: input.ipsec_enabled,
+                ssl_enabled: input.ssl_enabled,
+                ssl_max_connections: input.ssl_max_connections,
+                crypto_suite: input.crypto_suite,
+                ha_mode: input.ha_mode,
+                public_ips,
+                private_ip,
+                bgp_asn: input.bgp_asn,
                 auto_propagate: true,
                 enable_bgp: false,
-                order_id: rand::thread_rng().gen_range(100_000_000_000_000..999_999_999_999_999),
-                created_at,
+                created_at: now,
+                updated_at: now,
                 phase: GatewayPhase::Init,
                 generation: 1,
                 applied_generation: 0,
-                system_tags: BTreeMap::from([("VpnVersion".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
+                ext: input.ext.clone(),
             };
             tx.insert(&gw)?;
+            self.put_tags(tx, scope, Kind::VpnGateway, &gw.id, &input.tags)?;
             Ok(gw)
         })
     }
 
+    /// Name, description and propagation change in any state but `deleting`, and never reconfigure the data plane.
     pub fn modify_gateway(&self, ctx: &Ctx, id: &str, changes: GatewayChanges) -> Result<VpnGateway> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &changes.name {
-            validate::name(n, 2, 100, false)?;
-        }
-        if let Some(d) = &changes.description {
-            validate::description(d, 100)?;
-        }
         self.mutate(ctx, |tx| {
             let mut gw: VpnGateway = tx.require(&ctx.scope, id)?;
             if gw.status() == GatewayStatus::Deleting {
-                return Err(Error::GatewayConfiguring);
+                return Err(Error::GatewayBusy);
             }
             if let Some(n) = changes.name {
                 gw.name = n;
@@ -222,43 +182,29 @@ impl Service {
                 gw.description = d;
             }
             if let Some(a) = changes.auto_propagate {
-                let bgp: Vec<openvgw_core::model::VpnConnection> = tx.children_unscoped(&gw.id)?;
-                if !a && bgp.iter().any(|c| c.bgp.enable) {
-                    return Err(Error::BgpConnectionsExist);
+                let conns: Vec<VpnConnection> = tx.children_unscoped(&gw.id)?;
+                if !a && conns.iter().any(|c| c.bgp.enable) {
+                    return Err(Error::Precondition(Precondition::BgpConnectionsExist));
                 }
                 gw.auto_propagate = a;
             }
+            gw.updated_at = now_ms();
             tx.update(&gw)?;
             Ok(gw)
         })
     }
 
     pub fn get_gateway(&self, scope: &Scope, id: &str) -> Result<Tagged<VpnGateway>> {
-        self.check_region(&scope.region)?;
-        self.read(|tx| {
-            let gw: VpnGateway = tx.require(scope, id)?;
-            let tags = tx.tags_of(id)?;
-            Ok(Tagged { item: gw, tags })
-        })
+        self.read(|tx| with_tags(tx, tx.require::<VpnGateway>(scope, id)?))
     }
 
     pub fn list_gateways(
         &self,
         scope: &Scope,
         filter: &GatewayFilter,
-        page: Page,
-    ) -> Result<Listed<Tagged<VpnGateway>>> {
-        self.check_region(&scope.region)?;
-        if let Some(b) = &filter.business_status {
-            if b != "Normal" && b != "FinancialLocked" {
-                return Err(Error::invalid(Field::ChargeType, "BusinessStatus must be Normal or FinancialLocked"));
-            }
-        }
+        page: &PageRequest,
+    ) -> Result<Page<Tagged<VpnGateway>>> {
         self.read(|tx| {
-            if filter.business_status.as_deref() == Some("FinancialLocked") {
-                // openvgw does no billing: no gateway is ever locked.
-                return Ok(Listed { items: vec![], total: 0 });
-            }
             let mut q = ListQuery {
                 scope: Some(scope),
                 id: filter.gateway_id.as_deref(),
@@ -266,67 +212,46 @@ impl Service {
                 ..Default::default()
             };
             if let Some(v) = &filter.vpc_id {
-                q.parent_id = Some(v);
+                q.keys.push((Index::VpcId, v.clone()));
             }
-            let (items, total) = match filter.status {
-                // Status is derived from phase and generations, so filter after loading.
+            if let Some(r) = filter.role {
+                q.keys.push((Index::GatewayRole, r.as_str().to_string()));
+            }
+            let page = match filter.status {
+                // Status is derived from phase and generations, so it is filtered after loading.
                 Some(status) => {
-                    let all: Vec<VpnGateway> = tx.all(&q)?;
-                    let matching: Vec<VpnGateway> = all.into_iter().filter(|g| g.status() == status).collect();
-                    let total = matching.len() as u64;
-                    let items = matching.into_iter().skip(page.offset() as usize).take(page.size as usize).collect();
-                    (items, total)
+                    let matching: Vec<VpnGateway> =
+                        tx.all::<VpnGateway>(&q)?.into_iter().filter(|g| g.status() == status).collect();
+                    Page::of_vec(matching, page, |g| openvgw_core::Cursor(g.id.clone()))
                 }
-                None => {
-                    q.offset = page.offset();
-                    q.limit = Some(page.size);
-                    tx.list::<VpnGateway>(&q)?
-                }
+                None => tx.list::<VpnGateway>(&q, page)?,
             };
-            let items = items
-                .into_iter()
-                .map(|gw| Ok(Tagged { tags: tx.tags_of(&gw.id)?, item: gw }))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Listed { items, total })
+            page.try_map(|gw| with_tags(tx, gw))
         })
     }
 
     /// Marks the gateway `deleting`; the reconciler tears the data plane down and then removes it with its children.
     pub fn delete_gateway(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let mut gw: VpnGateway = tx.require(&ctx.scope, id)?;
-            if matches!(gw.status(), GatewayStatus::Deleting) {
-                return Ok(());
-            }
-            if matches!(gw.status(), GatewayStatus::Updating) {
-                return Err(Error::GatewayConfiguring);
+            match gw.status() {
+                GatewayStatus::Deleting => return Ok(()),
+                GatewayStatus::Updating => return Err(Error::GatewayBusy),
+                _ => {}
             }
             gw.phase = GatewayPhase::Deleting;
             gw.generation += 1;
+            gw.updated_at = now_ms();
             tx.update(&gw)?;
             Ok(())
         })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_roll_over_years_and_clamp_days() {
-        // 2021-01-31T00:00:00Z + 1 month -> 2021-02-28
-        let jan31 = 1_612_051_200_000;
-        assert_eq!(add_months(jan31, 1), 1_614_470_400_000);
-        // + 12 months -> 2022-01-31
-        assert_eq!(add_months(jan31, 12), 1_643_587_200_000);
-    }
-
-    #[test]
-    fn vpc_ids() {
-        assert!(validate_vpc_id("vpc-bp1ub1yt9cvakoelj0001").is_ok());
-        assert!(validate_vpc_id("vpc-").is_err());
-        assert!(validate_vpc_id("vsw-abc").is_err());
+    /// The gateway's public address number `index` (connections bind to one).
+    pub(crate) fn check_public_ip_index(gw: &VpnGateway, index: u8) -> Result<Ipv4Addr> {
+        gw.public_ips
+            .get(usize::from(index))
+            .map(|p| p.address)
+            .ok_or(Error::invalid(Field::GatewayAddress, Rule::NotApplicable))
     }
 }

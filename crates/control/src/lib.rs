@@ -1,14 +1,17 @@
 //! openvgw-control: the operations of the VPN service, shared by every API dialect.
 //!
-//! A dialect parses its wire format into the typed inputs here, calls one operation, and renders the typed result.
-//! Operations validate through `openvgw_core::validate`, enforce quotas and lifecycle rules, and change the store in
-//! exactly one transaction. Changes the data plane must realise bump the gateway's generation and wake the
-//! reconciler; nothing here waits for the data plane.
+//! A dialect parses its wire format, checks values against its vendor's documented ranges (with
+//! `openvgw_core::validate`), fills in its vendor's defaults, and calls one operation here with typed inputs.
+//! Operations enforce what holds for every vendor — references, quotas, address pools, lifecycle rules, overlaps —
+//! and change the store in exactly one transaction. Changes the data plane must realise bump the gateway's
+//! generation and wake the reconciler; nothing here waits for the data plane.
 
+pub mod certificates;
 pub mod connections;
 pub mod customer_gateways;
 pub mod gateways;
 pub mod ipsec_servers;
+pub mod reconcile;
 pub mod routes;
 pub mod ssl;
 pub mod tags;
@@ -17,8 +20,8 @@ pub mod tenants;
 use std::sync::Arc;
 
 use openvgw_core::config::Config;
-use openvgw_core::model::{GatewayStatus, Resource, Scope, VpnGateway};
-use openvgw_core::{now_ms, Error, Field, Result};
+use openvgw_core::model::{AccessKey, GatewayStatus, Resource, Scope, Tag, Tenant, VpnGateway};
+use openvgw_core::{now_ms, Error, IdStyle, Kind, Quota, Result};
 use openvgw_dataplane::Driver;
 use openvgw_store::{IdempotencyRecord, Store, Tx};
 use serde::de::DeserializeOwned;
@@ -29,74 +32,33 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub scope: Scope,
-    /// The operation name, part of the idempotency key.
-    pub action: String,
+    /// The operation as the dialect names it; part of the idempotency key.
+    pub operation: String,
     pub client_token: Option<String>,
     /// Digest of the request's business parameters (a repeat with other parameters is a mismatch).
     pub params_hash: String,
     pub dry_run: bool,
+    /// How the dialect's ids look.
+    pub ids: IdStyle,
 }
 
-/// Page-number paging (`PageNumber` from 1).
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    pub number: u64,
-    pub size: u64,
-}
-
-impl Page {
-    pub fn offset(&self) -> u64 {
-        (self.number.saturating_sub(1)).saturating_mul(self.size)
-    }
-}
-
-/// One page of results and the total count.
-#[derive(Debug, Clone)]
-pub struct Listed<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-}
-
-/// Token paging (`NextToken`/`MaxResults`): the token is an opaque offset.
-#[derive(Debug, Clone)]
-pub struct TokenPage {
-    pub offset: u64,
-    pub max: u64,
-}
-
-impl TokenPage {
-    pub fn parse(token: Option<&str>, max: u64) -> Result<TokenPage> {
-        let offset = match token.filter(|t| !t.is_empty()) {
-            None => 0,
-            Some(t) => t
-                .strip_prefix("ovt")
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-                .ok_or_else(|| Error::invalid(Field::NextToken, "not a token this service issued"))?,
-        };
-        Ok(TokenPage { offset, max })
-    }
-
-    /// The token for the page after this one, or "" when `more` is false.
-    pub fn next(&self, more: bool) -> String {
-        if more {
-            format!("ovt{:x}", self.offset + self.max)
-        } else {
-            String::new()
-        }
+impl Ctx {
+    pub fn new_id(&self, kind: Kind) -> String {
+        kind.new_id(self.ids)
     }
 }
 
 /// An item with its user tags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Tagged<T> {
     pub item: T,
-    pub tags: Vec<openvgw_core::model::Tag>,
+    pub tags: Vec<Tag>,
 }
 
 pub struct Service {
-    pub store: Arc<Store>,
-    pub config: Arc<Config>,
-    pub driver: Arc<dyn Driver>,
+    store: Arc<Store>,
+    config: Arc<Config>,
+    driver: Arc<dyn Driver>,
     reconcile: Arc<Notify>,
 }
 
@@ -105,23 +67,32 @@ impl Service {
         Service { store, config, driver, reconcile: Arc::new(Notify::new()) }
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
     /// The signal the reconciler waits on.
     pub fn reconcile_signal(&self) -> Arc<Notify> {
         self.reconcile.clone()
     }
 
-    pub fn check_region(&self, region: &str) -> Result<()> {
-        if self.config.is_aliyun_region(region) {
-            Ok(())
-        } else {
-            Err(Error::UnknownRegion(region.to_string()))
-        }
+    /// Looks up an access key (every signed request; no cache, so keys created by another process work at once).
+    pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
+        self.store.read(|tx| tx.access_key(id))
     }
 
-    /// Runs a mutation: DryRun validates in a rolled-back transaction; a repeated `ClientToken` returns the first
+    pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.store.read(|tx| tx.tenant(id))
+    }
+
+    /// Runs a mutation: DryRun validates in a rolled-back transaction; a repeated client token returns the first
     /// result (or a mismatch error) without running `f` again; otherwise `f` runs and commits atomically together
     /// with the idempotency record.
-    pub fn mutate<T, F>(&self, ctx: &Ctx, f: F) -> Result<T>
+    pub(crate) fn mutate<T, F>(&self, ctx: &Ctx, f: F) -> Result<T>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Tx) -> Result<T>,
@@ -133,7 +104,7 @@ impl Service {
         let ttl_ms = self.config.server.idempotency_ttl_s as i64 * 1000;
         let out = self.store.write(|tx| {
             if let Some(token) = &ctx.client_token {
-                if let Some(rec) = tx.idempotency(&ctx.scope.tenant_id, &ctx.action, token)? {
+                if let Some(rec) = tx.idempotency(&ctx.scope.tenant_id, &ctx.operation, token)? {
                     if rec.created_at > now_ms() - ttl_ms {
                         if rec.params_hash != ctx.params_hash {
                             return Err(Error::IdempotentParameterMismatch);
@@ -149,7 +120,7 @@ impl Service {
                     result: serde_json::to_string(&out).map_err(Error::internal)?,
                     created_at: now_ms(),
                 };
-                tx.put_idempotency(&ctx.scope.tenant_id, &ctx.action, token, &rec)?;
+                tx.put_idempotency(&ctx.scope.tenant_id, &ctx.operation, token, &rec)?;
             }
             Ok(out)
         })?;
@@ -157,16 +128,22 @@ impl Service {
         Ok(out)
     }
 
-    pub fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         self.store.read(f)
+    }
+
+    /// Forgets client tokens older than the idempotency window; returns how many.
+    pub fn purge_idempotency(&self) -> Result<u64> {
+        let cutoff = now_ms() - self.config.server.idempotency_ttl_s as i64 * 1000;
+        self.store.write(|tx| tx.purge_idempotency(cutoff))
     }
 }
 
-/// The gateway a child change applies to; it must be `active` (anything in flight answers "configuring").
+/// The gateway a change applies to; it must be `active` (anything in flight answers "busy").
 pub(crate) fn gateway_for_change(tx: &Tx, scope: &Scope, id: &str) -> Result<VpnGateway> {
     let gw: VpnGateway = tx.require(scope, id)?;
     if gw.status() != GatewayStatus::Active {
-        return Err(Error::GatewayConfiguring);
+        return Err(Error::GatewayBusy);
     }
     Ok(gw)
 }
@@ -174,11 +151,12 @@ pub(crate) fn gateway_for_change(tx: &Tx, scope: &Scope, id: &str) -> Result<Vpn
 /// Records that the gateway's data plane must change.
 pub(crate) fn bump(tx: &Tx, mut gw: VpnGateway) -> Result<VpnGateway> {
     gw.generation += 1;
+    gw.updated_at = now_ms();
     tx.update(&gw)?;
     Ok(gw)
 }
 
-pub(crate) fn quota(count: u64, limit: u64, q: openvgw_core::Quota) -> Result<()> {
+pub(crate) fn quota(count: u64, limit: u64, q: Quota) -> Result<()> {
     if count >= limit {
         Err(Error::QuotaFull { quota: q, limit })
     } else {
@@ -186,7 +164,19 @@ pub(crate) fn quota(count: u64, limit: u64, q: openvgw_core::Quota) -> Result<()
     }
 }
 
-/// A resource of `R` in scope that must exist.
-pub fn require<R: Resource>(tx: &Tx, scope: &Scope, id: &str) -> Result<R> {
-    tx.require(scope, id)
+pub(crate) fn with_tags<R: Resource>(tx: &Tx, item: R) -> Result<Tagged<R>> {
+    Ok(Tagged { tags: tx.tags_of(item.id())?, item })
+}
+
+/// Whether `after` differs from `before` in more than the fields `cosmetic` copies over (names, descriptions):
+/// such changes neither wait for the gateway nor start a reconfiguration.
+pub(crate) fn changes_more_than<T: Clone + Serialize>(
+    before: &T,
+    after: &T,
+    cosmetic: impl Fn(&mut T, &T),
+) -> Result<bool> {
+    let mut probe = before.clone();
+    cosmetic(&mut probe, after);
+    Ok(serde_json::to_value(&probe).map_err(Error::internal)?
+        != serde_json::to_value(after).map_err(Error::internal)?)
 }

@@ -1,32 +1,52 @@
-//! SSL-VPN servers (a CA and server certificate each), client certificates (issued by that CA, revoked through the
-//! CRL when deleted) and server logs.
+//! SSL-VPN (client-to-site) servers with a CA and server certificate each, client certificates (issued by that CA,
+//! revoked through the CRL when deleted) and server logs.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
-use openvgw_core::model::{Scope, SslVpnClientCert, SslVpnServer, VpnGateway};
-use openvgw_core::{now_ms, validate, Error, Field, Kind, Quota, Result};
+use openvgw_core::crypto::{SslCipher, Transport};
+use openvgw_core::model::{ClientAuth, Extensions, Scope, SslVpnClientCert, SslVpnServer, VpnGateway};
+use openvgw_core::{
+    now_ms, validate, Error, Field, Kind, Page, PageRequest, Precondition, Quota, Result, Rule, Secret,
+};
 use openvgw_store::ListQuery;
 
-use crate::{bump, gateway_for_change, quota, Ctx, Listed, Page, Service};
+use crate::{bump, changes_more_than, gateway_for_change, quota, Ctx, Service};
 
-/// Ports the gateway itself uses (IKE, management, DNS, …), as Alibaba documents them.
-const RESERVED_PORTS: &[u16] = &[22, 2222, 22222, 9000, 9001, 9002, 7505, 80, 443, 53, 68, 123, 4510, 4560, 500, 4500];
-const CIPHERS: &[&str] = &["AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "none"];
 /// Client certificates are valid three years.
 const CLIENT_CERT_DAYS: u32 = 3 * 365;
-const EXPIRING_SOON_MS: i64 = 7 * 24 * 3600 * 1000;
 
-#[derive(Debug, Clone, Default)]
-pub struct SslServerSpec {
+/// A dialect's change to its own extension record, checked against the merged result.
+pub type ExtUpdate = Arc<dyn Fn(&mut Extensions) -> Result<()> + Send + Sync>;
+
+/// A new server, complete with the dialect's defaults.
+#[derive(Debug, Clone)]
+pub struct NewSslServer {
     pub name: Option<String>,
-    pub client_ip_pool: Option<String>,
-    pub local_subnet: Option<String>,
-    pub proto: Option<String>,
-    pub cipher: Option<String>,
-    pub port: Option<i64>,
+    pub client_ip_pool: Ipv4Net,
+    pub local_subnets: Vec<Ipv4Net>,
+    pub transport: Transport,
+    pub cipher: SslCipher,
+    pub port: u16,
+    pub compress: bool,
+    pub client_auth: ClientAuth,
+    pub dns_servers: Vec<Ipv4Addr>,
+    pub ext: Extensions,
+}
+
+#[derive(Clone, Default)]
+pub struct SslServerChanges {
+    pub name: Option<String>,
+    pub client_ip_pool: Option<Ipv4Net>,
+    pub local_subnets: Option<Vec<Ipv4Net>>,
+    pub transport: Option<Transport>,
+    pub cipher: Option<SslCipher>,
+    pub port: Option<u16>,
     pub compress: Option<bool>,
-    pub enable_multi_factor_auth: Option<bool>,
-    pub idaas_instance_id: Option<String>,
-    pub idaas_region_id: Option<String>,
+    pub client_auth: Option<ClientAuth>,
+    pub dns_servers: Option<Vec<Ipv4Addr>>,
+    pub ext: Option<ExtUpdate>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,51 +63,20 @@ pub struct ClientCertFilter {
     pub name: Option<String>,
 }
 
-/// A client certificate with everything a client needs (DescribeSslVpnClientCert).
+/// A client certificate with everything a client needs.
 #[derive(Debug, Clone)]
 pub struct ClientBundle {
     pub cert: SslVpnClientCert,
     pub ca_cert_pem: String,
+    /// An OpenVPN 2.6 client profile with the certificate and key inline.
     pub client_config: String,
 }
 
-/// Validates a client pool against the local subnets: mask /16../29 and no overlap.
-pub(crate) fn check_pool(pool: &str, locals: &[Ipv4Net]) -> Result<Ipv4Net> {
-    let net = validate::cidr(pool, Field::ClientIpPool)?;
-    if !(16..=29).contains(&net.prefix_len()) {
-        return Err(Error::invalid(Field::ClientIpPool, format!("({pool}) mask must be between 16 and 29")));
-    }
-    if let Some(l) = locals.iter().find(|l| validate::overlaps(l, &net)) {
-        return Err(Error::invalid(Field::ClientIpPool, format!("({pool}) overlaps the local subnet {l}")));
-    }
-    Ok(net)
-}
-
-/// Updates a server's local subnets and client pool, then checks the pair (client-to-site servers).
-pub(crate) fn set_subnets(
-    local: &mut String,
-    pool: &mut String,
-    new_local: Option<&str>,
-    new_pool: Option<&str>,
-) -> Result<()> {
-    if let Some(l) = new_local {
-        *local = validate::cidr_list(l, Field::LocalSubnet)?.1;
-    }
-    if let Some(p) = new_pool {
-        *pool = p.trim().to_string();
-    }
-    let (locals, _) = validate::cidr_list(local, Field::LocalSubnet)?;
-    check_pool(pool, &locals)?;
-    Ok(())
-}
-
-pub fn cert_status(end_time_ms: i64, now: i64) -> &'static str {
-    if end_time_ms <= now {
-        "expired"
-    } else if end_time_ms - now < EXPIRING_SOON_MS {
-        "expiring-soon"
-    } else {
-        "normal"
+/// The client pool must not overlap the networks the server routes to.
+pub(crate) fn check_pool(pool: &Ipv4Net, locals: &[Ipv4Net]) -> Result<()> {
+    match locals.iter().find(|l| validate::overlaps(l, pool)) {
+        Some(l) => Err(Error::invalid(Field::ClientIpPool, Rule::Overlaps(l.to_string()))),
+        None => Ok(()),
     }
 }
 
@@ -95,66 +84,119 @@ fn pki_err(e: openvgw_pki::PkiError) -> Error {
     Error::internal(format!("pki: {e}"))
 }
 
+fn ca_of(server: &SslVpnServer) -> openvgw_pki::CaMaterial {
+    openvgw_pki::CaMaterial { cert_pem: server.ca_cert_pem.clone(), key_pem: server.ca_key_pem.expose().to_string() }
+}
+
+/// The CRL (PEM) for a server's current revocations.
+pub fn crl_of(server: &SslVpnServer) -> Result<String> {
+    openvgw_pki::crl(&ca_of(server), &server.revoked_serials, server.crl_number.max(1)).map_err(pki_err)
+}
+
+impl SslServerChanges {
+    fn apply(&self, s: &mut SslVpnServer) -> Result<()> {
+        if let Some(n) = &self.name {
+            s.name = n.clone();
+        }
+        if let Some(p) = self.client_ip_pool {
+            s.client_ip_pool = p;
+        }
+        if let Some(l) = &self.local_subnets {
+            s.local_subnets = l.clone();
+        }
+        if let Some(v) = self.transport {
+            s.transport = v;
+        }
+        if let Some(v) = self.cipher {
+            s.cipher = v;
+        }
+        if let Some(v) = self.port {
+            s.port = v;
+        }
+        if let Some(v) = self.compress {
+            s.compress = v;
+        }
+        if let Some(v) = self.client_auth {
+            s.client_auth = v;
+        }
+        if let Some(v) = &self.dns_servers {
+            s.dns_servers = v.clone();
+        }
+        if let Some(update) = &self.ext {
+            update(&mut s.ext)?;
+        }
+        check_pool(&s.client_ip_pool, &s.local_subnets)
+    }
+}
+
 impl Service {
-    pub fn create_ssl_server(&self, ctx: &Ctx, gateway_id: &str, spec: SslServerSpec) -> Result<SslVpnServer> {
-        self.check_region(&ctx.scope.region)?;
-        let mut server = SslVpnServer {
-            id: Kind::SslVpnServer.new_id(),
-            scope: ctx.scope.clone(),
-            gateway_id: gateway_id.to_string(),
-            name: String::new(),
-            client_ip_pool: String::new(),
-            local_subnet: String::new(),
-            proto: "UDP".into(),
-            cipher: "AES-128-CBC".into(),
-            port: 1194,
-            compress: false,
-            enable_multi_factor_auth: false,
-            idaas_instance_id: String::new(),
-            idaas_region_id: String::new(),
-            created_at: now_ms(),
-            ca_cert_pem: String::new(),
-            ca_key_pem: String::new(),
-            server_cert_pem: String::new(),
-            server_key_pem: String::new(),
-            revoked_serials: vec![],
-            crl_number: 0,
-            connections: 0,
-        };
-        server.name = server.id.clone();
-        apply_spec(&mut server, &spec)?;
+    pub fn create_ssl_server(&self, ctx: &Ctx, gateway_id: &str, spec: NewSslServer) -> Result<SslVpnServer> {
+        check_pool(&spec.client_ip_pool, &spec.local_subnets)?;
         self.mutate(ctx, |tx| {
             let gw = gateway_for_change(tx, &ctx.scope, gateway_id)?;
-            if !gw.enable_ssl {
-                return Err(Error::SslVpnDisabled);
+            if !gw.ssl_enabled {
+                return Err(Error::Precondition(Precondition::ServiceDisabled));
             }
-            let siblings = ListQuery { scope: Some(&ctx.scope), parent_id: Some(gateway_id), ..Default::default() };
+            let siblings = ListQuery::children_of(&ctx.scope, gateway_id);
             quota(tx.count::<SslVpnServer>(&siblings)?, 1, Quota::SslVpnServers)?;
-            let ca = openvgw_pki::new_ca(&format!("openvgw {}", server.id)).map_err(pki_err)?;
-            let ip = gw.internet_ip.parse().map_err(Error::internal)?;
-            let leaf = openvgw_pki::issue_server(&ca, &gw.internet_ip, &[ip]).map_err(pki_err)?;
-            let mut server = server.clone();
-            server.ca_cert_pem = ca.cert_pem;
-            server.ca_key_pem = ca.key_pem;
-            server.server_cert_pem = leaf.cert_pem;
-            server.server_key_pem = leaf.key_pem;
+            let id = ctx.new_id(Kind::SslVpnServer);
+            let public = gw.primary_ip().ok_or_else(|| Error::internal("gateway without a public address"))?;
+            let ca = openvgw_pki::new_ca(&format!("openvgw {id}")).map_err(pki_err)?;
+            let leaf = openvgw_pki::issue_server(&ca, &public.to_string(), &[public.into()]).map_err(pki_err)?;
+            let now = now_ms();
+            let server = SslVpnServer {
+                name: spec.name.clone().unwrap_or_else(|| id.clone()),
+                id,
+                scope: ctx.scope.clone(),
+                gateway_id: gw.id.clone(),
+                client_ip_pool: spec.client_ip_pool,
+                local_subnets: spec.local_subnets.clone(),
+                transport: spec.transport,
+                cipher: spec.cipher,
+                port: spec.port,
+                compress: spec.compress,
+                client_auth: spec.client_auth,
+                dns_servers: spec.dns_servers.clone(),
+                ca_cert_pem: ca.cert_pem,
+                ca_key_pem: Secret::new(ca.key_pem),
+                server_cert_pem: leaf.cert_pem,
+                server_key_pem: Secret::new(leaf.key_pem),
+                revoked_serials: vec![],
+                crl_number: 0,
+                connections: 0,
+                created_at: now,
+                updated_at: now,
+                ext: spec.ext.clone(),
+            };
             tx.insert(&server)?;
             bump(tx, gw)?;
             Ok(server)
         })
     }
 
-    /// Applies the changes; returns the server with its gateway as they now read.
-    pub fn modify_ssl_server(&self, ctx: &Ctx, id: &str, spec: SslServerSpec) -> Result<(SslVpnServer, VpnGateway)> {
-        self.check_region(&ctx.scope.region)?;
+    /// Applies the changes; returns the server with its gateway as they now read. A rename alone neither waits for
+    /// the gateway nor reconfigures it.
+    pub fn modify_ssl_server(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        changes: SslServerChanges,
+    ) -> Result<(SslVpnServer, VpnGateway)> {
         self.mutate(ctx, |tx| {
-            let mut server: SslVpnServer = tx.require(&ctx.scope, id)?;
-            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
-            let before = serde_json::to_value(&server).map_err(Error::internal)?;
-            apply_spec(&mut server, &spec)?;
-            if serde_json::to_value(&server).map_err(Error::internal)? != before {
+            let before: SslVpnServer = tx.require(&ctx.scope, id)?;
+            let mut server = before.clone();
+            changes.apply(&mut server)?;
+            let gw: VpnGateway = tx.require(&ctx.scope, &server.gateway_id)?;
+            if changes_more_than(&before, &server, |probe, after| probe.name = after.name.clone())? {
+                let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+                server.updated_at = now_ms();
                 tx.update(&server)?;
-                bump(tx, gw.clone())?;
+                let gw = bump(tx, gw)?;
+                return Ok((server, gw));
+            }
+            if server.name != before.name {
+                server.updated_at = now_ms();
+                tx.update(&server)?;
             }
             Ok((server, gw))
         })
@@ -164,64 +206,45 @@ impl Service {
         &self,
         scope: &Scope,
         f: &SslServerFilter,
-        page: Page,
-    ) -> Result<Listed<(SslVpnServer, VpnGateway)>> {
-        self.check_region(&scope.region)?;
+        page: &PageRequest,
+    ) -> Result<Page<(SslVpnServer, VpnGateway)>> {
         self.read(|tx| {
             let q = ListQuery {
                 scope: Some(scope),
                 id: f.server_id.as_deref(),
                 parent_id: f.gateway_id.as_deref(),
                 name: f.name.as_deref(),
-                offset: page.offset(),
-                limit: Some(page.size),
                 ..Default::default()
             };
-            let (servers, total) = tx.list::<SslVpnServer>(&q)?;
-            let items = servers
-                .into_iter()
-                .map(|s| {
-                    let gw: VpnGateway = tx.require(scope, &s.gateway_id)?;
-                    Ok((s, gw))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Listed { items, total })
+            tx.list::<SslVpnServer>(&q, page)?.try_map(|s| {
+                let gw: VpnGateway = tx.require(scope, &s.gateway_id)?;
+                Ok((s, gw))
+            })
         })
     }
 
     pub fn delete_ssl_server(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let server: SslVpnServer = tx.require(&ctx.scope, id)?;
             let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
-            for cert in tx.children_unscoped::<SslVpnClientCert>(id)? {
-                tx.delete(Kind::SslVpnClientCert, &cert.id)?;
-            }
-            tx.delete(Kind::SslVpnServer, id)?;
+            tx.delete_tree(Kind::SslVpnServer, id)?;
             bump(tx, gw)?;
             Ok(())
         })
     }
 
     pub fn create_client_cert(&self, ctx: &Ctx, server_id: &str, name: Option<String>) -> Result<SslVpnClientCert> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &name {
-            validate::name(n, 2, 128, true)?;
-        }
         self.mutate(ctx, |tx| {
             let server: SslVpnServer = tx.require(&ctx.scope, server_id)?;
             // The gateway's client list changes (sessions per certificate, revocation on delete).
             let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
-            let siblings = ListQuery { scope: Some(&ctx.scope), parent_id: Some(server_id), ..Default::default() };
             quota(
-                tx.count::<SslVpnClientCert>(&siblings)?,
+                tx.count::<SslVpnClientCert>(&ListQuery::children_of(&ctx.scope, server_id))?,
                 self.config.quotas.ssl_client_certs_per_server,
                 Quota::SslClientCerts,
             )?;
-            let id = Kind::SslVpnClientCert.new_id();
-            let ca =
-                openvgw_pki::CaMaterial { cert_pem: server.ca_cert_pem.clone(), key_pem: server.ca_key_pem.clone() };
-            let issued = openvgw_pki::issue_client(&ca, &id, CLIENT_CERT_DAYS).map_err(pki_err)?;
+            let id = ctx.new_id(Kind::SslVpnClientCert);
+            let issued = openvgw_pki::issue_client(&ca_of(&server), &id, CLIENT_CERT_DAYS).map_err(pki_err)?;
             let cert = SslVpnClientCert {
                 name: name.clone().unwrap_or_else(|| id.clone()),
                 id,
@@ -229,9 +252,9 @@ impl Service {
                 server_id: server.id.clone(),
                 gateway_id: server.gateway_id.clone(),
                 cert_pem: issued.cert_pem,
-                key_pem: issued.key_pem,
+                key_pem: Secret::new(issued.key_pem),
                 serial_hex: issued.serial_hex,
-                end_time: issued.not_after_unix * 1000,
+                not_after: issued.not_after_unix * 1000,
                 created_at: now_ms(),
             };
             tx.insert(&cert)?;
@@ -240,14 +263,10 @@ impl Service {
         })
     }
 
+    /// Renames a client certificate: nothing on the gateway changes, so it neither waits nor reconfigures.
     pub fn rename_client_cert(&self, ctx: &Ctx, id: &str, name: Option<String>) -> Result<SslVpnClientCert> {
-        self.check_region(&ctx.scope.region)?;
-        if let Some(n) = &name {
-            validate::name(n, 2, 128, true)?;
-        }
         self.mutate(ctx, |tx| {
             let mut cert: SslVpnClientCert = tx.require(&ctx.scope, id)?;
-            gateway_for_change(tx, &ctx.scope, &cert.gateway_id)?;
             if let Some(n) = name {
                 cert.name = n;
                 tx.update(&cert)?;
@@ -260,39 +279,35 @@ impl Service {
         &self,
         scope: &Scope,
         f: &ClientCertFilter,
-        page: Page,
-    ) -> Result<Listed<SslVpnClientCert>> {
-        self.check_region(&scope.region)?;
+        page: &PageRequest,
+    ) -> Result<Page<SslVpnClientCert>> {
         self.read(|tx| {
             let q = ListQuery {
                 scope: Some(scope),
                 id: f.cert_id.as_deref(),
                 parent_id: f.server_id.as_deref(),
                 name: f.name.as_deref(),
-                offset: page.offset(),
-                limit: Some(page.size),
                 ..Default::default()
             };
-            let (items, total) = tx.list::<SslVpnClientCert>(&q)?;
-            Ok(Listed { items, total })
+            tx.list(&q, page)
         })
     }
 
     pub fn client_bundle(&self, scope: &Scope, id: &str) -> Result<ClientBundle> {
-        self.check_region(&scope.region)?;
         self.read(|tx| {
             let cert: SslVpnClientCert = tx.require(scope, id)?;
             let server: SslVpnServer = tx.require(scope, &cert.server_id)?;
             let gw: VpnGateway = tx.require(scope, &server.gateway_id)?;
+            let host = gw.primary_ip().map(|a| a.to_string()).unwrap_or_default();
             let client_config = openvgw_pki::openvpn_client_config(&openvgw_pki::OpenVpnClientProfile {
-                remote_host: &gw.internet_ip,
+                remote_host: &host,
                 port: server.port,
-                proto_udp: server.proto == "UDP",
-                cipher: &server.cipher,
+                proto_udp: server.transport == Transport::Udp,
+                cipher: openvgw_pki::cipher_name(server.cipher),
                 compress: server.compress,
                 ca_pem: &server.ca_cert_pem,
                 cert_pem: &cert.cert_pem,
-                key_pem: &cert.key_pem,
+                key_pem: cert.key_pem.expose(),
             });
             Ok(ClientBundle { ca_cert_pem: server.ca_cert_pem, client_config, cert })
         })
@@ -300,7 +315,6 @@ impl Service {
 
     /// Deletes a client certificate and revokes it: its serial joins the server's CRL.
     pub fn delete_client_cert(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.check_region(&ctx.scope.region)?;
         self.mutate(ctx, |tx| {
             let cert: SslVpnClientCert = tx.require(&ctx.scope, id)?;
             let mut server: SslVpnServer = tx.require(&ctx.scope, &cert.server_id)?;
@@ -308,20 +322,14 @@ impl Service {
             server.revoked_serials.push(cert.serial_hex.clone());
             server.crl_number += 1;
             tx.update(&server)?;
-            tx.delete(Kind::SslVpnClientCert, id)?;
+            tx.delete_tree(Kind::SslVpnClientCert, id)?;
             bump(tx, gw)?;
             Ok(())
         })
     }
 
-    /// The CRL (PEM) for a server's current revocations.
-    pub fn crl_of(server: &SslVpnServer) -> Result<String> {
-        let ca = openvgw_pki::CaMaterial { cert_pem: server.ca_cert_pem.clone(), key_pem: server.ca_key_pem.clone() };
-        openvgw_pki::crl(&ca, &server.revoked_serials, server.crl_number.max(1)).map_err(pki_err)
-    }
-
     /// Log lines of an SSL-VPN server (optionally only those mentioning one client certificate) in `[from, to]`
-    /// (unix seconds); one page and the total.
+    /// (unix seconds).
     pub async fn ssl_server_logs(
         &self,
         scope: &Scope,
@@ -329,9 +337,8 @@ impl Service {
         cert_id: Option<&str>,
         from_s: i64,
         to_s: i64,
-        page: Page,
-    ) -> Result<Listed<String>> {
-        self.check_region(&scope.region)?;
+        page: &PageRequest,
+    ) -> Result<Page<String>> {
         let server: SslVpnServer = self.read(|tx| tx.require(scope, server_id))?;
         if let Some(c) = cert_id {
             let _: SslVpnClientCert = self.read(|tx| tx.require(scope, c))?;
@@ -342,63 +349,8 @@ impl Service {
             .await
             .map_err(|e| Error::internal(format!("data plane: {e}")))?;
         let lines: Vec<String> = lines.into_iter().filter(|l| cert_id.is_none_or(|c| l.contains(c))).collect();
-        let total = lines.len() as u64;
-        let items = lines.into_iter().skip(page.offset() as usize).take(page.size as usize).collect();
-        Ok(Listed { items, total })
+        Ok(Page::of_vec(lines, page, |l| openvgw_core::Cursor(l.clone())))
     }
-}
-
-fn apply_spec(s: &mut SslVpnServer, spec: &SslServerSpec) -> Result<()> {
-    if let Some(n) = &spec.name {
-        validate::name(n, 2, 128, true)?;
-        s.name = n.clone();
-    }
-    set_subnets(
-        &mut s.local_subnet,
-        &mut s.client_ip_pool,
-        spec.local_subnet.as_deref(),
-        spec.client_ip_pool.as_deref(),
-    )?;
-    if let Some(p) = &spec.proto {
-        s.proto = match p.to_ascii_uppercase().as_str() {
-            "UDP" => "UDP".into(),
-            "TCP" => "TCP".into(),
-            _ => return Err(Error::invalid(Field::Proto, "must be UDP or TCP")),
-        };
-    }
-    if let Some(c) = &spec.cipher {
-        s.cipher =
-            CIPHERS.iter().find(|k| k.eq_ignore_ascii_case(c)).map(|k| k.to_string()).ok_or_else(|| {
-                Error::invalid(Field::Cipher, "must be AES-128-CBC, AES-192-CBC, AES-256-CBC or none")
-            })?;
-    }
-    if let Some(p) = spec.port {
-        let port =
-            u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| Error::invalid(Field::Port, "must be 1-65535"))?;
-        if RESERVED_PORTS.contains(&port) {
-            return Err(Error::invalid(Field::Port, format!("port {port} is reserved")));
-        }
-        s.port = port;
-    }
-    if let Some(c) = spec.compress {
-        s.compress = c;
-    }
-    if let Some(m) = spec.enable_multi_factor_auth {
-        s.enable_multi_factor_auth = m;
-    }
-    if let Some(v) = &spec.idaas_instance_id {
-        s.idaas_instance_id = v.clone();
-    }
-    if let Some(v) = &spec.idaas_region_id {
-        s.idaas_region_id = v.clone();
-    }
-    if s.enable_multi_factor_auth && s.idaas_instance_id.is_empty() {
-        return Err(Error::invalid(
-            Field::Name,
-            "IDaaSInstanceId is required when multi-factor authentication is enabled",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -406,18 +358,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pools() {
-        let locals = vec!["10.0.0.0/8".parse().expect("cidr")];
-        assert!(check_pool("192.168.1.0/24", &locals).is_ok());
-        assert!(check_pool("10.1.0.0/24", &locals).is_err());
-        assert!(check_pool("192.168.1.0/30", &locals).is_err());
-        assert!(check_pool("192.0.0.0/8", &locals).is_err());
-    }
-
-    #[test]
-    fn status_by_expiry() {
-        assert_eq!(cert_status(10, 20), "expired");
-        assert_eq!(cert_status(20 + EXPIRING_SOON_MS - 1, 20), "expiring-soon");
-        assert_eq!(cert_status(20 + EXPIRING_SOON_MS + 1, 20), "normal");
+    fn pools_must_not_overlap_local_subnets() {
+        let locals: Vec<Ipv4Net> = vec!["10.0.0.0/8".parse().expect("cidr")];
+        assert!(check_pool(&"192.168.1.0/24".parse().expect("cidr"), &locals).is_ok());
+        assert!(check_pool(&"10.1.0.0/24".parse().expect("cidr"), &locals).is_err());
+        assert!(check_pool(&"0.0.0.0/0".parse().expect("cidr"), &locals).is_err());
     }
 }

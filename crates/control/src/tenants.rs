@@ -1,11 +1,11 @@
-//! Tenants and their access keys.
+//! Tenants and their access keys (operator commands; they work while `serve` runs).
 
 use std::collections::BTreeMap;
 
 use openvgw_core::config::Config;
-use openvgw_core::ids::{random_secret, random_token};
+use openvgw_core::ids::{random_hex, random_secret};
 use openvgw_core::model::{AccessKey, Tenant};
-use openvgw_core::{now_ms, Kind, Result};
+use openvgw_core::{now_ms, IdStyle, Kind, Result, Secret};
 use openvgw_store::Store;
 
 /// A new tenant with one access key; the secret is returned only here.
@@ -17,15 +17,15 @@ pub struct CreatedTenant {
 
 pub fn create_tenant(store: &Store, config: &Config, name: &str) -> Result<CreatedTenant> {
     let tenant = Tenant {
-        id: Kind::Tenant.new_id(),
+        id: Kind::Tenant.new_id(IdStyle::Prefixed),
         name: name.to_string(),
-        // Huawei project ids are 32 lower-case hex-like characters.
-        projects: config.regions.huawei.iter().map(|r| (r.clone(), random_token(32))).collect::<BTreeMap<_, _>>(),
+        // A project per region of the dialects that scope requests by project (32 hex digits, as Huawei's).
+        projects: config.regions.huawei.iter().map(|r| (r.clone(), random_hex(32))).collect::<BTreeMap<_, _>>(),
         created_at: now_ms(),
     };
     let access_key = AccessKey {
         id: format!("LTAI{}", random_secret(20)),
-        secret: random_secret(30),
+        secret: Secret::new(random_secret(30)),
         tenant_id: tenant.id.clone(),
         created_at: now_ms(),
     };
@@ -34,9 +34,4 @@ pub fn create_tenant(store: &Store, config: &Config, name: &str) -> Result<Creat
         tx.insert_access_key(&access_key)
     })?;
     Ok(CreatedTenant { tenant, access_key })
-}
-
-/// Looks up an access key (every request; no cache, so keys created by another process work at once).
-pub fn access_key(store: &Store, id: &str) -> Result<Option<AccessKey>> {
-    store.read(|tx| tx.access_key(id))
 }

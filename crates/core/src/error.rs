@@ -78,9 +78,15 @@ pub enum Rule {
     /// The value is needed here (e.g. a key that another setting depends on).
     Required,
     /// Length in characters out of `min..=max`.
-    Length { min: usize, max: usize },
+    Length {
+        min: usize,
+        max: usize,
+    },
     /// A number out of `min..=max`.
-    Range { min: i64, max: i64 },
+    Range {
+        min: i64,
+        max: i64,
+    },
     /// A number not in the allowed set.
     OneOf(&'static [u32]),
     /// Not a value of the enumeration this field takes.
@@ -103,7 +109,10 @@ pub enum Rule {
     /// The same value listed twice.
     Duplicate,
     /// Prefix length out of `min..=max`.
-    PrefixLength { min: u8, max: u8 },
+    PrefixLength {
+        min: u8,
+        max: u8,
+    },
     /// Overlaps another block (given).
     Overlaps(String),
     /// Not inside the block (given).

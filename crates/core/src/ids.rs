@@ -3,7 +3,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     Tenant,
     VpnGateway,
@@ -86,6 +86,17 @@ impl Kind {
             Kind::SslVpnServer => {
                 &[Kind::SslVpnClientCert, Kind::VpnUser, Kind::UserGroup, Kind::AccessPolicy, Kind::ClientCa]
             }
+            _ => &[],
+        }
+    }
+
+    /// Resources of another kind that refer to one of this kind by a secondary key and go with it (routes whose
+    /// next hop is a deleted connection, policies of a deleted user group).
+    pub fn dependents(self) -> &'static [(Kind, crate::model::Index)] {
+        use crate::model::Index;
+        match self {
+            Kind::VpnConnection => &[(Kind::RouteEntry, Index::NextHop)],
+            Kind::UserGroup => &[(Kind::AccessPolicy, Index::UserGroup)],
             _ => &[],
         }
     }

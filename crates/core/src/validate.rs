@@ -196,7 +196,10 @@ mod tests {
         assert!(name("my gw", 2, 100, false).is_err());
         assert!(name(&"a".repeat(101), 2, 100, false).is_err());
         assert!(name("https://x", 2, 100, true).is_err());
-        assert!(matches!(name("a", 2, 100, false), Err(Error::Invalid { rule: Rule::Length { min: 2, max: 100 }, .. })));
+        assert!(matches!(
+            name("a", 2, 100, false),
+            Err(Error::Invalid { rule: Rule::Length { min: 2, max: 100 }, .. })
+        ));
     }
 
     #[test]

@@ -55,7 +55,10 @@ impl Driver for SimulatedDriver {
             let verb = if previous.contains(&s.id) && known { "reconfigured" } else { "started" };
             entry.log.push((
                 now_s(),
-                format!("{} simulated SSL-VPN server {verb}: {} port {} cipher {}", s.id, s.proto, s.port, s.cipher),
+                format!(
+                    "{} simulated SSL-VPN server {verb}: {:?} port {} cipher {:?}",
+                    s.id, s.transport, s.port, s.cipher
+                ),
             ));
         }
         entry.intent = intent.clone();
@@ -106,6 +109,10 @@ impl Driver for SimulatedDriver {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn initiate(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<(), DataplaneError> {
+        Ok(())
     }
 
     async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {

@@ -39,7 +39,7 @@ pub fn tenant_json(c: &CreatedTenant) -> serde_json::Value {
         "tenant_id": c.tenant.id,
         "name": c.tenant.name,
         "access_key_id": c.access_key.id,
-        "access_key_secret": c.access_key.secret,
+        "access_key_secret": c.access_key.secret.expose(),
         "projects": c.tenant.projects,
     })
 }

@@ -6,8 +6,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use openvgw::{open_store, server, tenant_json, write_private};
 use openvgw_core::config::Config;
-use openvgw_core::model::VpnConnection;
-use openvgw_dataplane::peer::{self, PeerSide};
 use openvgw_store::Store;
 
 #[derive(Parser)]
@@ -98,51 +96,9 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 }
 
 fn peer_config(store: &Store, id: &str, format: &str, out: Option<&Path>, udp_encap: bool) -> anyhow::Result<()> {
-    let pc = store.read(|tx| {
-        let conn: VpnConnection = tx
-            .get_unscoped(id)?
-            .ok_or_else(|| openvgw_core::Error::not_found(openvgw_core::Kind::VpnConnection, id))?;
-        openvgw_control::connections::peer_config(tx, &conn.scope, id)
-    })?;
-    let c = &pc.connection;
-    let split = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
-    let side = PeerSide {
-        name: &c.id,
-        local_address: &pc.remote,
-        remote_address: &pc.local,
-        local_id: &c.ike.remote_id,
-        remote_id: &c.ike.local_id,
-        local_subnets: split(&c.remote_subnet),
-        remote_subnets: split(&c.local_subnet),
-        psk: &c.psk,
-        ike: &c.ike,
-        ipsec: &c.ipsec,
-        dpd: c.enable_dpd,
-        initiate: true,
-        force_udp_encap: udp_encap,
-    };
-    let files: Vec<(&str, String, bool)> = if format == "strongswan" {
-        vec![("swanctl.conf", peer::strongswan(&side), true)]
-    } else {
-        let l = peer::libreswan(&side);
-        vec![("ipsec.conf", l.ipsec_conf, false), ("ipsec.secrets", l.ipsec_secrets, true)]
-    };
-    for (name, text, secret) in files {
-        match out {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)?;
-                let path = dir.join(name);
-                if secret {
-                    write_private(&path, &text)?;
-                } else {
-                    std::fs::write(&path, &text)?;
-                }
-                eprintln!("wrote {}", path.display());
-            }
-            None => print!("# ---- {name} ----\n{text}"),
-        }
-    }
-    Ok(())
+    // TEMP-MERGE: rendered by the data plane's peer module
+    let _ = (store, id, format, out, udp_encap, write_private);
+    anyhow::bail!("TEMP-MERGE")
 }
 
 fn init_logging(format: &str) {
@@ -165,7 +121,10 @@ fn main() -> anyhow::Result<()> {
                 config.server.listen = l;
             }
             if let Some(d) = dataplane {
-                config.dataplane.driver = d;
+                config.dataplane.driver = match d.as_str() {
+                    "netns" => openvgw_core::config::DriverKind::Netns,
+                    _ => openvgw_core::config::DriverKind::Simulated,
+                };
             }
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(server::serve(config))
         }

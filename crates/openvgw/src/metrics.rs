@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use openvgw_core::model::{VpnConnection, VpnGateway};
-use openvgw_store::Store;
+use openvgw_control::reconcile::ResourceState;
+use openvgw_control::Service;
+use openvgw_core::model::{GatewayStatus, TunnelState};
 
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -46,7 +47,7 @@ impl Metrics {
     }
 
     /// The exposition text; resource gauges are read from the store at scrape time.
-    pub fn render(&self, store: &Store) -> String {
+    pub fn render(&self, svc: &Service) -> String {
         let mut out = String::new();
         out.push_str("# HELP openvgw_requests_total API requests by dialect, action and result code.\n");
         out.push_str("# TYPE openvgw_requests_total counter\n");
@@ -77,10 +78,15 @@ impl Metrics {
         }
         out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
         out.push_str("# TYPE openvgw_resources gauge\n");
-        match resource_counts(store) {
+        match svc.resource_counts() {
             Ok(counts) => {
                 for ((kind, state), n) in counts {
-                    let _ = writeln!(out, "openvgw_resources{{kind=\"{kind}\",state=\"{state}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "openvgw_resources{{kind=\"{}\",state=\"{}\"}} {n}",
+                        kind.as_str(),
+                        state_label(state)
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not count resources for metrics"),
@@ -89,20 +95,22 @@ impl Metrics {
     }
 }
 
-fn resource_counts(store: &Store) -> openvgw_core::Result<BTreeMap<(String, String), u64>> {
-    store.read(|tx| {
-        let mut counts = BTreeMap::new();
-        for (kind, n) in tx.count_by_kind()? {
-            if kind != "vpn_gateway" && kind != "vpn_connection" {
-                counts.insert((kind, "present".to_string()), n);
-            }
-        }
-        for gw in tx.all::<VpnGateway>(&Default::default())? {
-            *counts.entry(("vpn_gateway".to_string(), gw.status().as_str().to_string())).or_default() += 1;
-        }
-        for c in tx.all::<VpnConnection>(&Default::default())? {
-            *counts.entry(("vpn_connection".to_string(), c.state.as_str().to_string())).or_default() += 1;
-        }
-        Ok(counts)
-    })
+/// Neutral state labels (each dialect words states its own way; metrics are nobody's dialect).
+fn state_label(s: ResourceState) -> &'static str {
+    match s {
+        ResourceState::Present => "present",
+        ResourceState::Gateway(g) => match g {
+            GatewayStatus::Init => "init",
+            GatewayStatus::Provisioning => "provisioning",
+            GatewayStatus::Active => "active",
+            GatewayStatus::Updating => "updating",
+            GatewayStatus::Deleting => "deleting",
+        },
+        ResourceState::Tunnel(t) => match t {
+            TunnelState::IkeSaNotEstablished => "ike_sa_not_established",
+            TunnelState::IkeSaEstablished => "ike_sa_established",
+            TunnelState::IpsecSaNotEstablished => "ipsec_sa_not_established",
+            TunnelState::IpsecSaEstablished => "ipsec_sa_established",
+        },
+    }
 }

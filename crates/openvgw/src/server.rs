@@ -13,10 +13,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use openvgw_aliyun::{Aliyun, Outcome};
+use openvgw_aliyun::Aliyun;
+use openvgw_api::{ApiServer, Authenticator, Outcome};
 use openvgw_control::Service;
-use openvgw_core::config::Config;
-use openvgw_dataplane::netns::NetnsDriver;
+use openvgw_core::config::{Config, DriverKind};
 use openvgw_dataplane::simulated::SimulatedDriver;
 use openvgw_dataplane::Driver;
 use openvgw_reconciler::Reconciler;
@@ -28,29 +28,31 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 struct AppState {
     svc: Arc<Service>,
-    aliyun: Arc<Aliyun>,
+    aliyun: Arc<ApiServer<Aliyun>>,
     metrics: Arc<Metrics>,
 }
 
 pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
-    match config.dataplane.driver.as_str() {
-        "simulated" => {
+    match config.dataplane.driver {
+        DriverKind::Simulated => {
             let s = &config.dataplane.simulated;
             Ok(Arc::new(SimulatedDriver::new(
                 Duration::from_millis(s.provision_delay_ms),
                 Duration::from_millis(s.apply_delay_ms),
             )))
         }
-        "netns" => {
-            let state_dir = config.server.data_dir.join("dataplane");
-            Ok(Arc::new(NetnsDriver::new(&config.dataplane, &config.vpcs, state_dir)?))
+        DriverKind::Netns => {
+            // TEMP-MERGE
+            let _state_dir = config.server.data_dir.join("dataplane");
+            anyhow::bail!("TEMP-MERGE: netns driver being rewritten")
         }
-        other => anyhow::bail!("unknown data-plane driver {other:?}"),
     }
 }
 
+/// One port for every dialect: Alibaba's RPC API at `/`, plus health and metrics.
 pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
-    let aliyun = Aliyun::new(svc.clone());
+    let auth = Authenticator::new(svc.clone());
+    let aliyun = ApiServer::new(Aliyun::new(svc.clone()), auth);
     let state = AppState { svc, aliyun, metrics };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -62,13 +64,13 @@ pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
 }
 
 async fn aliyun_handler(State(st): State<AppState>, req: Request<Body>) -> Response {
-    openvgw_aliyun::handle(st.aliyun.clone(), req).await
+    st.aliyun.clone().serve(req).await
 }
 
 async fn metrics_handler(State(st): State<AppState>) -> Response {
     let svc = st.svc.clone();
     let metrics = st.metrics.clone();
-    match tokio::task::spawn_blocking(move || metrics.render(&svc.store)).await {
+    match tokio::task::spawn_blocking(move || metrics.render(&svc)).await {
         Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -87,7 +89,7 @@ async fn record(State(st): State<AppState>, req: Request<Body>, next: Next) -> R
     let started = Instant::now();
     let resp = next.run(req).await;
     if let Some(o) = resp.extensions().get::<Outcome>() {
-        st.metrics.observe(o.dialect, &o.action, &o.code, started.elapsed().as_secs_f64());
+        st.metrics.observe(o.dialect, o.operation, &o.code, started.elapsed().as_secs_f64());
     }
     resp
 }
@@ -103,7 +105,7 @@ fn bootstrap(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<
     crate::write_private(&path, &format!("{doc}\n"))?;
     println!("Created the default tenant {}.", created.tenant.id);
     println!("  AccessKeyId:     {}", created.access_key.id);
-    println!("  AccessKeySecret: {}", created.access_key.secret);
+    println!("  AccessKeySecret: {}", created.access_key.secret.expose());
     println!("This key pair is shown once; it is also stored in {} (mode 0600).", path.display());
     Ok(())
 }
@@ -119,7 +121,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
     let reconciler_task = tokio::spawn(reconciler.run(stop_rx.clone()));
-    let purge_task = tokio::spawn(purge_idempotency(store.clone(), config.server.idempotency_ttl_s, stop_rx));
+    let purge_task = tokio::spawn(purge_idempotency(svc.clone(), stop_rx));
 
     let addr: SocketAddr =
         config.server.listen.parse().with_context(|| format!("bad listen address {}", config.server.listen))?;
@@ -134,15 +136,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn purge_idempotency(store: Arc<Store>, ttl_s: u64, mut stop: watch::Receiver<bool>) {
+async fn purge_idempotency(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}
             _ = stop.changed() => return,
         }
-        let cutoff = openvgw_core::now_ms() - ttl_s as i64 * 1000;
-        let st = store.clone();
-        match tokio::task::spawn_blocking(move || st.write(|tx| tx.purge_idempotency(cutoff))).await {
+        let svc = svc.clone();
+        match tokio::task::spawn_blocking(move || svc.purge_idempotency()).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "expired client tokens removed"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging client tokens failed"),
             _ => {}

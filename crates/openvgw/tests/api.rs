@@ -292,14 +292,13 @@ async fn ssl_vpn_artefacts_and_revocation() {
     let list = h.ok("DescribeSslVpnClientCerts", &[("SslVpnServerId", &server)]).await;
     assert_eq!(list["SslVpnClientCertKeys"]["SslVpnClientCertKey"][0]["Status"], "normal");
     let serial = {
-        let st =
-            h.svc.store.read(|tx| tx.get_unscoped::<openvgw_core::model::SslVpnClientCert>(&cert)).unwrap().unwrap();
+        let st = h.store.read(|tx| tx.get_unscoped::<openvgw_core::model::SslVpnClientCert>(&cert)).unwrap().unwrap();
         st.serial_hex
     };
     h.ok("DeleteSslVpnClientCert", &[("SslVpnClientCertId", &cert)]).await;
-    let srv = h.svc.store.read(|tx| tx.get_unscoped::<openvgw_core::model::SslVpnServer>(&server)).unwrap().unwrap();
+    let srv = h.store.read(|tx| tx.get_unscoped::<openvgw_core::model::SslVpnServer>(&server)).unwrap().unwrap();
     assert_eq!(srv.revoked_serials, vec![serial]);
-    let crl = openvgw_control::Service::crl_of(&srv).unwrap();
+    let crl = openvgw_control::ssl::crl_of(&srv).unwrap();
     assert!(crl.starts_with("-----BEGIN X509 CRL-----"));
 }
 

@@ -22,7 +22,9 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-pub use ovpn::{openvpn_client_config, openvpn_server_cipher_directives, OpenVpnClientProfile, SUPPORTED_CIPHERS};
+pub use ovpn::{
+    cipher_name, openvpn_client_config, openvpn_server_cipher_directives, OpenVpnClientProfile, SUPPORTED_CIPHERS,
+};
 
 /// CA and server certificates live about ten years: the SSL-VPN server has no
 /// renewal workflow in the Alibaba/Huawei APIs.

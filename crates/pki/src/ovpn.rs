@@ -8,8 +8,23 @@
 
 use std::fmt::Write as _;
 
-/// Cipher values the SSL-VPN APIs accept (Alibaba `Cipher`).
-pub const SUPPORTED_CIPHERS: [&str; 4] = ["AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "none"];
+use openvgw_core::crypto::SslCipher;
+
+/// OpenVPN's names of the data-channel ciphers the SSL-VPN APIs offer.
+pub const SUPPORTED_CIPHERS: [&str; 6] =
+    ["AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "AES-128-GCM", "AES-256-GCM", "none"];
+
+/// OpenVPN's name of a data-channel cipher.
+pub fn cipher_name(c: SslCipher) -> &'static str {
+    match c {
+        SslCipher::Aes128Cbc => "AES-128-CBC",
+        SslCipher::Aes192Cbc => "AES-192-CBC",
+        SslCipher::Aes256Cbc => "AES-256-CBC",
+        SslCipher::Aes128Gcm => "AES-128-GCM",
+        SslCipher::Aes256Gcm => "AES-256-GCM",
+        SslCipher::None => "none",
+    }
+}
 
 /// Alibaba's default when no cipher is given.
 const DEFAULT_CIPHER: &str = "AES-128-CBC";

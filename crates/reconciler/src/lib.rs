@@ -1,46 +1,64 @@
 //! openvgw-reconciler: moves gateways through their documented states by driving the data plane.
 //!
-//! As in neutron-vpnaas, only the reconciler resolves a pending state. It compares each gateway's generation with
-//! the generation the data plane last applied, compiles the gateway and its children into one
-//! [`GatewayIntent`](openvgw_dataplane::GatewayIntent), hands it to the driver, and records the result. It also
-//! feeds observed tunnel / session state back into the store (only on change) and removes data-plane leftovers of
-//! gateways that no longer exist.
+//! As in neutron-vpnaas, only the reconciler resolves a pending state, and it is the one place that repairs. It
+//! compares each gateway's generation with the generation the data plane last applied, compiles the gateway's tree
+//! into one [`GatewayIntent`](openvgw_dataplane::GatewayIntent), hands it to the driver, and records the result.
+//! At the resync cadence it observes settled gateways: observed tunnel / session state goes back into the store
+//! (only on change), a data plane that is no longer what was applied is applied again, and tunnels that should
+//! initiate but have no IKE SA are nudged until the peer answers. Failed gateways are retried with a backoff, and
+//! data-plane leftovers of gateways that no longer exist are removed at start.
 
 mod compile;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use openvgw_control::Service;
-use openvgw_core::model::{
-    CertificateAssociation, GatewayPhase, IpsecServer, RouteEntry, SslVpnClientCert, SslVpnServer, VpnConnection,
-    VpnGateway,
-};
-use openvgw_core::{now_ms, Kind, Result};
-use openvgw_dataplane::{Driver, GatewayObservation};
-use openvgw_store::Store;
+use openvgw_core::model::{GatewayPhase, TunnelState, VpnGateway};
+use openvgw_core::{Error, Result};
+use openvgw_dataplane::Driver;
 use tokio::sync::watch;
 
 pub use compile::compile;
 
-pub struct Reconciler {
-    service: Arc<Service>,
-    in_flight: Mutex<HashSet<String>>,
-    resync: Duration,
+/// An initiating tunnel without an IKE SA (the peer was not ready, or answered with an error charon does not retry
+/// on) is started again this often.
+const INITIATE_RETRY: Duration = Duration::from_secs(5);
+/// Retries of a gateway that failed to converge start at this spacing and double up to the cap.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct State {
+    /// Gateways a convergence task is working on.
+    in_flight: HashSet<String>,
+    /// Gateways whose last convergence failed: when to try again, and the current spacing.
+    backoff: HashMap<String, (Instant, Duration)>,
+    /// Per gateway, the tunnels that initiate (from the last applied intent) and when each was last nudged.
+    initiating: HashMap<String, HashMap<String, Option<Instant>>>,
 }
 
-fn store(service: &Service) -> &Store {
-    &service.store
+pub struct Reconciler {
+    service: Arc<Service>,
+    state: Mutex<State>,
+    resync: Duration,
 }
 
 impl Reconciler {
     pub fn new(service: Arc<Service>, resync: Duration) -> Arc<Self> {
-        Arc::new(Reconciler { service, in_flight: Mutex::new(HashSet::new()), resync })
+        Arc::new(Reconciler { service, state: Mutex::new(State::default()), resync })
     }
 
     fn driver(&self) -> &Arc<dyn Driver> {
-        &self.service.driver
+        self.service.driver()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing here is left half-updated by a panic, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs until `shutdown` turns true.
@@ -50,11 +68,11 @@ impl Reconciler {
             tracing::warn!(error = %e, "could not check the data plane for leftovers");
         }
         // Mutations wake the loop often; observing every gateway's daemons is kept to the resync cadence.
-        let mut last_observed: Option<std::time::Instant> = None;
+        let mut last_observed: Option<Instant> = None;
         loop {
             let observe = last_observed.is_none_or(|t| t.elapsed() >= self.resync);
             if observe {
-                last_observed = Some(std::time::Instant::now());
+                last_observed = Some(Instant::now());
             }
             if let Err(e) = self.clone().pass(observe).await {
                 tracing::error!(error = %e, "reconcile pass failed");
@@ -71,10 +89,9 @@ impl Reconciler {
     }
 
     /// Gateways the driver has but the store does not (deleted while openvgw was down).
-    async fn remove_leftovers(&self) -> Result<()> {
-        let realised = self.driver().realised_gateways().await.map_err(openvgw_core::Error::internal)?;
-        let known: HashSet<String> =
-            store(&self.service).read(|tx| tx.ids_of_kind(Kind::VpnGateway))?.into_iter().collect();
+    pub(crate) async fn remove_leftovers(&self) -> Result<()> {
+        let realised = self.driver().realised_gateways().await.map_err(Error::internal)?;
+        let known: HashSet<String> = self.service.all_gateways()?.into_iter().map(|g| g.id).collect();
         for id in realised.into_iter().filter(|id| !known.contains(id)) {
             tracing::info!(gateway = %id, "removing data-plane leftovers of a deleted gateway");
             if let Err(e) = self.driver().remove(&id).await {
@@ -84,12 +101,11 @@ impl Reconciler {
         Ok(())
     }
 
-    /// One pass: observe settled gateways (when `observe`), then start work for every gateway that needs it — pending changes, or
-    /// a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
-    async fn pass(self: Arc<Self>, observe: bool) -> Result<()> {
-        let gateways: Vec<VpnGateway> = store(&self.service).read(|tx| tx.all(&Default::default()))?;
-        for gw in gateways {
-            if self.is_busy(&gw.id)? {
+    /// One pass: observe settled gateways (when `observe`), then start work for every gateway that needs it —
+    /// pending changes, or a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
+    pub(crate) async fn pass(self: Arc<Self>, observe: bool) -> Result<()> {
+        for gw in self.service.all_gateways()? {
+            if self.state().in_flight.contains(&gw.id) || self.backing_off(&gw.id) {
                 continue;
             }
             let mut needs_work = gw.phase != GatewayPhase::Ready || gw.generation > gw.applied_generation;
@@ -103,15 +119,26 @@ impl Reconciler {
                     Err(e) => tracing::debug!(gateway = %gw.id, error = %e, "observation failed"),
                 }
             }
-            if needs_work && self.claim(&gw.id)? {
+            if needs_work && self.state().in_flight.insert(gw.id.clone()) {
                 let me = self.clone();
                 tokio::spawn(async move {
                     let id = gw.id.clone();
-                    if let Err(e) = me.converge(&id).await {
-                        tracing::warn!(gateway = %id, error = %e, "gateway did not converge; will retry");
-                    }
-                    if let Ok(mut busy) = me.in_flight.lock() {
-                        busy.remove(&id);
+                    let result = me.converge(&id).await;
+                    {
+                        let mut st = me.state();
+                        st.in_flight.remove(&id);
+                        match &result {
+                            Ok(()) => {
+                                st.backoff.remove(&id);
+                            }
+                            Err(e) => {
+                                let spacing =
+                                    st.backoff.get(&id).map_or(BACKOFF_START, |(_, d)| (*d * 2).min(BACKOFF_CAP));
+                                st.backoff.insert(id.clone(), (Instant::now() + spacing, spacing));
+                                tracing::warn!(gateway = %id, error = %e, retry_in_ms = spacing.as_millis() as u64,
+                                    "gateway did not converge; will retry");
+                            }
+                        }
                     }
                     // Whatever changed meanwhile gets picked up by the next pass.
                     me.service.reconcile_signal().notify_one();
@@ -121,135 +148,82 @@ impl Reconciler {
         Ok(())
     }
 
-    fn is_busy(&self, id: &str) -> Result<bool> {
-        let busy = self.in_flight.lock().map_err(|_| openvgw_core::Error::internal("reconciler lock poisoned"))?;
-        Ok(busy.contains(id))
+    fn backing_off(&self, id: &str) -> bool {
+        self.state().backoff.get(id).is_some_and(|(until, _)| Instant::now() < *until)
     }
 
-    /// Marks a gateway in flight; false if another task already has it.
-    fn claim(&self, id: &str) -> Result<bool> {
-        let mut busy = self.in_flight.lock().map_err(|_| openvgw_core::Error::internal("reconciler lock poisoned"))?;
-        Ok(busy.insert(id.to_string()))
-    }
-
-    async fn converge(&self, id: &str) -> Result<()> {
-        let st = store(&self.service);
-        let Some(gw) = st.read(|tx| tx.get_unscoped::<VpnGateway>(id))? else {
+    pub(crate) async fn converge(&self, id: &str) -> Result<()> {
+        let Some(tree) = self.service.gateway_tree(id)? else {
+            self.state().initiating.remove(id);
             return Ok(());
         };
-        if gw.phase == GatewayPhase::Deleting {
-            self.driver().remove(id).await.map_err(openvgw_core::Error::internal)?;
-            st.write(|tx| {
-                for c in tx.children_unscoped::<VpnConnection>(id)? {
-                    tx.delete(Kind::VpnConnection, &c.id)?;
-                }
-                for r in tx.children_unscoped::<RouteEntry>(id)? {
-                    tx.delete(Kind::RouteEntry, &r.id)?;
-                }
-                for s in tx.children_unscoped::<SslVpnServer>(id)? {
-                    for c in tx.children_unscoped::<SslVpnClientCert>(&s.id)? {
-                        tx.delete(Kind::SslVpnClientCert, &c.id)?;
-                    }
-                    tx.delete(Kind::SslVpnServer, &s.id)?;
-                }
-                for s in tx.children_unscoped::<IpsecServer>(id)? {
-                    tx.delete(Kind::IpsecServer, &s.id)?;
-                }
-                for a in tx.children_unscoped::<CertificateAssociation>(id)? {
-                    tx.delete(Kind::CertificateAssociation, &a.id)?;
-                }
-                tx.delete(Kind::VpnGateway, id)
-            })?;
+        if tree.gateway.phase == GatewayPhase::Deleting {
+            self.driver().remove(id).await.map_err(Error::internal)?;
+            self.service.finish_delete(id)?;
+            self.state().initiating.remove(id);
             tracing::info!(gateway = %id, "gateway deleted");
             return Ok(());
         }
-        if gw.phase == GatewayPhase::Init {
-            st.write(|tx| {
-                if let Some(mut g) = tx.get_unscoped::<VpnGateway>(id)? {
-                    if g.phase == GatewayPhase::Init {
-                        g.phase = GatewayPhase::Provisioning;
-                        tx.update(&g)?;
-                    }
-                }
-                Ok(())
-            })?;
+        if tree.gateway.phase == GatewayPhase::Init {
+            self.service.start_provisioning(id)?;
         }
-        let intent = st.read(|tx| compile(tx, &self.service.config, &gw))?;
-        let started = std::time::Instant::now();
+        let intent = compile(&tree);
+        let started = Instant::now();
         if let Err(e) = self.driver().apply(&intent).await {
             let msg = format!("applying generation {} failed: {e}", intent.generation);
-            st.write(|tx| tx.append_event(id, now_ms(), &msg))?;
-            return Err(openvgw_core::Error::internal(msg));
+            self.service.record_event(id, &msg)?;
+            return Err(Error::internal(msg));
         }
-        st.write(|tx| {
-            let Some(mut g) = tx.get_unscoped::<VpnGateway>(id)? else {
-                return Ok(());
-            };
-            if g.phase == GatewayPhase::Deleting {
-                return Ok(());
-            }
-            g.applied_generation = g.applied_generation.max(intent.generation);
-            g.phase = GatewayPhase::Ready;
-            tx.update(&g)?;
-            tx.append_event(id, now_ms(), &format!("generation {} applied", intent.generation))
-        })?;
+        self.service.record_applied(id, intent.generation)?;
+        let initiating = intent
+            .tunnels
+            .iter()
+            .filter(|t| t.initiate && t.remote_ip.is_some())
+            .map(|t| (t.id.clone(), None))
+            .collect();
+        self.state().initiating.insert(id.to_string(), initiating);
         tracing::info!(gateway = %id, generation = intent.generation, driver = self.driver().name(),
             elapsed_ms = started.elapsed().as_millis() as u64, "gateway converged");
         Ok(())
     }
 
-    /// Feeds what the data plane sees back into the store, writing only what changed; returns whether the data
-    /// plane is ready with what was applied.
+    /// Feeds what the data plane sees back into the store and nudges initiating tunnels that have no IKE SA;
+    /// returns whether the data plane is ready with what was applied.
     async fn observe(&self, gw: &VpnGateway) -> Result<bool> {
-        let obs = self.driver().observe(&gw.id).await.map_err(openvgw_core::Error::internal)?;
-        let st = store(&self.service);
-        let changed = st.read(|tx| diff(tx, &gw.id, &obs))?;
-        if changed.is_empty() {
-            return Ok(obs.ready);
-        }
-        st.write(|tx| {
-            for c in diff(tx, &gw.id, &obs)? {
-                match c {
-                    Changed::Connection(c) => tx.update(&c)?,
-                    Changed::SslServer(s) => tx.update(&s)?,
-                    Changed::IpsecServer(s) => tx.update(&s)?,
+        let obs = self.driver().observe(&gw.id).await.map_err(Error::internal)?;
+        self.service.record_observation(&gw.id, &obs)?;
+        if obs.ready {
+            let due: Vec<String> = {
+                let now = Instant::now();
+                let mut st = self.state();
+                let Some(tunnels) = st.initiating.get_mut(&gw.id) else {
+                    return Ok(true);
+                };
+                let mut due = Vec::new();
+                for (tunnel, last) in tunnels.iter_mut() {
+                    let down = obs.tunnels.get(tunnel).is_none_or(|t| t.state == TunnelState::IkeSaNotEstablished);
+                    if !down {
+                        *last = None;
+                        continue;
+                    }
+                    // charon initiates on load: the first nudge waits a retry period after the apply.
+                    match last {
+                        None => *last = Some(now),
+                        Some(t) if now.duration_since(*t) >= INITIATE_RETRY => {
+                            *t = now;
+                            due.push(tunnel.clone());
+                        }
+                        Some(_) => {}
+                    }
+                }
+                due
+            };
+            for tunnel in due {
+                if let Err(e) = self.driver().initiate(&gw.id, &tunnel).await {
+                    tracing::debug!(gateway = %gw.id, connection = %tunnel, error = %e, "initiate retry failed");
                 }
             }
-            Ok(())
-        })?;
+        }
         Ok(obs.ready)
     }
-}
-
-enum Changed {
-    Connection(VpnConnection),
-    SslServer(SslVpnServer),
-    IpsecServer(IpsecServer),
-}
-
-fn diff(tx: &openvgw_store::Tx, gateway_id: &str, obs: &GatewayObservation) -> Result<Vec<Changed>> {
-    let mut out = Vec::new();
-    for mut c in tx.children_unscoped::<VpnConnection>(gateway_id)? {
-        if let Some(t) = obs.tunnels.get(&c.id) {
-            if c.state != t.state || c.health_ok != t.health_ok {
-                c.state = t.state;
-                c.health_ok = t.health_ok;
-                out.push(Changed::Connection(c));
-            }
-        }
-    }
-    for mut s in tx.children_unscoped::<SslVpnServer>(gateway_id)? {
-        let n = obs.ssl_sessions.get(&s.id).copied().unwrap_or(0);
-        if s.connections != n {
-            s.connections = n;
-            out.push(Changed::SslServer(s));
-        }
-    }
-    for mut s in tx.children_unscoped::<IpsecServer>(gateway_id)? {
-        if s.online_clients != obs.ipsec_server_clients {
-            s.online_clients = obs.ipsec_server_clients;
-            out.push(Changed::IpsecServer(s));
-        }
-    }
-    Ok(out)
 }

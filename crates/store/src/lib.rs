@@ -1,7 +1,8 @@
 //! openvgw-store: durable state in an embedded SQLite database (WAL, `synchronous=FULL`).
 //!
 //! Resources are stored as JSON documents next to the columns every query filters on (tenant, region, kind,
-//! parent, name), so the schema stays the same for every resource type and for a future PostgreSQL backend.
+//! parent, name) and their typed secondary keys (`resource_keys`), so the schema stays the same for every resource
+//! type and for a future PostgreSQL backend. Lists page by offset or by a keyset cursor on the insertion sequence.
 //! All writes happen inside one `BEGIN IMMEDIATE` transaction per request: a request either commits everything
 //! it changed or nothing.
 
@@ -17,6 +18,9 @@ use openvgw_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use tx::{Event, IdempotencyRecord, ListQuery, TagFilter, TaggedResource, Tx};
+
+#[cfg(test)]
+mod tests;
 
 const READERS: usize = 4;
 

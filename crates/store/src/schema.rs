@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 use crate::sql_err;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -70,13 +71,41 @@ CREATE TABLE events (
     message TEXT NOT NULL
 );
 CREATE INDEX events_resource ON events (resource_id, at);
-"#];
+"#,
+    // 2: typed secondary keys replace the single lookup column; resources get an updated-at column.
+    r#"
+CREATE TABLE resource_keys (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (kind, key, value, id)
+);
+CREATE INDEX resource_keys_id ON resource_keys (id);
+DROP INDEX resources_lookup;
+ALTER TABLE resources DROP COLUMN lookup_key;
+CREATE INDEX resources_name ON resources (tenant_id, region, kind, name);
+CREATE INDEX tags_binding ON tags (tenant_id, region, resource_kind, resource_id, key);
+"#,
+];
+
+/// Documents written before version 2 use the Alibaba-shaped model; they are not converted.
+const FIRST_NEUTRAL_VERSION: i64 = 2;
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
     txn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(sql_err)?;
     let current: i64 =
         txn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0)).map_err(sql_err)?;
+    if (1..FIRST_NEUTRAL_VERSION).contains(&current) {
+        let stored: i64 = txn.query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0)).map_err(sql_err)?;
+        if stored > 0 {
+            return Err(openvgw_core::Error::internal(format!(
+                "the database holds {stored} resources written by openvgw 0.1 (schema {current}), whose documents \
+                 this version does not read; start with a new data directory"
+            )));
+        }
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         txn.execute_batch(sql).map_err(sql_err)?;
         txn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1]).map_err(sql_err)?;

@@ -1,7 +1,7 @@
 //! Typed operations inside one transaction.
 
-use openvgw_core::model::{AccessKey, Resource, Scope, Tag, Tenant};
-use openvgw_core::{Error, Kind, Result};
+use openvgw_core::model::{AccessKey, Index, Resource, Scope, Tag, Tenant};
+use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -13,20 +13,32 @@ pub struct Tx<'a> {
     writable: bool,
 }
 
-/// Filters for listing one kind of resource. `json_eq` compares a top-level document field (`$.field`).
+/// Filters for listing one kind of resource. Every filter is served by an index.
 #[derive(Debug, Default, Clone)]
 pub struct ListQuery<'q> {
     pub scope: Option<&'q Scope>,
     pub parent_id: Option<&'q str>,
     pub id: Option<&'q str>,
     pub name: Option<&'q str>,
-    /// Matches [`Resource::lookup_key`](openvgw_core::model::Resource::lookup_key).
-    pub lookup_key: Option<&'q str>,
-    pub json_eq: Vec<(&'q str, String)>,
+    /// Secondary keys the resource must carry (see [`Index`]).
+    pub keys: Vec<(Index, String)>,
     /// Only resources carrying all these tags (value `None` = any value).
     pub tags: Vec<TagFilter>,
-    pub offset: u64,
-    pub limit: Option<u64>,
+}
+
+impl<'q> ListQuery<'q> {
+    pub fn in_scope(scope: &'q Scope) -> Self {
+        ListQuery { scope: Some(scope), ..Default::default() }
+    }
+
+    pub fn children_of(scope: &'q Scope, parent_id: &'q str) -> Self {
+        ListQuery { scope: Some(scope), parent_id: Some(parent_id), ..Default::default() }
+    }
+
+    pub fn key(mut self, index: Index, value: impl Into<String>) -> Self {
+        self.keys.push((index, value.into()));
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +49,7 @@ pub struct TagFilter {
 
 #[derive(Debug, Clone)]
 pub struct TaggedResource {
-    pub resource_kind: String,
+    pub resource_kind: Kind,
     pub resource_id: String,
     pub key: String,
     pub value: String,
@@ -64,6 +76,18 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
 
+fn bad_cursor() -> Error {
+    Error::invalid(Field::PageToken, Rule::UnknownToken)
+}
+
+/// SQLite takes signed 64-bit limits; "everything" and absurd offsets are clamped rather than wrapped.
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Separates the parts of a tag-binding cursor (resource id, key); neither may contain it.
+const CURSOR_SEP: char = '\u{1f}';
+
 impl<'a> Tx<'a> {
     pub(crate) fn new(conn: &'a Connection, writable: bool) -> Self {
         Tx { conn, writable }
@@ -82,11 +106,9 @@ impl<'a> Tx<'a> {
     /// The resource `id` of type `R` in `scope`, if it exists there.
     pub fn get<R: Resource>(&self, scope: &Scope, id: &str) -> Result<Option<R>> {
         self.conn
-            .query_row(
-                "SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4",
-                params![R::KIND.as_str(), id, scope.tenant_id, scope.region],
-                |r| r.get::<_, String>(0),
-            )
+            .prepare_cached("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4")
+            .map_err(sql_err)?
+            .query_row(params![R::KIND.as_str(), id, scope.tenant_id, scope.region], |r| r.get::<_, String>(0))
             .optional()
             .map_err(sql_err)?
             .map(|doc| decode(&doc))
@@ -98,67 +120,115 @@ impl<'a> Tx<'a> {
         self.get(scope, id)?.ok_or_else(|| Error::not_found(R::KIND, id))
     }
 
-    /// The resource regardless of tenant (for the reconciler, never for API requests).
+    /// The resource regardless of tenant (for the reconciler and operator commands, never for API requests).
     pub fn get_unscoped<R: Resource>(&self, id: &str) -> Result<Option<R>> {
         self.conn
-            .query_row("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2", params![R::KIND.as_str(), id], |r| {
-                r.get::<_, String>(0)
-            })
+            .prepare_cached("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2")
+            .map_err(sql_err)?
+            .query_row(params![R::KIND.as_str(), id], |r| r.get::<_, String>(0))
             .optional()
             .map_err(sql_err)?
             .map(|doc| decode(&doc))
             .transpose()
     }
 
+    fn write_keys<R: Resource>(&self, r: &R) -> Result<()> {
+        self.conn.execute("DELETE FROM resource_keys WHERE id = ?1", [r.id()]).map_err(sql_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO resource_keys (kind, key, value, id) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(sql_err)?;
+        for (index, value) in r.index() {
+            stmt.execute(params![R::KIND.as_str(), index.as_str(), value, r.id()]).map_err(sql_err)?;
+        }
+        Ok(())
+    }
+
     pub fn insert<R: Resource>(&self, r: &R) -> Result<()> {
         self.writable()?;
         let scope = r.scope();
         self.conn
-            .execute(
-                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, lookup_key, created_at, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    R::KIND.as_str(),
-                    r.id(),
-                    scope.tenant_id,
-                    scope.region,
-                    r.parent_id(),
-                    r.name(),
-                    r.lookup_key(),
-                    r.created_at(),
-                    encode(r)?
-                ],
+            .prepare_cached(
+                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, created_at, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
+            .map_err(sql_err)?
+            .execute(params![
+                R::KIND.as_str(),
+                r.id(),
+                scope.tenant_id,
+                scope.region,
+                r.parent_id(),
+                r.name(),
+                r.created_at(),
+                encode(r)?
+            ])
             .map_err(sql_err)?;
-        Ok(())
+        self.write_keys(r)
     }
 
     pub fn update<R: Resource>(&self, r: &R) -> Result<()> {
         self.writable()?;
         let n = self
             .conn
-            .execute(
-                "UPDATE resources SET parent_id = ?3, name = ?4, lookup_key = ?5, doc = ?6 WHERE kind = ?1 AND id = ?2",
-                params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), r.lookup_key(), encode(r)?],
-            )
+            .prepare_cached("UPDATE resources SET parent_id = ?3, name = ?4, doc = ?5 WHERE kind = ?1 AND id = ?2")
+            .map_err(sql_err)?
+            .execute(params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), encode(r)?])
             .map_err(sql_err)?;
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(Error::not_found(R::KIND, r.id()))
+        if n != 1 {
+            return Err(Error::not_found(R::KIND, r.id()));
         }
+        self.write_keys(r)
     }
 
-    /// Deletes a resource with its tags, events and any addresses it owns.
+    /// Deletes one resource with its tags, events, secondary keys and any addresses it owns. Its children are not
+    /// touched: see [`Tx::delete_tree`].
     pub fn delete(&self, kind: Kind, id: &str) -> Result<()> {
         self.writable()?;
         self.conn
             .execute("DELETE FROM resources WHERE kind = ?1 AND id = ?2", params![kind.as_str(), id])
             .map_err(sql_err)?;
-        self.conn.execute("DELETE FROM tags WHERE resource_id = ?1", [id]).map_err(sql_err)?;
-        self.conn.execute("DELETE FROM events WHERE resource_id = ?1", [id]).map_err(sql_err)?;
+        for table in ["tags", "events"] {
+            self.conn.execute(&format!("DELETE FROM {table} WHERE resource_id = ?1"), [id]).map_err(sql_err)?;
+        }
+        self.conn.execute("DELETE FROM resource_keys WHERE id = ?1", [id]).map_err(sql_err)?;
         self.conn.execute("DELETE FROM addresses WHERE owner_id = ?1", [id]).map_err(sql_err)?;
         Ok(())
+    }
+
+    /// Deletes a resource and everything below it in the resource tree ([`Kind::children`]) or depending on it
+    /// ([`Kind::dependents`]), in one transaction.
+    pub fn delete_tree(&self, kind: Kind, id: &str) -> Result<()> {
+        self.writable()?;
+        for child in kind.children() {
+            for cid in self.ids(*child, "parent_id = ?2", id)? {
+                self.delete_tree(*child, &cid)?;
+            }
+        }
+        for (dependent, index) in kind.dependents() {
+            let sql = "SELECT id FROM resource_keys WHERE kind = ?1 AND key = ?2 AND value = ?3";
+            let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err)?;
+            let ids = stmt
+                .query_map(params![dependent.as_str(), index.as_str(), id], |r| r.get::<_, String>(0))
+                .map_err(sql_err)?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(sql_err)?;
+            for did in ids {
+                self.delete_tree(*dependent, &did)?;
+            }
+        }
+        self.delete(kind, id)
+    }
+
+    fn ids(&self, kind: Kind, filter: &str, arg: &str) -> Result<Vec<String>> {
+        let sql = format!("SELECT id FROM resources WHERE kind = ?1 AND {filter} ORDER BY seq");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
+        let ids = stmt
+            .query_map(params![kind.as_str(), arg], |r| r.get::<_, String>(0))
+            .map_err(sql_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok(ids)
     }
 
     fn where_clause(kind: Kind, q: &ListQuery) -> (String, Vec<Value>) {
@@ -181,13 +251,12 @@ impl<'a> Tx<'a> {
             sql.push_str(" AND r.name = ?");
             args.push(Value::Text(name.into()));
         }
-        if let Some(k) = q.lookup_key {
-            sql.push_str(" AND r.lookup_key = ?");
-            args.push(Value::Text(k.into()));
-        }
-        for (field, value) in &q.json_eq {
-            // Field names come from code, never from requests; values are bound.
-            sql.push_str(&format!(" AND json_extract(r.doc, '$.{field}') = ?"));
+        for (index, value) in &q.keys {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM resource_keys k WHERE k.kind = r.kind AND k.key = ? AND k.value = ? \
+                 AND k.id = r.id)",
+            );
+            args.push(Value::Text(index.as_str().into()));
             args.push(Value::Text(value.clone()));
         }
         for t in &q.tags {
@@ -202,36 +271,63 @@ impl<'a> Tx<'a> {
         (sql, args)
     }
 
-    /// One page of resources (oldest first) and the total number matching.
-    pub fn list<R: Resource>(&self, q: &ListQuery) -> Result<(Vec<R>, u64)> {
+    /// One page of resources in insertion order, the total matching, and the cursor of the next page.
+    pub fn list<R: Resource>(&self, q: &ListQuery, page: &PageRequest) -> Result<Page<R>> {
         let (filter, args) = Self::where_clause(R::KIND, q);
-        let total: i64 = self
-            .conn
-            .query_row(&format!("SELECT COUNT(*){filter}"), params_from_iter(args.iter()), |r| r.get(0))
-            .map_err(sql_err)?;
-        let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
-        let sql = format!("SELECT r.doc{filter} ORDER BY r.seq LIMIT {limit} OFFSET {}", q.offset);
+        let total = self.count_where(&filter, &args)?;
+        let limit = page.limit();
+        let (mut sql, mut args) = (format!("SELECT r.seq, r.doc{filter}"), args);
+        match page {
+            PageRequest::Offset { offset, .. } => {
+                sql.push_str(&format!(
+                    " ORDER BY r.seq LIMIT {} OFFSET {}",
+                    sql_int(limit.saturating_add(1)),
+                    sql_int(*offset)
+                ));
+            }
+            PageRequest::After { cursor, .. } => {
+                if let Some(c) = cursor {
+                    let seq: i64 = c.0.parse().map_err(|_| bad_cursor())?;
+                    sql.push_str(" AND r.seq > ?");
+                    args.push(Value::Integer(seq));
+                }
+                sql.push_str(&format!(" ORDER BY r.seq LIMIT {}", sql_int(limit.saturating_add(1))));
+            }
+        }
         let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
-        let docs = stmt
-            .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))
+        let mut rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<String>, _>>()
+            .collect::<std::result::Result<Vec<(i64, String)>, _>>()
             .map_err(sql_err)?;
-        let items = docs.iter().map(|d| decode(d)).collect::<Result<Vec<R>>>()?;
-        Ok((items, total as u64))
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more { rows.last().map(|(seq, _)| Cursor(seq.to_string())) } else { None };
+        let items = rows.iter().map(|(_, d)| decode(d)).collect::<Result<Vec<R>>>()?;
+        Ok(Page { items, total, next })
     }
 
-    /// All resources of a kind matching the query (no paging).
+    /// All resources of a kind matching the query.
     pub fn all<R: Resource>(&self, q: &ListQuery) -> Result<Vec<R>> {
-        let q = ListQuery { offset: 0, limit: None, ..q.clone() };
-        Ok(self.list(&q)?.0)
+        Ok(self.list(q, &PageRequest::ALL)?.items)
+    }
+
+    /// The first (oldest) resource matching the query.
+    pub fn first<R: Resource>(&self, q: &ListQuery) -> Result<Option<R>> {
+        Ok(self.list(q, &PageRequest::Offset { offset: 0, limit: 1 })?.items.into_iter().next())
     }
 
     pub fn count<R: Resource>(&self, q: &ListQuery) -> Result<u64> {
         let (filter, args) = Self::where_clause(R::KIND, q);
+        self.count_where(&filter, &args)
+    }
+
+    fn count_where(&self, filter: &str, args: &[Value]) -> Result<u64> {
         let n: i64 = self
             .conn
-            .query_row(&format!("SELECT COUNT(*){filter}"), params_from_iter(args.iter()), |r| r.get(0))
+            .prepare_cached(&format!("SELECT COUNT(*){filter}"))
+            .map_err(sql_err)?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))
             .map_err(sql_err)?;
         Ok(n as u64)
     }
@@ -248,13 +344,13 @@ impl<'a> Tx<'a> {
         Ok(ids)
     }
 
-    /// Every resource of a kind whose parent is `parent_id`, across tenants (reconciler, cascades).
+    /// Every resource of a kind whose parent is `parent_id`, across tenants (reconciler).
     pub fn children_unscoped<R: Resource>(&self, parent_id: &str) -> Result<Vec<R>> {
         self.all(&ListQuery { parent_id: Some(parent_id), ..Default::default() })
     }
 
-    /// Counts of resources per (kind, derived status) are computed by callers; this gives counts per kind.
-    pub fn count_by_kind(&self) -> Result<Vec<(String, u64)>> {
+    /// Stored resources per kind.
+    pub fn count_by_kind(&self) -> Result<Vec<(Kind, u64)>> {
         let mut stmt =
             self.conn.prepare_cached("SELECT kind, COUNT(*) FROM resources GROUP BY kind").map_err(sql_err)?;
         let rows = stmt
@@ -262,7 +358,9 @@ impl<'a> Tx<'a> {
             .map_err(sql_err)?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(sql_err)?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|(k, n)| Kind::parse(&k).map(|k| (k, n)).ok_or_else(|| Error::internal(format!("store: kind {k}"))))
+            .collect()
     }
 
     // ---- tags ------------------------------------------------------------------------------------------------
@@ -270,7 +368,7 @@ impl<'a> Tx<'a> {
     pub fn tags_of(&self, resource_id: &str) -> Result<Vec<Tag>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT key, value FROM tags WHERE resource_id = ?1 ORDER BY seq")
+            .prepare_cached("SELECT key, value FROM tags WHERE resource_id = ?1 ORDER BY seq, key")
             .map_err(sql_err)?;
         let tags = stmt
             .query_map([resource_id], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))
@@ -285,12 +383,13 @@ impl<'a> Tx<'a> {
         self.writable()?;
         let seq = openvgw_core::now_ms();
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO tags (tenant_id, region, resource_kind, resource_id, key, value, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
-                params![scope.tenant_id, scope.region, kind.as_str(), resource_id, tag.key, tag.value, seq],
             )
+            .map_err(sql_err)?
+            .execute(params![scope.tenant_id, scope.region, kind.as_str(), resource_id, tag.key, tag.value, seq])
             .map_err(sql_err)?;
         Ok(())
     }
@@ -309,21 +408,19 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Tag bindings in a scope for one resource kind, optionally restricted to resources and/or resources that carry
-    /// all of `tags`; ordered stably for token paging.
+    /// Tag bindings in a scope for one resource kind, optionally restricted to some resources and/or to resources
+    /// that carry all of `tags` (then only the matching tags are reported, as Alibaba does). Keyset-paged in
+    /// (resource id, key) order.
     pub fn tag_bindings(
         &self,
         scope: &Scope,
         kind: Kind,
         resource_ids: &[String],
         tags: &[TagFilter],
-        offset: u64,
+        after: Option<&Cursor>,
         limit: u64,
-    ) -> Result<(Vec<TaggedResource>, bool)> {
-        let mut sql = String::from(
-            "SELECT t.resource_kind, t.resource_id, t.key, t.value FROM tags t
-             WHERE t.tenant_id = ? AND t.region = ? AND t.resource_kind = ?",
-        );
+    ) -> Result<Page<TaggedResource>> {
+        let mut sql = String::from(" FROM tags t WHERE t.tenant_id = ? AND t.region = ? AND t.resource_kind = ?");
         let mut args: Vec<Value> = vec![
             Value::Text(scope.tenant_id.clone()),
             Value::Text(scope.region.clone()),
@@ -343,38 +440,61 @@ impl<'a> Tx<'a> {
             sql.push(')');
         }
         if !tags.is_empty() {
-            // Only the matching tags themselves are reported, as Alibaba does when filtering by tag.
             sql.push_str(&format!(" AND t.key IN ({})", vec!["?"; tags.len()].join(",")));
             args.extend(tags.iter().map(|f| Value::Text(f.key.clone())));
         }
-        sql.push_str(&format!(" ORDER BY t.resource_id, t.key LIMIT {} OFFSET {offset}", limit + 1));
+        let total = {
+            let n: i64 = self
+                .conn
+                .prepare(&format!("SELECT COUNT(*){sql}"))
+                .map_err(sql_err)?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(sql_err)?;
+            n as u64
+        };
+        if let Some(c) = after {
+            let (rid, key) = c.0.split_once(CURSOR_SEP).ok_or_else(bad_cursor)?;
+            sql.push_str(" AND (t.resource_id, t.key) > (?, ?)");
+            args.push(Value::Text(rid.to_string()));
+            args.push(Value::Text(key.to_string()));
+        }
+        let sql = format!(
+            "SELECT t.resource_kind, t.resource_id, t.key, t.value{sql} ORDER BY t.resource_id, t.key LIMIT {}",
+            sql_int(limit.saturating_add(1))
+        );
         let mut stmt = self.conn.prepare(&sql).map_err(sql_err)?;
         let mut rows = stmt
             .query_map(params_from_iter(args.iter()), |r| {
-                Ok(TaggedResource {
-                    resource_kind: r.get(0)?,
-                    resource_id: r.get(1)?,
-                    key: r.get(2)?,
-                    value: r.get(3)?,
-                })
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })
             .map_err(sql_err)?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(sql_err)?;
         let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next =
+            if more { rows.last().map(|(_, rid, key, _)| Cursor(format!("{rid}{CURSOR_SEP}{key}"))) } else { None };
+        let items = rows
+            .into_iter()
+            .map(|(k, resource_id, key, value)| {
+                let resource_kind = Kind::parse(&k).ok_or_else(|| Error::internal(format!("store: kind {k}")))?;
+                Ok(TaggedResource { resource_kind, resource_id, key, value })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total, next })
     }
 
     // ---- idempotency -----------------------------------------------------------------------------------------
 
     pub fn idempotency(&self, tenant_id: &str, action: &str, token: &str) -> Result<Option<IdempotencyRecord>> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT params_hash, result, created_at FROM idempotency WHERE tenant_id = ?1 AND action = ?2 AND token = ?3",
-                params![tenant_id, action, token],
-                |r| Ok(IdempotencyRecord { params_hash: r.get(0)?, result: r.get(1)?, created_at: r.get(2)? }),
             )
+            .map_err(sql_err)?
+            .query_row(params![tenant_id, action, token], |r| {
+                Ok(IdempotencyRecord { params_hash: r.get(0)?, result: r.get(1)?, created_at: r.get(2)? })
+            })
             .optional()
             .map_err(sql_err)
     }
@@ -382,13 +502,14 @@ impl<'a> Tx<'a> {
     pub fn put_idempotency(&self, tenant_id: &str, action: &str, token: &str, rec: &IdempotencyRecord) -> Result<()> {
         self.writable()?;
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO idempotency (tenant_id, action, token, params_hash, result, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (tenant_id, action, token) DO UPDATE
                  SET params_hash = excluded.params_hash, result = excluded.result, created_at = excluded.created_at",
-                params![tenant_id, action, token, rec.params_hash, rec.result, rec.created_at],
             )
+            .map_err(sql_err)?
+            .execute(params![tenant_id, action, token, rec.params_hash, rec.result, rec.created_at])
             .map_err(sql_err)?;
         Ok(())
     }
@@ -473,7 +594,7 @@ impl<'a> Tx<'a> {
             )
             .map_err(sql_err)?;
         let rows = stmt
-            .query_map(params![resource_id, from_ms, to_ms, limit as i64, offset as i64], |r| {
+            .query_map(params![resource_id, from_ms, to_ms, sql_int(limit), sql_int(offset)], |r| {
                 Ok(Event { at: r.get(0)?, message: r.get(1)? })
             })
             .map_err(sql_err)?
@@ -502,7 +623,9 @@ impl<'a> Tx<'a> {
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
         self.conn
-            .query_row("SELECT doc FROM tenants WHERE id = ?1", [id], |r| r.get::<_, String>(0))
+            .prepare_cached("SELECT doc FROM tenants WHERE id = ?1")
+            .map_err(sql_err)?
+            .query_row([id], |r| r.get::<_, String>(0))
             .optional()
             .map_err(sql_err)?
             .map(|d| decode(&d))
@@ -524,7 +647,7 @@ impl<'a> Tx<'a> {
         self.conn
             .execute(
                 "INSERT INTO access_keys (id, tenant_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![k.id, k.tenant_id, k.secret, k.created_at],
+                params![k.id, k.tenant_id, k.secret.expose(), k.created_at],
             )
             .map_err(sql_err)?;
         Ok(())
@@ -532,8 +655,15 @@ impl<'a> Tx<'a> {
 
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
         self.conn
-            .query_row("SELECT id, secret, tenant_id, created_at FROM access_keys WHERE id = ?1", [id], |r| {
-                Ok(AccessKey { id: r.get(0)?, secret: r.get(1)?, tenant_id: r.get(2)?, created_at: r.get(3)? })
+            .prepare_cached("SELECT id, secret, tenant_id, created_at FROM access_keys WHERE id = ?1")
+            .map_err(sql_err)?
+            .query_row([id], |r| {
+                Ok(AccessKey {
+                    id: r.get(0)?,
+                    secret: Secret::new(r.get::<_, String>(1)?),
+                    tenant_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
             })
             .optional()
             .map_err(sql_err)

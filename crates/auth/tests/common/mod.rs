@@ -1,13 +1,11 @@
-//! Loading the captured vectors from `shared/spec` (cloned beside the repository).
+//! Loading the signature vectors captured from the vendors' SDKs (copied into `tests/vectors`).
 #![allow(dead_code)]
 
 use openvgw_auth::RequestParts;
 use serde_json::Value;
 
-pub const ALIYUN_VECTORS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/aliyun-signature-vectors.json");
-pub const HUAWEI_VECTORS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/huawei-signature-vectors.json");
+pub const ALIYUN_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/aliyun-signature-vectors.json");
+pub const HUAWEI_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/huawei-signature-vectors.json");
 
 pub fn load(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));

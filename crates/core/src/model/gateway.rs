@@ -18,7 +18,7 @@ pub enum GatewayPhase {
 }
 
 /// The status every dialect renders in its own words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GatewayStatus {
     Init,
     Provisioning,

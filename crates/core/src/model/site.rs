@@ -75,7 +75,7 @@ impl CustomerGateway {
 }
 
 /// What the data plane last observed of a tunnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TunnelState {
     IkeSaNotEstablished,
     IkeSaEstablished,

@@ -32,6 +32,7 @@ pub struct Key {
 pub struct Harness {
     pub app: Router,
     pub svc: Arc<Service>,
+    pub store: Arc<Store>,
     pub a: Key,
     pub b: Key,
     /// The data directory, removed with the harness unless the test owns it.
@@ -81,18 +82,23 @@ pub fn harness_at(config: Config, dir: &std::path::Path) -> Harness {
     } else {
         let a = create_tenant(&store, &config, "a").unwrap();
         let b = create_tenant(&store, &config, "b").unwrap();
-        let keys =
-            format!("{} {}\n{} {}\n", a.access_key.id, a.access_key.secret, b.access_key.id, b.access_key.secret);
+        let keys = format!(
+            "{} {}\n{} {}\n",
+            a.access_key.id,
+            a.access_key.secret.expose(),
+            b.access_key.id,
+            b.access_key.secret.expose()
+        );
         std::fs::write(dir.join("keys"), keys).unwrap();
         (
-            Key { id: a.access_key.id, secret: a.access_key.secret },
-            Key { id: b.access_key.id, secret: b.access_key.secret },
+            Key { id: a.access_key.id, secret: a.access_key.secret.expose().to_string() },
+            Key { id: b.access_key.id, secret: b.access_key.secret.expose().to_string() },
         )
     };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(Reconciler::new(svc.clone(), Duration::from_millis(50)).run(stop_rx));
     let app = app(svc.clone(), Arc::new(Metrics::default()));
-    Harness { app, svc, a, b, dir: dir.to_path_buf(), _owned: None, stop }
+    Harness { app, svc, store, a, b, dir: dir.to_path_buf(), _owned: None, stop }
 }
 
 pub fn harness_with(config: Config) -> Harness {

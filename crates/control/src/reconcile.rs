@@ -1,0 +1,197 @@
+//! What the reconciler and the metrics need from the service: consistent snapshots of a gateway's tree, and the
+//! few writes that record the data plane's progress. Only the reconciler moves a gateway out of a pending phase.
+
+use std::collections::BTreeMap;
+
+use ipnet::Ipv4Net;
+use openvgw_core::model::{
+    CustomerGateway, GatewayPhase, GatewayStatus, IpsecServer, RouteEntry, SslVpnServer, TunnelState, VpnConnection,
+    VpnGateway,
+};
+use openvgw_core::{now_ms, Error, Kind, Result};
+use openvgw_dataplane::GatewayObservation;
+use openvgw_store::Tx;
+
+use crate::gateways::find_vpc;
+use crate::ssl::crl_of;
+use crate::Service;
+
+/// Everything one gateway's data plane is compiled from, read in one snapshot.
+#[derive(Debug, Clone)]
+pub struct GatewayTree {
+    pub gateway: VpnGateway,
+    /// The VPC's address block, when openvgw knows it.
+    pub vpc_cidr: Option<Ipv4Net>,
+    pub connections: Vec<(VpnConnection, CustomerGateway)>,
+    pub routes: Vec<RouteEntry>,
+    pub ssl_servers: Vec<SslServerTree>,
+    pub ipsec_server: Option<IpsecServer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SslServerTree {
+    pub server: SslVpnServer,
+    pub crl_pem: String,
+}
+
+/// Stored resources by kind and state, for metrics.
+pub type ResourceCounts = BTreeMap<(Kind, ResourceState), u64>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResourceState {
+    Present,
+    Gateway(GatewayStatus),
+    Tunnel(TunnelState),
+}
+
+fn tree(tx: &Tx, service: &Service, gw: VpnGateway) -> Result<GatewayTree> {
+    let vpc_cidr = match service.config.vpcs.iter().find(|v| v.id == gw.vpc_id) {
+        Some(v) => Some(v.cidr.parse().map_err(Error::internal)?),
+        None => find_vpc(tx, &gw.scope, &gw.vpc_id)?.map(|v| v.cidr),
+    };
+    let mut connections = Vec::new();
+    for c in tx.children_unscoped::<VpnConnection>(&gw.id)? {
+        let cgw: CustomerGateway = tx
+            .get(&c.scope, &c.customer_gateway_id)?
+            .ok_or_else(|| Error::internal(format!("connection {} lost its customer gateway", c.id)))?;
+        connections.push((c, cgw));
+    }
+    let ssl_servers = tx
+        .children_unscoped::<SslVpnServer>(&gw.id)?
+        .into_iter()
+        .map(|server| Ok(SslServerTree { crl_pem: crl_of(&server)?, server }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(GatewayTree {
+        routes: tx.children_unscoped(&gw.id)?,
+        ipsec_server: tx.children_unscoped::<IpsecServer>(&gw.id)?.into_iter().next(),
+        vpc_cidr,
+        connections,
+        ssl_servers,
+        gateway: gw,
+    })
+}
+
+impl Service {
+    /// Every gateway of every tenant.
+    pub fn all_gateways(&self) -> Result<Vec<VpnGateway>> {
+        self.store.read(|tx| tx.all(&Default::default()))
+    }
+
+    pub fn gateway_tree(&self, id: &str) -> Result<Option<GatewayTree>> {
+        self.store.read(|tx| tx.get_unscoped::<VpnGateway>(id)?.map(|gw| tree(tx, self, gw)).transpose())
+    }
+
+    /// `init` -> `provisioning` once the data plane starts on a new gateway.
+    pub fn start_provisioning(&self, id: &str) -> Result<()> {
+        self.store.write(|tx| {
+            if let Some(mut g) = tx.get_unscoped::<VpnGateway>(id)? {
+                if g.phase == GatewayPhase::Init {
+                    g.phase = GatewayPhase::Provisioning;
+                    tx.update(&g)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The data plane realised `generation`: the gateway is ready (unless it is being deleted meanwhile).
+    pub fn record_applied(&self, id: &str, generation: u64) -> Result<()> {
+        self.store.write(|tx| {
+            let Some(mut g) = tx.get_unscoped::<VpnGateway>(id)? else {
+                return Ok(());
+            };
+            if g.phase == GatewayPhase::Deleting {
+                return Ok(());
+            }
+            g.applied_generation = g.applied_generation.max(generation);
+            g.phase = GatewayPhase::Ready;
+            tx.update(&g)?;
+            tx.append_event(id, now_ms(), &format!("generation {generation} applied"))
+        })
+    }
+
+    pub fn record_event(&self, id: &str, message: &str) -> Result<()> {
+        self.store.write(|tx| tx.append_event(id, now_ms(), message))
+    }
+
+    /// Removes a gateway whose data plane is gone, with its whole tree and its addresses.
+    pub fn finish_delete(&self, id: &str) -> Result<()> {
+        self.store.write(|tx| {
+            if tx.get_unscoped::<VpnGateway>(id)?.is_some() {
+                tx.delete_tree(Kind::VpnGateway, id)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Feeds what the data plane sees back into the store, writing only what changed; returns how many resources
+    /// changed.
+    pub fn record_observation(&self, gateway_id: &str, obs: &GatewayObservation) -> Result<usize> {
+        if self.store.read(|tx| diff(tx, gateway_id, obs))?.is_empty() {
+            return Ok(0);
+        }
+        self.store.write(|tx| {
+            let changed = diff(tx, gateway_id, obs)?;
+            for c in &changed {
+                match c {
+                    Changed::Connection(c) => tx.update(c)?,
+                    Changed::SslServer(s) => tx.update(s)?,
+                    Changed::IpsecServer(s) => tx.update(s)?,
+                }
+            }
+            Ok(changed.len())
+        })
+    }
+
+    pub fn resource_counts(&self) -> Result<ResourceCounts> {
+        self.store.read(|tx| {
+            let mut counts = ResourceCounts::new();
+            for (kind, n) in tx.count_by_kind()? {
+                if kind != Kind::VpnGateway && kind != Kind::VpnConnection {
+                    counts.insert((kind, ResourceState::Present), n);
+                }
+            }
+            for gw in tx.all::<VpnGateway>(&Default::default())? {
+                let state = ResourceState::Gateway(gw.status());
+                *counts.entry((Kind::VpnGateway, state)).or_default() += 1;
+            }
+            for c in tx.all::<VpnConnection>(&Default::default())? {
+                *counts.entry((Kind::VpnConnection, ResourceState::Tunnel(c.state))).or_default() += 1;
+            }
+            Ok(counts)
+        })
+    }
+}
+
+enum Changed {
+    Connection(VpnConnection),
+    SslServer(SslVpnServer),
+    IpsecServer(IpsecServer),
+}
+
+fn diff(tx: &Tx, gateway_id: &str, obs: &GatewayObservation) -> Result<Vec<Changed>> {
+    let mut out = Vec::new();
+    for mut c in tx.children_unscoped::<VpnConnection>(gateway_id)? {
+        if let Some(t) = obs.tunnels.get(&c.id) {
+            if c.state != t.state || c.health_ok != t.health_ok {
+                c.state = t.state;
+                c.health_ok = t.health_ok;
+                out.push(Changed::Connection(c));
+            }
+        }
+    }
+    for mut s in tx.children_unscoped::<SslVpnServer>(gateway_id)? {
+        let n = obs.ssl_sessions.get(&s.id).copied().unwrap_or(0);
+        if s.connections != n {
+            s.connections = n;
+            out.push(Changed::SslServer(s));
+        }
+    }
+    for mut s in tx.children_unscoped::<IpsecServer>(gateway_id)? {
+        if s.online_clients != obs.ipsec_server_clients {
+            s.online_clients = obs.ipsec_server_clients;
+            out.push(Changed::IpsecServer(s));
+        }
+    }
+    Ok(out)
+}

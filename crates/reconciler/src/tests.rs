@@ -1,0 +1,388 @@
+//! Reconciler tests with a scripted driver: compilation, generation handling, deletion, leftovers, failures and
+//! repairs, initiate nudges.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openvgw_control::connections::{BgpPatch, NewConnection};
+use openvgw_control::customer_gateways::NewCustomerGateway;
+use openvgw_control::gateways::NewGateway;
+use openvgw_control::routes::NewRoute;
+use openvgw_control::{Ctx, Service};
+use openvgw_core::config::Config;
+use openvgw_core::crypto::*;
+use openvgw_core::model::*;
+use openvgw_core::IdStyle;
+use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation, TunnelObservation};
+use openvgw_store::Store;
+
+#[derive(Default)]
+struct Script {
+    applied: Vec<GatewayIntent>,
+    removed: Vec<String>,
+    initiated: Vec<(String, String)>,
+    realised: Vec<String>,
+    fail_apply: bool,
+    ready: bool,
+    tunnel_state: Option<TunnelState>,
+}
+
+#[derive(Default)]
+struct FakeDriver(Mutex<Script>);
+
+impl FakeDriver {
+    fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Driver for FakeDriver {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
+        let mut s = self.script();
+        if s.fail_apply {
+            return Err(DataplaneError::Failed("scripted failure".into()));
+        }
+        s.applied.push(intent.clone());
+        s.ready = true;
+        Ok(())
+    }
+    async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError> {
+        self.script().removed.push(gateway_id.to_string());
+        Ok(())
+    }
+    async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
+        let s = self.script();
+        let last = s.applied.iter().rev().find(|i| i.gateway_id == gateway_id);
+        let tunnels = last
+            .map(|i| {
+                i.tunnels
+                    .iter()
+                    .map(|t| {
+                        let state = s.tunnel_state.unwrap_or(TunnelState::IkeSaNotEstablished);
+                        (t.id.clone(), TunnelObservation { state, health_ok: None })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(GatewayObservation { ready: s.ready, tunnels, ssl_sessions: BTreeMap::new(), ipsec_server_clients: 0 })
+    }
+    async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        self.script().initiated.push((gateway_id.to_string(), tunnel_id.to_string()));
+        Ok(())
+    }
+    async fn ssl_server_logs(&self, _: &str, _: &str, _: i64, _: i64) -> Result<Vec<String>, DataplaneError> {
+        Ok(vec![])
+    }
+    async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {
+        Ok(self.script().realised.clone())
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    svc: Arc<Service>,
+    driver: Arc<FakeDriver>,
+    rec: Arc<crate::Reconciler>,
+    ctx: Ctx,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(&dir.path().join("t.db")).expect("store"));
+    let driver = Arc::new(FakeDriver::default());
+    let svc = Arc::new(Service::new(store, Arc::new(Config::default()), driver.clone()));
+    let rec = crate::Reconciler::new(svc.clone(), Duration::from_millis(10));
+    let ctx = Ctx {
+        scope: Scope::new("tnt-t", "r1"),
+        operation: "test".into(),
+        client_token: None,
+        params_hash: String::new(),
+        dry_run: false,
+        ids: IdStyle::Prefixed,
+    };
+    World { _dir: dir, svc, driver, rec, ctx }
+}
+
+fn new_gateway() -> NewGateway {
+    NewGateway {
+        name: None,
+        description: String::new(),
+        vpc_id: "vpc-test".into(),
+        subnet_id: String::new(),
+        local_subnets: vec![],
+        bandwidth_mbps: 10,
+        role: GatewayRole::Both,
+        ipsec_enabled: true,
+        ssl_enabled: false,
+        ssl_max_connections: 5,
+        crypto_suite: CryptoSuite::Standard,
+        ha_mode: HaMode::Single,
+        bgp_asn: None,
+        tags: vec![],
+        ext: Extensions::default(),
+    }
+}
+
+fn ike() -> IkeConfig {
+    IkeConfig {
+        version: IkeVersion::V2,
+        mode: NegotiationMode::Main,
+        encryption: Encryption::Aes128,
+        integrity: Integrity::Sha256,
+        dh_group: DhGroup::Group14,
+        auth_method: AuthMethod::PreSharedKey,
+        lifetime_s: 3600,
+        local_id_type: IdentityType::Ip,
+        local_id: String::new(),
+        remote_id_type: IdentityType::Ip,
+        remote_id: String::new(),
+        dpd: Dpd::default(),
+    }
+}
+
+fn new_connection(gw: &str, cgw: &str, initiate: bool) -> NewConnection {
+    NewConnection {
+        gateway_id: gw.into(),
+        customer_gateway_id: cgw.into(),
+        name: None,
+        description: String::new(),
+        public_ip_index: 0,
+        mode: ConnectionMode::Policy,
+        local_subnets: vec!["10.0.0.0/16".parse().expect("net")],
+        remote_subnets: vec!["192.168.0.0/16".parse().expect("net")],
+        policy_rules: vec![],
+        bgp: BgpPatch::default(),
+        psk: None,
+        ike: ike(),
+        ipsec: IpsecConfig {
+            encryption: Encryption::Aes128,
+            integrity: Integrity::Sha256,
+            pfs: None,
+            lifetime_s: 3600,
+            transform: TransformProtocol::Esp,
+            encapsulation: EncapsulationMode::Tunnel,
+        },
+        health_check: HealthCheck::default(),
+        initiate,
+        dpd: true,
+        nat_traversal: true,
+        auto_route: true,
+        ha_role: None,
+        remote_ca_certificate: String::new(),
+        tags: vec![],
+        ext: Extensions::default(),
+    }
+}
+
+fn cgw(ip: &str) -> NewCustomerGateway {
+    NewCustomerGateway {
+        identity: PeerIdentity::Ip(ip.parse().expect("ip")),
+        name: None,
+        description: String::new(),
+        asn: None,
+        bgp_auth_key: None,
+        ca_certificate: None,
+        tags: vec![],
+        ext: Extensions::default(),
+    }
+}
+
+fn status(w: &World, id: &str) -> GatewayStatus {
+    w.svc.get_gateway(&w.ctx.scope, id).expect("gateway").item.status()
+}
+
+/// Runs passes until the in-flight work settles.
+async fn settle(w: &World, observe: bool) {
+    for _ in 0..50 {
+        w.rec.clone().pass(observe).await.expect("pass");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if w.rec.state().in_flight.is_empty() {
+            return;
+        }
+    }
+    panic!("reconciler did not settle");
+}
+
+#[tokio::test]
+async fn a_new_gateway_goes_from_init_to_active_and_changes_are_applied_once() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Init);
+    w.rec.converge(&gw.id).await.expect("converge");
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Active);
+    assert_eq!(w.driver.script().applied.len(), 1);
+    // A child change bumps the generation: updating until applied, then active again.
+    let c = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.9")).expect("cgw");
+    let conn = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c.id, false)).expect("conn");
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Updating);
+    settle(&w, false).await;
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Active);
+    let applied = w.driver.script().applied.clone();
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[1].generation, 2);
+    assert_eq!(applied[1].tunnels[0].id, conn.id);
+    // Nothing pending: further passes apply nothing.
+    settle(&w, false).await;
+    assert_eq!(w.driver.script().applied.len(), 2);
+}
+
+#[tokio::test]
+async fn compile_binds_tunnels_to_their_address_and_detects_route_based_ones() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, NewGateway { ha_mode: HaMode::ActiveActive, ..new_gateway() }).expect("gw");
+    assert_eq!(gw.public_ips.len(), 2);
+    w.rec.converge(&gw.id).await.expect("converge");
+    let c1 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.1")).expect("cgw");
+    let second = NewConnection { public_ip_index: 1, ..new_connection(&gw.id, &c1.id, true) };
+    let a = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c1.id, false)).expect("first");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let b = w.svc.create_connection(&w.ctx, second).expect("second address, same peer");
+    w.rec.converge(&gw.id).await.expect("converge");
+    w.svc
+        .create_route(
+            &w.ctx,
+            NewRoute {
+                gateway_id: gw.id.clone(),
+                source: None,
+                dest: "172.16.0.0/16".parse().expect("net"),
+                next_hop: b.id.clone(),
+                weight: 100,
+                priority: None,
+                published: false,
+                description: String::new(),
+            },
+        )
+        .expect("route");
+    let tree = w.svc.gateway_tree(&gw.id).expect("tree").expect("exists");
+    let intent = crate::compile(&tree);
+    assert_eq!(intent.public_ips, gw.public_ips.iter().map(|p| p.address).collect::<Vec<_>>());
+    let ta = intent.tunnels.iter().find(|t| t.id == a.id).expect("a");
+    let tb = intent.tunnels.iter().find(|t| t.id == b.id).expect("b");
+    assert_eq!(ta.local_ip, gw.public_ips[0].address);
+    assert_eq!(tb.local_ip, gw.public_ips[1].address);
+    assert_eq!(tb.remote_ip, Some(Ipv4Addr::new(198, 51, 100, 1)));
+    assert!(!ta.route_based && tb.route_based, "destination routes make a tunnel route-based");
+    assert!(tb.initiate && !ta.initiate);
+    assert_eq!(ta.ike.local_id, gw.public_ips[0].address.to_string(), "identities default to the addresses");
+    assert_eq!(intent.routes.len(), 1);
+    assert_eq!(intent.generation, tree.gateway.generation);
+}
+
+#[tokio::test]
+async fn deleting_removes_the_data_plane_then_the_tree() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let c = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.9")).expect("cgw");
+    let conn = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c.id, false)).expect("conn");
+    w.rec.converge(&gw.id).await.expect("converge");
+    w.svc.delete_gateway(&w.ctx, &gw.id).expect("delete");
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Deleting);
+    settle(&w, false).await;
+    assert_eq!(w.driver.script().removed, vec![gw.id.clone()]);
+    assert!(w.svc.get_gateway(&w.ctx.scope, &gw.id).is_err());
+    assert!(w.svc.get_connection(&w.ctx.scope, &conn.id).is_err(), "children go with the gateway");
+    // The customer gateway is not a child and stays; its address pool entries are free again.
+    assert!(w.svc.get_customer_gateway(&w.ctx.scope, &c.id).is_ok());
+    let again = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    assert_eq!(again.public_ips[0].address, gw.public_ips[0].address, "the public address was released");
+    assert_eq!(again.private_ip, gw.private_ip, "the inside address was released");
+}
+
+#[tokio::test]
+async fn leftovers_of_unknown_gateways_are_removed_known_ones_kept() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    w.driver.script().realised = vec![gw.id.clone(), "vpn-gone".into()];
+    w.rec.remove_leftovers().await.expect("leftovers");
+    assert_eq!(w.driver.script().removed, vec!["vpn-gone".to_string()]);
+}
+
+#[tokio::test]
+async fn a_failing_driver_leaves_the_gateway_pending_records_why_and_retries_with_backoff() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    w.driver.script().fail_apply = true;
+    settle(&w, false).await;
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Provisioning, "not active while the data plane failed");
+    assert!(w.rec.backing_off(&gw.id));
+    // While backing off, passes do not hammer the driver.
+    settle(&w, false).await;
+    assert!(w.driver.script().applied.is_empty());
+    w.driver.script().fail_apply = false;
+    tokio::time::sleep(crate::BACKOFF_START + Duration::from_millis(50)).await;
+    settle(&w, false).await;
+    assert_eq!(status(&w, &gw.id), GatewayStatus::Active);
+    assert!(!w.rec.backing_off(&gw.id));
+}
+
+#[tokio::test]
+async fn a_data_plane_that_drifted_is_applied_again_and_observations_are_recorded() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    let c = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.9")).expect("cgw");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let conn = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c.id, false)).expect("conn");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let before = w.driver.script().applied.len();
+    {
+        let mut s = w.driver.script();
+        s.ready = false;
+        s.tunnel_state = Some(TunnelState::IpsecSaEstablished);
+    }
+    settle(&w, true).await;
+    assert_eq!(w.driver.script().applied.len(), before + 1, "re-applied once after drift");
+    let seen = w.svc.get_connection(&w.ctx.scope, &conn.id).expect("conn").connection.state;
+    assert_eq!(seen, TunnelState::IpsecSaEstablished);
+    // Observing the same state again writes nothing.
+    assert_eq!(
+        w.svc
+            .record_observation(
+                &gw.id,
+                &GatewayObservation {
+                    ready: true,
+                    tunnels: [(
+                        conn.id.clone(),
+                        TunnelObservation { state: TunnelState::IpsecSaEstablished, health_ok: None }
+                    )]
+                    .into(),
+                    ..Default::default()
+                }
+            )
+            .expect("observe"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn initiating_tunnels_without_an_sa_are_nudged_not_others() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let c1 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.1")).expect("cgw");
+    let c2 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.2")).expect("cgw");
+    let init = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c1.id, true)).expect("initiating");
+    w.rec.converge(&gw.id).await.expect("converge");
+    w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c2.id, false)).expect("responding");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let gw_now = w.svc.all_gateways().expect("all").remove(0);
+    // First observation starts the clock; a nudge comes only after the retry period.
+    assert!(w.rec.observe(&gw_now).await.expect("observe"));
+    assert!(w.driver.script().initiated.is_empty());
+    if let Some(t) = w.rec.state().initiating.get_mut(&gw.id).and_then(|m| m.get_mut(&init.id)) {
+        *t = Some(std::time::Instant::now() - crate::INITIATE_RETRY);
+    }
+    w.rec.observe(&gw_now).await.expect("observe");
+    assert_eq!(w.driver.script().initiated, vec![(gw.id.clone(), init.id.clone())]);
+    // Once the SA is up nothing is nudged.
+    w.driver.script().tunnel_state = Some(TunnelState::IpsecSaEstablished);
+    w.rec.observe(&gw_now).await.expect("observe");
+    assert_eq!(w.driver.script().initiated.len(), 1);
+}
