@@ -1,4 +1,4 @@
-//! Every captured SDK request in `shared/spec/*-signature-vectors.json` must canonicalize byte-exactly
+//! Every captured SDK request in `tests/vectors/*-signature-vectors.json` must canonicalize byte-exactly
 //! and verify (or, for `expect_valid: false`, fail with SignatureDoesNotMatch). Freshness is not
 //! checked here: the vectors' timestamps are old.
 
