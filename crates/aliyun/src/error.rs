@@ -289,6 +289,8 @@ pub fn from_auth(e: &AuthError) -> WireError {
         AuthError::AccessKeyNotFound { .. } => {
             (404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.".into())
         }
+        // Alibaba's API takes no tokens; a dialect that presents one never reaches this table.
+        AuthError::TokenInvalid => (401, "InvalidSecurityToken", "The security token is not valid.".into()),
         AuthError::MalformedParameters => {
             (400, "InvalidParameter", "The request parameters are not valid percent-encoded UTF-8.".into())
         }

@@ -10,11 +10,19 @@ use time::{Duration, OffsetDateTime};
 
 use crate::ApiRequest;
 
-/// Who an authenticated request acts for.
+/// Who an authenticated request acts for, and how it proved it.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant_id: String,
-    pub access_key_id: String,
+    pub via: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A request signed with this access key.
+    AccessKey(String),
+    /// A token issued to an IAM user, valid for one region only.
+    Token { user_id: String, region: String },
 }
 
 /// A signature a request carries, checked once the secret of its access key is known.
@@ -32,6 +40,8 @@ pub trait SignedRequest: Send {
 /// What a request presents.
 pub enum Presented {
     Signature(Box<dyn SignedRequest>),
+    /// A token issued by a sign-in (`X-Auth-Token`).
+    Token(String),
     /// Nothing, for the few endpoints that need no credential (a dialect's sign-in).
     Anonymous,
 }
@@ -62,6 +72,11 @@ impl Authenticator {
     pub(crate) fn authenticate(&self, req: &ApiRequest, presented: Presented) -> Result<Option<Principal>, Failure> {
         let signed = match presented {
             Presented::Anonymous => return Ok(None),
+            Presented::Token(token) => {
+                let t = self.svc.token(&token).map_err(Failure::Internal)?.ok_or(Failure::Auth(AuthError::TokenInvalid))?;
+                let via = Credential::Token { user_id: t.user_id, region: t.region };
+                return Ok(Some(Principal { tenant_id: t.tenant_id, via }));
+            }
             Presented::Signature(s) => s,
         };
         let key_id = signed.access_key_id().to_string();
@@ -74,6 +89,6 @@ impl Authenticator {
         let now = OffsetDateTime::now_utc();
         signed.check_freshness(now, self.window).map_err(Failure::Auth)?;
         self.nonces.check_and_insert(&key_id, signed.replay_key(), now).map_err(Failure::Auth)?;
-        Ok(Some(Principal { tenant_id: key.tenant_id, access_key_id: key_id }))
+        Ok(Some(Principal { tenant_id: key.tenant_id, via: Credential::AccessKey(key_id) }))
     }
 }

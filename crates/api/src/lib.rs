@@ -11,7 +11,7 @@ mod auth;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use auth::{Authenticator, Presented, Principal, SignedRequest};
+pub use auth::{Authenticator, Credential, Presented, Principal, SignedRequest};
 use axum::body::Body;
 use axum::http::{header, Request, Response};
 use bytes::Bytes;

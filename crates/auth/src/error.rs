@@ -41,6 +41,9 @@ pub enum AuthError {
     /// Decided by the caller after the key lookup.
     #[error("access key {access_key_id} not found")]
     AccessKeyNotFound { access_key_id: String },
+    /// A token that was never issued, or has expired.
+    #[error("token is not valid")]
+    TokenInvalid,
     /// Query or form body is not UTF-8 once percent-decoded.
     #[error("request parameters are not valid percent-encoded UTF-8")]
     MalformedParameters,

@@ -10,6 +10,7 @@ pub mod certificates;
 pub mod connections;
 pub mod customer_gateways;
 pub mod gateways;
+pub mod iam;
 pub mod ipsec_servers;
 pub mod reconcile;
 pub mod routes;

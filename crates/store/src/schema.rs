@@ -87,6 +87,26 @@ ALTER TABLE resources DROP COLUMN lookup_key;
 CREATE INDEX resources_name ON resources (tenant_id, region, kind, name);
 CREATE INDEX tags_binding ON tags (tenant_id, region, resource_kind, resource_id, key);
 "#,
+    // 3: IAM users (password sign-in for token auth) and the tokens issued to them.
+    r#"
+CREATE TABLE iam_users (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+CREATE TABLE tokens (
+    digest TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX tokens_expiry ON tokens (expires_at);
+"#,
 ];
 
 /// Documents written before version 2 use the Alibaba-shaped model; they are not converted.

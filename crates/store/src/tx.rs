@@ -1,6 +1,6 @@
 //! Typed operations inside one transaction.
 
-use openvgw_core::model::{AccessKey, Index, Resource, Scope, Tag, Tenant};
+use openvgw_core::model::{AccessKey, IamUser, Index, Resource, Scope, Tag, Tenant, Token};
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -667,5 +667,90 @@ impl<'a> Tx<'a> {
             })
             .optional()
             .map_err(sql_err)
+    }
+
+    pub fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        self.conn
+            .prepare_cached("SELECT doc FROM tenants WHERE name = ?1")
+            .map_err(sql_err)?
+            .query_row([name], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(sql_err)?
+            .map(|d| decode(&d))
+            .transpose()
+    }
+
+    // ---- IAM users and tokens --------------------------------------------------------------------------------
+
+    pub fn insert_iam_user(&self, u: &IamUser) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO iam_users (id, tenant_id, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![u.id, u.tenant_id, u.name, u.password_hash.expose(), u.created_at],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Error::AlreadyExists { kind: Kind::Tenant, what: format!("user {}", u.name) }
+                }
+                other => sql_err(other),
+            })?;
+        Ok(())
+    }
+
+    pub fn iam_user(&self, tenant_id: &str, name: &str) -> Result<Option<IamUser>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, tenant_id, name, password_hash, created_at FROM iam_users WHERE tenant_id = ?1 AND name = ?2",
+            )
+            .map_err(sql_err)?
+            .query_row(params![tenant_id, name], |r| {
+                Ok(IamUser {
+                    id: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                    name: r.get(2)?,
+                    password_hash: Secret::new(r.get::<_, String>(3)?),
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(sql_err)
+    }
+
+    pub fn insert_token(&self, t: &Token) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO tokens (digest, tenant_id, user_id, region, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.digest, t.tenant_id, t.user_id, t.region, t.issued_at, t.expires_at],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn token(&self, digest: &str) -> Result<Option<Token>> {
+        self.conn
+            .prepare_cached(
+                "SELECT digest, tenant_id, user_id, region, issued_at, expires_at FROM tokens WHERE digest = ?1",
+            )
+            .map_err(sql_err)?
+            .query_row([digest], |r| {
+                Ok(Token {
+                    digest: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    region: r.get(3)?,
+                    issued_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            })
+            .optional()
+            .map_err(sql_err)
+    }
+
+    pub fn purge_tokens(&self, now_ms: i64) -> Result<u64> {
+        self.writable()?;
+        let n = self.conn.execute("DELETE FROM tokens WHERE expires_at < ?1", [now_ms]).map_err(sql_err)?;
+        Ok(n as u64)
     }
 }

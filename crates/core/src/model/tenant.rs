@@ -30,3 +30,26 @@ pub struct AccessKey {
     pub tenant_id: String,
     pub created_at: i64,
 }
+
+/// A user who signs in with a password to get a token (token auth), within one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IamUser {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// PHC string (argon2id).
+    pub password_hash: Secret,
+    pub created_at: i64,
+}
+
+/// A token issued to an IAM user, scoped to one region (project). Only a digest of the token is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    /// Hex SHA-256 of the token.
+    pub digest: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub region: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
