@@ -9,6 +9,7 @@
 pub mod intent;
 pub mod netns;
 pub mod peer;
+pub mod proposals;
 pub mod simulated;
 
 use async_trait::async_trait;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use openvgw_core::model::TunnelState;
 
-use crate::{DataplaneError, Driver, GatewayIntent, GatewayObservation, TunnelObservation};
+use crate::{proposals, DataplaneError, Driver, GatewayIntent, GatewayObservation, TunnelObservation};
 
 struct Realised {
     intent: GatewayIntent,
@@ -55,7 +55,13 @@ impl Driver for SimulatedDriver {
             let verb = if previous.contains(&s.id) && known { "reconfigured" } else { "started" };
             entry.log.push((
                 now_s(),
-                format!("{} simulated SSL-VPN server {verb}: {} port {} cipher {}", s.id, s.proto, s.port, s.cipher),
+                format!(
+                    "{} simulated SSL-VPN server {verb}: {} port {} cipher {}",
+                    s.id,
+                    proposals::openvpn::transport(s.transport),
+                    s.port,
+                    proposals::openvpn::cipher(s.cipher)
+                ),
             ));
         }
         entry.intent = intent.clone();
@@ -86,6 +92,11 @@ impl Driver for SimulatedDriver {
             .collect();
         let ssl_sessions = r.intent.ssl_servers.iter().map(|s| (s.id.clone(), 0)).collect();
         Ok(GatewayObservation { ready: true, tunnels, ssl_sessions, ipsec_server_clients: 0 })
+    }
+
+    /// Nothing to negotiate with: no tunnel exists.
+    async fn initiate(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<(), DataplaneError> {
+        Ok(())
     }
 
     async fn ssl_server_logs(
