@@ -73,7 +73,8 @@ impl Authenticator {
         let signed = match presented {
             Presented::Anonymous => return Ok(None),
             Presented::Token(token) => {
-                let t = self.svc.token(&token).map_err(Failure::Internal)?.ok_or(Failure::Auth(AuthError::TokenInvalid))?;
+                let t =
+                    self.svc.token(&token).map_err(Failure::Internal)?.ok_or(Failure::Auth(AuthError::TokenInvalid))?;
                 let via = Credential::Token { user_id: t.user_id, region: t.region };
                 return Ok(Some(Principal { tenant_id: t.tenant_id, via }));
             }

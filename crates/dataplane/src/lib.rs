@@ -7,10 +7,9 @@
 //! transport change only.
 
 pub mod intent;
-#[cfg(any())] // TEMP-MERGE: helper rewrites netns
 pub mod netns;
-#[cfg(any())] // TEMP-MERGE
 pub mod peer;
+pub mod proposals;
 pub mod simulated;
 
 use async_trait::async_trait;

@@ -1,12 +1,15 @@
 //! Customer-side (peer) configuration for a connection: what the on-premises device needs to talk to the gateway,
 //! rendered for strongSwan (swanctl.conf) and libreswan (ipsec.conf + ipsec.secrets).
 //!
-//! The input is the connection as `DownloadVpnConnectionConfig` describes it, seen from the peer: its own address
+//! The input is the connection as the customer downloads it, seen from the peer: its own address
 //! and subnets are the download's `Remote…` fields, the gateway's are the `Local…` fields.
 
 use std::fmt::Write;
 
-use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeConfig, IkeMode, IkeVersion, IpsecConfig};
+use openvgw_core::crypto::{IkeConfig, IkeVersion, IpsecConfig, NegotiationMode};
+
+use crate::proposals;
+use crate::DataplaneError;
 
 #[derive(Debug, Clone)]
 pub struct PeerSide<'a> {
@@ -38,8 +41,10 @@ fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()
 }
 
-/// `swanctl.conf` with the connection and its PSK.
-pub fn strongswan(p: &PeerSide) -> String {
+/// `swanctl.conf` with the connection and its PSK; `Unsupported` for an algorithm strongSwan does not have.
+pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
+    let ike = proposals::strongswan::ike_proposal(p.ike)?;
+    let esp = proposals::strongswan::esp_proposal(p.ipsec)?;
     let version = if p.ike.version == IkeVersion::V1 { 1 } else { 2 };
     let mut out = String::new();
     let _ = writeln!(out, "# openvgw: customer side of {}", p.name);
@@ -48,12 +53,12 @@ pub fn strongswan(p: &PeerSide) -> String {
     let _ = writeln!(out, "    version = {version}");
     let _ = writeln!(out, "    local_addrs = {}", p.local_address);
     let _ = writeln!(out, "    remote_addrs = {}", p.remote_address);
-    let _ = writeln!(out, "    proposals = {}", p.ike.strongswan_proposal());
-    if p.ike.version == IkeVersion::V1 && p.ike.mode == IkeMode::Aggressive {
+    let _ = writeln!(out, "    proposals = {ike}");
+    if p.ike.version == IkeVersion::V1 && p.ike.mode == NegotiationMode::Aggressive {
         let _ = writeln!(out, "    aggressive = yes");
     }
-    if p.ike.lifetime > 0 {
-        let _ = writeln!(out, "    rekey_time = {}s", p.ike.lifetime);
+    if p.ike.lifetime_s > 0 {
+        let _ = writeln!(out, "    rekey_time = {}s", p.ike.lifetime_s);
     }
     if p.dpd {
         let _ = writeln!(out, "    dpd_delay = 10s");
@@ -67,10 +72,10 @@ pub fn strongswan(p: &PeerSide) -> String {
     let _ = writeln!(out, "      {} {{", p.name);
     let _ = writeln!(out, "        local_ts = {}", p.local_subnets.join(","));
     let _ = writeln!(out, "        remote_ts = {}", p.remote_subnets.join(","));
-    let _ = writeln!(out, "        esp_proposals = {}", p.ipsec.strongswan_proposal());
-    if p.ipsec.lifetime > 0 {
-        let _ = writeln!(out, "        life_time = {}s", p.ipsec.lifetime);
-        let _ = writeln!(out, "        rekey_time = {}s", p.ipsec.lifetime * 9 / 10);
+    let _ = writeln!(out, "        esp_proposals = {esp}");
+    if p.ipsec.lifetime_s > 0 {
+        let _ = writeln!(out, "        life_time = {}s", p.ipsec.lifetime_s);
+        let _ = writeln!(out, "        rekey_time = {}s", p.ipsec.lifetime_s * 9 / 10);
     }
     if p.dpd {
         let _ = writeln!(out, "        dpd_action = restart");
@@ -83,7 +88,7 @@ pub fn strongswan(p: &PeerSide) -> String {
     let _ = writeln!(out, "    id-remote = {}", p.remote_id);
     let _ = writeln!(out, "    secret = {}", quote(p.psk));
     let _ = writeln!(out, "  }}\n}}");
-    out
+    Ok(out)
 }
 
 /// libreswan's config files for the connection.
@@ -91,43 +96,6 @@ pub fn strongswan(p: &PeerSide) -> String {
 pub struct LibreswanConfig {
     pub ipsec_conf: String,
     pub ipsec_secrets: String,
-}
-
-fn lsw_enc(e: EncAlg) -> &'static str {
-    match e {
-        EncAlg::Aes => "aes128",
-        EncAlg::Aes192 => "aes192",
-        EncAlg::Aes256 => "aes256",
-        EncAlg::Des => "des",
-        EncAlg::TripleDes => "3des",
-    }
-}
-
-fn lsw_auth(a: AuthAlg) -> &'static str {
-    match a {
-        AuthAlg::Md5 => "md5",
-        AuthAlg::Sha1 => "sha1",
-        AuthAlg::Sha256 => "sha2_256",
-        AuthAlg::Sha384 => "sha2_384",
-        AuthAlg::Sha512 => "sha2_512",
-    }
-}
-
-fn lsw_dh(g: DhGroup) -> Option<&'static str> {
-    match g {
-        DhGroup::Group1 => Some("modp768"),
-        DhGroup::Group2 => Some("modp1024"),
-        DhGroup::Group5 => Some("modp1536"),
-        DhGroup::Group14 => Some("modp2048"),
-        DhGroup::Group24 => Some("dh24"),
-        DhGroup::Disabled => None,
-    }
-}
-
-/// DH groups that libreswan 4.x as distributions build it (Debian 12: 4.10) does not have: pluto refuses the whole
-/// connection ("IKE DH algorithm 'modp1024' is not supported").
-fn lsw_unsupported(g: DhGroup) -> bool {
-    matches!(g, DhGroup::Group1 | DhGroup::Group2 | DhGroup::Group24)
 }
 
 /// libreswan writes FQDN identities with a leading `@`.
@@ -147,7 +115,10 @@ fn lsw_subnets(key: &str, nets: &[String]) -> String {
     }
 }
 
-pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
+/// ipsec.conf and ipsec.secrets; `Unsupported` for an algorithm libreswan does not have.
+pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
+    let ike = proposals::libreswan::ike(p.ike)?;
+    let esp = proposals::libreswan::esp(p.ipsec)?;
     let mut c = String::from("config setup\n\tlogappend=no\n");
     if p.ike.version == IkeVersion::V1 {
         // libreswan 4.x refuses IKEv1 unless told to accept it.
@@ -155,19 +126,20 @@ pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
     }
     c.push('\n');
     let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
-    if lsw_unsupported(p.ike.pfs) || lsw_unsupported(p.ipsec.pfs) {
+    let lacks = proposals::libreswan::lacks_dh_group;
+    if lacks(p.ike.dh_group) || p.ipsec.pfs.is_some_and(lacks) {
         // Rendered as configured all the same: the gateway insists on the connection's groups, so only changing them
         // on the connection helps.
         c.push_str(
             "# NOTE: libreswan 4.x (e.g. Debian 12's 4.10) is built without modp768/modp1024/dh24 (DH groups 1, 2, 24)\n\
-             # and refuses this connection. Set IkePfs/IpsecPfs of the connection to group5 or group14\n\
-             # (ModifyVpnConnectionAttribute) and render this file again.\n",
+             # and refuses this connection. Give the connection DH group 5, 14 or an ECP group (19-21) for IKE\n\
+             # and for PFS, and render this file again.\n",
         );
     }
     let _ = writeln!(c, "conn {}", p.name);
     let _ = writeln!(c, "\tauthby=secret");
     let _ = writeln!(c, "\tikev2={}", if p.ike.version == IkeVersion::V2 { "yes" } else { "no" });
-    if p.ike.version == IkeVersion::V1 && p.ike.mode == IkeMode::Aggressive {
+    if p.ike.version == IkeVersion::V1 && p.ike.mode == NegotiationMode::Aggressive {
         let _ = writeln!(c, "\taggressive=yes");
     }
     let _ = writeln!(c, "\tleft={}", p.local_address);
@@ -176,21 +148,16 @@ pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
     let _ = writeln!(c, "\tright={}", p.remote_address);
     let _ = writeln!(c, "\trightid={}", lsw_id(p.remote_id));
     c.push_str(&lsw_subnets("right", &p.remote_subnets));
-    let ike_dh = lsw_dh(p.ike.pfs).unwrap_or("modp1024");
-    let _ = writeln!(c, "\tike={}-{};{}", lsw_enc(p.ike.enc), lsw_auth(p.ike.auth), ike_dh);
-    match lsw_dh(p.ipsec.pfs) {
-        Some(dh) => {
-            let _ = writeln!(c, "\tesp={}-{};{}", lsw_enc(p.ipsec.enc), lsw_auth(p.ipsec.auth), dh);
-        }
-        None => {
-            let _ = writeln!(c, "\tesp={}-{}\n\tpfs=no", lsw_enc(p.ipsec.enc), lsw_auth(p.ipsec.auth));
-        }
+    let _ = writeln!(c, "\tike={ike}");
+    let _ = writeln!(c, "\tesp={esp}");
+    if p.ipsec.pfs.is_none() {
+        let _ = writeln!(c, "\tpfs=no");
     }
-    if p.ike.lifetime > 0 {
-        let _ = writeln!(c, "\tikelifetime={}s", p.ike.lifetime);
+    if p.ike.lifetime_s > 0 {
+        let _ = writeln!(c, "\tikelifetime={}s", p.ike.lifetime_s);
     }
-    if p.ipsec.lifetime > 0 {
-        let _ = writeln!(c, "\tsalifetime={}s", p.ipsec.lifetime);
+    if p.ipsec.lifetime_s > 0 {
+        let _ = writeln!(c, "\tsalifetime={}s", p.ipsec.lifetime_s);
     }
     if p.dpd {
         let _ = writeln!(c, "\tdpddelay=10\n\tdpdtimeout=60\n\tdpdaction=restart");
@@ -200,12 +167,15 @@ pub fn libreswan(p: &PeerSide) -> LibreswanConfig {
     let _ = writeln!(c, "\tleftupdown=/usr/libexec/ipsec/_updown");
     let _ = writeln!(c, "\tauto={}", if p.initiate { "start" } else { "add" });
     let secrets = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), quote(p.psk));
-    LibreswanConfig { ipsec_conf: c, ipsec_secrets: secrets }
+    Ok(LibreswanConfig { ipsec_conf: c, ipsec_secrets: secrets })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openvgw_core::crypto::{
+        AuthMethod, DhGroup, Dpd, EncapsulationMode, Encryption, IdentityType, Integrity, TransformProtocol,
+    };
 
     fn side<'a>(ike: &'a IkeConfig, ipsec: &'a IpsecConfig) -> PeerSide<'a> {
         PeerSide {
@@ -229,22 +199,33 @@ mod tests {
         (
             IkeConfig {
                 version: IkeVersion::V1,
-                mode: IkeMode::Aggressive,
-                enc: EncAlg::Aes256,
-                auth: AuthAlg::Sha256,
-                pfs: DhGroup::Group14,
-                lifetime: 28800,
+                mode: NegotiationMode::Aggressive,
+                encryption: Encryption::Aes256,
+                integrity: Integrity::Sha256,
+                dh_group: DhGroup::Group14,
+                auth_method: AuthMethod::PreSharedKey,
+                lifetime_s: 28800,
+                local_id_type: IdentityType::Ip,
                 local_id: String::new(),
+                remote_id_type: IdentityType::Ip,
                 remote_id: String::new(),
+                dpd: Dpd::default(),
             },
-            IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Sha1, pfs: DhGroup::Disabled, lifetime: 3600 },
+            IpsecConfig {
+                encryption: Encryption::Aes128,
+                integrity: Integrity::Sha1,
+                pfs: None,
+                lifetime_s: 3600,
+                transform: TransformProtocol::Esp,
+                encapsulation: EncapsulationMode::Tunnel,
+            },
         )
     }
 
     #[test]
     fn strongswan_side() {
         let (ike, ipsec) = proposals();
-        let conf = strongswan(&side(&ike, &ipsec));
+        let conf = strongswan(&side(&ike, &ipsec)).expect("renders");
         assert!(conf.contains("version = 1\n"));
         assert!(conf.contains("aggressive = yes"));
         assert!(conf.contains("proposals = aes256-sha256-modp2048"));
@@ -258,7 +239,7 @@ mod tests {
     #[test]
     fn libreswan_side() {
         let (ike, ipsec) = proposals();
-        let c = libreswan(&side(&ike, &ipsec));
+        let c = libreswan(&side(&ike, &ipsec)).expect("renders");
         assert!(c.ipsec_conf.contains("ikev2=no"));
         assert!(c.ipsec_conf.contains("ikev1-policy=accept"));
         assert!(c.ipsec_conf.contains("rightid=@gw.example"));
@@ -272,10 +253,23 @@ mod tests {
 
     #[test]
     fn libreswan_side_warns_about_groups_it_lacks() {
-        let (mut ike, ipsec) = proposals();
-        ike.pfs = DhGroup::Group2;
-        let c = libreswan(&side(&ike, &ipsec));
+        let (mut ike, mut ipsec) = proposals();
+        ike.dh_group = DhGroup::Group2;
+        let c = libreswan(&side(&ike, &ipsec)).expect("renders");
         assert!(c.ipsec_conf.contains("ike=aes256-sha2_256;modp1024"), "rendered as configured");
         assert!(c.ipsec_conf.contains("# NOTE: libreswan 4.x"));
+        ike.dh_group = DhGroup::Group14;
+        ipsec.pfs = Some(DhGroup::Group24);
+        let c = libreswan(&side(&ike, &ipsec)).expect("renders");
+        assert!(c.ipsec_conf.contains("esp=aes128-sha1;dh24\n") && !c.ipsec_conf.contains("pfs=no"));
+        assert!(c.ipsec_conf.contains("# NOTE: libreswan 4.x"));
+    }
+
+    #[test]
+    fn algorithms_a_daemon_lacks_are_refused() {
+        let (mut ike, ipsec) = proposals();
+        ike.encryption = Encryption::Sm4;
+        assert!(matches!(strongswan(&side(&ike, &ipsec)), Err(DataplaneError::Unsupported { .. })));
+        assert!(matches!(libreswan(&side(&ike, &ipsec)), Err(DataplaneError::Unsupported { .. })));
     }
 }

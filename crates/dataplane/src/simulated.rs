@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use openvgw_core::model::TunnelState;
 
-use crate::{DataplaneError, Driver, GatewayIntent, GatewayObservation, TunnelObservation};
+use crate::{proposals, DataplaneError, Driver, GatewayIntent, GatewayObservation, TunnelObservation};
 
 struct Realised {
     intent: GatewayIntent,
@@ -56,8 +56,11 @@ impl Driver for SimulatedDriver {
             entry.log.push((
                 now_s(),
                 format!(
-                    "{} simulated SSL-VPN server {verb}: {:?} port {} cipher {:?}",
-                    s.id, s.transport, s.port, s.cipher
+                    "{} simulated SSL-VPN server {verb}: {} port {} cipher {}",
+                    s.id,
+                    proposals::openvpn::transport(s.transport),
+                    s.port,
+                    proposals::openvpn::cipher(s.cipher)
                 ),
             ));
         }
@@ -91,6 +94,11 @@ impl Driver for SimulatedDriver {
         Ok(GatewayObservation { ready: true, tunnels, ssl_sessions, ipsec_server_clients: 0 })
     }
 
+    /// Nothing to negotiate with: no tunnel exists.
+    async fn initiate(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<(), DataplaneError> {
+        Ok(())
+    }
+
     async fn ssl_server_logs(
         &self,
         gateway_id: &str,
@@ -109,10 +117,6 @@ impl Driver for SimulatedDriver {
                     .collect()
             })
             .unwrap_or_default())
-    }
-
-    async fn initiate(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<(), DataplaneError> {
-        Ok(())
     }
 
     async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {

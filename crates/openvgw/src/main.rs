@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use openvgw::{open_store, server, tenant_json, write_private};
 use openvgw_core::config::Config;
+use openvgw_dataplane::peer::{self, PeerSide};
 use openvgw_store::Store;
 
 #[derive(Parser)]
@@ -96,9 +97,48 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 }
 
 fn peer_config(store: &Store, id: &str, format: &str, out: Option<&Path>, udp_encap: bool) -> anyhow::Result<()> {
-    // TEMP-MERGE: rendered by the data plane's peer module
-    let _ = (store, id, format, out, udp_encap, write_private);
-    anyhow::bail!("TEMP-MERGE")
+    let pc = store.read(|tx| openvgw_control::connections::peer_config_unscoped(tx, id))?;
+    let c = &pc.connection;
+    let own_address = pc.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".to_string());
+    let gateway_address = pc.local.to_string();
+    let nets = |n: &[ipnet::Ipv4Net]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let side = PeerSide {
+        name: &c.id,
+        local_address: &own_address,
+        remote_address: &gateway_address,
+        local_id: &c.ike.remote_id,
+        remote_id: &c.ike.local_id,
+        local_subnets: nets(&c.remote_subnets),
+        remote_subnets: nets(&c.local_subnets),
+        psk: c.psk.expose(),
+        ike: &c.ike,
+        ipsec: &c.ipsec,
+        dpd: c.dpd,
+        initiate: true,
+        force_udp_encap: udp_encap,
+    };
+    let files: Vec<(&str, String, bool)> = if format == "strongswan" {
+        vec![("swanctl.conf", peer::strongswan(&side)?, true)]
+    } else {
+        let l = peer::libreswan(&side)?;
+        vec![("ipsec.conf", l.ipsec_conf, false), ("ipsec.secrets", l.ipsec_secrets, true)]
+    };
+    for (name, text, secret) in files {
+        match out {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(name);
+                if secret {
+                    write_private(&path, &text)?;
+                } else {
+                    std::fs::write(&path, &text)?;
+                }
+                eprintln!("wrote {}", path.display());
+            }
+            None => print!("# ---- {name} ----\n{text}"),
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: &str) {

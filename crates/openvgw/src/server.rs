@@ -17,6 +17,7 @@ use openvgw_aliyun::Aliyun;
 use openvgw_api::{ApiServer, Authenticator, Outcome};
 use openvgw_control::Service;
 use openvgw_core::config::{Config, DriverKind};
+use openvgw_dataplane::netns::NetnsDriver;
 use openvgw_dataplane::simulated::SimulatedDriver;
 use openvgw_dataplane::Driver;
 use openvgw_reconciler::Reconciler;
@@ -42,9 +43,8 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
             )))
         }
         DriverKind::Netns => {
-            // TEMP-MERGE
-            let _state_dir = config.server.data_dir.join("dataplane");
-            anyhow::bail!("TEMP-MERGE: netns driver being rewritten")
+            let state_dir = config.server.data_dir.join("dataplane");
+            Ok(Arc::new(NetnsDriver::new(&config.dataplane, &config.vpcs, state_dir)?))
         }
     }
 }

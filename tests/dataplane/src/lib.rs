@@ -5,8 +5,11 @@
 //!   "public" one carrying 203.0.113.0/24 (documentation range) and a VPC one;
 //! - namespaces `ovgwt<tag>-<role>`: a customer gateway ("cgw", public 203.0.113.2, inside 172.16.20.1), an
 //!   on-prem host (172.16.20.2), a VPC host (192.168.10.2, default route via the gateway's inside address) and an
-//!   SSL-VPN client (203.0.113.10);
+//!   SSL-VPN client (203.0.113.10); a second site ("cgw2" 203.0.113.3, "onprem2" 172.16.30.2) for HA tests;
 //! - the driver's gateway namespaces use the prefix `ovgwt<tag>g-`, so the lab can remove them too.
+//!
+//! The tests drive the driver as the reconciler does: `apply`, then [`reconcile`] passes (observe; apply again when
+//! not ready; `initiate` an initiating tunnel that has no IKE SA), since the driver never repairs on its own.
 //!
 //! Processes the lab starts are killed by PID; anything left in a lab namespace is killed by the PIDs `ip netns
 //! pids` reports before the namespace is deleted. Set `KEEP=1` to keep the run directory (configs and logs).
@@ -17,19 +20,32 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use openvgw_core::config::{DataplaneConfig, VpcConfig};
-use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeConfig, IkeMode, IkeVersion, IpsecConfig};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use openvgw_core::config::{DataplaneConfig, DriverKind, VpcConfig};
+use openvgw_core::crypto::{
+    AuthMethod, DhGroup, Dpd, EncapsulationMode, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity,
+    IpsecConfig, NegotiationMode, TransformProtocol,
+};
+use openvgw_core::model::TunnelState;
 use openvgw_dataplane::netns::{IpsecBackend, NetnsDriver, NetnsOptions};
-use openvgw_dataplane::{GatewayIntent, Secret, TunnelIntent};
+use openvgw_dataplane::proposals::strongswan::{esp_proposal, ike_proposal};
+use openvgw_dataplane::{Driver, GatewayIntent, GatewayObservation, Secret, TunnelIntent};
 
 pub const GW_EIP: &str = "203.0.113.65";
+/// The second public address of an HA gateway.
+pub const GW_EIP2: &str = "203.0.113.66";
 pub const CGW_IP: &str = "203.0.113.2";
+pub const CGW2_IP: &str = "203.0.113.3";
 pub const CLIENT_IP: &str = "203.0.113.10";
 pub const VPC_CIDR: &str = "192.168.10.0/24";
 pub const GW_PRIVATE_IP: &str = "192.168.10.1";
 pub const VPC_HOST: &str = "192.168.10.2";
 pub const ONPREM_CIDR: &str = "172.16.20.0/24";
 pub const ONPREM_HOST: &str = "172.16.20.2";
+pub const ONPREM2_CIDR: &str = "172.16.30.0/24";
+pub const ONPREM2_HOST: &str = "172.16.30.2";
 pub const VPC_ID: &str = "vpc-lab";
 pub const CHARON: &str = "/usr/sbin/charon-systemd";
 /// if_id of the route-based customer gateway's XFRM interface (kernel IPsec).
@@ -38,6 +54,14 @@ const PEER_IF_ID: u32 = 42;
 /// The tests share the two CPUs and time-sensitive daemons: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+pub fn net(s: &str) -> Ipv4Net {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
 
 pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
@@ -156,18 +180,30 @@ impl Lab {
 
     /// The site-to-site world: customer gateway + on-prem host on one side, VPC host on the other.
     pub fn site_topology(&mut self) -> Topology {
-        let cgw = self.namespace("cgw");
-        let onprem = self.namespace("onprem");
+        let (cgw, onprem) = self.customer_site("", CGW_IP, "172.16.20");
         let vpc = self.namespace("vpchost");
-        let public_bridge = self.public_bridge.clone();
         let vpc_bridge = self.vpc_bridge.clone();
-        self.plug(&cgw, "out0", &public_bridge, &format!("{CGW_IP}/24"));
-        self.wire(&cgw, "in0", "172.16.20.1/24", &onprem, "eth0", &format!("{ONPREM_HOST}/24"));
-        must("ip", &["-n", &onprem, "route", "add", "default", "via", "172.16.20.1"]);
-        in_ns(&cgw, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         self.plug(&vpc, "eth0", &vpc_bridge, &format!("{VPC_HOST}/24"));
         must("ip", &["-n", &vpc, "route", "add", "default", "via", GW_PRIVATE_IP]);
         Topology { cgw, onprem, vpc }
+    }
+
+    /// The second customer site of the HA tests: `cgw2` (203.0.113.3) with `onprem2` (172.16.30.2) behind it.
+    pub fn second_site(&mut self) -> (String, String) {
+        self.customer_site("2", CGW2_IP, "172.16.30")
+    }
+
+    /// A customer gateway `cgw<n>` on the public bridge at `public_ip`, routing `<lan>.0/24` where `onprem<n>` is
+    /// `<lan>.2`.
+    fn customer_site(&mut self, n: &str, public_ip: &str, lan: &str) -> (String, String) {
+        let cgw = self.namespace(&format!("cgw{n}"));
+        let onprem = self.namespace(&format!("onprem{n}"));
+        let public_bridge = self.public_bridge.clone();
+        self.plug(&cgw, "out0", &public_bridge, &format!("{public_ip}/24"));
+        self.wire(&cgw, "in0", &format!("{lan}.1/24"), &onprem, "eth0", &format!("{lan}.2/24"));
+        must("ip", &["-n", &onprem, "route", "add", "default", "via", &format!("{lan}.1")]);
+        in_ns(&cgw, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        (cgw, onprem)
     }
 
     pub fn driver(&self) -> NetnsDriver {
@@ -180,7 +216,7 @@ impl Lab {
 
     pub fn driver_with_options(&self, tweak: impl FnOnce(&mut NetnsOptions)) -> NetnsDriver {
         let cfg = DataplaneConfig {
-            driver: "netns".into(),
+            driver: DriverKind::Netns,
             public_bridge: self.public_bridge.clone(),
             public_cidr: "203.0.113.0/24".into(),
             eip_pool: "203.0.113.64/26".into(),
@@ -219,21 +255,18 @@ impl Lab {
         }
     }
 
-    /// A customer-side strongSwan in `ns` configured from what DownloadVpnConnectionConfig hands out for the
-    /// tunnel (our Local* is its Remote*, same algorithms and PSK). Returns once its connection is loaded.
+    /// A customer-side strongSwan in `ns` configured as the customer would configure it for the tunnel (our local
+    /// side is its remote side, same algorithms, PSK and selector pairs). Its files live in `peer-<role>` (role of
+    /// `ns`, e.g. `peer-cgw`). Returns once its connection is loaded.
     pub fn start_peer(&mut self, ns: &str, tunnel: &TunnelIntent, backend: IpsecBackend, vpc_cidr: &str) -> u32 {
-        let dir = self.dir.join("peer");
+        let role = ns.rsplit('-').next().unwrap_or("cgw");
+        let dir = self.peer_dir(ns);
         std::fs::create_dir_all(dir.join("swanctl")).expect("peer dir");
         let route_based = tunnel.route_based;
         // The route-based peer routes by itself (like the driver): charon must not install a 0/0 route (it would
         // capture everything, IKE included). Under kernel IPsec its SAs and policies carry the if_id of its XFRM
         // interface: 0/0 policies without one would also encrypt what it forwards to its own LAN.
         let (table, install_routes) = if route_based { (199, "no") } else { (220, "yes") };
-        let child_if_id = if route_based && !backend.is_libipsec() {
-            format!("        if_id_in = {PEER_IF_ID}\n        if_id_out = {PEER_IF_ID}\n")
-        } else {
-            String::new()
-        };
         let kernel = if backend.is_libipsec() { "kernel-libipsec kernel-netlink" } else { "kernel-netlink" };
         let conf = format!(
             "charon-systemd {{\n  journal {{\n    default = -1\n  }}\n  filelog {{\n    main {{\n      path = {log}\n      flush_line = yes\n      default = 1\n      ike = 2\n    }}\n  }}\n}}\n\
@@ -243,42 +276,10 @@ impl Lab {
             sock = dir.join("charon.vici").display(),
         );
         std::fs::write(dir.join("strongswan.conf"), conf).expect("peer conf");
-        let v1 = tunnel.ike.version == IkeVersion::V1;
-        let (local_ts, remote_ts) = if route_based {
-            ("0.0.0.0/0".to_string(), "0.0.0.0/0".to_string())
-        } else {
-            (tunnel.remote_subnets.join(","), tunnel.local_subnets.join(","))
-        };
-        let or_ip = |id: &str, ip: &str| if id.is_empty() { ip.to_string() } else { id.to_string() };
-        let swanctl = format!(
-            "connections {{\n  gw {{\n    version = {ver}\n    local_addrs = {cgw}\n    remote_addrs = {eip}\n    proposals = {ike}\n    aggressive = {aggr}\n    mobike = no\n    dpd_delay = 10s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n      net {{\n        local_ts = {local_ts}\n        remote_ts = {remote_ts}\n        esp_proposals = {esp}\n        start_action = trap\n{child_if_id}      }}\n    }}\n  }}\n}}\n\
-             secrets {{\n  ike-gw {{\n    id-a = {lid}\n    id-b = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
-            ver = if v1 { 1 } else { 2 },
-            cgw = tunnel.remote_ip,
-            eip = tunnel.local_ip,
-            ike = tunnel.ike.strongswan_proposal(),
-            aggr = if tunnel.ike.mode == IkeMode::Aggressive { "yes" } else { "no" },
-            lid = or_ip(&tunnel.remote_id, &tunnel.remote_ip),
-            rid = or_ip(&tunnel.local_id, &tunnel.local_ip),
-            esp = tunnel.ipsec.strongswan_proposal(),
-            psk = tunnel.psk.expose(),
-        );
-        std::fs::write(dir.join("swanctl/swanctl.conf"), swanctl).expect("peer swanctl.conf");
+        std::fs::write(dir.join("swanctl/swanctl.conf"), peer_swanctl(tunnel, backend)).expect("peer swanctl.conf");
         let conf_path = dir.join("strongswan.conf").to_string_lossy().into_owned();
-        let pid = self.spawn(ns, &[CHARON], &[("STRONGSWAN_CONF", &conf_path)], "peer-charon.out");
-        let swanctl_dir = dir.join("swanctl").to_string_lossy().into_owned();
-        let loaded = wait_for(Duration::from_secs(10), || {
-            Command::new("swanctl")
-                .arg("--load-all")
-                .env("STRONGSWAN_CONF", &conf_path)
-                .env("SWANCTL_DIR", &swanctl_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        });
-        assert!(loaded, "peer charon did not load its configuration");
+        let pid = self.spawn(ns, &[CHARON], &[("STRONGSWAN_CONF", &conf_path)], &format!("peer-{role}-charon.out"));
+        assert!(wait_for(Duration::from_secs(10), || self.load_peer(ns)), "peer charon did not load its configuration");
         if route_based {
             if backend.is_libipsec() {
                 let _ = run("ip", &["-n", ns, "rule", "del", "pref", "199"]);
@@ -293,9 +294,89 @@ impl Lab {
         pid
     }
 
+    /// Gives the running peer in `ns` the configuration for `tunnel` (`swanctl --load-all` replaces its connection).
+    pub fn reconfigure_peer(&self, ns: &str, tunnel: &TunnelIntent, backend: IpsecBackend) {
+        let dir = self.peer_dir(ns);
+        std::fs::write(dir.join("swanctl/swanctl.conf"), peer_swanctl(tunnel, backend)).expect("peer swanctl.conf");
+        assert!(self.load_peer(ns), "peer reloaded its configuration");
+    }
+
+    fn peer_dir(&self, ns: &str) -> PathBuf {
+        self.dir.join(format!("peer-{}", ns.rsplit('-').next().unwrap_or("cgw")))
+    }
+
+    /// `swanctl --load-all` for the peer in `ns`; true on success.
+    fn load_peer(&self, ns: &str) -> bool {
+        let dir = self.peer_dir(ns);
+        Command::new("swanctl")
+            .arg("--load-all")
+            .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+            .env("SWANCTL_DIR", dir.join("swanctl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// `swanctl --list-sas` of the peer started in `ns` by [`Lab::start_peer`].
+    pub fn peer_sas(&self, ns: &str) -> String {
+        let conf = self.peer_dir(ns).join("strongswan.conf");
+        let out = Command::new("swanctl")
+            .arg("--list-sas")
+            .env("STRONGSWAN_CONF", conf)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("swanctl: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
+}
+
+/// The peer's swanctl.conf for `tunnel`: our local side is its remote side; same algorithms, PSK and selector pairs.
+fn peer_swanctl(tunnel: &TunnelIntent, backend: IpsecBackend) -> String {
+    let route_based = tunnel.route_based;
+    let child_if_id = if route_based && !backend.is_libipsec() {
+        format!("        if_id_in = {PEER_IF_ID}\n        if_id_out = {PEER_IF_ID}\n")
+    } else {
+        String::new()
+    };
+    let v1 = tunnel.ike.version == IkeVersion::V1;
+    let join = |nets: &[Ipv4Net]| nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    // One child per selector pair, mirrored (IKEv1 narrows to what the gateway proposes for each of its pairs).
+    let pairs: Vec<(String, String)> = if route_based {
+        vec![("0.0.0.0/0".to_string(), "0.0.0.0/0".to_string())]
+    } else if tunnel.selectors.is_empty() {
+        vec![(join(&tunnel.remote_subnets), join(&tunnel.local_subnets))]
+    } else {
+        tunnel.selectors.iter().map(|s| (join(&s.remote), join(&s.local))).collect()
+    };
+    let esp = esp_proposal(&tunnel.ipsec).expect("strongSwan spells the ESP proposal");
+    let children: String = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (local_ts, remote_ts))| {
+            format!(
+                "      net{i} {{\n        local_ts = {local_ts}\n        remote_ts = {remote_ts}\n        esp_proposals = {esp}\n        start_action = trap\n{child_if_id}      }}\n"
+            )
+        })
+        .collect();
+    let or_ip = |id: &str, ip: String| if id.is_empty() { ip } else { id.to_string() };
+    let cgw = tunnel.remote_ip.expect("the lab's peers have addresses").to_string();
+    format!(
+        "connections {{\n  gw {{\n    version = {ver}\n    local_addrs = {cgw}\n    remote_addrs = {eip}\n    proposals = {ike}\n    aggressive = {aggr}\n    mobike = no\n    dpd_delay = 10s\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n{children}    }}\n  }}\n}}\n\
+         secrets {{\n  ike-gw {{\n    id-a = {lid}\n    id-b = {rid}\n    secret = \"{psk}\"\n  }}\n}}\n",
+        ver = if v1 { 1 } else { 2 },
+        eip = tunnel.local_ip,
+        ike = ike_proposal(&tunnel.ike).expect("strongSwan spells the IKE proposal"),
+        aggr = if tunnel.ike.mode == NegotiationMode::Aggressive { "yes" } else { "no" },
+        lid = or_ip(&tunnel.ike.remote_id, cgw.clone()),
+        rid = or_ip(&tunnel.ike.local_id, tunnel.local_ip.to_string()),
+        psk = tunnel.psk.expose(),
+    )
 }
 
 pub struct Topology {
@@ -436,24 +517,34 @@ pub fn stays_unreachable(ns: &str, dst: &str, during: Duration) -> bool {
 pub fn tunnel(id: &str, version: IkeVersion) -> TunnelIntent {
     TunnelIntent {
         id: id.into(),
-        local_ip: GW_EIP.into(),
-        remote_ip: CGW_IP.into(),
-        local_id: String::new(),
-        remote_id: String::new(),
-        psk: Secret(format!("lab-psk-{id}-0123456789")),
+        local_ip: ip(GW_EIP),
+        remote_ip: Some(ip(CGW_IP)),
+        psk: Secret::new(format!("lab-psk-{id}-0123456789")),
         ike: IkeConfig {
             version,
-            mode: IkeMode::Main,
-            enc: EncAlg::Aes,
-            auth: AuthAlg::Sha1,
-            pfs: DhGroup::Group2,
-            lifetime: 86400,
+            mode: NegotiationMode::Main,
+            encryption: Encryption::Aes128,
+            integrity: Integrity::Sha1,
+            dh_group: DhGroup::Group2,
+            auth_method: AuthMethod::PreSharedKey,
+            lifetime_s: 86400,
+            local_id_type: IdentityType::Ip,
             local_id: String::new(),
+            remote_id_type: IdentityType::Ip,
             remote_id: String::new(),
+            dpd: Dpd::default(),
         },
-        ipsec: IpsecConfig { enc: EncAlg::Aes, auth: AuthAlg::Sha1, pfs: DhGroup::Group2, lifetime: 86400 },
-        local_subnets: vec![VPC_CIDR.into()],
-        remote_subnets: vec![ONPREM_CIDR.into()],
+        ipsec: IpsecConfig {
+            encryption: Encryption::Aes128,
+            integrity: Integrity::Sha1,
+            pfs: Some(DhGroup::Group2),
+            lifetime_s: 86400,
+            transform: TransformProtocol::Esp,
+            encapsulation: EncapsulationMode::Tunnel,
+        },
+        local_subnets: vec![net(VPC_CIDR)],
+        remote_subnets: vec![net(ONPREM_CIDR)],
+        selectors: Vec::new(),
         initiate: true,
         dpd: true,
         nat_traversal: true,
@@ -467,10 +558,10 @@ pub fn intent(gateway_id: &str, tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         gateway_id: gateway_id.into(),
         tenant_id: "tenant-lab".into(),
         generation: 1,
-        public_ip: GW_EIP.into(),
+        public_ips: vec![ip(GW_EIP)],
         vpc_id: VPC_ID.into(),
-        vpc_cidr: VPC_CIDR.into(),
-        private_ip: GW_PRIVATE_IP.into(),
+        vpc_cidr: Some(net(VPC_CIDR)),
+        private_ip: ip(GW_PRIVATE_IP),
         bandwidth_mbps: 10,
         tunnels,
         ssl_servers: Vec::new(),
@@ -478,6 +569,45 @@ pub fn intent(gateway_id: &str, tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         routes: Vec::new(),
         policy_routes: Vec::new(),
     }
+}
+
+/// One pass of what the reconciler does for a gateway: observe; apply again when it is not ready (a killed daemon,
+/// a tunnel device set down); `initiate` every initiating tunnel that has no IKE SA. Returns the observation.
+pub async fn reconcile(driver: &NetnsDriver, intent: &GatewayIntent) -> GatewayObservation {
+    let obs = driver.observe(&intent.gateway_id).await.expect("observe");
+    if !obs.ready {
+        if let Err(e) = driver.apply(intent).await {
+            eprintln!("reconcile: re-apply of {} failed: {e}", intent.gateway_id);
+        }
+        return obs;
+    }
+    for t in intent.tunnels.iter().filter(|t| t.initiate && t.remote_ip.is_some()) {
+        if obs.tunnels.get(&t.id).is_some_and(|o| o.state == TunnelState::IkeSaNotEstablished) {
+            if let Err(e) = driver.initiate(&intent.gateway_id, &t.id).await {
+                eprintln!("reconcile: initiate {} failed: {e}", t.id);
+            }
+        }
+    }
+    obs
+}
+
+/// Reconciles until a ping from `ns` to `dst` is answered; the time it took, if within `within`.
+pub async fn ping_reconciling(
+    driver: &NetnsDriver,
+    intent: &GatewayIntent,
+    ns: &str,
+    dst: &str,
+    within: Duration,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        reconcile(driver, intent).await;
+        if ping(ns, dst) {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
 }
 
 /// Processes whose network namespace is `ns`.

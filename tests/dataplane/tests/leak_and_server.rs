@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openvgw_core::crypto::IkeVersion;
+use openvgw_dataplane::proposals::strongswan::{esp_proposal, ike_proposal};
 use openvgw_dataplane::{Driver, IpsecServerIntent, RouteIntent, Secret};
 use openvgw_dataplane_tests::*;
 
@@ -38,7 +39,7 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
         driver.apply(&with_tunnel).await.expect("apply with tunnel");
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "clear-text leak while SA is down");
 
-        // The peer comes up later: the gateway's retries reach it without any API call.
+        // The peer comes up later: charon's own retries (keyingtries 0) reach it without any call to the driver.
         let peer_up = Instant::now();
         lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
         let up = time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(30)).expect("initiator retried");
@@ -48,8 +49,8 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
 }
 
 /// A route-based tunnel whose device goes down must not hand its traffic to the public default route: the blackhole
-/// under the device route catches it (proved by removing it: the same ping then passes in clear), and `observe`
-/// notices the device and repairs it.
+/// under the device route catches it (proved by removing it: the same ping then passes in clear); `observe` reports
+/// the gateway not ready and the reconciler's next apply repairs device and routes.
 #[test]
 fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
     if !can_run("route_based_tunnel_device_down_blackholes_and_is_repaired") {
@@ -61,11 +62,11 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
     let driver = lab.driver_with_options(|o| o.public_gateway = Some(CGW_IP.parse().expect("ip")));
     let mut t = tunnel("vco-rbleak", IkeVersion::V2);
     t.route_based = true;
-    t.local_subnets = vec!["0.0.0.0/0".into()];
-    t.remote_subnets = vec!["0.0.0.0/0".into()];
+    t.local_subnets = vec![net("0.0.0.0/0")];
+    t.remote_subnets = vec![net("0.0.0.0/0")];
     let mut intent = intent("vpn-rbleak", vec![t.clone()]);
     intent.routes =
-        vec![RouteIntent { dest: ONPREM_CIDR.into(), tunnel_id: t.id.clone(), weight: 100, published: false }];
+        vec![RouteIntent { dest: net(ONPREM_CIDR), tunnel_id: t.id.clone(), weight: 100, published: false }];
     lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
     // The customer gateway answers the VPC in clear (to the EIP, not into its tunnel), so a request that left the
     // gateway in clear would be answered.
@@ -94,7 +95,7 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
 
         let started = Instant::now();
         let repaired = loop {
-            let obs = driver.observe(&intent.gateway_id).await.expect("observe");
+            let obs = reconcile(&driver, &intent).await;
             let routes = must("ip", &["-n", &ns, "-o", "route", "show", ONPREM_CIDR, "proto", "77"]);
             if obs.ready && routes.lines().any(|l| l.starts_with("blackhole")) && routes.contains(&dev) {
                 break true;
@@ -104,7 +105,7 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
-        assert!(repaired, "observe repaired the tunnel device and its routes");
+        assert!(repaired, "observe reported it, the re-apply repaired the tunnel device and its routes");
         assert!(time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(10)).is_some(), "tunnel back");
         eprintln!("TIMING {dev} down -> repaired: {} ms", started.elapsed().as_millis());
         driver.remove(&intent.gateway_id).await.expect("remove");
@@ -128,11 +129,9 @@ fn ipsec_server_road_warrior_gets_pool_address() {
     let mut intent = intent("vpn-iss", Vec::new());
     intent.ipsec_server = Some(IpsecServerIntent {
         id: "iss-lab".into(),
-        client_ip_pool: "10.30.0.0/24".into(),
-        local_subnets: vec![VPC_CIDR.into()],
-        local_id: String::new(),
-        remote_id: String::new(),
-        psk: Secret("road-warrior-psk-0123456789".into()),
+        client_ip_pool: net("10.30.0.0/24"),
+        local_subnets: vec![net(VPC_CIDR)],
+        psk: Secret::new("road-warrior-psk-0123456789"),
         ike: t.ike.clone(),
         ipsec: t.ipsec.clone(),
     });
@@ -153,8 +152,8 @@ fn ipsec_server_road_warrior_gets_pool_address() {
     let swanctl = format!(
         "connections {{\n  rw {{\n    version = 2\n    remote_addrs = {GW_EIP}\n    vips = 0.0.0.0\n    proposals = {ike}\n    local {{\n      auth = psk\n      id = rw@example.test\n    }}\n    remote {{\n      auth = psk\n      id = {GW_EIP}\n    }}\n    children {{\n      vpc {{\n        remote_ts = {VPC_CIDR}\n        esp_proposals = {esp}\n      }}\n    }}\n  }}\n}}\n\
          secrets {{\n  ike-rw {{\n    id-a = rw@example.test\n    id-b = {GW_EIP}\n    secret = \"road-warrior-psk-0123456789\"\n  }}\n}}\n",
-        ike = t.ike.strongswan_proposal(),
-        esp = t.ipsec.strongswan_proposal(),
+        ike = ike_proposal(&t.ike).expect("IKE proposal"),
+        esp = esp_proposal(&t.ipsec).expect("ESP proposal"),
     );
     std::fs::write(dir.join("swanctl/swanctl.conf"), swanctl).expect("swanctl.conf");
     let conf_path = dir.join("strongswan.conf").to_string_lossy().into_owned();
@@ -207,8 +206,8 @@ fn undeclared_vpc_gets_a_bridge_that_goes_with_its_last_gateway() {
     a.vpc_id = vpc_id.clone();
     let mut b = a.clone();
     b.gateway_id = "vpn-auto-b".into();
-    b.public_ip = "203.0.113.66".into();
-    b.private_ip = "192.168.10.3".into();
+    b.public_ips = vec![ip(GW_EIP2)];
+    b.private_ip = ip("192.168.10.3");
     runtime().block_on(async {
         driver.apply(&a).await.expect("apply a");
         driver.apply(&b).await.expect("apply b");

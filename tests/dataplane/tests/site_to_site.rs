@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion};
+use openvgw_core::crypto::{DhGroup, Encryption, IdentityType, IkeVersion, Integrity, NegotiationMode};
 use openvgw_core::model::{HealthCheck, TunnelState};
 use openvgw_dataplane::netns::NetnsDriver;
 use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, PolicyRouteIntent, RouteIntent};
@@ -11,13 +11,13 @@ use openvgw_dataplane_tests::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-async fn wait_state(driver: &NetnsDriver, gw: &str, tunnel: &str, want: TunnelState) -> bool {
+/// Reconciles (as the reconciler would) until the tunnel is in `want`.
+async fn wait_state(driver: &NetnsDriver, intent: &GatewayIntent, tunnel: &str, want: TunnelState) -> bool {
     let deadline = Instant::now() + SETTLE;
     while Instant::now() < deadline {
-        if let Ok(obs) = driver.observe(gw).await {
-            if obs.ready && obs.tunnels.get(tunnel).map(|t| t.state) == Some(want) {
-                return true;
-            }
+        let obs = reconcile(driver, intent).await;
+        if obs.ready && obs.tunnels.get(tunnel).map(|t| t.state) == Some(want) {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -32,7 +32,7 @@ async fn before_after_remove(lab: &mut Lab, topo: &Topology, driver: &NetnsDrive
     let apply = t0.elapsed();
     let first = time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).expect("ping through the tunnel after apply");
     let tid = &intent.tunnels[0].id;
-    assert!(wait_state(driver, &intent.gateway_id, tid, TunnelState::IpsecSaEstablished).await, "observe: SA up");
+    assert!(wait_state(driver, intent, tid, TunnelState::IpsecSaEstablished).await, "observe: SA up");
     eprintln!(
         "TIMING {}: apply {} ms, apply->first ping {} ms",
         intent.tunnels[0].id,
@@ -72,8 +72,8 @@ fn policy_based_ikev2() {
     let mut t = tunnel("vco-ikev2", IkeVersion::V2);
     t.health_check = Some(HealthCheck {
         enable: true,
-        sip: "192.168.10.250".into(),
-        dip: ONPREM_HOST.into(),
+        sip: Some(ip("192.168.10.250")),
+        dip: Some(ip(ONPREM_HOST)),
         interval_s: 1,
         retry: 2,
     });
@@ -114,18 +114,19 @@ fn policy_based_ikev1_main_mode_non_default_algorithms() {
     let topo = lab.site_topology();
     let driver = lab.driver();
     let mut t = tunnel("vco-ikev1", IkeVersion::V1);
-    t.ike.mode = IkeMode::Main;
-    t.ike.enc = EncAlg::Aes256;
-    t.ike.auth = AuthAlg::Sha256;
-    t.ike.pfs = DhGroup::Group14;
-    t.ipsec.enc = EncAlg::Aes192;
-    t.ipsec.auth = AuthAlg::Sha256;
-    t.ipsec.pfs = DhGroup::Disabled;
-    t.remote_id = "onprem.example".into();
+    t.ike.mode = NegotiationMode::Main;
+    t.ike.encryption = Encryption::Aes256;
+    t.ike.integrity = Integrity::Sha256;
+    t.ike.dh_group = DhGroup::Group14;
+    t.ipsec.encryption = Encryption::Aes192;
+    t.ipsec.integrity = Integrity::Sha256;
+    t.ipsec.pfs = None;
+    t.ike.remote_id_type = IdentityType::Fqdn;
+    t.ike.remote_id = "onprem.example".into();
     let intent = intent("vpn-ikev1", vec![t.clone()]);
     lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
     runtime().block_on(before_after_remove(&mut lab, &topo, &driver, &intent));
-    let peer_log = lab.log("peer/charon.log");
+    let peer_log = lab.log("peer-cgw/charon.log");
     assert!(peer_log.contains("ID_PROT") || peer_log.contains("Main Mode"), "IKEv1 main mode negotiated");
 }
 
@@ -140,21 +141,21 @@ fn route_based_with_destination_and_policy_routes() {
     let driver = lab.driver();
     let mut t = tunnel("vco-rb", IkeVersion::V2);
     t.route_based = true;
-    t.local_subnets = vec!["0.0.0.0/0".into()];
-    t.remote_subnets = vec!["0.0.0.0/0".into()];
+    t.local_subnets = vec![net("0.0.0.0/0")];
+    t.remote_subnets = vec![net("0.0.0.0/0")];
     let mut intent = intent("vpn-rb", vec![t.clone()]);
     lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
     runtime().block_on(async {
         // Without any route nothing enters the tunnel, even with the SA up.
         assert!(!ping(&topo.vpc, ONPREM_HOST));
         driver.apply(&intent).await.expect("apply without routes");
-        assert!(wait_state(&driver, "vpn-rb", &t.id, TunnelState::IpsecSaEstablished).await, "SA up");
+        assert!(wait_state(&driver, &intent, &t.id, TunnelState::IpsecSaEstablished).await, "SA up");
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)), "no route, no traffic");
 
         // Destination route.
         intent.generation += 1;
         intent.routes =
-            vec![RouteIntent { dest: ONPREM_CIDR.into(), tunnel_id: t.id.clone(), weight: 100, published: false }];
+            vec![RouteIntent { dest: net(ONPREM_CIDR), tunnel_id: t.id.clone(), weight: 100, published: false }];
         let t0 = Instant::now();
         driver.apply(&intent).await.expect("apply with route");
         let first = time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).expect("ping via the destination route");
@@ -164,8 +165,8 @@ fn route_based_with_destination_and_policy_routes() {
         intent.generation += 1;
         intent.routes.clear();
         intent.policy_routes = vec![PolicyRouteIntent {
-            source: VPC_CIDR.into(),
-            dest: ONPREM_CIDR.into(),
+            source: net(VPC_CIDR),
+            dest: net(ONPREM_CIDR),
             tunnel_id: t.id.clone(),
             weight: 100,
             priority: 10,
@@ -174,7 +175,7 @@ fn route_based_with_destination_and_policy_routes() {
         driver.apply(&intent).await.expect("apply with policy route");
         assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "ping via the policy route");
         intent.generation += 1;
-        intent.policy_routes[0].source = "10.99.0.0/16".into();
+        intent.policy_routes[0].source = net("10.99.0.0/16");
         driver.apply(&intent).await.expect("apply with a non-matching policy route");
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)), "source not matched");
 
@@ -183,7 +184,7 @@ fn route_based_with_destination_and_policy_routes() {
         let mut two = intent.clone();
         let mut t2 = t.clone();
         t2.id = "vco-rb2".into();
-        t2.remote_ip = "203.0.113.3".into();
+        t2.remote_ip = Some(ip(CGW2_IP));
         two.tunnels.push(t2);
         two.generation += 1;
         let ns = driver.namespace_of("vpn-rb").expect("ns");
@@ -224,7 +225,7 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
     let mut lab = Lab::new("resilience");
     let topo = lab.site_topology();
     let mut t = tunnel("vco-res", IkeVersion::V2);
-    t.ipsec.pfs = DhGroup::Group14;
+    t.ipsec.pfs = Some(DhGroup::Group14);
     let intent = intent("vpn-res", vec![t.clone()]);
     lab.start_peer(&topo.cgw, &t, lab.driver().backend(), VPC_CIDR);
     let rt = runtime();
@@ -235,7 +236,7 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
             assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "tunnel up");
             let ns = driver.namespace_of("vpn-res").expect("ns");
 
-            // Kill charon: observe notices, repairs in the background, traffic flows again.
+            // Kill charon: observe reports it, the reconciler applies again, traffic flows again.
             let charon = driver.daemon_pids("vpn-res").expect("pids")[0];
             let killed = Instant::now();
             rustix::process::kill_process(
@@ -245,7 +246,7 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
             .expect("kill charon");
             let mut seen_not_ready = false;
             let back = loop {
-                let obs = driver.observe("vpn-res").await.expect("observe");
+                let obs = reconcile(&driver, &intent).await;
                 seen_not_ready |= !obs.ready;
                 if obs.ready && ping(&topo.vpc, ONPREM_HOST) {
                     break Some(killed.elapsed());
@@ -287,5 +288,55 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
         driver.remove("vpn-res").await.expect("remove");
         assert!(!netns_exists(&ns));
         assert!(!ping(&topo.vpc, ONPREM_HOST));
+    });
+}
+
+/// A tunnel whose peer refused it for good (a proposal mismatch, which charon does not retry) stays down however
+/// often it is observed; `Driver::initiate` brings it up once the peer is fixed, and a second call while it is up
+/// changes nothing (no duplicate CHILD_SA). Unknown gateways and tunnels are no-ops.
+#[test]
+fn initiate_restarts_a_tunnel_the_peer_had_refused() {
+    if !can_run("initiate_restarts_a_tunnel_the_peer_had_refused") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("initiate");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let t = tunnel("vco-init", IkeVersion::V2);
+    let gw = intent("vpn-init", vec![t.clone()]);
+    // The peer insists on another IKE proposal: the gateway's IKE_SA_INIT gets NO_PROPOSAL_CHOSEN.
+    let mut mismatched = t.clone();
+    mismatched.ike.encryption = Encryption::Aes256;
+    mismatched.ike.dh_group = DhGroup::Group14;
+    lab.start_peer(&topo.cgw, &mismatched, driver.backend(), VPC_CIDR);
+    runtime().block_on(async {
+        driver.apply(&gw).await.expect("apply");
+        let gw_log = "dataplane/gateways/vpn-init/charon/charon.log";
+        let refused = wait_for(SETTLE, || lab.log(gw_log).contains("received NO_PROPOSAL_CHOSEN"));
+        assert!(refused, "the peer refused the proposal");
+        lab.reconfigure_peer(&topo.cgw, &t, driver.backend());
+        // Observing is only looking: nothing re-initiates the refused tunnel (the driver used to, every 5 s).
+        let until = Instant::now() + Duration::from_secs(7);
+        while Instant::now() < until {
+            let obs = driver.observe("vpn-init").await.expect("observe");
+            assert!(obs.ready, "the gateway is as applied");
+            assert_eq!(obs.tunnels[&t.id].state, TunnelState::IkeSaNotEstablished);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(!ping(&topo.vpc, ONPREM_HOST), "still down (an initiating tunnel installs no trap to start it)");
+
+        driver.initiate("vpn-unknown", &t.id).await.expect("unknown gateway: no-op");
+        driver.initiate("vpn-init", "vco-unknown").await.expect("unknown tunnel: no-op");
+        let t0 = Instant::now();
+        driver.initiate("vpn-init", &t.id).await.expect("initiate");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "up after initiate");
+        eprintln!("TIMING initiate -> first ping {} ms", t0.elapsed().as_millis());
+        driver.initiate("vpn-init", &t.id).await.expect("initiate while up");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sas = lab.peer_sas(&topo.cgw);
+        assert_eq!(sas.matches("net0: #").count(), 1, "one CHILD_SA, no duplicate:\n{sas}");
+        assert_eq!(sas.matches("gw: #").count(), 1, "one IKE_SA:\n{sas}");
+        driver.remove("vpn-init").await.expect("remove");
     });
 }

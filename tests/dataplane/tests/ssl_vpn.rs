@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use openvgw_core::crypto::{SslCipher, Transport};
 use openvgw_dataplane::{Driver, Secret, SslServerIntent};
 use openvgw_dataplane_tests::*;
 use openvgw_pki::{crl, issue_client, issue_server, new_ca, openvpn_client_config, OpenVpnClientProfile};
@@ -31,15 +32,15 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
     intent.ssl_servers.push(SslServerIntent {
         id: "vss-lab".into(),
         port: 1194,
-        proto: "UDP".into(),
-        cipher: "AES-128-CBC".into(),
+        transport: Transport::Udp,
+        cipher: SslCipher::Aes128Cbc,
         compress: false,
-        client_ip_pool: "10.8.0.0/24".into(),
-        local_subnets: vec![VPC_CIDR.into()],
+        client_ip_pool: net("10.8.0.0/24"),
+        local_subnets: vec![net(VPC_CIDR)],
         max_connections: 5,
         ca_cert_pem: ca.cert_pem.clone(),
         server_cert_pem: server.cert_pem.clone(),
-        server_key_pem: Secret(server.key_pem.clone()),
+        server_key_pem: Secret::new(server.key_pem.clone()),
         crl_pem: crl(&ca, &[], 1).expect("crl"),
     });
     let profile = openvpn_client_config(&OpenVpnClientProfile {

@@ -1,20 +1,25 @@
 //! What one gateway's charon is told: its strongswan.conf and the VICI messages for connections, secrets and
-//! pools, plus reading SA state back.
+//! pools.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
-use openvgw_core::crypto::IkeVersion;
-use openvgw_core::model::TunnelState;
+use ipnet::Ipv4Net;
+use openvgw_core::crypto::{
+    AuthMethod, EncapsulationMode, IkeConfig, IkeVersion, IpsecConfig, NegotiationMode, TransformProtocol,
+};
 use openvgw_vici::Message;
 use sha2::{Digest, Sha256};
 
 use super::backend::IpsecBackend;
-use crate::{IpsecServerIntent, TunnelIntent};
+use crate::{proposals, DataplaneError, IpsecServerIntent, TunnelIntent};
 
 /// charon's own routing table under kernel-netlink (its default). Policy-based routes land here, looked up
 /// before `main`.
 pub(crate) const KERNEL_ROUTING_TABLE: u32 = 220;
+/// The remote address and identity of a peer known only by name (and the identity of any road warrior).
+const ANY: &str = "%any";
 /// Under libipsec charon would put `default dev ipsec0` into its table for a 0/0 tunnel; it gets a table nobody
 /// looks up (the driver deletes the rule charon adds) and the driver routes into ipsec0 itself.
 pub(crate) const LIBIPSEC_UNUSED_TABLE: u32 = 199;
@@ -80,67 +85,103 @@ pub(crate) fn strongswan_conf(dir: &Path, vici_socket: &Path, backend: IpsecBack
     )
 }
 
-/// Child SA names of a tunnel. IKEv1 negotiates one selector pair per CHILD_SA, so it gets one child per
-/// (local, remote) pair; IKEv2 carries all selectors in one child.
+/// Child SA names of a tunnel, one per negotiated selector pair (see [`selector_pairs`]).
 pub(crate) fn child_names(t: &TunnelIntent) -> Vec<String> {
     (0..selector_pairs(t).len()).map(|i| format!("{}-{i}", t.id)).collect()
 }
 
-fn selector_pairs(t: &TunnelIntent) -> Vec<(Vec<String>, Vec<String>)> {
+/// The traffic selectors of each CHILD_SA: 0/0 for a route-based tunnel; otherwise the explicit selector pairs, or
+/// the one pair local subnets × remote subnets. IKEv2 carries all nets of a pair in one CHILD_SA; IKEv1 negotiates
+/// a single subnet per side, so each pair is split into one CHILD_SA per (local net, remote net).
+pub(crate) fn selector_pairs(t: &TunnelIntent) -> Vec<(Vec<Ipv4Net>, Vec<Ipv4Net>)> {
     if t.route_based {
-        return vec![(vec!["0.0.0.0/0".into()], vec!["0.0.0.0/0".into()])];
+        return vec![(vec![Ipv4Net::default()], vec![Ipv4Net::default()])];
     }
+    let pairs: Vec<(Vec<Ipv4Net>, Vec<Ipv4Net>)> = if t.selectors.is_empty() {
+        vec![(t.local_subnets.clone(), t.remote_subnets.clone())]
+    } else {
+        t.selectors.iter().map(|s| (s.local.clone(), s.remote.clone())).collect()
+    };
     match t.ike.version {
-        IkeVersion::V2 => vec![(t.local_subnets.clone(), t.remote_subnets.clone())],
-        IkeVersion::V1 => t
-            .local_subnets
-            .iter()
-            .flat_map(|l| t.remote_subnets.iter().map(move |r| (vec![l.clone()], vec![r.clone()])))
+        IkeVersion::V2 => pairs,
+        IkeVersion::V1 => pairs
+            .into_iter()
+            .flat_map(|(local, remote)| {
+                local.into_iter().flat_map(move |l| remote.clone().into_iter().map(move |r| (vec![l], vec![r])))
+            })
             .collect(),
     }
 }
 
-fn id_or(id: &str, fallback: &str) -> String {
+/// Every remote net the tunnel's CHILD_SAs cover, plus its declared remote subnets.
+pub(crate) fn remote_nets(t: &TunnelIntent) -> BTreeSet<Ipv4Net> {
+    t.selectors.iter().flat_map(|s| s.remote.iter()).chain(&t.remote_subnets).map(Ipv4Net::trunc).collect()
+}
+
+fn id_or(id: &str, fallback: impl FnOnce() -> String) -> String {
     if id.trim().is_empty() {
-        fallback.to_string()
+        fallback()
     } else {
         id.trim().to_string()
     }
 }
 
 pub(crate) fn local_id(t: &TunnelIntent) -> String {
-    id_or(&t.local_id, &t.local_ip)
+    id_or(&t.ike.local_id, || t.local_ip.to_string())
 }
 
+/// The peer's identity: as configured, else its address, else anyone (a peer known only by name).
 pub(crate) fn remote_id(t: &TunnelIntent) -> String {
-    id_or(&t.remote_id, &t.remote_ip)
+    id_or(&t.ike.remote_id, || t.remote_ip.map_or_else(|| ANY.to_string(), |ip| ip.to_string()))
+}
+
+fn strings<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+/// What charon is asked to negotiate beyond the proposals, refused up front when the driver cannot do it.
+fn check_settings(ike: &IkeConfig, ipsec: &IpsecConfig) -> Result<(), DataplaneError> {
+    let unsupported = |what: &str| DataplaneError::Unsupported { backend: "netns", what: what.to_string() };
+    if ike.auth_method != AuthMethod::PreSharedKey {
+        return Err(unsupported("certificate authentication (pre-shared keys only)"));
+    }
+    if ipsec.transform != TransformProtocol::Esp {
+        return Err(unsupported("AH (the driver negotiates ESP only)"));
+    }
+    if ipsec.encapsulation != EncapsulationMode::Tunnel {
+        return Err(unsupported("transport mode (a gateway protects subnets: tunnel mode only)"));
+    }
+    Ok(())
 }
 
 /// `load-conn` message for a site-to-site tunnel (no secret in it: PSKs go through `load-shared`).
-pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Message {
+pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Result<Message, DataplaneError> {
+    check_settings(&t.ike, &t.ipsec)?;
+    let ike_proposal = proposals::strongswan::ike_proposal(&t.ike)?;
+    let esp_proposal = proposals::strongswan::esp_proposal(&t.ipsec)?;
     let v1 = t.ike.version == IkeVersion::V1;
+    // Nothing can be initiated towards a peer without an address: it must come to us.
+    let initiate = t.initiate && t.remote_ip.is_some();
+    let remote_addr = t.remote_ip.map_or_else(|| ANY.to_string(), |ip| ip.to_string());
     let mut conn = Message::new()
         .with("version", if v1 { "1" } else { "2" })
-        .with_list("local_addrs", [&t.local_ip])
-        .with_list("remote_addrs", [&t.remote_ip])
-        .with_list("proposals", [t.ike.strongswan_proposal()])
+        .with_list("local_addrs", [t.local_ip.to_string()])
+        .with_list("remote_addrs", [remote_addr])
+        .with_list("proposals", [ike_proposal])
         .with("mobike", "no")
         .with("unique", "replace")
-        // 0 = keep retrying until the peer answers (EffectImmediately); a responder only needs one sequence.
-        .with("keyingtries", if t.initiate { "0" } else { "1" })
+        // 0 = keep retrying until the peer answers; a responder only needs one sequence.
+        .with("keyingtries", if initiate { "0" } else { "1" })
         .with("dpd_delay", if t.dpd { "10s" } else { "0s" });
     if v1 {
-        conn.push_value(
-            "aggressive",
-            if t.ike.mode == openvgw_core::crypto::IkeMode::Aggressive { "yes" } else { "no" },
-        );
+        conn.push_value("aggressive", if t.ike.mode == NegotiationMode::Aggressive { "yes" } else { "no" });
         if t.dpd {
             conn.push_value("dpd_timeout", "30s");
         }
     }
-    if t.ike.lifetime > 0 {
+    if t.ike.lifetime_s > 0 {
         // IKEv1 has no IKE rekeying, only reauthentication.
-        conn.push_value(if v1 { "reauth_time" } else { "rekey_time" }, format!("{}s", t.ike.lifetime));
+        conn.push_value(if v1 { "reauth_time" } else { "rekey_time" }, format!("{}s", t.ike.lifetime_s));
     }
     if let Some(id) = if_id {
         conn.push_value("if_id_in", id.to_string());
@@ -148,19 +189,25 @@ pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Message {
     }
     conn.push_section("local", Message::new().with("auth", "psk").with("id", local_id(t)));
     conn.push_section("remote", Message::new().with("auth", "psk").with("id", remote_id(t)));
+    // Initiate and keep it up; or answer and also start on traffic (trap); or, for a peer without an address,
+    // only answer (a trap could not reach it).
+    let (start, dpd, close) = match (initiate, t.remote_ip.is_some()) {
+        (true, _) => ("start", "restart", "start"),
+        (false, true) => ("trap", "trap", "trap"),
+        (false, false) => ("none", "clear", "none"),
+    };
     let mut children = Message::new();
     for ((local_ts, remote_ts), name) in selector_pairs(t).into_iter().zip(child_names(t)) {
         let mut child = Message::new()
-            .with_list("local_ts", &local_ts)
-            .with_list("remote_ts", &remote_ts)
-            .with_list("esp_proposals", [t.ipsec.strongswan_proposal()])
+            .with_list("local_ts", strings(&local_ts))
+            .with_list("remote_ts", strings(&remote_ts))
+            .with_list("esp_proposals", [&esp_proposal])
             .with("mode", "tunnel")
-            // Initiate and keep it up, or answer and also start on traffic (trap).
-            .with("start_action", if t.initiate { "start" } else { "trap" })
-            .with("dpd_action", if t.initiate { "restart" } else { "trap" })
-            .with("close_action", if t.initiate { "start" } else { "trap" });
-        if t.ipsec.lifetime > 0 {
-            child.push_value("rekey_time", format!("{}s", t.ipsec.lifetime));
+            .with("start_action", start)
+            .with("dpd_action", dpd)
+            .with("close_action", close);
+        if t.ipsec.lifetime_s > 0 {
+            child.push_value("rekey_time", format!("{}s", t.ipsec.lifetime_s));
         }
         if let Some(id) = if_id {
             child.push_value("if_id_in", id.to_string());
@@ -169,7 +216,16 @@ pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Message {
         children.push_section(name, child);
     }
     conn.push_section("children", children);
-    Message::new().with_section(t.id.clone(), conn)
+    Ok(Message::new().with_section(t.id.clone(), conn))
+}
+
+/// PSK owners: both identities, but never `%any` (that would hand the key to whoever asks).
+fn owners(local: String, remote: String) -> Vec<String> {
+    let mut out = vec![local];
+    if remote != ANY {
+        out.push(remote);
+    }
+    out
 }
 
 /// `load-shared` message: the PSK of one tunnel, replaceable by its unique id.
@@ -178,7 +234,7 @@ pub(crate) fn tunnel_secret(t: &TunnelIntent) -> Message {
         .with("id", secret_id(&t.id))
         .with("type", "IKE")
         .with("data", t.psk.expose())
-        .with_list("owners", [local_id(t), remote_id(t)])
+        .with_list("owners", owners(local_id(t), remote_id(t)))
 }
 
 pub(crate) fn secret_id(conn: &str) -> String {
@@ -189,36 +245,40 @@ pub(crate) fn pool_name(server: &IpsecServerIntent) -> String {
     format!("{}-pool", server.id)
 }
 
-/// Client-to-site (IPsec server): IKEv2 PSK road warriors get an address from the pool.
-pub(crate) fn ipsec_server_conn(s: &IpsecServerIntent, local_ip: &str) -> (Message, Message, Message) {
-    let local_id = id_or(&s.local_id, local_ip);
-    let remote_id = id_or(&s.remote_id, "%any");
+/// Client-to-site (IPsec server): IKEv2 PSK road warriors get an address from the pool. It answers on every public
+/// address of the gateway; its default identity is the first one.
+pub(crate) fn ipsec_server_conn(
+    s: &IpsecServerIntent,
+    public_ips: &[Ipv4Addr],
+) -> Result<(Message, Message, Message), DataplaneError> {
+    check_settings(&s.ike, &s.ipsec)?;
+    let ike_proposal = proposals::strongswan::ike_proposal(&s.ike)?;
+    let esp_proposal = proposals::strongswan::esp_proposal(&s.ipsec)?;
+    let local_id = id_or(&s.ike.local_id, || public_ips.first().map(ToString::to_string).unwrap_or_default());
+    let remote_id = id_or(&s.ike.remote_id, || ANY.to_string());
     let child = Message::new()
-        .with_list("local_ts", &s.local_subnets)
-        .with_list("esp_proposals", [s.ipsec.strongswan_proposal()])
+        .with_list("local_ts", strings(&s.local_subnets))
+        .with_list("esp_proposals", [esp_proposal])
         .with("mode", "tunnel")
         .with("dpd_action", "clear");
     let conn = Message::new()
         .with("version", "2")
-        .with_list("local_addrs", [local_ip])
-        .with_list("proposals", [s.ike.strongswan_proposal()])
+        .with_list("local_addrs", strings(public_ips))
+        .with_list("proposals", [ike_proposal])
         .with_list("pools", [pool_name(s)])
         .with("unique", "replace")
         .with("dpd_delay", "30s")
         .with_section("local", Message::new().with("auth", "psk").with("id", local_id.clone()))
         .with_section("remote", Message::new().with("auth", "psk").with("id", remote_id.clone()))
         .with_section("children", Message::new().with_section(format!("{}-0", s.id), child));
-    let pool = Message::new().with_section(pool_name(s), Message::new().with("addrs", &s.client_ip_pool));
-    let mut owners = vec![local_id];
-    if remote_id != "%any" {
-        owners.push(remote_id);
-    }
+    let pool =
+        Message::new().with_section(pool_name(s), Message::new().with("addrs", s.client_ip_pool.trunc().to_string()));
     let secret = Message::new()
         .with("id", secret_id(&s.id))
         .with("type", "IKE")
         .with("data", s.psk.expose())
-        .with_list("owners", owners);
-    (Message::new().with_section(s.id.clone(), conn), pool, secret)
+        .with_list("owners", owners(local_id, remote_id));
+    Ok((Message::new().with_section(s.id.clone(), conn), pool, secret))
 }
 
 /// Identifies a loaded configuration without keeping it: a change of any (non-secret) setting changes it.
@@ -227,79 +287,47 @@ pub(crate) fn fingerprint(msg: &Message) -> String {
     hex::encode(&Sha256::digest(&bytes)[..16])
 }
 
-/// Best state per connection name from the `list-sa` events of a `list-sas` stream.
-pub(crate) fn tunnel_states(list_sa_events: &[Message]) -> BTreeMap<String, (TunnelState, u32)> {
-    let mut out: BTreeMap<String, (TunnelState, u32)> = BTreeMap::new();
-    for ev in list_sa_events {
-        for (conn, ike) in ev.sections() {
-            let state = ike_sa_state(ike);
-            let entry = out.entry(conn.to_string()).or_insert((TunnelState::IkeSaNotEstablished, 0));
-            if rank(state) > rank(entry.0) {
-                entry.0 = state;
-            }
-            if rank(state) >= rank(TunnelState::IkeSaEstablished) {
-                entry.1 += 1;
-            }
-        }
-    }
-    out
-}
-
-fn rank(s: TunnelState) -> u8 {
-    match s {
-        TunnelState::IkeSaNotEstablished => 0,
-        TunnelState::IpsecSaNotEstablished => 1,
-        TunnelState::IkeSaEstablished => 2,
-        TunnelState::IpsecSaEstablished => 3,
-    }
-}
-
-/// Phase 1 done and a CHILD_SA installed: `ipsec_sa_established`; phase 1 done, CHILD_SA in negotiation:
-/// `ike_sa_established`; phase 1 done and no CHILD_SA at all (phase 2 failed or was deleted):
-/// `ipsec_sa_not_established`; anything short of phase 1: `ike_sa_not_established`.
-fn ike_sa_state(ike: &Message) -> TunnelState {
-    let established = matches!(ike.get_str("state"), Some("ESTABLISHED" | "REKEYING" | "REKEYED"));
-    if !established {
-        return TunnelState::IkeSaNotEstablished;
-    }
-    let children: Vec<&Message> =
-        ike.get_section("child-sas").map(|c| c.sections().map(|(_, m)| m).collect()).unwrap_or_default();
-    if children.iter().any(|c| matches!(c.get_str("state"), Some("INSTALLED" | "REKEYING" | "REKEYED"))) {
-        TunnelState::IpsecSaEstablished
-    } else if children.is_empty() {
-        TunnelState::IpsecSaNotEstablished
-    } else {
-        TunnelState::IkeSaEstablished
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::Secret;
-    use openvgw_core::crypto::{AuthAlg, DhGroup, EncAlg, IkeConfig, IkeMode, IpsecConfig};
+    use crate::{Secret, Selector};
+    use openvgw_core::crypto::{DhGroup, Dpd, Encryption, IdentityType, Integrity};
+
+    pub(crate) fn net(s: &str) -> Ipv4Net {
+        s.parse().expect("net")
+    }
 
     pub(crate) fn tunnel(version: IkeVersion) -> TunnelIntent {
         TunnelIntent {
             id: "vco-test".into(),
-            local_ip: "203.0.113.65".into(),
-            remote_ip: "203.0.113.2".into(),
-            local_id: String::new(),
-            remote_id: "onprem.example".into(),
-            psk: Secret("s3cret-psk".into()),
+            local_ip: "203.0.113.65".parse().expect("ip"),
+            remote_ip: Some("203.0.113.2".parse().expect("ip")),
+            psk: Secret::new("s3cret-psk"),
             ike: IkeConfig {
                 version,
-                mode: IkeMode::Main,
-                enc: EncAlg::Aes,
-                auth: AuthAlg::Sha1,
-                pfs: DhGroup::Group2,
-                lifetime: 86400,
+                mode: NegotiationMode::Main,
+                encryption: Encryption::Aes128,
+                integrity: Integrity::Sha1,
+                dh_group: DhGroup::Group2,
+                auth_method: AuthMethod::PreSharedKey,
+                lifetime_s: 86400,
+                local_id_type: IdentityType::Ip,
                 local_id: String::new(),
-                remote_id: String::new(),
+                remote_id_type: IdentityType::Fqdn,
+                remote_id: "onprem.example".into(),
+                dpd: Dpd::default(),
             },
-            ipsec: IpsecConfig { enc: EncAlg::Aes256, auth: AuthAlg::Sha256, pfs: DhGroup::Disabled, lifetime: 3600 },
-            local_subnets: vec!["192.168.10.0/24".into(), "192.168.11.0/24".into()],
-            remote_subnets: vec!["172.16.20.0/24".into()],
+            ipsec: IpsecConfig {
+                encryption: Encryption::Aes256,
+                integrity: Integrity::Sha256,
+                pfs: None,
+                lifetime_s: 3600,
+                transform: TransformProtocol::Esp,
+                encapsulation: EncapsulationMode::Tunnel,
+            },
+            local_subnets: vec![net("192.168.10.0/24"), net("192.168.11.0/24")],
+            remote_subnets: vec![net("172.16.20.0/24")],
+            selectors: Vec::new(),
             initiate: true,
             dpd: true,
             nat_traversal: true,
@@ -308,10 +336,14 @@ mod tests {
         }
     }
 
+    fn conn(t: &TunnelIntent, if_id: Option<u32>) -> Message {
+        tunnel_conn(t, if_id).expect("strongSwan can do it")
+    }
+
     #[test]
     fn ikev2_conn_has_one_child_with_all_selectors_and_no_secret() {
         let t = tunnel(IkeVersion::V2);
-        let msg = tunnel_conn(&t, None);
+        let msg = conn(&t, None);
         let conn = msg.get_section("vco-test").expect("conn");
         assert_eq!(conn.get_str("version"), Some("2"));
         assert_eq!(conn.get_list("proposals"), Some(vec!["aes128-sha1-modp1024"]));
@@ -333,8 +365,8 @@ mod tests {
     fn ikev1_gets_a_child_per_selector_pair_and_reauth() {
         let mut t = tunnel(IkeVersion::V1);
         t.initiate = false;
-        t.ike.mode = IkeMode::Aggressive;
-        let msg = tunnel_conn(&t, None);
+        t.ike.mode = NegotiationMode::Aggressive;
+        let msg = conn(&t, None);
         let conn = msg.get_section("vco-test").expect("conn");
         assert_eq!(conn.get_str("aggressive"), Some("yes"));
         assert_eq!(conn.get_str("reauth_time"), Some("86400s"));
@@ -348,7 +380,7 @@ mod tests {
     fn route_based_uses_any_selectors_and_if_id() {
         let mut t = tunnel(IkeVersion::V2);
         t.route_based = true;
-        let msg = tunnel_conn(&t, Some(42));
+        let msg = conn(&t, Some(42));
         let conn = msg.get_section("vco-test").expect("conn");
         let child = conn.get_section("children").and_then(|c| c.get_section("vco-test-0")).expect("child");
         assert_eq!(child.get_list("local_ts"), Some(vec!["0.0.0.0/0"]));
@@ -360,9 +392,69 @@ mod tests {
     fn fingerprint_tracks_changes() {
         let t = tunnel(IkeVersion::V2);
         let mut t2 = t.clone();
-        assert_eq!(fingerprint(&tunnel_conn(&t, None)), fingerprint(&tunnel_conn(&t2, None)));
-        t2.remote_subnets.push("172.16.21.0/24".into());
-        assert_ne!(fingerprint(&tunnel_conn(&t, None)), fingerprint(&tunnel_conn(&t2, None)));
+        assert_eq!(fingerprint(&conn(&t, None)), fingerprint(&conn(&t2, None)));
+        t2.remote_subnets.push(net("172.16.21.0/24"));
+        assert_ne!(fingerprint(&conn(&t, None)), fingerprint(&conn(&t2, None)));
+    }
+
+    #[test]
+    fn explicit_selectors_replace_local_times_remote() {
+        let mut t = tunnel(IkeVersion::V2);
+        t.selectors = vec![
+            Selector {
+                local: vec![net("192.168.10.0/24")],
+                remote: vec![net("172.16.20.0/24"), net("172.16.21.0/24")],
+            },
+            Selector { local: vec![net("192.168.11.0/24")], remote: vec![net("172.16.30.0/24")] },
+        ];
+        let msg = conn(&t, None);
+        let children = msg.get_section("vco-test").and_then(|c| c.get_section("children")).expect("children");
+        assert_eq!(children.len(), 2, "IKEv2: one CHILD_SA per selector pair");
+        let first = children.get_section("vco-test-0").expect("child");
+        assert_eq!(first.get_list("local_ts"), Some(vec!["192.168.10.0/24"]));
+        assert_eq!(first.get_list("remote_ts"), Some(vec!["172.16.20.0/24", "172.16.21.0/24"]));
+        let second = children.get_section("vco-test-1").expect("child");
+        assert_eq!(second.get_list("remote_ts"), Some(vec!["172.16.30.0/24"]));
+        // IKEv1: one CHILD_SA per (local net, remote net) of each pair.
+        t.ike.version = IkeVersion::V1;
+        assert_eq!(child_names(&t), ["vco-test-0", "vco-test-1", "vco-test-2"]);
+        assert_eq!(selector_pairs(&t)[1], (vec![net("192.168.10.0/24")], vec![net("172.16.21.0/24")]));
+        let remote: Vec<String> = remote_nets(&t).iter().map(ToString::to_string).collect();
+        assert_eq!(remote, ["172.16.20.0/24", "172.16.21.0/24", "172.16.30.0/24"]);
+    }
+
+    #[test]
+    fn peer_without_address_is_answered_never_initiated() {
+        let mut t = tunnel(IkeVersion::V2);
+        t.remote_ip = None;
+        t.ike.remote_id = String::new();
+        let msg = conn(&t, None);
+        let c = msg.get_section("vco-test").expect("conn");
+        assert_eq!(c.get_list("remote_addrs"), Some(vec!["%any"]));
+        assert_eq!(c.get_str("keyingtries"), Some("1"));
+        let child = c.get_section("children").and_then(|c| c.get_section("vco-test-0")).expect("child");
+        assert_eq!(child.get_str("start_action"), Some("none"));
+        // The PSK is bound to our identity only, not to "%any".
+        assert_eq!(tunnel_secret(&t).get_list("owners"), Some(vec!["203.0.113.65"]));
+    }
+
+    #[test]
+    fn aead_and_unsupported_settings() {
+        let mut t = tunnel(IkeVersion::V2);
+        t.ike.encryption = Encryption::Aes256Gcm16;
+        t.ike.integrity = Integrity::Sha256;
+        t.ipsec.encryption = Encryption::Aes128Gcm16;
+        t.ipsec.pfs = Some(DhGroup::Group19);
+        let msg = conn(&t, None);
+        let c = msg.get_section("vco-test").expect("conn");
+        assert_eq!(c.get_list("proposals"), Some(vec!["aes256gcm16-prfsha256-modp1024"]));
+        let child = c.get_section("children").and_then(|c| c.get_section("vco-test-0")).expect("child");
+        assert_eq!(child.get_list("esp_proposals"), Some(vec!["aes128gcm16-ecp256"]));
+        t.ipsec.encryption = Encryption::Sm4;
+        assert!(matches!(tunnel_conn(&t, None), Err(DataplaneError::Unsupported { .. })));
+        t.ipsec.encryption = Encryption::Aes128;
+        t.ipsec.transform = TransformProtocol::Ah;
+        assert!(matches!(tunnel_conn(&t, None), Err(DataplaneError::Unsupported { .. })));
     }
 
     #[test]
@@ -371,28 +463,6 @@ mod tests {
         let s = tunnel_secret(&t);
         assert_eq!(s.get_str("id"), Some("psk-vco-test"));
         assert_eq!(s.get_list("owners"), Some(vec!["203.0.113.65", "onprem.example"]));
-    }
-
-    #[test]
-    fn maps_sa_states() {
-        let sa = |state: &str, children: Message| {
-            Message::new()
-                .with_section("vco-test", Message::new().with("state", state).with_section("child-sas", children))
-        };
-        let installed = Message::new().with_section("vco-test-0-1", Message::new().with("state", "INSTALLED"));
-        let installing = Message::new().with_section("vco-test-0-1", Message::new().with("state", "INSTALLING"));
-        let cases = [
-            (sa("CONNECTING", Message::new()), TunnelState::IkeSaNotEstablished),
-            (sa("ESTABLISHED", Message::new()), TunnelState::IpsecSaNotEstablished),
-            (sa("ESTABLISHED", installing), TunnelState::IkeSaEstablished),
-            (sa("ESTABLISHED", installed.clone()), TunnelState::IpsecSaEstablished),
-        ];
-        for (ev, want) in cases {
-            assert_eq!(tunnel_states(&[ev]).get("vco-test").map(|s| s.0), Some(want));
-        }
-        // The best of several IKE_SAs for one connection wins.
-        let both = [sa("CONNECTING", Message::new()), sa("ESTABLISHED", installed)];
-        assert_eq!(tunnel_states(&both).get("vco-test"), Some(&(TunnelState::IpsecSaEstablished, 1)));
     }
 
     #[test]
