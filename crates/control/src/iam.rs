@@ -1,8 +1,6 @@
 //! Users who sign in with a password (token auth), and the tokens issued to them. Passwords are stored as argon2id
 //! hashes, tokens as SHA-256 digests: a copy of the database yields neither.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use openvgw_core::ids::random_secret;
 use openvgw_core::model::{IamUser, Token};
 use openvgw_core::{now_ms, Error, IdStyle, Kind, Result, Secret};
@@ -14,19 +12,7 @@ use crate::Service;
 /// Tokens are valid 24 hours, as the vendor documents.
 pub const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// An argon2id PHC string for `password`.
-pub fn hash_password(password: &str) -> Result<Secret> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| Secret::new(h.to_string()))
-        .map_err(|e| Error::internal(format!("password hashing: {e}")))
-}
-
-/// Whether `password` matches the stored hash (constant-time inside argon2).
-pub fn verify_password(hash: &Secret, password: &str) -> bool {
-    PasswordHash::new(hash.expose()).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
+pub use openvgw_core::password::{hash as hash_password, verify as verify_password};
 
 fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -100,20 +86,5 @@ impl Service {
     pub fn token(&self, token: &str) -> Result<Option<Token>> {
         let t = self.store.read(|tx| tx.token(&digest(token)))?;
         Ok(t.filter(|t| t.expires_at > now_ms()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("Correct-Horse-9").expect("hash");
-        assert!(h.expose().starts_with("$argon2id$"));
-        assert!(!h.expose().contains("Correct-Horse-9"));
-        assert!(verify_password(&h, "Correct-Horse-9"));
-        assert!(!verify_password(&h, "correct-horse-9"));
-        assert!(!verify_password(&Secret::new("garbage"), "x"));
     }
 }

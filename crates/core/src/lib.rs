@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod paging;
+pub mod password;
 pub mod secret;
 pub mod validate;
 

@@ -75,6 +75,33 @@ pub struct SslServerIntent {
     pub server_cert_pem: String,
     pub server_key_pem: Secret,
     pub crl_pem: String,
+    /// Pushed to clients (`dhcp-option DNS`).
+    pub dns_servers: Vec<Ipv4Addr>,
+    pub clients: ClientAuthIntent,
+}
+
+/// How clients of an SSL-VPN server prove who they are, and what they may reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientAuthIntent {
+    /// A client certificate issued by the server's own CA (`ca_cert_pem`, revocations in `crl_pem`) or, when `cas` is
+    /// not empty, by one of these imported CAs. Every client may reach the server's `local_subnets`; addresses come
+    /// from the client pool.
+    Certificate { cas: Vec<String> },
+    /// A user name and a password, checked by openvgw against these users (never written to disk in clear). Each
+    /// user always gets its own address and may reach only its `allowed` networks; a user not listed is refused,
+    /// and a live session of a user who is no longer listed (or whose address or networks changed) is ended.
+    Password { users: Vec<UserIntent> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserIntent {
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: Secret,
+    /// The tunnel address the user gets, inside the client pool.
+    pub address: Ipv4Addr,
+    /// What the user may reach (the union of its group's access policies); empty: nothing.
+    pub allowed: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +143,36 @@ pub struct GatewayObservation {
     /// Connected clients per SSL-VPN server.
     pub ssl_sessions: BTreeMap<String, u32>,
     pub ipsec_server_clients: u32,
+}
+
+/// A live client session of an SSL-VPN server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSession {
+    pub server_id: String,
+    /// The driver's id of the session (stable while it lives), used to disconnect it.
+    pub id: String,
+    /// The user name (password auth) or the certificate's common name.
+    pub user: String,
+    pub virtual_ip: Option<Ipv4Addr>,
+    /// The client's public address and port as the server sees it.
+    pub real_address: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Unix seconds.
+    pub connected_since: i64,
+}
+
+/// Traffic of one negotiated CHILD SA pair of a tunnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaStats {
+    /// The driver's id of the SA (its unique id in the daemon).
+    pub id: String,
+    pub local_ts: String,
+    pub remote_ts: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

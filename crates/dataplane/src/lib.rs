@@ -48,4 +48,31 @@ pub trait Driver: Send + Sync {
     ) -> Result<Vec<String>, DataplaneError>;
     /// Gateways the driver currently has realised (to find leftovers after a restart).
     async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError>;
+
+    /// Log lines of one tunnel between two unix times (seconds), oldest first.
+    async fn tunnel_logs(
+        &self,
+        _gateway_id: &str,
+        _tunnel_id: &str,
+        _from_s: i64,
+        _to_s: i64,
+    ) -> Result<Vec<String>, DataplaneError> {
+        Ok(Vec::new())
+    }
+    /// The CHILD SAs a tunnel has negotiated, with their traffic.
+    async fn tunnel_sas(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<Vec<SaStats>, DataplaneError> {
+        Ok(Vec::new())
+    }
+    /// Tears a tunnel's SAs down and negotiates afresh (a tunnel that only responds waits for its peer).
+    async fn reset(&self, _gateway_id: &str, _tunnel_id: &str) -> Result<(), DataplaneError> {
+        Ok(())
+    }
+    /// Live client sessions of the gateway's SSL-VPN servers.
+    async fn sessions(&self, _gateway_id: &str) -> Result<Vec<ClientSession>, DataplaneError> {
+        Ok(Vec::new())
+    }
+    /// Ends one client session; `false` when no such session exists.
+    async fn disconnect(&self, _gateway_id: &str, _session_id: &str) -> Result<bool, DataplaneError> {
+        Ok(false)
+    }
 }

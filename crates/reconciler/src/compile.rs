@@ -5,7 +5,8 @@ use ipnet::Ipv4Net;
 use openvgw_control::reconcile::GatewayTree;
 use openvgw_core::model::{ConnectionMode, RouteEntry};
 use openvgw_dataplane::{
-    GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector, SslServerIntent, TunnelIntent,
+    ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector, SslServerIntent,
+    TunnelIntent,
 };
 
 fn any(nets: &[Ipv4Net]) -> bool {
@@ -64,6 +65,8 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
             server_cert_pem: s.server.server_cert_pem.clone(),
             server_key_pem: s.server.server_key_pem.clone(),
             crl_pem: s.crl_pem.clone(),
+            dns_servers: s.server.dns_servers.clone(),
+            clients: ClientAuthIntent::Certificate { cas: vec![] },
         })
         .collect();
     let ipsec_server = t.ipsec_server.as_ref().map(|s| IpsecServerIntent {

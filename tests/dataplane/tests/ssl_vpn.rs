@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use openvgw_core::crypto::{SslCipher, Transport};
-use openvgw_dataplane::{Driver, Secret, SslServerIntent};
+use openvgw_dataplane::{ClientAuthIntent, Driver, Secret, SslServerIntent};
 use openvgw_dataplane_tests::*;
 use openvgw_pki::{crl, issue_client, issue_server, new_ca, openvpn_client_config, OpenVpnClientProfile};
 
@@ -42,6 +42,8 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
         server_cert_pem: server.cert_pem.clone(),
         server_key_pem: Secret::new(server.key_pem.clone()),
         crl_pem: crl(&ca, &[], 1).expect("crl"),
+        dns_servers: vec![],
+        clients: ClientAuthIntent::Certificate { cas: vec![] },
     });
     let profile = openvpn_client_config(&OpenVpnClientProfile {
         remote_host: GW_EIP,

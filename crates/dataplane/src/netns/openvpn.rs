@@ -250,7 +250,7 @@ fn parse_stamp(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Secret;
+    use crate::{ClientAuthIntent, Secret};
     use openvgw_core::crypto::SslCipher;
 
     fn server() -> SslServerIntent {
@@ -267,6 +267,8 @@ mod tests {
             server_cert_pem: String::new(),
             server_key_pem: Secret::new("PRIVATE-KEY-MATERIAL"),
             crl_pem: String::new(),
+            dns_servers: vec![],
+            clients: ClientAuthIntent::Certificate { cas: vec![] },
         }
     }
 
