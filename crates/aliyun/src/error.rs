@@ -107,6 +107,15 @@ pub fn param_name(f: Field) -> &'static str {
         Field::PageSize => "PageSize",
         Field::PageToken => "NextToken",
         Field::ClientToken => "ClientToken",
+        // Client-to-site users and groups have no Alibaba operation; named for completeness.
+        Field::UserName => "UserName",
+        Field::Password => "Password",
+        Field::StaticIp => "StaticIp",
+        Field::UserGroup => "UserGroup",
+        Field::ClientCa => "ClientCa",
+        Field::DestinationCidrs => "DestinationCidrs",
+        Field::ClientAuth => "ClientAuth",
+        Field::DnsServers => "DnsServers",
     }
 }
 
@@ -227,6 +236,13 @@ pub fn from_core(e: &Error, action: Action) -> WireError {
                 "OperationUnsupported",
                 "The operation is not supported: only NationalStandard VPN gateways take certificates.",
             ),
+            // Preconditions of operations Alibaba does not have.
+            Precondition::BuiltinGroup
+            | Precondition::WrongPassword
+            | Precondition::PasswordReused
+            | Precondition::WrongClientAuth => {
+                WireError::new(400, "OperationUnsupported", "The operation is not supported for this resource.")
+            }
         },
         Error::IdempotentParameterMismatch => WireError::new(
             400,

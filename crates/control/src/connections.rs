@@ -16,6 +16,34 @@ use openvgw_store::{ListQuery, TagFilter, Tx};
 
 use crate::{bump, changes_more_than, gateway_for_change, quota, Ctx, Service};
 
+/// Log lines and SA traffic of a connection come straight from the data plane.
+impl Service {
+    fn connection_of(&self, scope: &Scope, id: &str) -> Result<VpnConnection> {
+        self.read(|tx| tx.require(scope, id))
+    }
+
+    /// The connection's log lines in `[from_s, to_s]` (unix seconds), oldest first.
+    pub async fn connection_logs(&self, scope: &Scope, id: &str, from_s: i64, to_s: i64) -> Result<Vec<String>> {
+        let c = self.connection_of(scope, id)?;
+        self.driver
+            .tunnel_logs(&c.gateway_id, &c.id, from_s, to_s)
+            .await
+            .map_err(|e| Error::internal(format!("data plane: {e}")))
+    }
+
+    /// The connection's negotiated SAs with their traffic.
+    pub async fn connection_sas(&self, scope: &Scope, id: &str) -> Result<Vec<openvgw_dataplane::SaStats>> {
+        let c = self.connection_of(scope, id)?;
+        self.driver.tunnel_sas(&c.gateway_id, &c.id).await.map_err(|e| Error::internal(format!("data plane: {e}")))
+    }
+
+    /// Tears the connection's SAs down and negotiates afresh.
+    pub async fn reset_connection(&self, scope: &Scope, id: &str) -> Result<()> {
+        let c = self.connection_of(scope, id)?;
+        self.driver.reset(&c.gateway_id, &c.id).await.map_err(|e| Error::internal(format!("data plane: {e}")))
+    }
+}
+
 /// Phase-1 fields a request may set; unset ones keep their value.
 #[derive(Debug, Clone, Default)]
 pub struct IkePatch {
@@ -127,6 +155,16 @@ pub struct BgpPatch {
     pub local_asn: Option<u64>,
     pub tunnel_cidr: Option<Ipv4Net>,
     pub local_ip: Option<Ipv4Addr>,
+    /// The peer's end, when the API names it (it must be the other host of the /30).
+    pub peer_ip: Option<Ipv4Addr>,
+}
+
+/// Which of a gateway's public addresses a connection terminates on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicIpRef {
+    Index(u8),
+    /// The address's own id (an EIP id).
+    Id(String),
 }
 
 /// A new connection. Algorithms come complete with the dialect's defaults applied; empty IKE identities default to
@@ -137,12 +175,15 @@ pub struct NewConnection {
     pub customer_gateway_id: String,
     pub name: Option<String>,
     pub description: String,
-    pub public_ip_index: u8,
+    pub public_ip: PublicIpRef,
     pub mode: ConnectionMode,
+    /// Empty: the gateway's local subnets (or its VPC's block).
     pub local_subnets: Vec<Ipv4Net>,
     pub remote_subnets: Vec<Ipv4Net>,
     pub policy_rules: Vec<PolicyRule>,
     pub bgp: BgpPatch,
+    /// Number the tunnel's ends from a free /30 of 169.254.0.0/16 when `bgp` names none.
+    pub allocate_inside: bool,
     pub psk: Option<Secret>,
     pub ike: IkeConfig,
     pub ipsec: IpsecConfig,
@@ -175,6 +216,8 @@ pub struct ConnectionChanges {
     pub nat_traversal: Option<bool>,
     pub bgp: BgpPatch,
     pub remote_ca_certificate: Option<String>,
+    /// Moves the connection to another customer gateway.
+    pub customer_gateway_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -234,6 +277,11 @@ fn apply_bgp(bgp: &mut BgpConfig, inside: &mut Option<TunnelInside>, p: &BgpPatc
             None => return Err(Error::invalid(Field::TunnelCidr, Rule::Required)),
         }
     }
+    if let (Some(peer), Some(i)) = (p.peer_ip, inside.as_ref()) {
+        if Some(peer) != i.peer() {
+            return Err(Error::invalid(Field::TunnelCidr, Rule::NotInside(i.cidr.to_string())));
+        }
+    }
     match inside {
         Some(i) => {
             let link_local: Ipv4Net = Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16).map_err(Error::internal)?;
@@ -276,6 +324,47 @@ fn check_psk(psk: &Secret) -> Result<()> {
     validate::psk(psk.expose(), 128)
 }
 
+/// A /30 of 169.254.0.0/16 no other connection of the gateway numbers its tunnel from (169.254.195.0/24 is
+/// reserved by the vendors).
+fn free_inside(siblings: &[VpnConnection]) -> Result<TunnelInside> {
+    let used: Vec<Ipv4Net> = siblings.iter().filter_map(|c| c.inside.as_ref().map(|i| i.cidr)).collect();
+    let space = Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16).map_err(Error::internal)?;
+    let reserved = Ipv4Net::new(Ipv4Addr::new(169, 254, 195, 0), 24).map_err(Error::internal)?;
+    space
+        .subnets(30)
+        .map_err(Error::internal)?
+        // The first /24 is commonly used by hand; start above it.
+        .skip(64)
+        .find(|n| !used.contains(n) && !reserved.contains(n))
+        .map(|cidr| TunnelInside { local: cidr.hosts().next(), cidr })
+        .ok_or(Error::PoolExhausted(openvgw_core::Pool::VpcAddresses))
+}
+
+/// The role of a connection on an HA gateway follows the address it uses: on active-standby gateways the first
+/// address carries the master, the second the slave; on other gateways every connection is a master.
+fn check_ha_role(gw: &VpnGateway, index: u8, role: Option<HaRole>) -> Result<HaRole> {
+    let expected = match (gw.ha_mode, index) {
+        (openvgw_core::model::HaMode::ActiveStandby, 1) => HaRole::Slave,
+        _ => HaRole::Master,
+    };
+    match role {
+        Some(r) if gw.ha_mode == openvgw_core::model::HaMode::ActiveStandby && r != expected => {
+            Err(Error::invalid(Field::HaMode, Rule::Conflicts("the gateway address the connection uses")))
+        }
+        _ => Ok(expected),
+    }
+}
+
+fn resolve_public_ip(gw: &VpnGateway, r: &PublicIpRef) -> Result<u8> {
+    let index = match r {
+        PublicIpRef::Index(i) => Some(*i),
+        PublicIpRef::Id(id) => gw.public_ips.iter().position(|p| p.id == *id).and_then(|i| u8::try_from(i).ok()),
+    };
+    index
+        .filter(|i| usize::from(*i) < gw.public_ips.len())
+        .ok_or(Error::invalid(Field::GatewayAddress, Rule::NotApplicable))
+}
+
 fn identity_default(id: &PeerIdentity) -> (IdentityType, String) {
     match id {
         PeerIdentity::Ip(a) => (IdentityType::Ip, a.to_string()),
@@ -285,79 +374,111 @@ fn identity_default(id: &PeerIdentity) -> (IdentityType, String) {
 
 impl Service {
     pub fn create_connection(&self, ctx: &Ctx, input: NewConnection) -> Result<VpnConnection> {
-        if let Some(psk) = &input.psk {
-            check_psk(psk)?;
+        let mut created = self.create_connections(ctx, vec![input])?;
+        created.pop().ok_or_else(|| Error::internal("no connection created"))
+    }
+
+    /// Creates several connections of one gateway in one transaction: all of them, or none.
+    pub fn create_connections(&self, ctx: &Ctx, inputs: Vec<NewConnection>) -> Result<Vec<VpnConnection>> {
+        let mut checked = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            if let Some(psk) = &input.psk {
+                check_psk(psk)?;
+            }
+            check_health(&input.health_check)?;
+            let mut bgp = BgpConfig { enable: false, local_asn: 0 };
+            let mut inside = None;
+            apply_bgp(&mut bgp, &mut inside, &input.bgp)?;
+            checked.push((input, bgp, inside));
         }
-        check_health(&input.health_check)?;
-        let mut bgp = BgpConfig { enable: false, local_asn: 0 };
-        let mut inside = None;
-        apply_bgp(&mut bgp, &mut inside, &input.bgp)?;
         self.mutate(ctx, |tx| {
-            let scope = &ctx.scope;
-            let gw = gateway_for_change(tx, scope, &input.gateway_id)?;
-            let cgw: CustomerGateway = tx.require(scope, &input.customer_gateway_id)?;
-            let local_ip = Self::check_public_ip_index(&gw, input.public_ip_index)?;
-            let siblings = ListQuery::children_of(scope, &gw.id);
-            quota(
-                tx.count::<VpnConnection>(&siblings)?,
-                self.config.quotas.connections_per_gateway,
-                Quota::Connections,
-            )?;
-            // One connection per (gateway address, customer gateway).
-            let pair: Vec<VpnConnection> = tx.all(&siblings.key(Index::CustomerGateway, cgw.id.clone()))?;
-            if pair.iter().any(|c| c.public_ip_index == input.public_ip_index) {
-                return Err(Error::AlreadyExists {
-                    kind: Kind::VpnConnection,
-                    what: format!("{} to {}", gw.id, cgw.id),
-                });
+            let mut out = Vec::with_capacity(checked.len());
+            for (input, bgp, inside) in &checked {
+                out.push(self.insert_connection(tx, ctx, input, bgp.clone(), inside.clone())?);
             }
-            check_remote_ca(&gw, &input.remote_ca_certificate)?;
-            let mut ike = input.ike.clone();
-            if ike.local_id.is_empty() {
-                (ike.local_id_type, ike.local_id) = (IdentityType::Ip, local_ip.to_string());
-            }
-            if ike.remote_id.is_empty() {
-                (ike.remote_id_type, ike.remote_id) = identity_default(&cgw.identity);
-            }
-            let id = ctx.new_id(Kind::VpnConnection);
-            let now = now_ms();
-            let conn = VpnConnection {
-                name: input.name.clone().unwrap_or_else(|| id.clone()),
-                id,
-                scope: scope.clone(),
-                gateway_id: gw.id.clone(),
-                customer_gateway_id: cgw.id.clone(),
-                description: input.description.clone(),
-                public_ip_index: input.public_ip_index,
-                mode: if bgp.enable { ConnectionMode::Bgp } else { input.mode },
-                local_subnets: input.local_subnets.clone(),
-                remote_subnets: input.remote_subnets.clone(),
-                policy_rules: input.policy_rules.clone(),
-                inside: inside.clone(),
-                bgp: bgp.clone(),
-                psk: input.psk.clone().unwrap_or_else(|| Secret::new(random_secret(16))),
-                ike,
-                ipsec: input.ipsec.clone(),
-                health_check: input.health_check.clone(),
-                initiate: input.initiate,
-                dpd: input.dpd,
-                nat_traversal: input.nat_traversal,
-                auto_route: input.auto_route,
-                ha_role: input.ha_role,
-                remote_ca_certificate: input.remote_ca_certificate.clone(),
-                created_at: now,
-                updated_at: now,
-                state: TunnelState::IkeSaNotEstablished,
-                health_ok: None,
-                ext: input.ext.clone(),
-            };
-            tx.insert(&conn)?;
-            self.put_tags(tx, scope, Kind::VpnConnection, &conn.id, &input.tags)?;
-            let mut gw = gw;
-            sync_gateway_bgp(tx, &mut gw)?;
-            bump(tx, gw)?;
-            Ok(conn)
+            Ok(out)
         })
+    }
+
+    fn insert_connection(
+        &self,
+        tx: &Tx,
+        ctx: &Ctx,
+        input: &NewConnection,
+        bgp: BgpConfig,
+        mut inside: Option<TunnelInside>,
+    ) -> Result<VpnConnection> {
+        let scope = &ctx.scope;
+        let gw = gateway_for_change(tx, scope, &input.gateway_id)?;
+        let cgw: CustomerGateway = tx.require(scope, &input.customer_gateway_id)?;
+        let index = resolve_public_ip(&gw, &input.public_ip)?;
+        let local_ip = Self::check_public_ip_index(&gw, index)?;
+        let ha_role = check_ha_role(&gw, index, input.ha_role)?;
+        let siblings_q = ListQuery::children_of(scope, &gw.id);
+        let siblings: Vec<VpnConnection> = tx.all(&siblings_q)?;
+        quota(siblings.len() as u64, self.config.quotas.connections_per_gateway, Quota::Connections)?;
+        // One connection per (gateway address, customer gateway).
+        if siblings.iter().any(|c| c.customer_gateway_id == cgw.id && c.public_ip_index == index) {
+            return Err(Error::AlreadyExists { kind: Kind::VpnConnection, what: format!("{} to {}", gw.id, cgw.id) });
+        }
+        check_remote_ca(&gw, &input.remote_ca_certificate)?;
+        if inside.is_none() && input.allocate_inside {
+            inside = Some(free_inside(&siblings)?);
+        }
+        let mut ike = input.ike.clone();
+        if ike.local_id.is_empty() {
+            (ike.local_id_type, ike.local_id) = (IdentityType::Ip, local_ip.to_string());
+        }
+        if ike.remote_id.is_empty() {
+            (ike.remote_id_type, ike.remote_id) = identity_default(&cgw.identity);
+        }
+        let local_subnets = if input.local_subnets.is_empty() {
+            if gw.local_subnets.is_empty() {
+                vec![self.vpc_cidr(tx, scope, &gw.vpc_id)?]
+            } else {
+                gw.local_subnets.clone()
+            }
+        } else {
+            input.local_subnets.clone()
+        };
+        let id = ctx.new_id(Kind::VpnConnection);
+        let now = now_ms();
+        let conn = VpnConnection {
+            name: input.name.clone().unwrap_or_else(|| id.clone()),
+            id,
+            scope: scope.clone(),
+            gateway_id: gw.id.clone(),
+            customer_gateway_id: cgw.id.clone(),
+            description: input.description.clone(),
+            public_ip_index: index,
+            mode: if bgp.enable { ConnectionMode::Bgp } else { input.mode },
+            local_subnets,
+            remote_subnets: input.remote_subnets.clone(),
+            policy_rules: input.policy_rules.clone(),
+            inside,
+            bgp,
+            psk: input.psk.clone().unwrap_or_else(|| Secret::new(random_secret(16))),
+            ike,
+            ipsec: input.ipsec.clone(),
+            health_check: input.health_check.clone(),
+            initiate: input.initiate,
+            dpd: input.dpd,
+            nat_traversal: input.nat_traversal,
+            auto_route: input.auto_route,
+            ha_role: Some(ha_role),
+            remote_ca_certificate: input.remote_ca_certificate.clone(),
+            created_at: now,
+            updated_at: now,
+            state: TunnelState::IkeSaNotEstablished,
+            health_ok: None,
+            ext: input.ext.clone(),
+        };
+        tx.insert(&conn)?;
+        self.put_tags(tx, scope, Kind::VpnConnection, &conn.id, &input.tags)?;
+        let mut gw = gw;
+        sync_gateway_bgp(tx, &mut gw)?;
+        bump(tx, gw)?;
+        Ok(conn)
     }
 
     /// Applies the changes and returns the connection as it now reads (from the same transaction). A change of
@@ -412,6 +533,19 @@ impl Service {
             }
             if let Some(v) = &ch.remote_ca_certificate {
                 conn.remote_ca_certificate = v.clone();
+            }
+            if let Some(c) = &ch.customer_gateway_id {
+                let cgw: CustomerGateway = tx.require(scope, c)?;
+                if cgw.id != before.customer_gateway_id {
+                    // Identities that defaulted to the old peer's address follow the new peer.
+                    if conn.ike.remote_id_type == IdentityType::Ip && before.customer_gateway_id != cgw.id {
+                        let old: Option<CustomerGateway> = tx.get(scope, &before.customer_gateway_id)?;
+                        if old.is_some_and(|o| identity_default(&o.identity).1 == conn.ike.remote_id) {
+                            (conn.ike.remote_id_type, conn.ike.remote_id) = identity_default(&cgw.identity);
+                        }
+                    }
+                    conn.customer_gateway_id = cgw.id;
+                }
             }
             let tunnel_changed = changes_more_than(&before, &conn, |probe, after| {
                 probe.name = after.name.clone();

@@ -31,11 +31,17 @@ pub struct NewGateway {
     pub ext: Extensions,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct GatewayChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub auto_propagate: Option<bool>,
+    /// Changes the data plane realises: they wait for an idle gateway and reconfigure it.
+    pub local_subnets: Option<Vec<Ipv4Net>>,
+    pub bandwidth_mbps: Option<u32>,
+    pub ssl_max_connections: Option<u32>,
+    /// The dialect's own attributes (no reconfiguration unless one of the above changes too).
+    pub ext: Option<crate::ExtUpdate>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -168,18 +174,20 @@ impl Service {
         })
     }
 
-    /// Name, description and propagation change in any state but `deleting`, and never reconfigure the data plane.
+    /// Name, description, propagation and the dialect's own attributes change in any state but `deleting` and never
+    /// reconfigure the data plane; local subnets, bandwidth and client capacity wait for an idle gateway and do.
     pub fn modify_gateway(&self, ctx: &Ctx, id: &str, changes: GatewayChanges) -> Result<VpnGateway> {
         self.mutate(ctx, |tx| {
-            let mut gw: VpnGateway = tx.require(&ctx.scope, id)?;
-            if gw.status() == GatewayStatus::Deleting {
+            let before: VpnGateway = tx.require(&ctx.scope, id)?;
+            if before.status() == GatewayStatus::Deleting {
                 return Err(Error::GatewayBusy);
             }
-            if let Some(n) = changes.name {
-                gw.name = n;
+            let mut gw = before.clone();
+            if let Some(n) = &changes.name {
+                gw.name = n.clone();
             }
-            if let Some(d) = changes.description {
-                gw.description = d;
+            if let Some(d) = &changes.description {
+                gw.description = d.clone();
             }
             if let Some(a) = changes.auto_propagate {
                 let conns: Vec<VpnConnection> = tx.children_unscoped(&gw.id)?;
@@ -188,7 +196,28 @@ impl Service {
                 }
                 gw.auto_propagate = a;
             }
+            if let Some(update) = &changes.ext {
+                update(&mut gw.ext)?;
+            }
+            let data_plane = changes.local_subnets.as_ref().is_some_and(|l| *l != gw.local_subnets)
+                || changes.bandwidth_mbps.is_some_and(|b| b != gw.bandwidth_mbps)
+                || changes.ssl_max_connections.is_some_and(|m| m != gw.ssl_max_connections);
+            if let Some(l) = &changes.local_subnets {
+                gw.local_subnets = l.clone();
+            }
+            if let Some(b) = changes.bandwidth_mbps {
+                gw.bandwidth_mbps = b;
+            }
+            if let Some(m) = changes.ssl_max_connections {
+                gw.ssl_max_connections = m;
+            }
             gw.updated_at = now_ms();
+            if data_plane {
+                if before.status() != GatewayStatus::Active {
+                    return Err(Error::GatewayBusy);
+                }
+                gw.generation += 1;
+            }
             tx.update(&gw)?;
             Ok(gw)
         })

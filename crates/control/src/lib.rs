@@ -7,11 +7,13 @@
 //! generation and wake the reconciler; nothing here waits for the data plane.
 
 pub mod certificates;
+pub mod clients;
 pub mod connections;
 pub mod customer_gateways;
 pub mod gateways;
 pub mod iam;
 pub mod ipsec_servers;
+pub mod monitors;
 pub mod reconcile;
 pub mod routes;
 pub mod ssl;
@@ -168,6 +170,9 @@ pub(crate) fn quota(count: u64, limit: u64, q: Quota) -> Result<()> {
 pub(crate) fn with_tags<R: Resource>(tx: &Tx, item: R) -> Result<Tagged<R>> {
     Ok(Tagged { tags: tx.tags_of(item.id())?, item })
 }
+
+/// A dialect's change to its own extension record, checked against the merged result inside the transaction.
+pub type ExtUpdate = Arc<dyn Fn(&mut openvgw_core::model::Extensions) -> Result<()> + Send + Sync>;
 
 /// Whether `after` differs from `before` in more than the fields `cosmetic` copies over (names, descriptions):
 /// such changes neither wait for the gateway nor start a reconfiguration.

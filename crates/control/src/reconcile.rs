@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
 use openvgw_core::model::{
-    CustomerGateway, GatewayPhase, GatewayStatus, IpsecServer, RouteEntry, SslVpnServer, TunnelState, VpnConnection,
-    VpnGateway,
+    AccessPolicy, ClientCa, CustomerGateway, GatewayPhase, GatewayStatus, IpsecServer, RouteEntry, SslVpnServer,
+    TunnelState, VpnConnection, VpnGateway, VpnUser,
 };
 use openvgw_core::{now_ms, Error, Kind, Result};
 use openvgw_dataplane::GatewayObservation;
@@ -32,6 +32,9 @@ pub struct GatewayTree {
 pub struct SslServerTree {
     pub server: SslVpnServer,
     pub crl_pem: String,
+    pub users: Vec<VpnUser>,
+    pub policies: Vec<AccessPolicy>,
+    pub client_cas: Vec<ClientCa>,
 }
 
 /// Stored resources by kind and state, for metrics.
@@ -59,7 +62,15 @@ fn tree(tx: &Tx, service: &Service, gw: VpnGateway) -> Result<GatewayTree> {
     let ssl_servers = tx
         .children_unscoped::<SslVpnServer>(&gw.id)?
         .into_iter()
-        .map(|server| Ok(SslServerTree { crl_pem: crl_of(&server)?, server }))
+        .map(|server| {
+            Ok(SslServerTree {
+                crl_pem: crl_of(&server)?,
+                users: tx.children_unscoped(&server.id)?,
+                policies: tx.children_unscoped(&server.id)?,
+                client_cas: tx.children_unscoped(&server.id)?,
+                server,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(GatewayTree {
         routes: tx.children_unscoped(&gw.id)?,

@@ -1,9 +1,6 @@
 //! SSL-VPN (client-to-site) servers with a CA and server certificate each, client certificates (issued by that CA,
 //! revoked through the CRL when deleted) and server logs.
 
-use std::net::Ipv4Addr;
-use std::sync::Arc;
-
 use ipnet::Ipv4Net;
 use openvgw_core::crypto::{SslCipher, Transport};
 use openvgw_core::model::{ClientAuth, Extensions, Scope, SslVpnClientCert, SslVpnServer, VpnGateway};
@@ -11,14 +8,14 @@ use openvgw_core::{
     now_ms, validate, Error, Field, Kind, Page, PageRequest, Precondition, Quota, Result, Rule, Secret,
 };
 use openvgw_store::ListQuery;
+use std::net::Ipv4Addr;
 
 use crate::{bump, changes_more_than, gateway_for_change, quota, Ctx, Service};
 
 /// Client certificates are valid three years.
 const CLIENT_CERT_DAYS: u32 = 3 * 365;
 
-/// A dialect's change to its own extension record, checked against the merged result.
-pub type ExtUpdate = Arc<dyn Fn(&mut Extensions) -> Result<()> + Send + Sync>;
+pub use crate::ExtUpdate;
 
 /// A new server, complete with the dialect's defaults.
 #[derive(Debug, Clone)]
@@ -33,6 +30,8 @@ pub struct NewSslServer {
     pub client_auth: ClientAuth,
     pub dns_servers: Vec<Ipv4Addr>,
     pub ext: Extensions,
+    /// A built-in user group (name, description) every password server starts with, where the dialect has one.
+    pub default_group: Option<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -164,11 +163,24 @@ impl Service {
                 revoked_serials: vec![],
                 crl_number: 0,
                 connections: 0,
+                since_generation: gw.generation + 1,
                 created_at: now,
                 updated_at: now,
                 ext: spec.ext.clone(),
             };
             tx.insert(&server)?;
+            if let (ClientAuth::Password, Some((name, description))) = (spec.client_auth, &spec.default_group) {
+                tx.insert(&openvgw_core::model::UserGroup {
+                    id: ctx.new_id(Kind::UserGroup),
+                    scope: ctx.scope.clone(),
+                    server_id: server.id.clone(),
+                    name: name.clone(),
+                    description: description.clone(),
+                    builtin: true,
+                    created_at: now,
+                    updated_at: now,
+                })?;
+            }
             bump(tx, gw)?;
             Ok(server)
         })
@@ -186,6 +198,9 @@ impl Service {
             let before: SslVpnServer = tx.require(&ctx.scope, id)?;
             let mut server = before.clone();
             changes.apply(&mut server)?;
+            if server.client_auth != before.client_auth {
+                crate::clients::check_auth_switch(tx, &ctx.scope, &server)?;
+            }
             let gw: VpnGateway = tx.require(&ctx.scope, &server.gateway_id)?;
             if changes_more_than(&before, &server, |probe, after| probe.name = after.name.clone())? {
                 let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
@@ -326,6 +341,26 @@ impl Service {
             bump(tx, gw)?;
             Ok(())
         })
+    }
+
+    /// The live client sessions of a gateway's SSL-VPN servers.
+    pub async fn client_sessions(
+        &self,
+        scope: &Scope,
+        gateway_id: &str,
+    ) -> Result<Vec<openvgw_dataplane::ClientSession>> {
+        let gw: VpnGateway = self.read(|tx| tx.require(scope, gateway_id))?;
+        self.driver.sessions(&gw.id).await.map_err(|e| Error::internal(format!("data plane: {e}")))
+    }
+
+    /// Ends one client session of a gateway.
+    pub async fn disconnect_session(&self, scope: &Scope, gateway_id: &str, session_id: &str) -> Result<()> {
+        let gw: VpnGateway = self.read(|tx| tx.require(scope, gateway_id))?;
+        match self.driver.disconnect(&gw.id, session_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::not_found(Kind::ClientSession, session_id)),
+            Err(e) => Err(Error::internal(format!("data plane: {e}"))),
+        }
     }
 
     /// Log lines of an SSL-VPN server (optionally only those mentioning one client certificate) in `[from, to]`

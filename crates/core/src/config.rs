@@ -65,7 +65,7 @@ impl Regions {
     }
 }
 
-/// Per-tenant limits, defaults as Alibaba documents them.
+/// Per-tenant limits, defaults as the vendors document them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
@@ -75,6 +75,10 @@ pub struct Quotas {
     pub route_entries_per_gateway: u64,
     pub tags_per_resource: u64,
     pub ssl_client_certs_per_server: u64,
+    pub connections_per_region: u64,
+    pub user_groups_per_server: u64,
+    pub access_policies_per_server: u64,
+    pub client_cas_per_server: u64,
 }
 
 impl Default for Quotas {
@@ -86,6 +90,10 @@ impl Default for Quotas {
             route_entries_per_gateway: 50,
             tags_per_resource: 20,
             ssl_client_certs_per_server: 1000,
+            connections_per_region: 5000,
+            user_groups_per_server: 50,
+            access_policies_per_server: 100,
+            client_cas_per_server: 10,
         }
     }
 }

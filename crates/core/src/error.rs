@@ -70,6 +70,14 @@ pub enum Field {
     PageSize,
     PageToken,
     ClientToken,
+    UserName,
+    Password,
+    StaticIp,
+    UserGroup,
+    ClientCa,
+    DestinationCidrs,
+    ClientAuth,
+    DnsServers,
 }
 
 /// Why a value was refused. `Display` gives neutral English; dialects may word it their own way.
@@ -199,6 +207,14 @@ pub enum Precondition {
     ServiceDisabled,
     /// Certificates are for national-standard (GM) gateways only.
     NotNationalStandard,
+    /// The built-in user group cannot be changed or deleted.
+    BuiltinGroup,
+    /// A password change needs the current password.
+    WrongPassword,
+    /// A new password may not repeat a recent one.
+    PasswordReused,
+    /// The operation does not fit how the server authenticates clients (users on a certificate server…).
+    WrongClientAuth,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -19,6 +19,11 @@ pub enum Kind {
     UserGroup,
     AccessPolicy,
     ClientCa,
+    ConnectionMonitor,
+    GatewayCertificate,
+    Job,
+    /// A live client session of an SSL-VPN server (never stored).
+    ClientSession,
 }
 
 /// Every kind stored as a resource (all but [`Kind::Tenant`]).
@@ -36,6 +41,9 @@ pub const RESOURCE_KINDS: &[Kind] = &[
     Kind::UserGroup,
     Kind::AccessPolicy,
     Kind::ClientCa,
+    Kind::ConnectionMonitor,
+    Kind::GatewayCertificate,
+    Kind::Job,
 ];
 
 /// How a dialect's resource ids look.
@@ -65,6 +73,10 @@ impl Kind {
             Kind::UserGroup => "user_group",
             Kind::AccessPolicy => "access_policy",
             Kind::ClientCa => "client_ca",
+            Kind::ConnectionMonitor => "connection_monitor",
+            Kind::GatewayCertificate => "gateway_certificate",
+            Kind::Job => "job",
+            Kind::ClientSession => "client_session",
         }
     }
 
@@ -82,7 +94,9 @@ impl Kind {
                 Kind::SslVpnServer,
                 Kind::IpsecServer,
                 Kind::CertificateAssociation,
+                Kind::GatewayCertificate,
             ],
+            Kind::VpnConnection => &[Kind::ConnectionMonitor],
             Kind::SslVpnServer => {
                 &[Kind::SslVpnClientCert, Kind::VpnUser, Kind::UserGroup, Kind::AccessPolicy, Kind::ClientCa]
             }
@@ -117,6 +131,10 @@ impl Kind {
             Kind::UserGroup => "vug",
             Kind::AccessPolicy => "vap",
             Kind::ClientCa => "vcc",
+            Kind::ConnectionMonitor => "vcm",
+            Kind::GatewayCertificate => "vgc",
+            Kind::Job => "job",
+            Kind::ClientSession => "session",
         }
     }
 

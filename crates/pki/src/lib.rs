@@ -10,6 +10,7 @@
 //! Private keys only ever leave this crate inside the returned structs; their
 //! `Debug` output is redacted so they cannot end up in logs by accident.
 
+mod inspect;
 mod ovpn;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+pub use inspect::{inspect, InspectError, Inspected, KeyAlgorithm};
 pub use ovpn::{
     cipher_name, openvpn_client_config, openvpn_server_cipher_directives, OpenVpnClientProfile, SUPPORTED_CIPHERS,
 };

@@ -2,15 +2,47 @@
 //! without a store or a driver.
 
 use ipnet::Ipv4Net;
-use openvgw_control::reconcile::GatewayTree;
-use openvgw_core::model::{ConnectionMode, RouteEntry};
+use openvgw_control::reconcile::{GatewayTree, SslServerTree};
+use openvgw_core::model::{ClientAuth, ConnectionMode, RouteEntry};
 use openvgw_dataplane::{
     ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector, SslServerIntent,
-    TunnelIntent,
+    TunnelIntent, UserIntent,
 };
 
 fn any(nets: &[Ipv4Net]) -> bool {
     nets.len() == 1 && nets[0].prefix_len() == 0
+}
+
+/// Password servers let each user reach what its group's policies allow; certificate servers trust their own CA,
+/// or the imported client CAs when there are any.
+fn client_auth(s: &SslServerTree) -> ClientAuthIntent {
+    match s.server.client_auth {
+        ClientAuth::Certificate => {
+            ClientAuthIntent::Certificate { cas: s.client_cas.iter().map(|c| c.certificate.pem.clone()).collect() }
+        }
+        ClientAuth::Password => ClientAuthIntent::Password {
+            users: s
+                .users
+                .iter()
+                .map(|u| {
+                    let mut allowed: Vec<Ipv4Net> = s
+                        .policies
+                        .iter()
+                        .filter(|p| u.group_id.as_deref() == Some(p.group_id.as_str()))
+                        .flat_map(|p| p.dest_cidrs.iter().copied())
+                        .collect();
+                    allowed.sort();
+                    allowed.dedup();
+                    UserIntent {
+                        name: u.name.clone(),
+                        password_hash: u.password_hash.clone(),
+                        address: u.address,
+                        allowed,
+                    }
+                })
+                .collect(),
+        },
+    }
 }
 
 pub fn compile(t: &GatewayTree) -> GatewayIntent {
@@ -66,7 +98,7 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
             server_key_pem: s.server.server_key_pem.clone(),
             crl_pem: s.crl_pem.clone(),
             dns_servers: s.server.dns_servers.clone(),
-            clients: ClientAuthIntent::Certificate { cas: vec![] },
+            clients: client_auth(s),
         })
         .collect();
     let ipsec_server = t.ipsec_server.as_ref().map(|s| IpsecServerIntent {

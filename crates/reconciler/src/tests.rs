@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use openvgw_control::connections::{BgpPatch, NewConnection};
+use openvgw_control::connections::{BgpPatch, NewConnection, PublicIpRef};
 use openvgw_control::customer_gateways::NewCustomerGateway;
 use openvgw_control::gateways::NewGateway;
 use openvgw_control::routes::NewRoute;
@@ -153,12 +153,13 @@ fn new_connection(gw: &str, cgw: &str, initiate: bool) -> NewConnection {
         customer_gateway_id: cgw.into(),
         name: None,
         description: String::new(),
-        public_ip_index: 0,
+        public_ip: PublicIpRef::Index(0),
         mode: ConnectionMode::Policy,
         local_subnets: vec!["10.0.0.0/16".parse().expect("net")],
         remote_subnets: vec!["192.168.0.0/16".parse().expect("net")],
         policy_rules: vec![],
         bgp: BgpPatch::default(),
+        allocate_inside: false,
         psk: None,
         ike: ike(),
         ipsec: IpsecConfig {
@@ -240,7 +241,7 @@ async fn compile_binds_tunnels_to_their_address_and_detects_route_based_ones() {
     assert_eq!(gw.public_ips.len(), 2);
     w.rec.converge(&gw.id).await.expect("converge");
     let c1 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.1")).expect("cgw");
-    let second = NewConnection { public_ip_index: 1, ..new_connection(&gw.id, &c1.id, true) };
+    let second = NewConnection { public_ip: PublicIpRef::Index(1), ..new_connection(&gw.id, &c1.id, true) };
     let a = w.svc.create_connection(&w.ctx, new_connection(&gw.id, &c1.id, false)).expect("first");
     w.rec.converge(&gw.id).await.expect("converge");
     let b = w.svc.create_connection(&w.ctx, second).expect("second address, same peer");

@@ -141,6 +141,7 @@ fn group(id: &str, server: &str, scope: &Scope) -> UserGroup {
         server_id: server.into(),
         name: id.into(),
         description: String::new(),
+        builtin: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -181,6 +182,7 @@ fn ssl_server(id: &str, gw: &str, scope: &Scope) -> SslVpnServer {
         revoked_serials: vec![],
         crl_number: 0,
         connections: 0,
+        since_generation: 1,
         created_at: 1,
         updated_at: 1,
         ext: Extensions::default(),

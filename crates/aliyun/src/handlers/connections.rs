@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use openvgw_control::connections::{
     BgpPatch, ConnectionChanges, ConnectionFilter, ConnectionView, HealthCheckPatch, IkePatch, IpsecPatch,
-    NewConnection, PeerConfig,
+    NewConnection, PeerConfig, PublicIpRef,
 };
 use openvgw_core::crypto::{IdentityType, IkeConfig, IpsecConfig};
 use openvgw_core::model::{ConnectionMode, Extensions, HealthCheck};
@@ -118,6 +118,7 @@ fn bgp_patch(c: &Call, j: Option<Json>) -> Result<BgpPatch, WireError> {
             .map(|v| validate::ipv4(&v, Field::TunnelLocalAddress))
             .transpose()
             .map_err(|e| c.core(e))?,
+        peer_ip: None,
     })
 }
 
@@ -164,12 +165,13 @@ pub fn create(c: &Call) -> Result<Created, WireError> {
         customer_gateway_id,
         name,
         description: String::new(),
-        public_ip_index: 0,
+        public_ip: PublicIpRef::Index(0),
         mode: ConnectionMode::Policy,
         local_subnets,
         remote_subnets,
         policy_rules: vec![],
         bgp,
+        allocate_inside: false,
         psk: psk(c)?,
         ike,
         ipsec,
@@ -206,6 +208,7 @@ pub fn modify(c: &Call) -> Result<View, WireError> {
         nat_traversal: p.bool("EnableNatTraversal")?,
         bgp: bgp_patch(c, p.json("BgpConfig")?)?,
         remote_ca_certificate: p.string("RemoteCaCertificate"),
+        customer_gateway_id: None,
     };
     let conn = c.svc.modify_connection(&c.ctx()?, id, changes).map_err(|e| c.core(e))?;
     let mut v = view(&conn, false);

@@ -234,6 +234,7 @@ pub fn modify(c: &Call) -> Result<Modified, WireError> {
         name: name(c, "Name", 2, 100, false)?,
         description: description(c)?,
         auto_propagate: c.p.bool("AutoPropagate")?,
+        ..Default::default()
     };
     let gw = c.svc.modify_gateway(&c.ctx()?, id, changes).map_err(|e| c.core(e))?;
     Ok(Modified {

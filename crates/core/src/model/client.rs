@@ -44,6 +44,8 @@ pub struct SslVpnServer {
     pub crl_number: u64,
     /// Client sessions the data plane last reported.
     pub connections: u32,
+    /// The gateway generation that first realises this server (it is being created until then).
+    pub since_generation: u64,
     pub created_at: i64,
     pub updated_at: i64,
     pub ext: Extensions,
@@ -86,9 +88,13 @@ pub struct VpnUser {
     pub description: String,
     /// PHC string (argon2id); the password itself is never stored.
     pub password_hash: Secret,
+    /// Hashes of the previous passwords, newest first (a new password may not repeat them).
+    pub password_history: Vec<Secret>,
     pub group_id: Option<String>,
-    /// The tunnel address this user always gets.
+    /// The address the user asked for, if any.
     pub static_ip: Option<Ipv4Addr>,
+    /// The tunnel address this user always gets: `static_ip`, or one assigned from the client pool.
+    pub address: Ipv4Addr,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -106,6 +112,8 @@ pub struct UserGroup {
     pub server_id: String,
     pub name: String,
     pub description: String,
+    /// The group every password server starts with; it cannot be renamed or deleted.
+    pub builtin: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

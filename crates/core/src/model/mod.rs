@@ -54,6 +54,10 @@ pub enum Index {
     UserGroup,
     /// What a gateway serves (`site` / `client` / `both`), for dialects that list them apart.
     GatewayRole,
+    /// The gateway a record belongs to when it is not its parent (jobs, monitors).
+    GatewayId,
+    /// The enterprise project (or other grouping) a resource belongs to.
+    ResourceGroup,
 }
 
 impl Index {
@@ -68,6 +72,8 @@ impl Index {
             Index::CertificateType => "certificate_type",
             Index::UserGroup => "user_group",
             Index::GatewayRole => "gateway_role",
+            Index::GatewayId => "gateway_id",
+            Index::ResourceGroup => "resource_group",
         }
     }
 }

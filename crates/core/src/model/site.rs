@@ -287,7 +287,98 @@ impl IpsecServer {
     }
 }
 
+/// A probe of a connection's path to the peer gateway (gateway address to peer address, ICMP).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionMonitor {
+    pub id: String,
+    pub scope: Scope,
+    pub connection_id: String,
+    pub gateway_id: String,
+    pub source_ip: Ipv4Addr,
+    pub destination_ip: Option<Ipv4Addr>,
+    pub created_at: i64,
+}
+
+impl ConnectionMonitor {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![(Index::GatewayId, self.gateway_id.clone())]
+    }
+}
+
+/// A national-standard gateway's own certificates: signing and encryption certificate with their keys, and the CA
+/// chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayCertificate {
+    pub id: String,
+    pub scope: Scope,
+    pub gateway_id: String,
+    pub name: String,
+    pub certificate: CertificateInfo,
+    pub private_key: Secret,
+    pub chain: CertificateInfo,
+    pub enc_certificate: CertificateInfo,
+    pub enc_private_key: Secret,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl GatewayCertificate {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        Vec::new()
+    }
+}
+
+/// What a long-running operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Upgrade,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    /// Done, waiting for the user to confirm (an upgrade).
+    AwaitingConfirmation,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStep {
+    pub id: String,
+    pub name: String,
+    pub status: JobStatus,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// The record of a long-running operation on a resource (a gateway upgrade).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub scope: Scope,
+    pub resource_id: String,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub steps: Vec<JobStep>,
+    pub error: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Job {
+    fn index_keys(&self) -> Vec<(Index, String)> {
+        vec![(Index::GatewayId, self.resource_id.clone())]
+    }
+}
+
 resource!(CustomerGateway, Kind::CustomerGateway, name = name);
+resource!(ConnectionMonitor, Kind::ConnectionMonitor, parent = connection_id);
+resource!(GatewayCertificate, Kind::GatewayCertificate, parent = gateway_id, name = name);
+resource!(Job, Kind::Job);
 resource!(VpnConnection, Kind::VpnConnection, parent = gateway_id, name = name);
 resource!(RouteEntry, Kind::RouteEntry, parent = gateway_id);
 resource!(CertificateAssociation, Kind::CertificateAssociation, parent = gateway_id);
