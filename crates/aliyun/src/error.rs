@@ -211,7 +211,7 @@ pub fn from_core(e: &Error, action: Action) -> WireError {
                 "No private IP address is left in the VPC for the VPN gateway.",
             ),
         },
-        Error::GatewayBusy => WireError::new(400, "VpnGateway.Configuring", "The specified service is configuring."),
+        Error::GatewayBusy { .. } => WireError::new(400, "VpnGateway.Configuring", "The specified service is configuring."),
         Error::InUse { by, .. } => WireError::new(
             400,
             format!("DependencyViolation.{}", if *by == Kind::VpnConnection { "VpnConnection" } else { "Resource" }),

@@ -72,8 +72,8 @@ impl SignedRequest for Signed {
     fn check_freshness(&self, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
         sig::check_freshness(&self.cred, now, window)
     }
-    fn replay_key(&self) -> &str {
-        &self.cred.nonce
+    fn replay_key(&self) -> Option<&str> {
+        Some(&self.cred.nonce)
     }
 }
 

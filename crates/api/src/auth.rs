@@ -33,8 +33,8 @@ pub trait SignedRequest: Send {
     /// The signed timestamp must be within `window` of `now`.
     fn check_freshness(&self, now: OffsetDateTime, window: Duration) -> Result<(), AuthError>;
     /// What makes this request unique for replay protection: a nonce, or the signature itself for schemes
-    /// without one.
-    fn replay_key(&self) -> &str;
+    /// without one; `None` when a replay would be harmless and the scheme cannot tell one from a repeat.
+    fn replay_key(&self) -> Option<&str>;
 }
 
 /// What a request presents.
@@ -89,7 +89,9 @@ impl Authenticator {
         signed.verify(req, key.secret.expose()).map_err(Failure::Auth)?;
         let now = OffsetDateTime::now_utc();
         signed.check_freshness(now, self.window).map_err(Failure::Auth)?;
-        self.nonces.check_and_insert(&key_id, signed.replay_key(), now).map_err(Failure::Auth)?;
+        if let Some(key) = signed.replay_key() {
+            self.nonces.check_and_insert(&key_id, key, now).map_err(Failure::Auth)?;
+        }
         Ok(Some(Principal { tenant_id: key.tenant_id, via: Credential::AccessKey(key_id) }))
     }
 }

@@ -64,7 +64,7 @@ fn server_for_change(tx: &Tx, scope: &Scope, server_id: &str) -> Result<(SslVpnS
     let server: SslVpnServer = tx.require(scope, server_id)?;
     let gw: VpnGateway = tx.require(scope, &server.gateway_id)?;
     if gw.status() == GatewayStatus::Deleting {
-        return Err(Error::GatewayBusy);
+        return Err(Error::GatewayBusy { id: gw.id, status: GatewayStatus::Deleting });
     }
     Ok((server, gw))
 }
@@ -132,6 +132,53 @@ fn require_password_server(server: &SslVpnServer) -> Result<()> {
     } else {
         Err(Error::Precondition(Precondition::WrongClientAuth))
     }
+}
+
+/// Gives every user of a server an address in its (changed) pool: the static address a user asked for, which must
+/// still fit, or the next free one.
+pub(crate) fn readdress_users(tx: &Tx, scope: &Scope, server: &SslVpnServer) -> Result<()> {
+    let users: Vec<VpnUser> = tx.all(&ListQuery::children_of(scope, &server.id))?;
+    for u in &users {
+        tx.release_addresses(&u.id)?;
+    }
+    for mut u in users {
+        u.address = claim_address(tx, server, &u.id, u.static_ip)?;
+        u.updated_at = now_ms();
+        tx.update(&u)?;
+    }
+    Ok(())
+}
+
+/// Adds checked client CAs to a server within the per-server limit, refusing one that is there already.
+pub(crate) fn insert_client_cas(
+    tx: &Tx,
+    ctx: &Ctx,
+    server_id: &str,
+    cas: &[(String, CertificateInfo)],
+    limit: u64,
+) -> Result<Vec<ClientCa>> {
+    let mut existing: Vec<ClientCa> = tx.all(&ListQuery::children_of(&ctx.scope, server_id))?;
+    let mut out = Vec::with_capacity(cas.len());
+    for (name, cert) in cas {
+        quota(existing.len() as u64, limit, Quota::ClientCas)?;
+        if existing.iter().any(|c| c.certificate.pem == cert.pem) {
+            return Err(Error::AlreadyExists { kind: Kind::ClientCa, what: name.clone() });
+        }
+        let now = now_ms();
+        let ca = ClientCa {
+            id: ctx.new_id(Kind::ClientCa),
+            scope: ctx.scope.clone(),
+            server_id: server_id.to_string(),
+            name: name.clone(),
+            certificate: cert.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert(&ca)?;
+        existing.push(ca.clone());
+        out.push(ca);
+    }
+    Ok(out)
 }
 
 /// Switching how a server authenticates leaves no orphans: users, custom groups and policies only mean something
@@ -301,7 +348,7 @@ impl Service {
             let mut user = user_of(tx, &ctx.scope, server_id, id)?;
             if user.password_hash != current.password_hash {
                 // Changed by someone else meanwhile: the checks above no longer hold.
-                return Err(Error::GatewayBusy);
+                return Err(Error::GatewayBusy { status: gw.status(), id: gw.id });
             }
             let previous = std::mem::replace(&mut user.password_hash, hash.clone());
             user.password_history.insert(0, previous);
@@ -555,25 +602,10 @@ impl Service {
     pub fn import_client_ca(&self, ctx: &Ctx, server_id: &str, name: &str, cert: CertificateInfo) -> Result<ClientCa> {
         self.mutate(ctx, |tx| {
             let (_, gw) = server_for_change(tx, &ctx.scope, server_id)?;
-            let children = ListQuery::children_of(&ctx.scope, server_id);
-            let existing: Vec<ClientCa> = tx.all(&children)?;
-            quota(existing.len() as u64, self.config.quotas.client_cas_per_server, Quota::ClientCas)?;
-            if existing.iter().any(|c| c.certificate.pem == cert.pem) {
-                return Err(Error::AlreadyExists { kind: Kind::ClientCa, what: name.to_string() });
-            }
-            let now = now_ms();
-            let ca = ClientCa {
-                id: ctx.new_id(Kind::ClientCa),
-                scope: ctx.scope.clone(),
-                server_id: server_id.to_string(),
-                name: name.to_string(),
-                certificate: cert.clone(),
-                created_at: now,
-                updated_at: now,
-            };
-            tx.insert(&ca)?;
+            let cas = [(name.to_string(), cert.clone())];
+            let mut added = insert_client_cas(tx, ctx, server_id, &cas, self.config.quotas.client_cas_per_server)?;
             touch(tx, gw)?;
-            Ok(ca)
+            added.pop().ok_or_else(|| Error::internal("no client CA added"))
         })
     }
 

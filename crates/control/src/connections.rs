@@ -198,7 +198,7 @@ pub struct NewConnection {
     pub ext: Extensions,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectionChanges {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -218,6 +218,8 @@ pub struct ConnectionChanges {
     pub remote_ca_certificate: Option<String>,
     /// Moves the connection to another customer gateway.
     pub customer_gateway_id: Option<String>,
+    /// The dialect's own attributes (no reconfiguration unless something else changes too).
+    pub ext: Option<crate::ExtUpdate>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -417,6 +419,11 @@ impl Service {
         let siblings_q = ListQuery::children_of(scope, &gw.id);
         let siblings: Vec<VpnConnection> = tx.all(&siblings_q)?;
         quota(siblings.len() as u64, self.config.quotas.connections_per_gateway, Quota::Connections)?;
+        quota(
+            tx.count::<VpnConnection>(&ListQuery::in_scope(scope))?,
+            self.config.quotas.connections_per_region,
+            Quota::RegionConnections,
+        )?;
         // One connection per (gateway address, customer gateway).
         if siblings.iter().any(|c| c.customer_gateway_id == cgw.id && c.public_ip_index == index) {
             return Err(Error::AlreadyExists { kind: Kind::VpnConnection, what: format!("{} to {}", gw.id, cgw.id) });
@@ -547,9 +554,13 @@ impl Service {
                     conn.customer_gateway_id = cgw.id;
                 }
             }
+            if let Some(update) = &ch.ext {
+                update(&mut conn.ext)?;
+            }
             let tunnel_changed = changes_more_than(&before, &conn, |probe, after| {
                 probe.name = after.name.clone();
                 probe.description = after.description.clone();
+                probe.ext = after.ext.clone();
             })? || ch.initiate == Some(true);
             if tunnel_changed {
                 let mut gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
@@ -558,7 +569,7 @@ impl Service {
                 tx.update(&conn)?;
                 sync_gateway_bgp(tx, &mut gw)?;
                 bump(tx, gw)?;
-            } else if conn.name != before.name || conn.description != before.description {
+            } else if conn.name != before.name || conn.description != before.description || conn.ext != before.ext {
                 conn.updated_at = now_ms();
                 tx.update(&conn)?;
             }

@@ -180,7 +180,7 @@ impl Service {
         self.mutate(ctx, |tx| {
             let before: VpnGateway = tx.require(&ctx.scope, id)?;
             if before.status() == GatewayStatus::Deleting {
-                return Err(Error::GatewayBusy);
+                return Err(Error::GatewayBusy { id: before.id, status: GatewayStatus::Deleting });
             }
             let mut gw = before.clone();
             if let Some(n) = &changes.name {
@@ -214,7 +214,7 @@ impl Service {
             gw.updated_at = now_ms();
             if data_plane {
                 if before.status() != GatewayStatus::Active {
-                    return Err(Error::GatewayBusy);
+                    return Err(Error::GatewayBusy { status: before.status(), id: before.id });
                 }
                 gw.generation += 1;
             }
@@ -265,7 +265,7 @@ impl Service {
             let mut gw: VpnGateway = tx.require(&ctx.scope, id)?;
             match gw.status() {
                 GatewayStatus::Deleting => return Ok(()),
-                GatewayStatus::Updating => return Err(Error::GatewayBusy),
+                GatewayStatus::Updating => return Err(Error::GatewayBusy { id: gw.id, status: GatewayStatus::Updating }),
                 _ => {}
             }
             gw.phase = GatewayPhase::Deleting;

@@ -92,6 +92,11 @@ impl Service {
         self.store.read(|tx| tx.tenant(id))
     }
 
+    /// The tenant a sign-in names (its "domain").
+    pub fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        self.store.read(|tx| tx.tenant_by_name(name))
+    }
+
     /// Runs a mutation: DryRun validates in a rolled-back transaction; a repeated client token returns the first
     /// result (or a mismatch error) without running `f` again; otherwise `f` runs and commits atomically together
     /// with the idempotency record.
@@ -146,7 +151,7 @@ impl Service {
 pub(crate) fn gateway_for_change(tx: &Tx, scope: &Scope, id: &str) -> Result<VpnGateway> {
     let gw: VpnGateway = tx.require(scope, id)?;
     if gw.status() != GatewayStatus::Active {
-        return Err(Error::GatewayBusy);
+        return Err(Error::GatewayBusy { status: gw.status(), id: gw.id });
     }
     Ok(gw)
 }

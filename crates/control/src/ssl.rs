@@ -32,6 +32,8 @@ pub struct NewSslServer {
     pub ext: Extensions,
     /// A built-in user group (name, description) every password server starts with, where the dialect has one.
     pub default_group: Option<(String, String)>,
+    /// Client CAs (name, checked certificate) a certificate server trusts from the start.
+    pub client_cas: Vec<(String, openvgw_core::model::CertificateInfo)>,
 }
 
 #[derive(Clone, Default)]
@@ -169,6 +171,7 @@ impl Service {
                 ext: spec.ext.clone(),
             };
             tx.insert(&server)?;
+            crate::clients::insert_client_cas(tx, ctx, &server.id, &spec.client_cas, self.config.quotas.client_cas_per_server)?;
             if let (ClientAuth::Password, Some((name, description))) = (spec.client_auth, &spec.default_group) {
                 tx.insert(&openvgw_core::model::UserGroup {
                     id: ctx.new_id(Kind::UserGroup),
@@ -200,6 +203,9 @@ impl Service {
             changes.apply(&mut server)?;
             if server.client_auth != before.client_auth {
                 crate::clients::check_auth_switch(tx, &ctx.scope, &server)?;
+            }
+            if server.client_ip_pool != before.client_ip_pool {
+                crate::clients::readdress_users(tx, &ctx.scope, &server)?;
             }
             let gw: VpnGateway = tx.require(&ctx.scope, &server.gateway_id)?;
             if changes_more_than(&before, &server, |probe, after| probe.name = after.name.clone())? {

@@ -174,7 +174,10 @@ impl fmt::Display for Rule {
 pub enum Quota {
     VpnGateways,
     CustomerGateways,
+    /// Connections of one gateway.
     Connections,
+    /// Connections of a tenant in one region.
+    RegionConnections,
     RouteEntries,
     Tags,
     SslVpnServers,
@@ -230,8 +233,8 @@ pub enum Error {
     #[error("address pool {0:?} is exhausted")]
     PoolExhausted(Pool),
     /// A change collides with one the gateway is still applying (or the gateway is being deleted).
-    #[error("the VPN gateway is being configured")]
-    GatewayBusy,
+    #[error("the VPN gateway {id} is {status:?}")]
+    GatewayBusy { id: String, status: crate::model::GatewayStatus },
     #[error("{kind:?} {id} is still used by a {by:?}")]
     InUse { kind: Kind, id: String, by: Kind },
     #[error("precondition failed: {0:?}")]

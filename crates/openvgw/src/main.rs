@@ -64,6 +64,28 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Manage a tenant's IAM users (who sign in with a password for a token).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input unless given.
+    Create {
+        /// The tenant's id or name (the name is the user's "domain" at sign-in).
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// The password (8-128 characters); prefer standard input, which leaves no trace in the shell history.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +200,26 @@ fn main() -> anyhow::Result<()> {
             let store = open_store(&config.server.data_dir)?;
             let created = openvgw_control::tenants::create_tenant(&store, &config, &name)?;
             println!("{}", tenant_json(&created));
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { tenant, name, password, common } } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config.server.data_dir)?;
+            let found = store.read(|tx| match tx.tenant(&tenant)? {
+                Some(t) => Ok(Some(t)),
+                None => tx.tenant_by_name(&tenant),
+            })?;
+            let t = found.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let user = openvgw_control::iam::create_iam_user(&store, &t.id, &name, &password)?;
+            println!("{}", serde_json::json!({"user_id": user.id, "name": user.name, "tenant_id": t.id, "domain": t.name}));
             Ok(())
         }
         Command::Tenant { command: TenantCommand::List { common } } => {

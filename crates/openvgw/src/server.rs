@@ -16,6 +16,7 @@ use axum::Router;
 use openvgw_aliyun::Aliyun;
 use openvgw_api::{ApiServer, Authenticator, Outcome};
 use openvgw_control::Service;
+use openvgw_huawei::Huawei;
 use openvgw_core::config::{Config, DriverKind};
 use openvgw_dataplane::netns::NetnsDriver;
 use openvgw_dataplane::simulated::SimulatedDriver;
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 struct AppState {
     svc: Arc<Service>,
     aliyun: Arc<ApiServer<Aliyun>>,
+    huawei: Arc<ApiServer<Huawei>>,
     metrics: Arc<Metrics>,
 }
 
@@ -49,15 +51,21 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
     }
 }
 
-/// One port for every dialect: Alibaba's RPC API at `/`, plus health and metrics.
+/// One port for every dialect: Alibaba's RPC API at `/`, Huawei's REST API under `/v5`, `/v5.1` and `/v3` (IAM),
+/// plus health, metrics and the OpenAPI description.
 pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
     let auth = Authenticator::new(svc.clone());
-    let aliyun = ApiServer::new(Aliyun::new(svc.clone()), auth);
-    let state = AppState { svc, aliyun, metrics };
+    let aliyun = ApiServer::new(Aliyun::new(svc.clone()), auth.clone());
+    let huawei = ApiServer::new(Huawei::new(svc.clone()), auth);
+    let state = AppState { svc, aliyun, huawei, metrics };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_handler))
+        .route("/openapi/huawei.json", get(huawei_openapi))
         .route("/", axum::routing::any(aliyun_handler))
+        .route("/v5/{*rest}", axum::routing::any(huawei_handler))
+        .route("/v5.1/{*rest}", axum::routing::any(huawei_handler))
+        .route("/v3/{*rest}", axum::routing::any(huawei_handler))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
@@ -65,6 +73,14 @@ pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
 
 async fn aliyun_handler(State(st): State<AppState>, req: Request<Body>) -> Response {
     st.aliyun.clone().serve(req).await
+}
+
+async fn huawei_handler(State(st): State<AppState>, req: Request<Body>) -> Response {
+    st.huawei.clone().serve(req).await
+}
+
+async fn huawei_openapi() -> Response {
+    ([("content-type", "application/json")], openvgw_huawei::openapi::document().to_string()).into_response()
 }
 
 async fn metrics_handler(State(st): State<AppState>) -> Response {

@@ -209,6 +209,7 @@ pub fn modify(c: &Call) -> Result<View, WireError> {
         bgp: bgp_patch(c, p.json("BgpConfig")?)?,
         remote_ca_certificate: p.string("RemoteCaCertificate"),
         customer_gateway_id: None,
+        ext: None,
     };
     let conn = c.svc.modify_connection(&c.ctx()?, id, changes).map_err(|e| c.core(e))?;
     let mut v = view(&conn, false);

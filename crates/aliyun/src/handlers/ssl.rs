@@ -143,6 +143,7 @@ pub fn create_server(c: &Call) -> Result<Created, WireError> {
         dns_servers: vec![],
         ext: Extensions::of(&mfa),
         default_group: None,
+        client_cas: vec![],
     };
     let s = c.svc.create_ssl_server(&c.ctx()?, gateway_id, spec).map_err(|e| c.core(e))?;
     Ok(Created { ssl_vpn_server_id: s.id, name: s.name })

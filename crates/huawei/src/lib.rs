@@ -1,0 +1,214 @@
+//! openvgw-huawei: the Huawei Cloud VPN (enterprise edition) REST dialect, API v5 — site-to-cloud gateways,
+//! customer gateways, connections, monitors, jobs; client-to-site (P2C) gateways, VPN servers, client CAs, users,
+//! groups and access policies; quotas; tags — plus the two IAM calls the SDKs and tools make (token sign-in and
+//! the project lookup).
+//!
+//! A thin translation over the shared API layer: the path picks a typed operation (`ops.rs`, one list from which
+//! the routes, the dispatch and the OpenAPI document are generated), the project in the path picks the scope, JSON
+//! bodies become typed requests with Huawei's defaults and ranges, one service operation runs, and the answer goes
+//! back with Huawei's wrappers, status codes and `{"error_code","error_msg","request_id"}` errors. It never
+//! touches SQL or the data plane directly.
+
+mod call;
+mod error;
+mod ext;
+mod handlers;
+mod iam;
+pub mod openapi;
+mod ops;
+mod route;
+mod spelling;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use openvgw_api::{ApiRequest, Credential, Dialect, Presented, Principal, SignedRequest};
+use openvgw_auth::{huawei as sig, AuthError};
+use openvgw_control::Service;
+use openvgw_core::model::Scope;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+pub use crate::call::Call;
+pub use crate::error::HwError;
+pub use crate::ops::{Family, Op};
+use crate::route::{Matched, PathParams};
+
+pub struct Huawei {
+    svc: Arc<Service>,
+}
+
+impl Huawei {
+    pub fn new(svc: Arc<Service>) -> Self {
+        Huawei { svc }
+    }
+}
+
+/// A routed request: the operation and its path parameters.
+pub struct Decoded {
+    op: Op,
+    params: PathParams,
+}
+
+pub struct Endpoint {
+    op: Op,
+    params: PathParams,
+    scope: Option<Scope>,
+    principal: Option<Principal>,
+}
+
+/// What a handler answers: a status, an optional JSON body, extra headers.
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// An `SDK-HMAC-SHA256` signature.
+struct Signed {
+    cred: sig::Credential,
+    /// Reads are answered the same way however often they come, so only changes are guarded against replay: the
+    /// signature has second resolution, and two identical reads in one second are legitimate.
+    replay_key: Option<String>,
+}
+
+impl SignedRequest for Signed {
+    fn access_key_id(&self) -> &str {
+        &self.cred.access_key_id
+    }
+    fn verify(&self, req: &ApiRequest, secret: &str) -> Result<(), AuthError> {
+        sig::verify(&req.parts(), &self.cred, secret)
+    }
+    fn check_freshness(&self, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
+        sig::check_freshness(&self.cred, now, window)
+    }
+    fn replay_key(&self) -> Option<&str> {
+        self.replay_key.as_deref()
+    }
+}
+
+impl Huawei {
+    /// The scope a `/v5/{project_id}/…` request acts in: the project must be the principal's, in a region this
+    /// dialect serves, and a token only works in the project it was issued for.
+    fn scope(&self, req: &ApiRequest, project_id: &str, principal: &Principal) -> Result<Scope, HwError> {
+        if let Some(header) = req.header("x-project-id") {
+            if header != project_id {
+                return Err(HwError::forbidden("X-Project-Id does not match the project in the path"));
+            }
+        }
+        let tenant = self
+            .svc
+            .tenant(&principal.tenant_id)
+            .map_err(|_| HwError::internal())?
+            .ok_or_else(|| HwError::forbidden("the account does not exist"))?;
+        let region = tenant
+            .region_of_project(project_id)
+            .filter(|r| self.svc.config().regions.huawei.iter().any(|h| h == r))
+            .map(str::to_string)
+            .ok_or_else(|| HwError::forbidden(format!("project {project_id} is not a project of this account")))?;
+        if let Credential::Token { region: token_region, .. } = &principal.via {
+            if *token_region != region {
+                return Err(HwError::forbidden("the token is not scoped to this project"));
+            }
+        }
+        Ok(Scope::new(tenant.id, region))
+    }
+}
+
+impl Dialect for Huawei {
+    const NAME: &'static str = "huawei";
+    /// AK/SK-signed bodies are limited to 12 MB by the vendor; nothing in this API needs more than a few kB.
+    const MAX_BODY: usize = 1 << 20;
+    type Decoded = Decoded;
+    type Endpoint = Endpoint;
+    type Reply = Reply;
+    type Error = HwError;
+
+    /// 32 lower-case hex digits, as Huawei's request ids look.
+    fn request_id(&self) -> String {
+        openvgw_core::ids::random_hex(32)
+    }
+
+    fn decode(&self, req: &ApiRequest) -> Result<(Decoded, Presented), HwError> {
+        let (op, params) = match route::find(ops::ROUTES, &req.method, &req.path) {
+            Matched::Found(op, params) => (op, params),
+            Matched::WrongMethod => return Err(HwError::method_not_allowed()),
+            Matched::NotFound => return Err(HwError::no_such_api()),
+        };
+        let presented = if op.anonymous() {
+            Presented::Anonymous
+        } else if let Some(token) = req.header("x-auth-token").filter(|t| !t.is_empty()) {
+            Presented::Token(token.to_string())
+        } else {
+            let cred = sig::credential(&req.parts()).map_err(|e| error::from_auth(&e))?;
+            let replay_key = (req.method != "GET" && req.method != "HEAD").then(|| cred.signature.clone());
+            Presented::Signature(Box::new(Signed { cred, replay_key }))
+        };
+        Ok((Decoded { op, params }, presented))
+    }
+
+    fn route(&self, req: &ApiRequest, d: &Decoded, principal: Option<&Principal>) -> Result<Endpoint, HwError> {
+        let scope = match (d.params.get("project_id"), principal) {
+            (Some(project), Some(p)) => Some(self.scope(req, project, p)?),
+            (Some(_), None) => return Err(HwError::internal()),
+            (None, _) => None,
+        };
+        Ok(Endpoint { op: d.op, params: d.params.clone(), scope, principal: principal.cloned() })
+    }
+
+    fn operation(endpoint: &Endpoint) -> &'static str {
+        endpoint.op.name()
+    }
+
+    fn handle(&self, req: &ApiRequest, e: Endpoint) -> Result<Reply, HwError> {
+        let call = Call::new(&self.svc, e.op, req, &e.params, e.scope, e.principal.as_ref());
+        ops::dispatch(&call)
+    }
+
+    fn auth_error(&self, e: AuthError) -> HwError {
+        error::from_auth(&e)
+    }
+
+    fn internal_error(&self, _e: &openvgw_core::Error) -> HwError {
+        HwError::internal()
+    }
+
+    fn body_too_large(&self) -> HwError {
+        HwError::new(413, "VPN.0001", "invalid request: the request body is too large")
+    }
+
+    fn respond(
+        &self,
+        req: &ApiRequest,
+        _decoded: Option<&Decoded>,
+        _operation: Option<&'static str>,
+        result: Result<Reply, HwError>,
+    ) -> Response<Body> {
+        let (status, body, headers) = match result {
+            Ok(r) => (r.status, r.body, r.headers),
+            Err(e) => {
+                let body = serde_json::json!({"error_code": e.code, "error_msg": e.msg, "request_id": req.request_id});
+                (e.status, Some(body), Vec::new())
+            }
+        };
+        let mut resp = match body {
+            Some(v) => Response::new(Body::from(v.to_string())),
+            None => Response::new(Body::empty()),
+        };
+        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+        // The SDK takes the request id of an error only from this header.
+        if let Ok(v) = HeaderValue::from_str(&req.request_id) {
+            h.insert("x-request-id", v);
+        }
+        for (name, value) in headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        resp
+    }
+}
