@@ -219,10 +219,10 @@ impl Service {
             let (server, gw) = server_for_change(tx, &ctx.scope, server_id)?;
             require_password_server(&server)?;
             let children = ListQuery::children_of(&ctx.scope, server_id);
-            let mut existing = tx.count::<VpnUser>(&children)?;
+            let existing = tx.count::<VpnUser>(&children)?;
             let mut out = Vec::with_capacity(hashed.len());
             for (hash, u) in &hashed {
-                quota(existing, u64::from(gw.ssl_max_connections), Quota::VpnUsers)?;
+                quota(existing + out.len() as u64, u64::from(gw.ssl_max_connections), Quota::VpnUsers)?;
                 let same_name = ListQuery { name: Some(&u.name), ..children.clone() };
                 if tx.count::<VpnUser>(&same_name)? > 0 {
                     return Err(Error::AlreadyExists { kind: Kind::VpnUser, what: u.name.clone() });
@@ -248,7 +248,6 @@ impl Service {
                     updated_at: now,
                 };
                 tx.insert(&user)?;
-                existing += 1;
                 out.push(user);
             }
             touch(tx, gw)?;

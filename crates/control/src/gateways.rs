@@ -265,7 +265,9 @@ impl Service {
             let mut gw: VpnGateway = tx.require(&ctx.scope, id)?;
             match gw.status() {
                 GatewayStatus::Deleting => return Ok(()),
-                GatewayStatus::Updating => return Err(Error::GatewayBusy { id: gw.id, status: GatewayStatus::Updating }),
+                GatewayStatus::Updating => {
+                    return Err(Error::GatewayBusy { id: gw.id, status: GatewayStatus::Updating })
+                }
                 _ => {}
             }
             gw.phase = GatewayPhase::Deleting;

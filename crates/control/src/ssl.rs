@@ -171,7 +171,13 @@ impl Service {
                 ext: spec.ext.clone(),
             };
             tx.insert(&server)?;
-            crate::clients::insert_client_cas(tx, ctx, &server.id, &spec.client_cas, self.config.quotas.client_cas_per_server)?;
+            crate::clients::insert_client_cas(
+                tx,
+                ctx,
+                &server.id,
+                &spec.client_cas,
+                self.config.quotas.client_cas_per_server,
+            )?;
             if let (ClientAuth::Password, Some((name, description))) = (spec.client_auth, &spec.default_group) {
                 tx.insert(&openvgw_core::model::UserGroup {
                     id: ctx.new_id(Kind::UserGroup),

@@ -125,7 +125,8 @@ impl<'a> Call<'a> {
             }
         }
         let mut h = Sha256::new();
-        for part in [self.req.method.as_bytes(), self.req.path.as_bytes(), self.req.raw_query.as_bytes(), &self.req.body]
+        for part in
+            [self.req.method.as_bytes(), self.req.path.as_bytes(), self.req.raw_query.as_bytes(), &self.req.body]
         {
             h.update(part);
             h.update([0]);

@@ -138,10 +138,9 @@ fn invalid(field: Field, rule: &Rule, family: Family) -> HwError {
                 "VPN.1107".to_string(),
                 "The mask length of the client CIDR block must in the range of 16 to 26.".to_string(),
             )),
-            (Field::ClientIpPool, Rule::Overlaps(other)) => Some((
-                "VPN.1119".into(),
-                format!("The client CIDR block conflicts with the local CIDR block {other}."),
-            )),
+            (Field::ClientIpPool, Rule::Overlaps(other)) => {
+                Some(("VPN.1119".into(), format!("The client CIDR block conflicts with the local CIDR block {other}.")))
+            }
             (Field::ClientIpPool, _) => Some(("VPN.1103".into(), "CIDR block client_cidr is invalid.".into())),
             (Field::LocalSubnets, Rule::Required) => {
                 Some(("VPN.1118".into(), "The local CIDR block cannot be empty.".into()))
@@ -222,11 +221,9 @@ pub fn from_core(e: &Error, family: Family) -> HwError {
         },
         Error::PoolExhausted(pool) => match pool {
             Pool::PublicIps => HwError::new(400, "VPN.0560", "EIP quota not enough."),
-            Pool::VpcAddresses => HwError::new(
-                400,
-                "VPN.0502",
-                "Interconnection subnet has insufficient available IP addresses.",
-            ),
+            Pool::VpcAddresses => {
+                HwError::new(400, "VPN.0502", "Interconnection subnet has insufficient available IP addresses.")
+            }
             Pool::VpcBlocks => HwError::new(400, "VPN.0505", "Gateway resources are insufficient."),
         },
         Error::GatewayBusy { id, status } => match family {
@@ -293,7 +290,9 @@ pub fn from_core(e: &Error, family: Family) -> HwError {
 /// Authentication failures as Huawei's API gateway words them: 401 `APIGW.0301` for every IAM failure.
 pub fn from_auth(e: &AuthError) -> HwError {
     let detail: String = match e {
-        AuthError::SignatureDoesNotMatch { .. } | AuthError::ContentSha256Mismatch => "verify aksk signature fail".into(),
+        AuthError::SignatureDoesNotMatch { .. } | AuthError::ContentSha256Mismatch => {
+            "verify aksk signature fail".into()
+        }
         AuthError::AccessKeyNotFound { access_key_id } => format!("ak {access_key_id} not exist"),
         // APIG's text for a request that carries no credentials at all.
         AuthError::MissingSignature => "x-auth-token not found".into(),
@@ -303,7 +302,9 @@ pub fn from_auth(e: &AuthError) -> HwError {
         AuthError::TimestampExpired { timestamp } => {
             format!("x-sdk-date {timestamp} differs from the server time by more than the allowed skew")
         }
-        AuthError::InvalidSignatureMethod | AuthError::InvalidSignatureVersion => "unsupported signing algorithm".into(),
+        AuthError::InvalidSignatureMethod | AuthError::InvalidSignatureVersion => {
+            "unsupported signing algorithm".into()
+        }
         AuthError::IncompleteSignature { reason } => format!("malformed Authorization header: {reason}"),
         AuthError::MissingSignatureMethod | AuthError::MissingSignatureVersion | AuthError::MissingSignatureNonce => {
             "incomplete signature".into()

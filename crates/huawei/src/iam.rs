@@ -97,18 +97,23 @@ pub fn create_token(c: &Call, body: TokenBody) -> Result<TokenIssued, HwError> {
         return Err(HwError::new(400, "IAM.0011", "Request body is invalid: only the password method is supported."));
     }
     let user = a.identity.password.ok_or_else(|| HwError::new(400, "IAM.0011", "Request body is invalid."))?.user;
-    let domain = user
-        .domain
-        .name
-        .clone()
-        .ok_or_else(|| HwError::new(400, "IAM.0011", "Request body is invalid: the user's domain name is required."))?;
+    let domain =
+        user.domain.name.clone().ok_or_else(|| {
+            HwError::new(400, "IAM.0011", "Request body is invalid: the user's domain name is required.")
+        })?;
     let scope = a.scope.ok_or_else(|| HwError::new(400, "IAM.0011", "Request body is invalid: scope is required."))?;
     let project = match (scope.project, scope.domain) {
         (Some(p), _) => p,
         (None, Some(_)) => {
-            return Err(HwError::new(400, "IAM.0011", "Request body is invalid: VPN needs a project-scoped token, not a domain-scoped one."))
+            return Err(HwError::new(
+                400,
+                "IAM.0011",
+                "Request body is invalid: VPN needs a project-scoped token, not a domain-scoped one.",
+            ))
         }
-        (None, None) => return Err(HwError::new(400, "IAM.0011", "Request body is invalid: scope.project is required.")),
+        (None, None) => {
+            return Err(HwError::new(400, "IAM.0011", "Request body is invalid: scope.project is required."))
+        }
     };
     let regions = &c.svc.config().regions.huawei;
     // A project is named after its region; by id it must be one of the tenant's projects.
@@ -121,8 +126,11 @@ pub fn create_token(c: &Call, body: TokenBody) -> Result<TokenIssued, HwError> {
     let Some(region) = region.filter(|r| regions.contains(r)) else {
         return Err(wrong_credentials());
     };
-    let issued =
-        c.svc.issue_token(&domain, &user.name, &user.password, &region).map_err(|e| c.core(e))?.ok_or_else(wrong_credentials)?;
+    let issued = c
+        .svc
+        .issue_token(&domain, &user.name, &user.password, &region)
+        .map_err(|e| c.core(e))?
+        .ok_or_else(wrong_credentials)?;
     let tenant = tenant.ok_or_else(wrong_credentials)?;
     let project_id = tenant.projects.get(&region).cloned().unwrap_or_default();
     let domain_view = || DomainView { id: tenant.id.clone(), name: tenant.name.clone() };
@@ -168,11 +176,10 @@ pub struct Projects {
 /// The caller's projects (one per region this deployment serves for Huawei), optionally by name.
 pub fn list_projects(c: &Call, _: NoBody) -> Result<Projects, HwError> {
     let principal = c.principal.ok_or_else(HwError::internal)?;
-    let tenant = c
-        .svc
-        .tenant(&principal.tenant_id)
-        .map_err(|e| c.core(e))?
-        .ok_or_else(|| HwError::new(401, "APIGW.0301", "Incorrect IAM authentication information: unknown account"))?;
+    let tenant =
+        c.svc.tenant(&principal.tenant_id).map_err(|e| c.core(e))?.ok_or_else(|| {
+            HwError::new(401, "APIGW.0301", "Incorrect IAM authentication information: unknown account")
+        })?;
     let name = c.query("name");
     let regions = &c.svc.config().regions.huawei;
     let projects = tenant

@@ -52,8 +52,7 @@ pub fn document() -> Value {
         let item = paths.entry(op.path().to_string()).or_insert_with(|| json!({}));
         item[op.method().to_ascii_lowercase()] = operation;
     }
-    let mut schemas: Map<String, Value> =
-        g.take_definitions(true).into_iter().collect();
+    let mut schemas: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     schemas.insert(
         "Error".into(),
         json!({
@@ -114,6 +113,9 @@ mod tests {
             std::fs::write(&path, &text).expect("write");
         }
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(checked_in == text, "docs/openapi/huawei.json is stale: run `UPDATE_OPENAPI=1 cargo test -p openvgw-huawei`");
+        assert!(
+            checked_in == text,
+            "docs/openapi/huawei.json is stale: run `UPDATE_OPENAPI=1 cargo test -p openvgw-huawei`"
+        );
     }
 }

@@ -73,7 +73,8 @@ pub const HA_MODE: &[(&str, HaMode)] =
 
 pub const HA_ROLE: &[(&str, HaRole)] = &[("master", HaRole::Master), ("slave", HaRole::Slave)];
 
-pub const SSL_CIPHER: &[(&str, SslCipher)] = &[("AES-128-GCM", SslCipher::Aes128Gcm), ("AES-256-GCM", SslCipher::Aes256Gcm)];
+pub const SSL_CIPHER: &[(&str, SslCipher)] =
+    &[("AES-128-GCM", SslCipher::Aes128Gcm), ("AES-256-GCM", SslCipher::Aes256Gcm)];
 
 /// The digest an SSL-VPN server pairs with its cipher (`ssl_options.authentication_algorithm`).
 pub fn ssl_auth(c: SslCipher) -> &'static str {

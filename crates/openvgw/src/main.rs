@@ -219,7 +219,10 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             let user = openvgw_control::iam::create_iam_user(&store, &t.id, &name, &password)?;
-            println!("{}", serde_json::json!({"user_id": user.id, "name": user.name, "tenant_id": t.id, "domain": t.name}));
+            println!(
+                "{}",
+                serde_json::json!({"user_id": user.id, "name": user.name, "tenant_id": t.id, "domain": t.name})
+            );
             Ok(())
         }
         Command::Tenant { command: TenantCommand::List { common } } => {

@@ -12,8 +12,8 @@ use openvgw_core::crypto::{
     IpsecConfig, NegotiationMode, TransformProtocol,
 };
 use openvgw_core::model::{
-    ConnectionMode, CryptoSuite, CustomerGateway, Extensions, GatewayRole, GatewayStatus, HealthCheck,
-    PolicyRule, TunnelState, VpnConnection, VpnGateway,
+    ConnectionMode, CryptoSuite, CustomerGateway, Extensions, GatewayRole, GatewayStatus, HealthCheck, PolicyRule,
+    TunnelState, VpnConnection, VpnGateway,
 };
 use openvgw_core::{validate, Field, PageRequest, Secret};
 use schemars::JsonSchema;
@@ -293,19 +293,12 @@ fn ipsec_view(ipsec: &IpsecConfig, gm: bool) -> IpsecPolicyView {
     }
 }
 
-fn wire_view(
-    v: &ConnectionView,
-    gw: Option<&VpnGateway>,
-    monitor: Option<String>,
-    shape: Shape,
-) -> ConnectionWire {
+fn wire_view(v: &ConnectionView, gw: Option<&VpnGateway>, monitor: Option<String>, shape: Shape) -> ConnectionWire {
     let conn = &v.connection;
     let ext: ConnectionExt = conn.ext.get();
     let gm = gw.is_some_and(|g| g.crypto_suite == CryptoSuite::NationalStandard);
-    let vgw_ip = gw
-        .and_then(|g| g.public_ips.get(usize::from(conn.public_ip_index)))
-        .map(|p| p.id.clone())
-        .unwrap_or_default();
+    let vgw_ip =
+        gw.and_then(|g| g.public_ips.get(usize::from(conn.public_ip_index))).map(|p| p.id.clone()).unwrap_or_default();
     let inside = conn.inside.as_ref();
     let prefix = inside.map(|i| i.cidr.prefix_len()).unwrap_or(30);
     ConnectionWire {
@@ -354,7 +347,8 @@ fn peer_subnets(values: &[String]) -> Result<Vec<Ipv4Net>, HwError> {
     if values.len() > 50 {
         return Err(HwError::invalid("peer_subnets: at most 50 CIDR blocks"));
     }
-    let nets = validate::cidrs(values, Field::RemoteSubnets).map_err(|e| crate::error::from_core(&e, crate::ops::Family::S2c))?;
+    let nets = validate::cidrs(values, Field::RemoteSubnets)
+        .map_err(|e| crate::error::from_core(&e, crate::ops::Family::S2c))?;
     for n in &nets {
         for r in RESERVED_PEER {
             let r: Ipv4Net = r.parse().map_err(|_| HwError::internal())?;
@@ -370,7 +364,9 @@ fn peer_subnets(values: &[String]) -> Result<Vec<Ipv4Net>, HwError> {
 /// four kinds.
 fn psk(v: &str) -> Result<Secret, HwError> {
     const SPECIAL: &str = "~!@#$%^*()-_+={ },./:;";
-    let bad = || HwError::invalid("psk must be 8-128 characters with at least three of: upper-case letters, lower-case letters, digits, special characters ~!@#$%^*()-_+={ },./:;");
+    let bad = || {
+        HwError::invalid("psk must be 8-128 characters with at least three of: upper-case letters, lower-case letters, digits, special characters ~!@#$%^*()-_+={ },./:;")
+    };
     if !(8..=128).contains(&v.len()) || !v.chars().all(|c| c.is_ascii_alphanumeric() || SPECIAL.contains(c)) {
         return Err(bad());
     }
@@ -393,9 +389,8 @@ fn policy_rules(rules: &[PolicyRuleWire]) -> Result<Vec<PolicyRule>, HwError> {
     let mut out: Vec<PolicyRule> = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         let source = r.source.as_deref().ok_or_else(|| HwError::invalid("policy_rules.source is required"))?;
-        let source = validate::cidr(source, Field::PolicyRules).map_err(|_| {
-            HwError::invalid(format!("policy_rules.source {source} is not an IPv4 CIDR block"))
-        })?;
+        let source = validate::cidr(source, Field::PolicyRules)
+            .map_err(|_| HwError::invalid(format!("policy_rules.source {source} is not an IPv4 CIDR block")))?;
         if out.iter().any(|o| o.source == source) {
             return Err(HwError::invalid(format!("policy_rules: source {source} appears in two rules")));
         }
@@ -414,7 +409,11 @@ fn policy_rules(rules: &[PolicyRuleWire]) -> Result<Vec<PolicyRule>, HwError> {
 
 /// A tunnel end: `169.254.x.y/30`, a host of its /30, outside 169.254.195.0/24.
 fn tunnel_address(field: &str, v: &str) -> Result<(Ipv4Addr, Ipv4Net), HwError> {
-    let bad = || HwError::invalid(format!("{field} must be a host address of a /30 in 169.254.0.0/16 (not 169.254.195.0/24), like 169.254.76.1/30"));
+    let bad = || {
+        HwError::invalid(format!(
+            "{field} must be a host address of a /30 in 169.254.0.0/16 (not 169.254.195.0/24), like 169.254.76.1/30"
+        ))
+    };
     let net: Ipv4Net = v.parse().map_err(|_| bad())?;
     let o = net.addr().octets();
     if net.prefix_len() != 30 || o[0] != 169 || o[1] != 254 || o[2] == 195 || !matches!(o[3] % 4, 1 | 2) {
@@ -431,7 +430,9 @@ fn tunnel_pair(local: Option<&str>, peer: Option<&str>) -> Result<Option<(Ipv4Ne
             let (la, ln) = tunnel_address("tunnel_local_address", l)?;
             let (pa, pn) = tunnel_address("tunnel_peer_address", p)?;
             if ln != pn || la == pa {
-                return Err(HwError::invalid("tunnel_local_address and tunnel_peer_address must be the two hosts of one /30"));
+                return Err(HwError::invalid(
+                    "tunnel_local_address and tunnel_peer_address must be the two hosts of one /30",
+                ));
             }
             Ok(Some((ln, la, pa)))
         }
@@ -460,7 +461,8 @@ fn dpd(d: &DpdWire, base: &Dpd) -> Result<Dpd, HwError> {
 fn identity(field: &str, t: IdentityType, v: &str) -> Result<String, HwError> {
     match t {
         IdentityType::Ip => {
-            validate::ipv4(v, Field::LocalId).map_err(|_| HwError::invalid(format!("{field} must be an IPv4 address")))?;
+            validate::ipv4(v, Field::LocalId)
+                .map_err(|_| HwError::invalid(format!("{field} must be an IPv4 address")))?;
         }
         IdentityType::Fqdn => {
             let ok = (1..=255).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic() && !"&<>[]\\?".contains(c));
@@ -568,7 +570,8 @@ fn ipsec_patch(w: &IpsecPolicyWire, gm: bool) -> Result<IpsecPatch, HwError> {
         if gm {
             return Err(HwError::invalid("ipsecpolicy.pfs does not apply to GM gateways"));
         }
-        p.pfs = Some(if v == spelling::DISABLE { None } else { Some(one_of("ipsecpolicy.pfs", v, spelling::DH_GROUP)?) });
+        p.pfs =
+            Some(if v == spelling::DISABLE { None } else { Some(one_of("ipsecpolicy.pfs", v, spelling::DH_GROUP)?) });
     }
     if let Some(v) = &w.transform_protocol {
         if v != "esp" {
@@ -702,7 +705,9 @@ fn new_connection(c: &Call, w: CreateConnection) -> Result<NewConnection, HwErro
         enterprise_project_id: gw.ext.get::<crate::ext::GatewayExt>().enterprise_project(),
     };
     if enable_nqa && inside.is_none() {
-        return Err(HwError::invalid("enable_nqa probes the peer's tunnel address: give tunnel_local_address and tunnel_peer_address"));
+        return Err(HwError::invalid(
+            "enable_nqa probes the peer's tunnel address: give tunnel_local_address and tunnel_peer_address",
+        ));
     }
     Ok(NewConnection {
         gateway_id: gw.id.clone(),
@@ -808,8 +813,10 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
                 let gw = gateways.get(&v.connection.gateway_id);
                 let ip_id = gw.and_then(|g| g.public_ips.get(usize::from(v.connection.public_ip_index))).map(|p| &p.id);
                 let ext: ConnectionExt = v.connection.ext.get();
-                let project = if ext.enterprise_project_id.is_empty() { "0".to_string() } else { ext.enterprise_project_id };
-                eip.is_none_or(|e| ip_id.is_some_and(|i| i == e)) && (projects.is_empty() || projects.contains(&project.as_str()))
+                let project =
+                    if ext.enterprise_project_id.is_empty() { "0".to_string() } else { ext.enterprise_project_id };
+                eip.is_none_or(|e| ip_id.is_some_and(|i| i == e))
+                    && (projects.is_empty() || projects.contains(&project.as_str()))
             })
             .collect();
         openvgw_core::Page::of_vec(matching, &page, |v| openvgw_core::Cursor(v.connection.id.clone()))
@@ -821,7 +828,12 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
         let gw = gateways.get(&v.connection.gateway_id);
         out.push(wire_view(v, gw, c.monitor_id(&v.connection.id)?, Shape::Read));
     }
-    Ok(Listed { page_info: PageInfo::of(&listed), total_count: listed.total, vpn_connections: out, request_id: c.request_id() })
+    Ok(Listed {
+        page_info: PageInfo::of(&listed),
+        total_count: listed.total,
+        vpn_connections: out,
+        request_id: c.request_id(),
+    })
 }
 
 pub fn update(c: &Call, body: UpdateBody) -> Result<Updated, HwError> {
@@ -1020,10 +1032,9 @@ pub struct PeerConfig {
 /// The customer side's configuration of the connection, for one of the supported devices.
 pub fn export_peer_config(c: &Call, body: ExportBody) -> Result<PeerConfig, HwError> {
     let id = c.path("vpn_connection_id")?;
-    let device = DEVICES
-        .iter()
-        .find(|(v, ..)| v.eq_ignore_ascii_case(&body.vendor))
-        .ok_or_else(|| HwError::invalid(format!("vendor {} is not a supported device (strongSwan, Libreswan)", body.vendor)))?;
+    let device = DEVICES.iter().find(|(v, ..)| v.eq_ignore_ascii_case(&body.vendor)).ok_or_else(|| {
+        HwError::invalid(format!("vendor {} is not a supported device (strongSwan, Libreswan)", body.vendor))
+    })?;
     let _ = (&body.kind, &body.model, &body.version);
     let pc = c.svc.peer_config(c.scope()?, id).map_err(|e| c.core(e))?;
     let conn = &pc.connection;
@@ -1048,7 +1059,8 @@ pub fn export_peer_config(c: &Call, body: ExportBody) -> Result<PeerConfig, HwEr
     let text = if device.0 == "strongSwan" {
         openvgw_dataplane::peer::strongswan(&side)
     } else {
-        openvgw_dataplane::peer::libreswan(&side).map(|l| format!("{}\n# ipsec.secrets\n{}", l.ipsec_conf, l.ipsec_secrets))
+        openvgw_dataplane::peer::libreswan(&side)
+            .map(|l| format!("{}\n# ipsec.secrets\n{}", l.ipsec_conf, l.ipsec_secrets))
     }
     .map_err(|e| HwError::invalid(format!("this connection cannot be expressed for {}: {e}", device.0)))?;
     Ok(PeerConfig { request_id: c.request_id(), peer_config: text })

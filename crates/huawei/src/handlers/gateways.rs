@@ -381,7 +381,13 @@ fn new_eip(e: &EipRequest, which: &str, flavor_cap: u32) -> Result<EipExt, HwErr
         }
         None => wire::default_name("vpngw-bandwidth"),
     };
-    Ok(EipExt { eip_type, charge_mode, bandwidth_size: size, bandwidth_name, bandwidth_id: openvgw_core::ids::uuid_v4() })
+    Ok(EipExt {
+        eip_type,
+        charge_mode,
+        bandwidth_size: size,
+        bandwidth_name,
+        bandwidth_id: openvgw_core::ids::uuid_v4(),
+    })
 }
 
 /// Availability zones: the documented count (two where the region has two or more), known and distinct; the first
@@ -432,12 +438,17 @@ pub fn create(c: &Call, body: CreateBody) -> Result<Created, HwError> {
             None => {}
             Some(v) if v == supported => {}
             Some(v) if ["public", "private", "vpc", "er", "ipv4", "ipv6"].contains(&v) => {
-                return Err(HwError::invalid(format!("{field} {v} is not supported by this service (only {supported})")))
+                return Err(HwError::invalid(format!(
+                    "{field} {v} is not supported by this service (only {supported})"
+                )))
             }
             Some(v) => return Err(HwError::invalid(format!("{field} {v} is not a valid value"))),
         }
     }
-    if g.er_id.is_some() || g.local_subnets_v6.is_some() || g.access_private_ip_1.is_some() || g.access_private_ip_2.is_some()
+    if g.er_id.is_some()
+        || g.local_subnets_v6.is_some()
+        || g.access_private_ip_1.is_some()
+        || g.access_private_ip_2.is_some()
     {
         return Err(HwError::invalid(
             "er_id, local_subnets_v6 and access_private_ip_* apply only to er, ipv6 and private gateways",
@@ -502,7 +513,10 @@ pub fn create(c: &Call, body: CreateBody) -> Result<Created, HwError> {
     };
     let gw = c.svc.create_gateway(&c.ctx()?, input).map_err(|e| c.core(e))?;
     let tagged = c.svc.get_gateway(c.scope()?, &gw.id).map_err(|e| c.core(e))?;
-    Ok(Created { vpn_gateway: view(c, &tagged, Usage::default(), None, false, Shape::Created), request_id: c.request_id() })
+    Ok(Created {
+        vpn_gateway: view(c, &tagged, Usage::default(), None, false, Shape::Created),
+        request_id: c.request_id(),
+    })
 }
 
 pub fn show(c: &Call, _: NoBody) -> Result<Shown, HwError> {
@@ -516,7 +530,8 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
     let projects = c.query_all("enterprise_project_id");
     let filter = GatewayFilter { role: Some(GatewayRole::Site), ..Default::default() };
     let gateways = c.svc.list_gateways(scope, &filter, &PageRequest::ALL).map_err(|e| c.core(e))?;
-    let conns = c.svc.list_connections(scope, &ConnectionFilter::default(), &PageRequest::ALL).map_err(|e| c.core(e))?;
+    let conns =
+        c.svc.list_connections(scope, &ConnectionFilter::default(), &PageRequest::ALL).map_err(|e| c.core(e))?;
     let usage = usage_by_gateway(&conns.items);
     let awaiting: Vec<String> = c
         .svc
@@ -556,7 +571,9 @@ pub fn update(c: &Call, body: UpdateBody) -> Result<Updated, HwError> {
         return Err(HwError::new(400, "VPN.0512", "The gateway already has an EIP bound."));
     }
     if u.policy_template.is_some() {
-        return Err(HwError::invalid("policy_template applies only to Professional1-NonFixedIP and Professional2-NonFixedIP gateways"));
+        return Err(HwError::invalid(
+            "policy_template applies only to Professional1-NonFixedIP and Professional2-NonFixedIP gateways",
+        ));
     }
     let changes = GatewayChanges {
         name: u.name,
@@ -753,10 +770,8 @@ pub fn routing_table(c: &Call, _: NoBody) -> Result<RoutingTable, HwError> {
             });
         }
     }
-    let learned = c
-        .svc
-        .list_routes(scope, &gw.id, false, Some(RouteOrigin::System), &PageRequest::ALL)
-        .map_err(|e| c.core(e))?;
+    let learned =
+        c.svc.list_routes(scope, &gw.id, false, Some(RouteOrigin::System), &PageRequest::ALL).map_err(|e| c.core(e))?;
     for r in learned.items {
         let (nexthop, outbound) = by_id.get(&r.next_hop).cloned().unwrap_or_default();
         let peer_asn = conns
@@ -903,7 +918,9 @@ fn certificate(field: &str, pem: &str, want_ca: bool, max: usize) -> Result<Cert
 fn private_key(field: &str, pem: &str) -> Result<Secret, HwError> {
     let t = pem.trim();
     if t.is_empty() || t.len() > 4096 || !t.starts_with("-----BEGIN") || !t.contains("PRIVATE KEY-----") {
-        return Err(HwError::invalid(format!("certificate.{field} must be a PEM private key of at most 4096 characters")));
+        return Err(HwError::invalid(format!(
+            "certificate.{field} must be a PEM private key of at most 4096 characters"
+        )));
     }
     Ok(Secret::new(t.to_string()))
 }
@@ -997,7 +1014,9 @@ pub fn update_certificate(c: &Call, body: CertificateUpdateBody) -> Result<Certi
         return Err(HwError::invalid("a certificate and its private key are replaced together"));
     }
     let signing = match (&b.certificate, &b.private_key) {
-        (Some(cert), Some(key)) => Some((certificate("certificate", cert, false, 4096)?, private_key("private_key", key)?)),
+        (Some(cert), Some(key)) => {
+            Some((certificate("certificate", cert, false, 4096)?, private_key("private_key", key)?))
+        }
         _ => None,
     };
     let enc = match (&b.enc_certificate, &b.enc_private_key) {
@@ -1188,7 +1207,7 @@ pub fn delete_job(c: &Call, _: NoBody) -> Result<NoContent, HwError> {
         .map_err(|e| c.core(e))?
         .into_iter()
         .find(|j| j.id == id)
-        .ok_or_else(|| HwError::not_found())?;
+        .ok_or_else(HwError::not_found)?;
     // A job is listed under its gateway's kind, and only there can it be deleted.
     let gw = c.svc.get_gateway(scope, &job.resource_id).ok();
     if gw.is_some_and(|g| g.item.role != job_role(c)) {

@@ -211,7 +211,13 @@ fn new_eip(e: &P2cEipRequest) -> Result<EipExt, HwError> {
         }
         None => wire::default_name("p2c-vpngw-bandwidth"),
     };
-    Ok(EipExt { eip_type, charge_mode, bandwidth_size: size, bandwidth_name, bandwidth_id: openvgw_core::ids::uuid_v4() })
+    Ok(EipExt {
+        eip_type,
+        charge_mode,
+        bandwidth_size: size,
+        bandwidth_name,
+        bandwidth_id: openvgw_core::ids::uuid_v4(),
+    })
 }
 
 pub fn create(c: &Call, body: CreateBody) -> Result<IdOnly, HwError> {
@@ -280,7 +286,12 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
     for t in &listed.items {
         out.push(view(t, c.session_count(&t.item.id)?, c.awaiting(&t.item.id)?));
     }
-    Ok(Listed { page_info: PageInfo::of(&listed), total_count: listed.total, p2c_vpn_gateways: out, request_id: c.request_id() })
+    Ok(Listed {
+        page_info: PageInfo::of(&listed),
+        total_count: listed.total,
+        p2c_vpn_gateways: out,
+        request_id: c.request_id(),
+    })
 }
 
 pub fn update(c: &Call, body: UpdateBody) -> Result<IdOnly, HwError> {
@@ -367,7 +378,8 @@ pub fn connections(c: &Call, _: NoBody) -> Result<Connections, HwError> {
         .collect();
     let offset = c.query_u64("offset")?.unwrap_or(0);
     let limit = c.query_u64("limit")?.filter(|l| *l > 0).unwrap_or(u64::MAX);
-    let page = Page::of_vec(all, &PageRequest::Offset { offset, limit }, |s| openvgw_core::Cursor(s.connection_id.clone()));
+    let page =
+        Page::of_vec(all, &PageRequest::Offset { offset, limit }, |s| openvgw_core::Cursor(s.connection_id.clone()));
     Ok(Connections { total_count: page.total, connections: page.items, request_id: c.request_id() })
 }
 

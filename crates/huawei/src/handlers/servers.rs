@@ -288,7 +288,9 @@ fn dns_servers(values: &[String]) -> Result<Vec<Ipv4Addr>, HwError> {
     }
     values
         .iter()
-        .map(|v| v.parse::<Ipv4Addr>().map_err(|_| HwError::invalid(format!("dns_servers: {v} is not an IPv4 address"))))
+        .map(|v| {
+            v.parse::<Ipv4Addr>().map_err(|_| HwError::invalid(format!("dns_servers: {v} is not an IPv4 address")))
+        })
         .collect()
 }
 
@@ -623,10 +625,7 @@ pub struct ClientCaShown {
 
 pub fn show_client_ca(c: &Call, _: NoBody) -> Result<ClientCaShown, HwError> {
     let (server, _) = c.path_server()?;
-    let ca = c
-        .svc
-        .get_client_ca(c.scope()?, &server.id, c.path("client_ca_certificate_id")?)
-        .map_err(|e| c.core(e))?;
+    let ca = c.svc.get_client_ca(c.scope()?, &server.id, c.path("client_ca_certificate_id")?).map_err(|e| c.core(e))?;
     Ok(ClientCaShown { client_ca_certificate: ca_view(&ca), request_id: c.request_id() })
 }
 
@@ -658,9 +657,7 @@ pub fn update_client_ca(c: &Call, body: ClientCaRenameBody) -> Result<RequestIdO
 
 pub fn delete_client_ca(c: &Call, _: NoBody) -> Result<NoContent, HwError> {
     let (server, _) = c.path_server()?;
-    c.svc
-        .delete_client_ca(&c.ctx()?, &server.id, c.path("client_ca_certificate_id")?)
-        .map_err(|e| c.core(e))?;
+    c.svc.delete_client_ca(&c.ctx()?, &server.id, c.path("client_ca_certificate_id")?).map_err(|e| c.core(e))?;
     Ok(NoContent)
 }
 

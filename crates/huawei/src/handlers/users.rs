@@ -78,11 +78,9 @@ fn password(name: &str, p: &str) -> Result<Secret, HwError> {
         Some(PasswordProblem::Length | PasswordProblem::Complexity) => {
             Err(HwError::new(400, "VPN.1308", "The password complexity does not meet requirements."))
         }
-        Some(PasswordProblem::IsName) => Err(HwError::new(
-            400,
-            "VPN.1309",
-            "The password cannot be the username or the reverse of the username.",
-        )),
+        Some(PasswordProblem::IsName) => {
+            Err(HwError::new(400, "VPN.1309", "The password cannot be the username or the reverse of the username."))
+        }
     }
 }
 
@@ -164,7 +162,8 @@ pub struct UserList {
 impl Call<'_> {
     /// Every group of the server (there are at most 51).
     fn groups(&self) -> Result<Vec<UserGroup>, HwError> {
-        let page = self.svc.list_groups(self.scope()?, server_id(self)?, &PageRequest::ALL).map_err(|e| self.core(e))?;
+        let page =
+            self.svc.list_groups(self.scope()?, server_id(self)?, &PageRequest::ALL).map_err(|e| self.core(e))?;
         Ok(page.items.into_iter().map(|(g, _)| g).collect())
     }
 }
@@ -536,7 +535,11 @@ pub fn remove_from_group(c: &Call, body: UserRefsBody) -> Result<RequestIdOnly, 
         let u = c.svc.get_user(c.scope()?, sid, id).map_err(|e| c.core(e))?;
         if u.group_id.as_deref() != Some(group) {
             c.svc.get_group(c.scope()?, sid, group).map_err(|e| c.core(e))?;
-            return Err(HwError::new(400, "VPN.1305", format!("The user {} is not in the current user group.", u.name)));
+            return Err(HwError::new(
+                400,
+                "VPN.1305",
+                format!("The user {} is not in the current user group.", u.name),
+            ));
         }
     }
     c.svc.remove_from_group(&c.ctx()?, sid, group, &ids).map_err(|e| c.core(e))?;
@@ -654,11 +657,7 @@ fn dest_cidrs(values: &[String]) -> Result<Vec<Ipv4Net>, HwError> {
         return Err(HwError::invalid("dest_ip_cidrs: at least one CIDR block"));
     }
     if values.len() > 10 {
-        return Err(HwError::new(
-            400,
-            "VPN.1402",
-            "The number of destination CIDR blocks exceeds the upper limit.",
-        ));
+        return Err(HwError::new(400, "VPN.1402", "The number of destination CIDR blocks exceeds the upper limit."));
     }
     let mut out: Vec<Ipv4Net> = Vec::with_capacity(values.len());
     for v in values {
@@ -690,7 +689,12 @@ pub fn create_policy(c: &Call, body: PolicyCreateBody) -> Result<PolicyIdOnly, H
     policy_name(&p.name)?;
     let d = p.description.unwrap_or_default();
     description(&d)?;
-    let new = NewPolicy { name: p.name, group_id: p.user_group_id, description: d, dest_cidrs: dest_cidrs(&p.dest_ip_cidrs)? };
+    let new = NewPolicy {
+        name: p.name,
+        group_id: p.user_group_id,
+        description: d,
+        dest_cidrs: dest_cidrs(&p.dest_ip_cidrs)?,
+    };
     let policy = c.svc.create_policy(&c.ctx()?, server_id(c)?, new).map_err(|e| c.core(e))?;
     Ok(PolicyIdOnly { access_policy: Id { id: policy.id }, request_id: c.request_id() })
 }
@@ -758,7 +762,10 @@ mod tests {
         assert_eq!(static_ip("disable").ok(), Some(None));
         assert!(static_ip("192.168.10.5").is_ok());
         assert!(static_ip("192.168.10.6").is_err(), "not the first host of its /30");
-        assert_eq!(dest_cidrs(&["10.0.0.0/8".into(), "10.0.0.0/8".into()]).map_err(|e| e.code).err().as_deref(), Some("VPN.1404"));
+        assert_eq!(
+            dest_cidrs(&["10.0.0.0/8".into(), "10.0.0.0/8".into()]).map_err(|e| e.code).err().as_deref(),
+            Some("VPN.1404")
+        );
         assert_eq!(dest_cidrs(&["x".into()]).map_err(|e| e.code).err().as_deref(), Some("VPN.1403"));
         let many: Vec<String> = (0..11).map(|i| format!("10.{i}.0.0/16")).collect();
         assert_eq!(dest_cidrs(&many).map_err(|e| e.code).err().as_deref(), Some("VPN.1402"));
