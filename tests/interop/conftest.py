@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import vgwlib  # noqa: E402
+import hwlib  # noqa: E402
 
 REPO = HERE.parent.parent
 MAIN_EIP_POOL = "198.18.0.0/20"
@@ -35,6 +36,7 @@ REGIONS = [vgwlib.DEFAULT_REGION, vgwlib.OTHER_REGION, vgwlib.THIRD_REGION]
 MAIN_CONFIG = f"""
 [regions]
 aliyun = {json.dumps(REGIONS)}
+huawei = {json.dumps(hwlib.REGIONS)}
 
 [quotas]
 vpn_gateways_per_region = 500
@@ -61,6 +63,7 @@ AUX_APPLY_MS = 800
 AUX_CONFIG = f"""
 [regions]
 aliyun = {json.dumps(REGIONS)}
+huawei = {json.dumps(hwlib.REGIONS)}
 
 [quotas]
 {chr(10).join(f"{k} = {v}" for k, v in AUX_QUOTAS.items())}
@@ -256,6 +259,52 @@ def aux_api(aux_server):
     """A brand-new tenant on the aux server (small quotas, slow data plane)."""
     def make(mode: str = "v3") -> vgwlib.Api:
         return aux_server.api(aux_server.create_tenant(vgwlib.unique_name("q")), mode)
+    return make
+
+
+# ------------------------------------------------------------------------------------------
+# Huawei dialect (huaweicloudsdkvpn): tenants in projects cn-north-4 / cn-south-1
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def hw_tenant_a(server):
+    return server.create_tenant("HWA")
+
+
+@pytest.fixture(scope="session")
+def hw_tenant_b(server):
+    return server.create_tenant("HWB")
+
+
+@pytest.fixture(scope="session")
+def hw_a(server, hw_tenant_a) -> hwlib.Hw:
+    """Tenant HWA in its cn-north-4 project."""
+    return hwlib.Hw(hw_tenant_a, server.port, hwlib.REGION)
+
+
+@pytest.fixture(scope="session")
+def hw_a2(server, hw_tenant_a) -> hwlib.Hw:
+    """Tenant HWA in its cn-south-1 project."""
+    return hwlib.Hw(hw_tenant_a, server.port, hwlib.OTHER)
+
+
+@pytest.fixture(scope="session")
+def hw_b(server, hw_tenant_b) -> hwlib.Hw:
+    return hwlib.Hw(hw_tenant_b, server.port, hwlib.REGION)
+
+
+@pytest.fixture
+def hw_fresh(server):
+    """A brand-new tenant (exact list counts) in cn-north-4."""
+    def make(region: str = hwlib.REGION) -> hwlib.Hw:
+        return hwlib.Hw(server.create_tenant(vgwlib.unique_name("hw")), server.port, region)
+    return make
+
+
+@pytest.fixture
+def hw_aux(aux_server):
+    """A brand-new tenant on the aux server (2 gateways per region, slow data plane)."""
+    def make(region: str = hwlib.REGION) -> hwlib.Hw:
+        return hwlib.Hw(aux_server.create_tenant(vgwlib.unique_name("hq")), aux_server.port, region)
     return make
 
 
