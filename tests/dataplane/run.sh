@@ -8,7 +8,11 @@ cd "$(dirname "$0")/../.."
 if [ "${INSTALL:-0}" = 1 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends strongswan-swanctl charon-systemd libcharon-extra-plugins \
-    libstrongswan-standard-plugins openvpn iputils-ping >/dev/null
+    libstrongswan-standard-plugins openvpn iputils-ping nftables >/dev/null
+fi
+# The driver enforces what SSL-VPN password users may reach with nftables; scripts/test does not install it.
+if ! command -v nft >/dev/null && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >/dev/null
 fi
 daemons() { { ps -C charon-systemd,openvpn -o pid= || true; } | wc -l; }
 before=$(daemons)

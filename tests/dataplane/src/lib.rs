@@ -78,11 +78,16 @@ fn have(program: &str) -> bool {
 
 /// Root, and the daemons installed? Otherwise the test is skipped with a message saying why.
 pub fn can_run(test: &str) -> bool {
+    can_run_with(test, &[])
+}
+
+/// [`can_run`], also needing `extra` programs (e.g. `nft`; `run.sh` installs it).
+pub fn can_run_with(test: &str, extra: &[&str]) -> bool {
     if !rustix::process::geteuid().is_root() {
         eprintln!("SKIP {test}: needs root (network namespaces)");
         return false;
     }
-    for p in [CHARON, "swanctl", "openvpn", "ping", "ip"] {
+    for &p in [CHARON, "swanctl", "openvpn", "ping", "ip"].iter().chain(extra) {
         if !Path::new(p).exists() && !have(p) {
             eprintln!(
                 "SKIP {test}: {p} is missing (apt-get install strongswan-swanctl charon-systemd \
@@ -244,6 +249,14 @@ impl Lab {
         let pid = child.id();
         self.children.push(child);
         pid
+    }
+
+    /// Has a process started by [`Lab::spawn`] exited (it is reaped then)? Unknown PIDs count as exited.
+    pub fn has_exited(&mut self, pid: u32) -> bool {
+        match self.children.iter_mut().find(|c| c.id() == pid) {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
     }
 
     /// Stops one process started by [`Lab::spawn`].
@@ -628,6 +641,11 @@ pub fn daemons_in(ns: &str) -> Vec<i32> {
             !matches!(comm.trim(), "" | "ip" | "ping")
         })
         .collect()
+}
+
+/// Unix time in seconds.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn netns_exists(ns: &str) -> bool {

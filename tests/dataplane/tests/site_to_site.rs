@@ -340,3 +340,59 @@ fn initiate_restarts_a_tunnel_the_peer_had_refused() {
         driver.remove("vpn-init").await.expect("remove");
     });
 }
+
+/// The SA view, a reset and the logs of one tunnel: after a ping `tunnel_sas` reports its one CHILD_SA with traffic;
+/// `reset` tears the IKE_SA down and (the tunnel initiates) brings it back with new SAs; `tunnel_logs` returns the
+/// connection's lines of the last minute, and none for a range before it existed.
+#[test]
+fn tunnel_sas_reset_and_logs() {
+    if !can_run("tunnel_sas_reset_and_logs") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("tunops");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let t = tunnel("vco-ops", IkeVersion::V2);
+    let gw = intent("vpn-ops", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    runtime().block_on(async {
+        assert!(driver.tunnel_sas("vpn-ops", &t.id).await.expect("sas before apply").is_empty());
+        driver.apply(&gw).await.expect("apply");
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "tunnel up");
+        assert!(ping(&topo.vpc, ONPREM_HOST));
+        let sas = driver.tunnel_sas("vpn-ops", &t.id).await.expect("sas");
+        assert_eq!(sas.len(), 1, "{sas:?}");
+        let sa = &sas[0];
+        assert_eq!((sa.local_ts.as_str(), sa.remote_ts.as_str()), (VPC_CIDR, ONPREM_CIDR), "{sa:?}");
+        assert!(sa.bytes_in > 0 && sa.bytes_out > 0 && sa.packets_in > 0 && sa.packets_out > 0, "{sa:?}");
+        assert!(driver.tunnel_sas("vpn-ops", "vco-unknown").await.expect("unknown tunnel").is_empty());
+
+        let t0 = Instant::now();
+        driver.reset("vpn-ops", &t.id).await.expect("reset");
+        let mut fresh = Vec::new();
+        while t0.elapsed() < SETTLE {
+            fresh = driver.tunnel_sas("vpn-ops", &t.id).await.expect("sas");
+            if fresh.len() == 1 && fresh[0].id != sa.id {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(fresh.len() == 1 && fresh[0].id != sa.id, "a new CHILD_SA replaced {}: {fresh:?}", sa.id);
+        assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "traffic flows after the reset");
+        eprintln!("TIMING reset -> new SA and ping {} ms", t0.elapsed().as_millis());
+        let peer = lab.peer_sas(&topo.cgw);
+        assert_eq!(peer.matches("gw: #").count(), 1, "the old IKE_SA is gone on the peer too:\n{peer}");
+        driver.reset("vpn-unknown", &t.id).await.expect("unknown gateway: no-op");
+        driver.reset("vpn-ops", "vco-unknown").await.expect("unknown tunnel: no-op");
+
+        let now = now_s();
+        let logs = driver.tunnel_logs("vpn-ops", &t.id, now - 60, now + 5).await.expect("logs");
+        assert!(logs.iter().all(|l| l.contains("vco-ops")), "only the connection's lines: {logs:?}");
+        let established = logs.iter().filter(|l| l.contains("IKE_SA vco-ops[") && l.contains("established")).count();
+        assert!(established >= 2, "the first and the renewed IKE_SA are in the log: {logs:#?}");
+        assert!(logs.iter().any(|l| l.contains("vici terminate IKE_SA 'vco-ops'")), "the reset is logged: {logs:#?}");
+        assert!(driver.tunnel_logs("vpn-ops", &t.id, 0, 1000).await.expect("logs").is_empty());
+        driver.remove("vpn-ops").await.expect("remove");
+    });
+}

@@ -10,7 +10,7 @@ use openvgw_vici::{Client, Message};
 
 use super::sys::{self, failed, DaemonId};
 use super::{names, strongswan, GatewayPaths, Inner, DAEMON_START_TIMEOUT};
-use crate::{DataplaneError, GatewayIntent, TunnelIntent};
+use crate::{DataplaneError, GatewayIntent, SaStats, TunnelIntent};
 
 const VICI_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,7 +98,9 @@ impl Inner {
         let _ = std::fs::remove_file(&paths.loaded);
         let conf_path = paths.charon_conf.to_string_lossy().into_owned();
         let charon = self.opts.charon_path.to_string_lossy().into_owned();
-        let pid = sys::spawn_in_netns(ns, &charon, &[], &[("STRONGSWAN_CONF", &conf_path)], &paths.charon_out)?;
+        // TZ=UTC only for readability: the log's stamps carry their offset (see `strongswan::LOG_TIME_FORMAT`).
+        let env = [("STRONGSWAN_CONF", conf_path.as_str()), ("TZ", "UTC")];
+        let pid = sys::spawn_in_netns(ns, &charon, &[], &env, &paths.charon_out)?;
         self.charon_id(paths, |id| id.record(pid))?;
         let socket = paths.vici.clone();
         let up = sys::wait_until(DAEMON_START_TIMEOUT, || {
@@ -237,9 +239,184 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// The tunnel of an applied gateway, if both exist.
+    fn applied_tunnel(&self, gateway_id: &str, tunnel_id: &str) -> Option<TunnelIntent> {
+        self.intent_of(gateway_id).and_then(|i| i.tunnels.into_iter().find(|t| t.id == tunnel_id))
+    }
+
+    /// `Driver::tunnel_sas`: the CHILD_SAs of the tunnel's IKE_SAs, from VICI `list-sas`.
+    pub(super) async fn tunnel_sas(&self, gateway_id: &str, tunnel_id: &str) -> Result<Vec<SaStats>, DataplaneError> {
+        names::check_id("connection", tunnel_id)?;
+        let names = self.names(gateway_id)?;
+        if self.applied_tunnel(gateway_id, tunnel_id).is_none() {
+            return Ok(Vec::new());
+        }
+        let mut c = vici(&self.paths(&names).vici).await?;
+        let req = Message::new().with("noblock", "yes").with("ike", tunnel_id);
+        let (events, _) = vici_do("list-sas", c.collect("list-sas", "list-sa", &req)).await?;
+        Ok(sa_stats(&events, tunnel_id))
+    }
+
+    /// `Driver::reset`: terminates the tunnel's IKE_SAs (and so their CHILD_SAs) and, for a tunnel that initiates
+    /// towards a known address, starts it again. A responder waits for its peer (or, with a trap, for traffic).
+    pub(super) async fn reset(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        let Ok(names) = self.names(gateway_id) else {
+            return Ok(());
+        };
+        let Some(t) = self.applied_tunnel(gateway_id, tunnel_id) else {
+            return Ok(());
+        };
+        let mut c = vici(&self.paths(&names).vici).await?;
+        // Wait up to 5 s for the peer to confirm the DELETE, then drop the SAs anyway.
+        let req = Message::new().with("ike", tunnel_id).with("timeout", "5000").with("force", "yes");
+        let answer = vici_do("terminate", c.request("terminate", &req)).await?;
+        if answer.get_str("success") != Some("yes") {
+            // Typically "no matching SAs": there was nothing to tear down.
+            tracing::debug!(
+                gateway = gateway_id,
+                connection = tunnel_id,
+                reason = answer.get_str("errmsg").unwrap_or_default(),
+                "terminate found nothing"
+            );
+        }
+        tracing::info!(gateway = gateway_id, connection = tunnel_id, "tunnel reset");
+        if t.initiate && t.remote_ip.is_some() {
+            initiate_children(&mut c, &t).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One [`SaStats`] per established CHILD_SA of the IKE_SAs named `conn` in `list-sa` events.
+pub(super) fn sa_stats(list_sa_events: &[Message], conn: &str) -> Vec<SaStats> {
+    let mut out = Vec::new();
+    for ev in list_sa_events {
+        for (_, ike) in ev.sections().filter(|(name, _)| *name == conn) {
+            let children = ike.get_section("child-sas").into_iter().flat_map(|c| c.sections());
+            for (key, child) in children {
+                if !matches!(child.get_str("state"), Some("INSTALLED" | "REKEYING" | "REKEYED")) {
+                    continue;
+                }
+                let num = |k: &str| child.get_str(k).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+                let ts = |k: &str| child.get_list(k).unwrap_or_default().join(",");
+                out.push(SaStats {
+                    id: child.get_str("uniqueid").unwrap_or(key).to_string(),
+                    local_ts: ts("local-ts"),
+                    remote_ts: ts("remote-ts"),
+                    bytes_in: num("bytes-in"),
+                    bytes_out: num("bytes-out"),
+                    packets_in: num("packets-in"),
+                    packets_out: num("packets-out"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// charon's log lines about connection `conn` stamped between `from_s` and `to_s` (inclusive): those charon tags
+/// with the IKE_SA's name (`<conn|N>`, `ike_name = yes`) and the VICI lines naming it or one of its CHILD_SAs
+/// (`'conn'`, `'conn-0'`). Stamps carry their UTC offset; lines from before that format are taken as UTC.
+pub(crate) fn log_lines_of(log: &str, conn: &str, from_s: i64, to_s: i64) -> Vec<String> {
+    let tag = format!("<{conn}|");
+    let quoted = format!("'{conn}'");
+    let child_prefix = format!("'{conn}-");
+    let names_child = |line: &str| {
+        line.match_indices(&child_prefix).any(|(at, _)| {
+            let rest = &line[at + child_prefix.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with('\'')
+        })
+    };
+    log.lines()
+        .filter(|line| line.contains(&tag) || line.contains(&quoted) || names_child(line))
+        .filter(|line| log_stamp(line).is_some_and(|ts| (from_s..=to_s).contains(&ts)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn log_stamp(line: &str) -> Option<i64> {
+    let with_offset = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    let without = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    if let Some(ts) = line.get(..25).and_then(|s| time::OffsetDateTime::parse(s, &with_offset).ok()) {
+        return Some(ts.unix_timestamp());
+    }
+    let s = line.get(..19)?;
+    time::PrimitiveDateTime::parse(s, &without).ok().map(|t| t.assume_utc().unix_timestamp())
+}
+
 /// Unloads a connection and terminates its SAs (errors ignored: it may have none).
 async fn unload(c: &mut Client, name: &str) {
     let _ = vici_do("unload-conn", c.request("unload-conn", &Message::new().with("name", name))).await;
     let req = Message::new().with("ike", name).with("timeout", "-1").with("force", "yes");
     let _ = vici_do("terminate", c.request("terminate", &req)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_established_children_of_the_named_ike_sa() {
+        let child = |state: &str, id: &str| {
+            Message::new()
+                .with("uniqueid", id)
+                .with("state", state)
+                .with("bytes-in", "840")
+                .with("bytes-out", "1680")
+                .with("packets-in", "10")
+                .with("packets-out", "20")
+                .with_list("local-ts", ["192.168.10.0/24", "192.168.11.0/24"])
+                .with_list("remote-ts", ["172.16.20.0/24"])
+        };
+        let ike = |name: &str, children: Message| {
+            Message::new()
+                .with_section(name, Message::new().with("state", "ESTABLISHED").with_section("child-sas", children))
+        };
+        let events = [
+            ike(
+                "vco-a",
+                Message::new()
+                    .with_section("vco-a-0-3", child("INSTALLED", "3"))
+                    .with_section("vco-a-0-4", child("INSTALLING", "4")),
+            ),
+            ike("vco-b", Message::new().with_section("vco-b-0-5", child("INSTALLED", "5"))),
+        ];
+        let sas = sa_stats(&events, "vco-a");
+        assert_eq!(
+            sas,
+            [SaStats {
+                id: "3".into(),
+                local_ts: "192.168.10.0/24,192.168.11.0/24".into(),
+                remote_ts: "172.16.20.0/24".into(),
+                bytes_in: 840,
+                bytes_out: 1680,
+                packets_in: 10,
+                packets_out: 20,
+            }]
+        );
+        assert!(sa_stats(&events, "vco-c").is_empty());
+    }
+
+    #[test]
+    fn picks_a_connections_lines_by_name_and_time() {
+        let log = "\
+2026-01-01 10:00:00 +0000 05[IKE] <vco-a|1> initiating IKE_SA vco-a[1] to 203.0.113.2
+2026-01-01 10:00:01 +0000 06[IKE] <vco-ab|2> initiating IKE_SA vco-ab[2] to 203.0.113.3
+2026-01-01 10:00:02 +0000 07[CFG] vici initiate CHILD_SA 'vco-a-0', me %any, other %any, limits 0
+2026-01-01 10:00:03 +0000 07[CFG] vici initiate CHILD_SA 'vco-ab-0', me %any, other %any, limits 0
+2026-01-01 11:00:04 +0100 08[CFG] vici terminate IKE_SA 'vco-a'
+2026-01-01 10:00:05 09[IKE] <vco-a|1> an older line without offset
+";
+        let t0 = log_stamp("2026-01-01 10:00:00 +0000").expect("stamp");
+        let lines = log_lines_of(log, "vco-a", t0, t0 + 10);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("vco-ab")), "{lines:?}");
+        assert!(lines[2].contains("terminate"), "the offset is honoured: 11:00 +0100 is 10:00 UTC");
+        assert_eq!(log_lines_of(log, "vco-a", t0 + 1, t0 + 4).len(), 2);
+        assert!(log_lines_of(log, "vco-a", 0, 1000).is_empty());
+    }
 }

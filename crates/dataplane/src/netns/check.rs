@@ -8,8 +8,8 @@ use ipnet::Ipv4Net;
 
 use super::backend::IpsecBackend;
 use super::sys::failed;
-use super::{names, strongswan, Inner};
-use crate::{DataplaneError, GatewayIntent};
+use super::{firewall, names, strongswan, Inner};
+use crate::{ClientAuthIntent, DataplaneError, GatewayIntent, SslServerIntent};
 
 /// A gateway has one public address, or two for an HA pair.
 const MAX_PUBLIC_IPS: usize = 2;
@@ -86,8 +86,16 @@ impl Inner {
                 return Err(failed(format!("policy route {} points at unknown connection {}", r.dest, r.tunnel_id)));
             }
         }
+        let mut server_ids = BTreeSet::new();
         for s in &intent.ssl_servers {
             names::check_id("SSL-VPN server", &s.id)?;
+            if !server_ids.insert(s.id.as_str()) {
+                return Err(failed(format!("SSL-VPN server {} is listed twice", s.id)));
+            }
+            check_ssl_clients(s)?;
+        }
+        if let Some((a, b)) = firewall::overlapping_pools(intent) {
+            return Err(failed(format!("SSL-VPN servers {a} and {b} have overlapping client pools")));
         }
         if let Some(s) = &intent.ipsec_server {
             names::check_id("IPsec server", &s.id)?;
@@ -100,6 +108,52 @@ impl Inner {
         self.desired_connections(intent)?;
         Ok(())
     }
+}
+
+/// Imported CAs must be certificates; users need distinct names and distinct addresses inside the pool that are
+/// neither its network, its broadcast nor the server's own address (the pool's first host).
+fn check_ssl_clients(s: &SslServerIntent) -> Result<(), DataplaneError> {
+    match &s.clients {
+        ClientAuthIntent::Certificate { cas } => {
+            if let Some(i) = cas.iter().position(|pem| !pem.contains("-----BEGIN CERTIFICATE-----")) {
+                return Err(failed(format!(
+                    "SSL-VPN server {}: imported CA #{} is not a PEM certificate",
+                    s.id,
+                    i + 1
+                )));
+            }
+        }
+        ClientAuthIntent::Password { users } => {
+            let pool = s.client_ip_pool.trunc();
+            let server_ip = pool.hosts().next();
+            let (mut names_seen, mut addresses) = (BTreeSet::new(), BTreeSet::new());
+            for u in users {
+                if u.name.is_empty() || u.name.len() > 128 || u.name.chars().any(char::is_control) {
+                    return Err(failed(format!("SSL-VPN server {}: user name {:?} is not usable", s.id, u.name)));
+                }
+                if !names_seen.insert(u.name.as_str()) {
+                    return Err(failed(format!("SSL-VPN server {}: user {} is listed twice", s.id, u.name)));
+                }
+                let usable = pool.contains(&u.address)
+                    && u.address != pool.network()
+                    && u.address != pool.broadcast()
+                    && Some(u.address) != server_ip;
+                if !usable {
+                    return Err(failed(format!(
+                        "SSL-VPN server {}: address {} of user {} is not a client address of the pool {pool}",
+                        s.id, u.address, u.name
+                    )));
+                }
+                if !addresses.insert(u.address) {
+                    return Err(failed(format!(
+                        "SSL-VPN server {}: address {} is given to more than one user",
+                        s.id, u.address
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// kernel-libipsec installs a route for every CHILD_SA sourced from a local address inside its local selector, and
@@ -205,5 +259,39 @@ mod tests {
         let two = intent(vec![a, b]);
         assert!(matches!(libipsec().check(&two), Err(DataplaneError::Unsupported { .. })));
         Inner::for_tests(IpsecBackend::KernelNetlink { xfrm_interfaces: true }).check(&two).expect("kernel can");
+    }
+
+    #[test]
+    fn password_users_need_their_own_client_address() {
+        let user = |name: &str, address: &str| crate::UserIntent {
+            name: name.into(),
+            password_hash: crate::Secret::new("$argon2id$x"),
+            address: address.parse().expect("ip"),
+            allowed: vec![net("192.168.10.0/24")],
+        };
+        let with_users = |users| {
+            let mut gw = intent(Vec::new());
+            let mut s = crate::netns::openvpn::tests::server();
+            s.clients = ClientAuthIntent::Password { users };
+            gw.ssl_servers.push(s);
+            libipsec().check(&gw)
+        };
+        with_users(vec![user("alice", "10.8.0.10"), user("bob", "10.8.0.20")]).expect("valid");
+        for (users, why) in [
+            (vec![user("alice", "10.8.0.1")], "the server's address"),
+            (vec![user("alice", "10.8.0.0")], "the pool's network"),
+            (vec![user("alice", "10.8.0.255")], "the pool's broadcast"),
+            (vec![user("alice", "10.9.0.10")], "outside the pool"),
+            (vec![user("alice", "10.8.0.10"), user("bob", "10.8.0.10")], "one address twice"),
+            (vec![user("alice", "10.8.0.10"), user("alice", "10.8.0.11")], "one name twice"),
+            (vec![user("a\nb", "10.8.0.10")], "a control character"),
+        ] {
+            assert!(with_users(users).is_err(), "{why}");
+        }
+        let mut gw = intent(Vec::new());
+        let mut s = crate::netns::openvpn::tests::server();
+        s.clients = ClientAuthIntent::Certificate { cas: vec!["not a certificate".into()] };
+        gw.ssl_servers.push(s);
+        assert!(libipsec().check(&gw).is_err(), "an imported CA must be a certificate");
     }
 }

@@ -72,8 +72,10 @@ impl Inner {
         net::sync_routes(ns, &self.desired_routes(intent)).await?;
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
 
-        // SSL-VPN servers and health checks.
-        self.sync_openvpn(ns, &names, &paths, intent).await?;
+        // SSL-VPN servers (their access rules first, so no client of a new or changed server is ever unfiltered)
+        // and health checks.
+        self.sync_firewall(ns, &paths, intent).await?;
+        self.sync_openvpn(gw, ns, &names, &paths, intent).await?;
         self.sync_health(gw, ns, intent);
         Ok(())
     }
@@ -106,6 +108,7 @@ impl Inner {
             st.intent = None;
             st.applied = None;
             st.health.clear();
+            st.managers.clear();
         }
         self.stop_daemons(&names, &paths).await;
         let vpc_bridge = net::master_of(&names.vpc_veth).await;

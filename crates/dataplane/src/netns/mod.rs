@@ -8,7 +8,10 @@
 //!   the gateway's private address;
 //! - one charon (`charon-systemd` with its own strongswan.conf via `STRONGSWAN_CONF`, VICI socket and log), configured
 //!   only through VICI: `load-shared`, `load-conn`, `unload-conn`, `initiate`, per connection, never a reload-all;
-//! - one OpenVPN per SSL-VPN server (management interface on a unix socket, `crl-verify`, pushed routes).
+//! - one OpenVPN per SSL-VPN server (pushed routes; certificate clients with `crl-verify`, or password clients
+//!   checked by the driver), and the driver's one long-lived connection to its management interface (`mgmt`): every
+//!   management command goes through it, and password servers let a client in only when it answers;
+//! - for password servers, an nftables table (`ip openvgw`) limiting each user to its own address and networks.
 //!
 //! The bridges live in the root namespace and carry no address: the host is not a member of the public segment or
 //! of any VPC, it only switches between the gateways' veths and whatever else is attached (an uplink, a VPC's
@@ -16,10 +19,16 @@
 //!
 //! `apply` converges "desired vs. actual": namespace, links, addresses, daemons (PID file + a check that the PID
 //! still is that daemon), loaded connections (VICI `list-conns` + fingerprints of what was loaded), routes (tagged
-//! with their own protocol number) and rules. A killed daemon, a deleted namespace, a restart of openvgw or a stale
-//! leftover therefore converge without duplicates on the next `apply`. `observe` only looks: it reports
-//! `ready: false` when the gateway is no longer what was applied, and the reconciler decides to apply again (the
-//! last intent is kept in the state directory, mode 0600, so a restarted openvgw knows what it had applied).
+//! with their own protocol number), rules and, for password SSL-VPN servers, the nftables table. A killed daemon, a
+//! deleted namespace, a restart of openvgw or a stale leftover therefore converge without duplicates on the next
+//! `apply`. `observe` only looks (apart from re-opening the management connections a restarted openvgw lacks): it
+//! reports `ready: false` when the gateway is no longer what was applied, and the reconciler decides to apply again
+//! (the last intent is kept in the state directory, mode 0600, so a restarted openvgw knows what it had applied).
+//!
+//! Operations on a live gateway: `sessions` / `disconnect` through the management connections (session ids are
+//! `<server id>:<OpenVPN client id>`); `tunnel_sas` (VICI `list-sas`), `reset` (VICI `terminate`, then `initiate`
+//! for an initiating tunnel) and `tunnel_logs` (charon's log, whose lines carry the connection name and a stamp with
+//! its UTC offset).
 //!
 //! Leak protection: traffic for a remote subnet always has a route into the tunnel device (libipsec: `ipsec0`,
 //! where packets without an SA are dropped or trigger negotiation; kernel, route-based: the tunnel's XFRM interface,
@@ -31,17 +40,21 @@
 //! for CHILD_SAs with an if_id (strongSwan 5.9.8), so a 0/0 selector does not capture the gateway's own traffic.
 //!
 //! Secrets: PSKs reach charon only through VICI `load-shared`; SSL-VPN keys are files with mode 0600 in 0700
-//! directories; neither is ever logged.
+//! directories; SSL-VPN users' passwords exist only in memory while argon2 checks them against the intent's hashes
+//! (the hashes are kept in the intent file, mode 0600); none of them is ever logged.
 //!
 //! Modules: `check` refuses what cannot be realised, `lifecycle` converges and tears down a gateway, `charon` runs
 //! charon and syncs its connections (`strongswan` spells what it is told), `routing` owns routes, rules and XFRM
-//! interfaces, `openvpn` the SSL-VPN servers, `health` the probes, `observe` reads state back.
+//! interfaces, `openvpn` the SSL-VPN servers, `mgmt` their management connections (sign-ins, sessions),
+//! `firewall` what password clients may reach, `health` the probes, `observe` reads state back.
 
 mod backend;
 mod charon;
 mod check;
+mod firewall;
 mod health;
 mod lifecycle;
+mod mgmt;
 mod names;
 mod net;
 mod observe;
@@ -69,7 +82,7 @@ use names::GatewayNames;
 use openvpn::ServerFiles;
 use sys::{failed, DaemonId};
 
-use crate::{DataplaneError, Driver, GatewayIntent, GatewayObservation};
+use crate::{ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, SaStats};
 
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest unix socket path (`sun_path` is 108 bytes with the terminating NUL).
@@ -128,6 +141,8 @@ struct GatewayState {
     /// Generation realised by the last successful convergence.
     applied: Option<u64>,
     health: BTreeMap<String, HealthProbe>,
+    /// The management connection of each SSL-VPN server, by server id.
+    managers: BTreeMap<String, Arc<mgmt::Manager>>,
 }
 
 impl Gateway {
@@ -318,6 +333,18 @@ impl Inner {
             .clone()
     }
 
+    /// The management connections of a gateway's SSL-VPN servers (started if the driver has none yet, e.g. after a
+    /// restart of openvgw), by server id.
+    fn managers_of(&self, gateway_id: &str) -> Vec<(String, Arc<mgmt::Manager>)> {
+        let gw = self.entry(gateway_id);
+        let intent = gw.state().intent.clone();
+        if let Some(intent) = intent {
+            self.ensure_managers(&gw, &intent);
+        }
+        let st = gw.state();
+        st.managers.iter().map(|(id, m)| (id.clone(), m.clone())).collect()
+    }
+
     /// The last intent applied to a gateway, if any.
     fn intent_of(&self, gateway_id: &str) -> Option<GatewayIntent> {
         self.entry(gateway_id).state().intent.clone()
@@ -352,6 +379,11 @@ impl Driver for NetnsDriver {
         self.inner.check(intent)?;
         let gw = self.inner.entry(&intent.gateway_id);
         let _work = gw.work.lock().await;
+        // Management connections carry the user lists last applied, so this apply can tell whose sessions end.
+        let previous = gw.state().intent.clone();
+        if let Some(previous) = previous {
+            self.inner.ensure_managers(&gw, &previous);
+        }
         {
             let mut st = gw.state();
             st.intent = Some(intent.clone());
@@ -395,6 +427,58 @@ impl Driver for NetnsDriver {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(failed(format!("reading {}: {e}", files.log.display()))),
         }
+    }
+
+    async fn tunnel_logs(
+        &self,
+        gateway_id: &str,
+        tunnel_id: &str,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Vec<String>, DataplaneError> {
+        names::check_id("connection", tunnel_id)?;
+        let paths = self.inner.paths(&self.inner.names(gateway_id)?);
+        let log = paths.charon_dir.join(strongswan::LOG_FILE);
+        match tokio::fs::read_to_string(&log).await {
+            Ok(text) => Ok(charon::log_lines_of(&text, tunnel_id, from_s, to_s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(failed(format!("reading {}: {e}", log.display()))),
+        }
+    }
+
+    async fn tunnel_sas(&self, gateway_id: &str, tunnel_id: &str) -> Result<Vec<SaStats>, DataplaneError> {
+        self.inner.tunnel_sas(gateway_id, tunnel_id).await
+    }
+
+    async fn reset(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        self.inner.reset(gateway_id, tunnel_id).await
+    }
+
+    async fn sessions(&self, gateway_id: &str) -> Result<Vec<ClientSession>, DataplaneError> {
+        self.inner.names(gateway_id)?;
+        let mut out = Vec::new();
+        for (_, manager) in self.inner.managers_of(gateway_id) {
+            out.extend(manager.sessions().await?);
+        }
+        Ok(out)
+    }
+
+    async fn disconnect(&self, gateway_id: &str, session_id: &str) -> Result<bool, DataplaneError> {
+        self.inner.names(gateway_id)?;
+        let Some((server, cid)) = session_id.rsplit_once(':') else {
+            return Ok(false);
+        };
+        let Ok(cid) = cid.parse::<u64>() else {
+            return Ok(false);
+        };
+        let Some((_, manager)) = self.inner.managers_of(gateway_id).into_iter().find(|(id, _)| id == server) else {
+            return Ok(false);
+        };
+        let killed = manager.kill(cid).await?;
+        if killed {
+            tracing::info!(gateway = gateway_id, session = session_id, "disconnected SSL-VPN session");
+        }
+        Ok(killed)
     }
 
     async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {

@@ -1,5 +1,7 @@
 //! Reading a gateway back: is it still what was applied, what state are its tunnels in, how many clients are
 //! connected. Nothing here changes anything; whether to apply again or to nudge a tunnel is the reconciler's call.
+//! (It does (re)open the driver's management connections to OpenVPN: after a restart of openvgw they are how the
+//! driver sees, and password servers admit, clients at all.)
 
 use std::collections::BTreeMap;
 
@@ -8,12 +10,12 @@ use openvgw_vici::Message;
 
 use super::charon::{list_sas, loaded_conns, vici};
 use super::names::{self, LIBIPSEC_TUN, NS_PUBLIC_IF};
-use super::{net, openvpn, strongswan, sys, Inner};
+use super::{firewall, net, strongswan, sys, Gateway, Inner};
 use crate::{DataplaneError, GatewayIntent, GatewayObservation, TunnelObservation};
 
 impl Inner {
     /// Cheap checks that the gateway is what the last apply made it.
-    async fn is_ready(&self, intent: &GatewayIntent) -> bool {
+    async fn is_ready(&self, gw: &Gateway, intent: &GatewayIntent) -> bool {
         let Ok(names) = self.names(&intent.gateway_id) else {
             return false;
         };
@@ -56,7 +58,23 @@ impl Inner {
                 return false;
             }
         }
-        intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id))
+        if !intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id)) {
+            return false;
+        }
+        if let Some((_, fp)) = firewall::ruleset(intent) {
+            if !firewall::in_place(&names.namespace, &fp).await {
+                return false;
+            }
+        }
+        // A server nobody is attached to admits no password client and reports no sessions. A connection opened
+        // just now (first look after a restart) gets a moment to be greeted.
+        for s in &intent.ssl_servers {
+            let manager = self.manager(gw, &intent.gateway_id, &names, &paths, s);
+            if !manager.wait_attached(std::time::Duration::from_secs(2)).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// `Driver::observe`.
@@ -73,7 +91,7 @@ impl Inner {
         };
         // An apply in progress means "not ready yet"; never wait for it here.
         let idle = gw.work.try_lock().is_ok();
-        let ready = idle && applied == Some(intent.generation) && self.is_ready(&intent).await;
+        let ready = idle && applied == Some(intent.generation) && self.is_ready(&gw, &intent).await;
 
         let mut states = BTreeMap::new();
         if let Ok(mut c) = vici(&paths.vici).await {
@@ -98,8 +116,10 @@ impl Inner {
             .collect();
         let mut ssl_sessions = BTreeMap::new();
         for s in &intent.ssl_servers {
-            let files = self.ssl_files(&names, &paths, &s.id);
-            ssl_sessions.insert(s.id.clone(), openvpn::connected_clients(&files.management).await.unwrap_or(0));
+            let manager = self.manager(&gw, &intent.gateway_id, &names, &paths, s);
+            let count =
+                if manager.is_attached() { manager.sessions().await.map(|l| l.len() as u32).unwrap_or(0) } else { 0 };
+            ssl_sessions.insert(s.id.clone(), count);
         }
         let ipsec_server_clients =
             intent.ipsec_server.as_ref().and_then(|s| states.get(&s.id)).map(|s| s.1).unwrap_or(0);

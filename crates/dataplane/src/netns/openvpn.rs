@@ -1,21 +1,21 @@
-//! One OpenVPN process per SSL-VPN server: its lifecycle, configuration, management interface and log.
+//! One OpenVPN process per SSL-VPN server: its lifecycle, configuration and log. Its management interface is the
+//! driver's long-lived connection in `mgmt`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use openvgw_core::crypto::Transport;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 
+use super::mgmt::{Manager, PasswordAuth};
 use super::names::{self, GatewayNames};
 use super::sys::{self, failed, DaemonId};
-use super::{list_dirs, GatewayPaths, Inner, DAEMON_START_TIMEOUT};
+use super::{list_dirs, Gateway, GatewayPaths, Inner, DAEMON_START_TIMEOUT};
 use crate::proposals;
-use crate::{DataplaneError, GatewayIntent, SslServerIntent};
+use crate::{ClientAuthIntent, DataplaneError, GatewayIntent, SslServerIntent};
 
 /// Files of one server inside its directory.
 pub(crate) struct ServerFiles {
@@ -71,13 +71,28 @@ pub(crate) fn server_config(s: &SslServerIntent, public_ip: Ipv4Addr, files: &Se
         let (net, mask) = net_and_mask(subnet);
         let _ = writeln!(c, "push \"route {net} {mask}\"");
     }
+    for dns in &s.dns_servers {
+        let _ = writeln!(c, "push \"dhcp-option DNS {dns}\"");
+    }
     let _ = writeln!(c, "ca {}", files.ca.display());
     let _ = writeln!(c, "cert {}", files.cert.display());
     let _ = writeln!(c, "key {}", files.key.display());
-    // Re-read by OpenVPN whenever the file changes: a revoked client is refused at its next handshake.
-    let _ = writeln!(c, "crl-verify {}", files.crl.display());
+    match &s.clients {
+        ClientAuthIntent::Certificate { cas } => {
+            // The server's own CRL only covers its own CA; imported CAs come without revocations.
+            if cas.is_empty() {
+                // Re-read by OpenVPN whenever the file changes: a revoked client is refused at its next handshake.
+                let _ = writeln!(c, "crl-verify {}", files.crl.display());
+            }
+            c.push_str("remote-cert-tls client\n");
+        }
+        ClientAuthIntent::Password { .. } => {
+            // No client certificate; the driver's management connection checks name and password and answers
+            // with the user's fixed address (nothing about the password reaches a file or a script).
+            c.push_str("verify-client-cert none\nusername-as-common-name\nmanagement-client-auth\n");
+        }
+    }
     c.push_str("dh none\n");
-    c.push_str("remote-cert-tls client\n");
     c.push_str(&openvgw_pki::openvpn_server_cipher_directives(proposals::openvpn::cipher(s.cipher), s.compress));
     c.push_str("keepalive 10 60\n");
     if s.max_connections > 0 {
@@ -91,6 +106,16 @@ pub(crate) fn server_config(s: &SslServerIntent, public_ip: Ipv4Addr, files: &Se
     let _ = writeln!(c, "log-append {}", files.log.display());
     c.push_str("verb 3\n");
     c
+}
+
+/// The CAs the server checks clients against: its own, or only the imported ones.
+pub(crate) fn client_cas(s: &SslServerIntent) -> String {
+    match &s.clients {
+        ClientAuthIntent::Certificate { cas } if !cas.is_empty() => {
+            cas.iter().map(|pem| format!("{}\n", pem.trim())).collect()
+        }
+        _ => s.ca_cert_pem.clone(),
+    }
 }
 
 fn names_safe(id: &str) -> String {
@@ -123,15 +148,50 @@ impl Inner {
         }
     }
 
-    /// Stops servers no longer wanted; (re)starts those whose files changed or whose daemon is gone.
+    /// The management connection of a server, started (with the server's user list) if the driver has none yet.
+    pub(super) fn manager(
+        &self,
+        gw: &Gateway,
+        gateway_id: &str,
+        names: &GatewayNames,
+        paths: &GatewayPaths,
+        s: &SslServerIntent,
+    ) -> Arc<Manager> {
+        let socket = self.ssl_files(names, paths, &s.id).management;
+        let mut st = gw.state();
+        if st.managers.get(&s.id).is_some_and(|m| m.socket() != socket) {
+            st.managers.remove(&s.id);
+        }
+        st.managers
+            .entry(s.id.clone())
+            .or_insert_with(|| Arc::new(Manager::start(gateway_id, &s.id, socket, PasswordAuth::of(s))))
+            .clone()
+    }
+
+    /// Management connections for every server of `intent` (after a restart of openvgw: for the adopted OpenVPNs,
+    /// with the user lists they were last applied with).
+    pub(super) fn ensure_managers(&self, gw: &Gateway, intent: &GatewayIntent) {
+        let Ok(names) = self.names(&intent.gateway_id) else {
+            return;
+        };
+        let paths = self.paths(&names);
+        for s in &intent.ssl_servers {
+            self.manager(gw, &intent.gateway_id, &names, &paths, s);
+        }
+    }
+
+    /// Stops servers no longer wanted; (re)starts those whose files changed or whose daemon is gone; ends the
+    /// sessions a changed user list revokes.
     pub(super) async fn sync_openvpn(
         &self,
+        gw: &Gateway,
         ns: &str,
         names: &GatewayNames,
         paths: &GatewayPaths,
         intent: &GatewayIntent,
     ) -> Result<(), DataplaneError> {
         let wanted: BTreeSet<&str> = intent.ssl_servers.iter().map(|s| s.id.as_str()).collect();
+        gw.state().managers.retain(|id, _| wanted.contains(id.as_str()));
         for id in server_dirs(paths).into_iter().filter(|id| !wanted.contains(id.as_str())) {
             let files = self.ssl_files(names, paths, &id);
             self.stop_openvpn(&files).await;
@@ -144,9 +204,12 @@ impl Inner {
         for s in &intent.ssl_servers {
             let files = self.ssl_files(names, paths, &s.id);
             sys::create_private_dir(&files.dir)?;
+            // Before OpenVPN (re)starts: the first client must already meet the new user list.
+            let manager = self.manager(gw, &intent.gateway_id, names, paths, s);
+            let revoked = manager.set_auth(PasswordAuth::of(s));
             let config = server_config(s, public_ip, &files);
             let mut restart = false;
-            restart |= sys::write_if_changed(&files.ca, s.ca_cert_pem.as_bytes(), 0o644)?;
+            restart |= sys::write_if_changed(&files.ca, client_cas(s).as_bytes(), 0o644)?;
             restart |= sys::write_if_changed(&files.cert, s.server_cert_pem.as_bytes(), 0o644)?;
             restart |= sys::write_if_changed(&files.key, s.server_key_pem.expose().as_bytes(), 0o600)?;
             restart |= sys::write_if_changed(&files.config, config.as_bytes(), 0o600)?;
@@ -156,10 +219,19 @@ impl Inner {
             let id = DaemonId { pid_file: &files.pid, marker: &marker };
             if let Some(pid) = id.running() {
                 if !restart && files.management.exists() {
+                    if !manager.wait_attached(DAEMON_START_TIMEOUT).await {
+                        return Err(failed(format!("the management interface of {} does not answer", s.id)));
+                    }
+                    let ended = manager.enforce(&revoked).await?;
+                    if ended > 0 {
+                        tracing::info!(gateway = %intent.gateway_id, server = %s.id, ended, "ended revoked sessions");
+                    }
                     continue;
                 }
                 tracing::info!(server = %s.id, pid, "restarting SSL-VPN server with its new configuration");
             }
+            // The connection to the OpenVPN being replaced must not pass for one to the new process.
+            let old_connection = manager.connection();
             self.stop_openvpn(&files).await;
             let openvpn = self.opts.openvpn_path.to_string_lossy().into_owned();
             let out = files.dir.join("openvpn.out");
@@ -177,6 +249,9 @@ impl Inner {
                 let tail: Vec<&str> = log.lines().rev().take(3).collect();
                 return Err(failed(format!("OpenVPN for {} did not come up: {}", s.id, tail.join(" | "))));
             }
+            if !manager.wait_attached_other_than(old_connection, DAEMON_START_TIMEOUT).await {
+                return Err(failed(format!("could not attach to the management interface of {}", s.id)));
+            }
             tracing::info!(gateway = %intent.gateway_id, server = %s.id, pid, port = s.port,
                 transport = proposals::openvpn::transport(s.transport), "started SSL-VPN server");
         }
@@ -190,39 +265,6 @@ fn server_dirs(paths: &GatewayPaths) -> Vec<String> {
         .iter()
         .filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect()
-}
-
-/// Connected clients, from the management interface's `status 3` (one `CLIENT_LIST` line per client).
-pub(crate) async fn connected_clients(management: &Path) -> Result<u32, DataplaneError> {
-    let lines = tokio::time::timeout(Duration::from_secs(3), management_command(management, "status 3"))
-        .await
-        .map_err(|_| failed("OpenVPN management interface did not answer"))??;
-    Ok(lines.iter().filter(|l| l.starts_with("CLIENT_LIST\t")).count() as u32)
-}
-
-async fn management_command(management: &Path, command: &str) -> Result<Vec<String>, DataplaneError> {
-    let stream = UnixStream::connect(management)
-        .await
-        .map_err(|e| failed(format!("OpenVPN management {}: {e}", management.display())))?;
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    write.write_all(format!("{command}\n").as_bytes()).await.map_err(|e| failed(format!("management write: {e}")))?;
-    let mut out = Vec::new();
-    while let Some(line) = lines.next_line().await.map_err(|e| failed(format!("management read: {e}")))? {
-        let line = line.trim_end().to_string();
-        if line.starts_with(">INFO:") {
-            continue;
-        }
-        if line == "END" {
-            break;
-        }
-        if line.starts_with("ERROR:") {
-            return Err(failed(format!("OpenVPN management: {line}")));
-        }
-        out.push(line);
-    }
-    let _ = write.write_all(b"quit\n").await;
-    Ok(out)
 }
 
 /// Log lines stamped between `from_s` and `to_s` (inclusive). OpenVPN prefixes each line with local time
@@ -248,12 +290,12 @@ fn parse_stamp(s: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::{ClientAuthIntent, Secret};
+    use crate::{Secret, UserIntent};
     use openvgw_core::crypto::SslCipher;
 
-    fn server() -> SslServerIntent {
+    pub(crate) fn server() -> SslServerIntent {
         SslServerIntent {
             id: "vss-test".into(),
             port: 1194,
@@ -307,6 +349,54 @@ mod tests {
         assert!(c.contains("data-ciphers AES-256-GCM\n"), "{c}");
         s.cipher = SslCipher::None;
         assert!(server_config(&s, EIP, &files).contains("data-ciphers none\n"));
+    }
+
+    #[test]
+    fn password_servers_need_no_client_certificate_and_ask_the_driver() {
+        let files = ServerFiles::new(PathBuf::from("/d"), PathBuf::from("/m"));
+        let mut s = server();
+        s.transport = Transport::Tcp;
+        s.port = 443;
+        s.cipher = SslCipher::Aes128Gcm;
+        s.dns_servers = vec!["10.1.0.53".parse().expect("ip"), "10.1.0.54".parse().expect("ip")];
+        s.clients = ClientAuthIntent::Password {
+            users: vec![UserIntent {
+                name: "alice".into(),
+                password_hash: Secret::new("$argon2id$v=19$m=19456,t=2,p=1$SECRETHASH"),
+                address: "10.8.0.10".parse().expect("ip"),
+                allowed: vec![],
+            }],
+        };
+        let c = server_config(&s, EIP, &files);
+        for want in [
+            "verify-client-cert none\n",
+            "username-as-common-name\n",
+            "management-client-auth\n",
+            "port 443\n",
+            "proto tcp4-server\n",
+            "data-ciphers AES-128-GCM\n",
+            "push \"dhcp-option DNS 10.1.0.53\"\n",
+            "push \"dhcp-option DNS 10.1.0.54\"\n",
+        ] {
+            assert!(c.contains(want), "missing {want:?} in\n{c}");
+        }
+        assert!(!c.contains("remote-cert-tls client"), "no client certificate to check:\n{c}");
+        assert!(!c.contains("alice") && !c.contains("SECRETHASH"), "users stay in the driver:\n{c}");
+        assert!(!c.contains("auth-user-pass-verify") && !c.contains("script-security"), "no script sees a password");
+    }
+
+    #[test]
+    fn imported_cas_replace_the_own_ca_and_its_crl() {
+        let files = ServerFiles::new(PathBuf::from("/d"), PathBuf::from("/m"));
+        let mut s = server();
+        s.ca_cert_pem = "OWN-CA\n".into();
+        assert_eq!(client_cas(&s), "OWN-CA\n");
+        assert!(server_config(&s, EIP, &files).contains("crl-verify /d/crl.pem\n"));
+        s.clients = ClientAuthIntent::Certificate { cas: vec!["IMPORTED-1".into(), "IMPORTED-2\n\n".into()] };
+        assert_eq!(client_cas(&s), "IMPORTED-1\nIMPORTED-2\n");
+        let c = server_config(&s, EIP, &files);
+        assert!(!c.contains("crl-verify"), "the own CRL does not apply to imported CAs:\n{c}");
+        assert!(c.contains("remote-cert-tls client\n") && !c.contains("verify-client-cert"), "{c}");
     }
 
     #[test]

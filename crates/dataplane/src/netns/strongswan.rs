@@ -32,6 +32,12 @@ pub(crate) fn routing_table(backend: IpsecBackend) -> u32 {
     }
 }
 
+/// charon's log inside its directory.
+pub(crate) const LOG_FILE: &str = "charon.log";
+/// How charon stamps its log lines (strftime): with the UTC offset, so the lines can be matched against API time
+/// ranges whatever the host's time zone.
+pub(crate) const LOG_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S %z";
+
 /// strongswan.conf for one gateway's charon. One key per line: a strongswan.conf value runs to the end of its line.
 pub(crate) fn strongswan_conf(dir: &Path, vici_socket: &Path, backend: IpsecBackend) -> String {
     let table = routing_table(backend);
@@ -44,7 +50,7 @@ pub(crate) fn strongswan_conf(dir: &Path, vici_socket: &Path, backend: IpsecBack
          \x20 filelog {{\n\
          \x20   main {{\n\
          \x20     path = {log}\n\
-         \x20     time_format = %Y-%m-%d %H:%M:%S\n\
+         \x20     time_format = {time_format}\n\
          \x20     ike_name = yes\n\
          \x20     append = yes\n\
          \x20     flush_line = yes\n\
@@ -79,7 +85,8 @@ pub(crate) fn strongswan_conf(dir: &Path, vici_socket: &Path, backend: IpsecBack
          \x20   }}\n\
          \x20 }}\n\
          }}\n",
-        log = dir.join("charon.log").display(),
+        log = dir.join(LOG_FILE).display(),
+        time_format = LOG_TIME_FORMAT,
         kernel = backend.kernel_plugins(),
         socket = vici_socket.display(),
     )
@@ -472,5 +479,7 @@ pub(super) mod tests {
         assert!(conf.contains("kernel-libipsec kernel-netlink"));
         assert!(conf.contains("routing_table = 199"));
         assert!(conf.contains("socket = unix:///x/c.vici"));
+        assert!(conf.contains("time_format = %Y-%m-%d %H:%M:%S %z\n"), "{conf}");
+        assert!(conf.contains("ike_name = yes"), "lines carry the connection name");
     }
 }
