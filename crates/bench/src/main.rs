@@ -383,7 +383,12 @@ async fn main() -> anyhow::Result<()> {
         args.resources,
         Arc::new(move |i| {
             let ip = Ipv4Addr::from(hw_base + i as u32);
-            h.request("POST", "/customer-gateways", "", &format!("{{\"customer_gateway\": {{\"id_value\": \"{ip}\"}}}}"))
+            h.request(
+                "POST",
+                "/customer-gateways",
+                "",
+                &format!("{{\"customer_gateway\": {{\"id_value\": \"{ip}\"}}}}"),
+            )
         }),
     )
     .await?;

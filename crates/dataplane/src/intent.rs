@@ -158,11 +158,6 @@ pub struct ClientSession {
     pub real_address: String,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Packets from and to the client (counted by the gateway's firewall).
-    #[serde(default)]
-    pub packets_in: u64,
-    #[serde(default)]
-    pub packets_out: u64,
     /// Unix seconds.
     pub connected_since: i64,
 }

@@ -340,8 +340,11 @@ pub struct ConnectionInfo {
     pub client_virtual_ip: String,
     pub client_ip: String,
     pub client_user_name: String,
-    pub inbound_packets: u64,
-    pub outbound_packets: u64,
+    /// OpenVPN counts bytes, not packets: the packet counters are left out rather than shown as zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_packets: Option<u64>,
     pub inbound_bytes: u64,
     pub outbound_bytes: u64,
     pub connection_established_time: String,
@@ -368,8 +371,8 @@ pub fn connections(c: &Call, _: NoBody) -> Result<Connections, HwError> {
             // The client's address without the port.
             client_ip: s.real_address.rsplit_once(':').map(|(ip, _)| ip.to_string()).unwrap_or(s.real_address),
             client_user_name: s.user,
-            inbound_packets: s.packets_in,
-            outbound_packets: s.packets_out,
+            inbound_packets: None,
+            outbound_packets: None,
             inbound_bytes: s.bytes_in,
             outbound_bytes: s.bytes_out,
             connection_established_time: wire::ts_seconds(s.connected_since * 1000),
