@@ -35,6 +35,10 @@ VPC_BRIDGE = "ovgwt-vpc1"
 CGW_IP = "203.0.113.10"
 ONPREM_NET, ONPREM_HOST, ONPREM_GW = "172.16.20.0/24", "172.16.20.10", "172.16.20.1"
 ONPREM_NET2, ONPREM_HOST2 = "172.16.30.0/24", "172.16.30.10"
+# The VPC the Huawei tests use: Huawei's ids are UUIDs, and a bridge of its own keeps its gateways apart.
+HW_VPC = "4b8a2c1e-0d3f-4a6b-9c7e-5f1a2b3c4d5e"
+HW_VPC_BRIDGE = "ovgwt-vpc2"
+HW_VPC_CIDR = "192.168.20.0/24"
 
 CONFIG = f"""
 [regions]
@@ -51,6 +55,11 @@ eip_pool = "203.0.113.64/26"
 id = "{VPC}"
 bridge = "{VPC_BRIDGE}"
 cidr = "{VPC_CIDR}"
+
+[[vpcs]]
+id = "{HW_VPC}"
+bridge = "{HW_VPC_BRIDGE}"
+cidr = "{HW_VPC_CIDR}"
 """
 
 
@@ -237,6 +246,7 @@ def server(workdir, lab):
     # The lab creates (and later removes) the bridges; the driver only joins them.
     lab.bridge(PUB_BRIDGE)
     lab.bridge(VPC_BRIDGE)
+    lab.bridge(HW_VPC_BRIDGE)
     become_subreaper()
     srv = Server(workdir)
     srv.start()

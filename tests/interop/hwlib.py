@@ -509,13 +509,23 @@ class Certs:
                 "leaf": lambda: make_cert("hw-leaf", ca=False)[0],
                 "expired": lambda: make_cert("hw-expired", days_from=-30, days_to=-1)[0],
                 "future": lambda: make_cert("hw-future", days_from=10, days_to=400)[0],
-                "sha1": lambda: make_cert("hw-sha1", hash_name="sha1")[0],
+                "sha1": lambda: openssl_sha1_ca(),
                 "rsa1024": lambda: make_cert("hw-1024", bits=1024)[0],
             }[kind]()
         return self._c[kind]
 
 
 CERTS = Certs()
+
+
+def openssl_sha1_ca() -> str:
+    """A SHA1-signed CA (the cryptography package refuses SHA1 signatures, the openssl CLI does not)."""
+    d = tempfile.mkdtemp(prefix="hwsha1")
+    out = os.path.join(d, "ca.pem")
+    subprocess.run(["openssl", "req", "-x509", "-sha1", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    os.path.join(d, "k.pem"), "-subj", "/CN=hw-sha1", "-days", "30", "-addext",
+                    "basicConstraints=critical,CA:TRUE", "-out", out], check=True, capture_output=True)
+    return open(out).read()
 
 
 def openssl_sm2_cert(cn: str, ca: bool, workdir: str, issuer: Optional[Tuple[str, str]] = None) -> Tuple[str, str]:

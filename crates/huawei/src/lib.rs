@@ -69,9 +69,6 @@ pub struct Reply {
 /// An `SDK-HMAC-SHA256` signature.
 struct Signed {
     cred: sig::Credential,
-    /// Reads are answered the same way however often they come, so only changes are guarded against replay: the
-    /// signature has second resolution, and two identical reads in one second are legitimate.
-    replay_key: Option<String>,
 }
 
 impl SignedRequest for Signed {
@@ -84,8 +81,11 @@ impl SignedRequest for Signed {
     fn check_freshness(&self, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
         sig::check_freshness(&self.cred, now, window)
     }
+    /// The scheme has no nonce and one-second dates: two identical requests in the same second (a retried
+    /// disconnect, a repeated reset) carry the same signature and are both legitimate. Like Huawei's gateway,
+    /// openvgw does not refuse them; creates that must not repeat carry `X-Client-Token`.
     fn replay_key(&self) -> Option<&str> {
-        self.replay_key.as_deref()
+        None
     }
 }
 
@@ -143,8 +143,7 @@ impl Dialect for Huawei {
             Presented::Token(token.to_string())
         } else {
             let cred = sig::credential(&req.parts()).map_err(|e| error::from_auth(&e))?;
-            let replay_key = (req.method != "GET" && req.method != "HEAD").then(|| cred.signature.clone());
-            Presented::Signature(Box::new(Signed { cred, replay_key }))
+            Presented::Signature(Box::new(Signed { cred }))
         };
         Ok((Decoded { op, params }, presented))
     }

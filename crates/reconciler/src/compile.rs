@@ -122,15 +122,29 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         tunnels,
         ssl_servers,
         ipsec_server,
-        routes: dest
-            .into_iter()
-            .map(|r| RouteIntent {
-                dest: r.dest,
-                tunnel_id: r.next_hop.clone(),
-                weight: r.weight,
-                published: r.published,
-            })
-            .collect(),
+        routes: {
+            let mut routes: Vec<RouteIntent> = dest
+                .into_iter()
+                .map(|r| RouteIntent {
+                    dest: r.dest,
+                    tunnel_id: r.next_hop.clone(),
+                    weight: r.weight,
+                    published: r.published,
+                })
+                .collect();
+            // Static route-based connections that route their own remote subnets (BGP learns its routes).
+            for (c, _) in &t.connections {
+                if c.mode != ConnectionMode::Static || !c.auto_route {
+                    continue;
+                }
+                for net in &c.remote_subnets {
+                    if !routes.iter().any(|r| r.dest == *net && r.tunnel_id == c.id) {
+                        routes.push(RouteIntent { dest: *net, tunnel_id: c.id.clone(), weight: 100, published: true });
+                    }
+                }
+            }
+            routes
+        },
         policy_routes: policy
             .into_iter()
             .filter_map(|r| {

@@ -277,6 +277,33 @@ async fn compile_binds_tunnels_to_their_address_and_detects_route_based_ones() {
 }
 
 #[tokio::test]
+async fn static_connections_route_their_remote_subnets_policy_ones_do_not() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, NewGateway { ha_mode: HaMode::ActiveActive, ..new_gateway() }).expect("gw");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let peer = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.2")).expect("cgw");
+    let fixed = NewConnection { mode: ConnectionMode::Static, ..new_connection(&gw.id, &peer.id, true) };
+    let s = w.svc.create_connection(&w.ctx, fixed).expect("static");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let policy = NewConnection { public_ip: PublicIpRef::Index(1), ..new_connection(&gw.id, &peer.id, true) };
+    let p = w.svc.create_connection(&w.ctx, policy).expect("policy");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let unrouted = NewConnection {
+        mode: ConnectionMode::Static,
+        auto_route: false,
+        public_ip: PublicIpRef::Index(1),
+        ..new_connection(&gw.id, &w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.3")).expect("cgw").id, true)
+    };
+    let u = w.svc.create_connection(&w.ctx, unrouted).expect("static without routes");
+    let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+    let routed: Vec<(&str, String)> = intent.routes.iter().map(|r| (r.tunnel_id.as_str(), r.dest.to_string())).collect();
+    assert_eq!(routed, vec![(s.id.as_str(), "192.168.0.0/16".to_string())]);
+    assert!(intent.tunnels.iter().find(|t| t.id == s.id).expect("s").route_based);
+    assert!(!intent.tunnels.iter().find(|t| t.id == p.id).expect("p").route_based);
+    assert!(intent.tunnels.iter().any(|t| t.id == u.id));
+}
+
+#[tokio::test]
 async fn deleting_removes_the_data_plane_then_the_tree() {
     let w = world();
     let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("create");

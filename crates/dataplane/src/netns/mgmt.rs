@@ -55,15 +55,25 @@ impl PasswordAuth {
         }
     }
 
-    /// Users of `self` whose live sessions must end under `new`: gone, or with another address or other networks.
+    /// Users of `self` whose live sessions must end under `new`: gone, given another address, or needing other
+    /// routes pushed. Other changes of what a user may reach need no reconnect: the firewall checks every packet.
     fn revoked_by(&self, new: &PasswordAuth) -> BTreeSet<String> {
         self.users
             .iter()
             .filter(|(name, old)| {
                 let kept = new.users.get(*name);
-                !matches!(kept, Some(u) if u.address == old.address && nets(&u.allowed) == nets(&old.allowed))
+                !matches!(kept, Some(u) if u.address == old.address
+                    && new.pushed_routes(u) == self.pushed_routes(old))
             })
             .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The routes a user's session was given beyond the server's own: its allowed networks outside them.
+    fn pushed_routes(&self, user: &UserIntent) -> BTreeSet<Ipv4Net> {
+        Ipv4Net::aggregate(&nets(&user.allowed).into_iter().collect())
+            .into_iter()
+            .filter(|net| !self.server_routes.iter().any(|r| r.contains(net)))
             .collect()
     }
 
@@ -71,10 +81,8 @@ impl PasswordAuth {
     /// not push to everyone anyway.
     fn client_config(&self, user: &UserIntent) -> Vec<String> {
         let mut lines = vec![format!("ifconfig-push {} {}", user.address, self.netmask)];
-        for net in Ipv4Net::aggregate(&user.allowed) {
-            if !self.server_routes.iter().any(|r| r.contains(&net)) {
-                lines.push(format!("push \"route {} {}\"", net.network(), net.netmask()));
-            }
+        for net in self.pushed_routes(user) {
+            lines.push(format!("push \"route {} {}\"", net.network(), net.netmask()));
         }
         lines
     }
@@ -518,7 +526,7 @@ mod tests {
     }
 
     #[test]
-    fn revocation_covers_removed_moved_and_narrowed_users() {
+    fn revocation_covers_removed_moved_and_rerouted_users() {
         let old = auth(vec![
             user("alice", "10.9.0.10", &["10.1.0.0/24"]),
             user("bob", "10.9.0.20", &["10.2.0.0/24"]),
@@ -534,9 +542,14 @@ mod tests {
             user("dave", "10.9.0.40", &["10.2.0.7/24", "10.1.0.0/24"]),
         ]);
         assert_eq!(old.revoked_by(&new), BTreeSet::from(["alice".to_string(), "bob".to_string()]));
+        // Narrowed or widened inside the server's routes: the firewall applies it to the live session.
         let mut narrowed = new.clone();
         narrowed.users.insert("carol".into(), user("carol", "10.9.0.30", &[]));
-        assert!(new.revoked_by(&narrowed).contains("carol"));
+        assert!(new.revoked_by(&narrowed).is_empty());
+        // A network outside them needs a route the session was not given: it reconnects.
+        let mut rerouted = new.clone();
+        rerouted.users.insert("carol".into(), user("carol", "10.9.0.30", &["10.1.0.0/24", "10.7.0.0/16"]));
+        assert_eq!(new.revoked_by(&rerouted), BTreeSet::from(["carol".to_string()]));
     }
 
     #[test]
