@@ -163,6 +163,7 @@ impl Call<'_> {
             params_hash: hex::encode(h.finalize()),
             dry_run: self.p.dry_run()?,
             ids: openvgw_core::IdStyle::Prefixed,
+            queue_changes: false,
         })
     }
 }

@@ -16,7 +16,7 @@ impl Service {
         usage: CertificateUse,
     ) -> Result<()> {
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, gateway_id)?;
             if gw.crypto_suite != CryptoSuite::NationalStandard {
                 return Err(Error::Precondition(Precondition::NotNationalStandard));
             }
@@ -43,7 +43,7 @@ impl Service {
         usage: CertificateUse,
     ) -> Result<()> {
         self.mutate(ctx, |tx| {
-            gateway_for_change(tx, &ctx.scope, gateway_id)?;
+            gateway_for_change(tx, ctx, gateway_id)?;
             let q = ListQuery::children_of(&ctx.scope, gateway_id)
                 .key(Index::CertificateType, usage.as_str())
                 .key(Index::CertificateId, certificate_id);

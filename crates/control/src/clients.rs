@@ -636,16 +636,12 @@ impl Service {
         })
     }
 
-    /// Removes a client CA; a certificate server keeps at least one.
+    /// Removes a client CA. Removing the last one of a certificate server is allowed: it then admits no client,
+    /// and is how such a server is emptied before it switches to passwords.
     pub fn delete_client_ca(&self, ctx: &Ctx, server_id: &str, id: &str) -> Result<()> {
         self.mutate(ctx, |tx| {
-            let (server, gw) = server_for_change(tx, &ctx.scope, server_id)?;
+            let (_, gw) = server_for_change(tx, &ctx.scope, server_id)?;
             Self::client_ca_of(tx, &ctx.scope, server_id, id)?;
-            if server.client_auth == ClientAuth::Certificate
-                && tx.count::<ClientCa>(&ListQuery::children_of(&ctx.scope, server_id))? <= 1
-            {
-                return Err(Error::invalid(Field::ClientCa, Rule::Required));
-            }
             tx.delete_tree(Kind::ClientCa, id)?;
             touch(tx, gw)
         })

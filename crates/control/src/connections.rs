@@ -411,7 +411,7 @@ impl Service {
         mut inside: Option<TunnelInside>,
     ) -> Result<VpnConnection> {
         let scope = &ctx.scope;
-        let gw = gateway_for_change(tx, scope, &input.gateway_id)?;
+        let gw = gateway_for_change(tx, ctx, &input.gateway_id)?;
         let cgw: CustomerGateway = tx.require(scope, &input.customer_gateway_id)?;
         let index = resolve_public_ip(&gw, &input.public_ip)?;
         let local_ip = Self::check_public_ip_index(&gw, index)?;
@@ -563,7 +563,7 @@ impl Service {
                 probe.ext = after.ext.clone();
             })? || ch.initiate == Some(true);
             if tunnel_changed {
-                let mut gw = gateway_for_change(tx, scope, &conn.gateway_id)?;
+                let mut gw = gateway_for_change(tx, ctx, &conn.gateway_id)?;
                 check_remote_ca(&gw, &conn.remote_ca_certificate)?;
                 conn.updated_at = now_ms();
                 tx.update(&conn)?;
@@ -610,7 +610,7 @@ impl Service {
     pub fn delete_connection(&self, ctx: &Ctx, id: &str) -> Result<()> {
         self.mutate(ctx, |tx| {
             let conn: VpnConnection = tx.require(&ctx.scope, id)?;
-            let mut gw = gateway_for_change(tx, &ctx.scope, &conn.gateway_id)?;
+            let mut gw = gateway_for_change(tx, ctx, &conn.gateway_id)?;
             tx.delete_tree(Kind::VpnConnection, id)?;
             sync_gateway_bgp(tx, &mut gw)?;
             bump(tx, gw)?;

@@ -72,7 +72,7 @@ impl Service {
             openvgw_core::validate::psk(p.expose(), 128)?;
         }
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, gateway_id)?;
             if !gw.ssl_enabled {
                 return Err(Error::Precondition(Precondition::ServiceDisabled));
             }
@@ -117,7 +117,7 @@ impl Service {
             let changed = changes_more_than(&before, &server, |probe, after| probe.name = after.name.clone())?
                 || changes.initiate == Some(true);
             if changed {
-                let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+                let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
                 server.updated_at = now_ms();
                 tx.update(&server)?;
                 bump(tx, gw)?;
@@ -132,7 +132,7 @@ impl Service {
     pub fn delete_ipsec_server(&self, ctx: &Ctx, id: &str) -> Result<()> {
         self.mutate(ctx, |tx| {
             let server: IpsecServer = tx.require(&ctx.scope, id)?;
-            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
             tx.delete_tree(Kind::IpsecServer, id)?;
             bump(tx, gw)?;
             Ok(())

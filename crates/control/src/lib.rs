@@ -43,6 +43,9 @@ pub struct Ctx {
     pub dry_run: bool,
     /// How the dialect's ids look.
     pub ids: IdStyle,
+    /// Whether a gateway still applying earlier changes takes new ones (applied together with them), or refuses
+    /// them as busy (Alibaba's `VpnGateway.Configuring`). Gateways being created or deleted refuse either way.
+    pub queue_changes: bool,
 }
 
 impl Ctx {
@@ -136,6 +139,25 @@ impl Service {
         Ok(out)
     }
 
+    /// The first answer of a repeated client token, when the operation ran before with the same parameters (a
+    /// mismatch is an error). Lets a dialect answer a retry before checks that the first run changed the outcome of.
+    pub fn replayed<T: DeserializeOwned>(&self, ctx: &Ctx) -> Result<Option<T>> {
+        let Some(token) = &ctx.client_token else {
+            return Ok(None);
+        };
+        let ttl_ms = self.config.server.idempotency_ttl_s as i64 * 1000;
+        let rec = self.store.read(|tx| tx.idempotency(&ctx.scope.tenant_id, &ctx.operation, token))?;
+        match rec {
+            Some(r) if r.created_at > now_ms() - ttl_ms => {
+                if r.params_hash != ctx.params_hash {
+                    return Err(Error::IdempotentParameterMismatch);
+                }
+                serde_json::from_str(&r.result).map(Some).map_err(Error::internal)
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         self.store.read(f)
     }
@@ -147,13 +169,14 @@ impl Service {
     }
 }
 
-/// The gateway a change applies to; it must be `active` (anything in flight answers "busy").
-pub(crate) fn gateway_for_change(tx: &Tx, scope: &Scope, id: &str) -> Result<VpnGateway> {
-    let gw: VpnGateway = tx.require(scope, id)?;
-    if gw.status() != GatewayStatus::Active {
-        return Err(Error::GatewayBusy { status: gw.status(), id: gw.id });
+/// The gateway a change applies to: `active`, or (where the dialect queues changes) still applying earlier ones.
+pub(crate) fn gateway_for_change(tx: &Tx, ctx: &Ctx, id: &str) -> Result<VpnGateway> {
+    let gw: VpnGateway = tx.require(&ctx.scope, id)?;
+    match gw.status() {
+        GatewayStatus::Active => Ok(gw),
+        GatewayStatus::Updating if ctx.queue_changes => Ok(gw),
+        status => Err(Error::GatewayBusy { status, id: gw.id }),
     }
-    Ok(gw)
 }
 
 /// Records that the gateway's data plane must change.

@@ -82,7 +82,7 @@ impl Service {
         certs: GatewayCertificates,
     ) -> Result<GatewayCertificate> {
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, gateway_id)?;
             if gw.crypto_suite != CryptoSuite::NationalStandard {
                 return Err(Error::Precondition(Precondition::NotNationalStandard));
             }

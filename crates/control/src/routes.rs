@@ -65,7 +65,7 @@ impl Service {
     pub fn create_route(&self, ctx: &Ctx, input: NewRoute) -> Result<RouteEntry> {
         self.mutate(ctx, |tx| {
             let scope = &ctx.scope;
-            let gw = gateway_for_change(tx, scope, &input.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &input.gateway_id)?;
             let hop: Option<VpnConnection> = tx.get(scope, &input.next_hop)?;
             if hop.as_ref().is_none_or(|c| c.gateway_id != gw.id) {
                 return Err(Error::invalid(Field::NextHop, Rule::NotApplicable));
@@ -105,7 +105,7 @@ impl Service {
 
     pub fn publish_route(&self, ctx: &Ctx, key: RouteKey, publish: bool) -> Result<()> {
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, &key.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &key.gateway_id)?;
             let mut r = find(tx, &ctx.scope, &key)?;
             if r.published != publish {
                 r.published = publish;
@@ -118,7 +118,7 @@ impl Service {
 
     pub fn modify_route_weight(&self, ctx: &Ctx, key: RouteKey, new_weight: u32) -> Result<()> {
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, &key.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &key.gateway_id)?;
             let mut r = find(tx, &ctx.scope, &key)?;
             if r.weight != new_weight {
                 r.weight = new_weight;
@@ -131,7 +131,7 @@ impl Service {
 
     pub fn delete_route(&self, ctx: &Ctx, key: RouteKey) -> Result<()> {
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, &key.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &key.gateway_id)?;
             let r = find(tx, &ctx.scope, &key)?;
             tx.delete_tree(Kind::RouteEntry, &r.id)?;
             bump(tx, gw)?;

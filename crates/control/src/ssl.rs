@@ -134,7 +134,7 @@ impl Service {
     pub fn create_ssl_server(&self, ctx: &Ctx, gateway_id: &str, spec: NewSslServer) -> Result<SslVpnServer> {
         check_pool(&spec.client_ip_pool, &spec.local_subnets)?;
         self.mutate(ctx, |tx| {
-            let gw = gateway_for_change(tx, &ctx.scope, gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, gateway_id)?;
             if !gw.ssl_enabled {
                 return Err(Error::Precondition(Precondition::ServiceDisabled));
             }
@@ -215,7 +215,7 @@ impl Service {
             }
             let gw: VpnGateway = tx.require(&ctx.scope, &server.gateway_id)?;
             if changes_more_than(&before, &server, |probe, after| probe.name = after.name.clone())? {
-                let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+                let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
                 server.updated_at = now_ms();
                 tx.update(&server)?;
                 let gw = bump(tx, gw)?;
@@ -253,7 +253,7 @@ impl Service {
     pub fn delete_ssl_server(&self, ctx: &Ctx, id: &str) -> Result<()> {
         self.mutate(ctx, |tx| {
             let server: SslVpnServer = tx.require(&ctx.scope, id)?;
-            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
             tx.delete_tree(Kind::SslVpnServer, id)?;
             bump(tx, gw)?;
             Ok(())
@@ -264,7 +264,7 @@ impl Service {
         self.mutate(ctx, |tx| {
             let server: SslVpnServer = tx.require(&ctx.scope, server_id)?;
             // The gateway's client list changes (sessions per certificate, revocation on delete).
-            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
             quota(
                 tx.count::<SslVpnClientCert>(&ListQuery::children_of(&ctx.scope, server_id))?,
                 self.config.quotas.ssl_client_certs_per_server,
@@ -345,7 +345,7 @@ impl Service {
         self.mutate(ctx, |tx| {
             let cert: SslVpnClientCert = tx.require(&ctx.scope, id)?;
             let mut server: SslVpnServer = tx.require(&ctx.scope, &cert.server_id)?;
-            let gw = gateway_for_change(tx, &ctx.scope, &server.gateway_id)?;
+            let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
             server.revoked_serials.push(cert.serial_hex.clone());
             server.crl_number += 1;
             tx.update(&server)?;

@@ -138,6 +138,8 @@ impl<'a> Call<'a> {
             params_hash: hex::encode(h.finalize()),
             dry_run: false,
             ids: IdStyle::Uuid,
+            // Huawei's gateways take connection and server changes while they apply earlier ones.
+            queue_changes: true,
         })
     }
 

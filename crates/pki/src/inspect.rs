@@ -148,6 +148,26 @@ pub fn inspect(pem_text: &str) -> Result<Inspected, InspectError> {
     })
 }
 
+/// Whether an SM2 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY` PEM) belongs to the SM2 certificate:
+/// its public point is the certificate's. `Err` when either cannot be read as SM2.
+pub fn sm2_key_matches(cert_pem: &str, key_pem: &str) -> Result<bool, InspectError> {
+    use sm2::elliptic_curve::sec1::ToEncodedPoint;
+    use sm2::pkcs8::DecodePrivateKey;
+    let (_, pem) = parse_x509_pem(cert_pem.trim().as_bytes()).map_err(|_| InspectError::Format)?;
+    let (_, cert) = X509Certificate::from_der(&pem.contents).map_err(|_| InspectError::Content)?;
+    if key_algorithm(&cert) != KeyAlgorithm::Sm2 {
+        return Err(InspectError::Content);
+    }
+    let key = key_pem.trim();
+    let secret = if key.starts_with("-----BEGIN EC PRIVATE KEY-----") {
+        sm2::SecretKey::from_sec1_pem(key).map_err(|_| InspectError::Content)?
+    } else {
+        sm2::SecretKey::from_pkcs8_pem(key).map_err(|_| InspectError::Content)?
+    };
+    let point = secret.public_key().to_encoded_point(false);
+    Ok(point.as_bytes() == cert.public_key().subject_public_key.data.as_ref())
+}
+
 fn base64_lines(der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);

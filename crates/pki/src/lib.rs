@@ -23,7 +23,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-pub use inspect::{inspect, InspectError, Inspected, KeyAlgorithm};
+pub use inspect::{inspect, sm2_key_matches, InspectError, Inspected, KeyAlgorithm};
 pub use ovpn::{
     cipher_name, openvpn_client_config, openvpn_server_cipher_directives, OpenVpnClientProfile, SUPPORTED_CIPHERS,
 };

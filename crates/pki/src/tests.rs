@@ -146,3 +146,18 @@ fn crl_is_pem_and_grows_with_revocations() {
     let two = crl(&ca, &[c1.serial_hex, c2.serial_hex.to_uppercase()], 2).expect("crl");
     assert!(two.len() > empty.len());
 }
+
+#[test]
+fn sm2_keys_are_matched_to_their_certificate() {
+    let cert = include_str!("../tests/fixtures/sm2-cert.pem");
+    let key = include_str!("../tests/fixtures/sm2-key.pem");
+    let other = include_str!("../tests/fixtures/sm2-other-key.pem");
+    let i = inspect(cert).expect("an SM2 certificate parses");
+    assert_eq!(i.key_algorithm, KeyAlgorithm::Sm2);
+    assert_eq!(i.signature_algorithm, "SM3WITHSM2");
+    assert_eq!(sm2_key_matches(cert, key), Ok(true));
+    assert_eq!(sm2_key_matches(cert, other), Ok(false));
+    assert!(sm2_key_matches(cert, "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----").is_err());
+    let rsa = new_ca("rsa").expect("ca");
+    assert!(sm2_key_matches(&rsa.cert_pem, key).is_err(), "not an SM2 certificate");
+}

@@ -106,6 +106,7 @@ fn world() -> World {
         params_hash: String::new(),
         dry_run: false,
         ids: IdStyle::Prefixed,
+        queue_changes: false,
     };
     World { _dir: dir, svc, driver, rec, ctx }
 }
@@ -296,7 +297,8 @@ async fn static_connections_route_their_remote_subnets_policy_ones_do_not() {
     };
     let u = w.svc.create_connection(&w.ctx, unrouted).expect("static without routes");
     let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
-    let routed: Vec<(&str, String)> = intent.routes.iter().map(|r| (r.tunnel_id.as_str(), r.dest.to_string())).collect();
+    let routed: Vec<(&str, String)> =
+        intent.routes.iter().map(|r| (r.tunnel_id.as_str(), r.dest.to_string())).collect();
     assert_eq!(routed, vec![(s.id.as_str(), "192.168.0.0/16".to_string())]);
     assert!(intent.tunnels.iter().find(|t| t.id == s.id).expect("s").route_based);
     assert!(!intent.tunnels.iter().find(|t| t.id == p.id).expect("p").route_based);

@@ -202,6 +202,17 @@ pub struct ConnectionWire {
     pub connection_monitor_id: Option<String>,
     pub ha_role: &'static str,
     pub tags: Vec<ResourceTag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp_peer: Option<BgpPeer>,
+}
+
+/// The BGP neighbour of a BGP connection as configured. openvgw runs no BGP speaker yet, so the session's state
+/// and counters are not shown rather than invented.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BgpPeer {
+    pub peer_ip_address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_asn: Option<u64>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -339,6 +350,10 @@ fn wire_view(v: &ConnectionView, gw: Option<&VpnGateway>, monitor: Option<String
         connection_monitor_id: if shape == Shape::Created { None } else { monitor },
         ha_role: conn.ha_role.map(|r| word_of(r, spelling::HA_ROLE)).unwrap_or("master"),
         tags: ResourceTag::of(&v.tags),
+        bgp_peer: (shape == Shape::Read && conn.mode == ConnectionMode::Bgp)
+            .then(|| inside.and_then(|i| i.peer()))
+            .flatten()
+            .map(|peer| BgpPeer { peer_ip_address: peer.to_string(), peer_asn: v.customer_gateway.asn }),
     }
 }
 

@@ -560,6 +560,7 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
 pub fn update(c: &Call, body: UpdateBody) -> Result<Updated, HwError> {
     let u = body.vpn_gateway;
     let current = c.path_gateway()?;
+    require_active(c, &current.item)?;
     if let Some(n) = &u.name {
         wire::name(n)?;
     }
@@ -583,6 +584,14 @@ pub fn update(c: &Call, body: UpdateBody) -> Result<Updated, HwError> {
     let gw = c.svc.modify_gateway(&c.ctx()?, &current.item.id, changes).map_err(|e| c.core(e))?;
     let tagged = Tagged { item: gw, tags: current.tags };
     Ok(Updated { vpn_gateway: c.gateway_view(&tagged, Shape::Updated)?, request_id: c.request_id() })
+}
+
+/// A gateway takes updates, even a rename, only while `ACTIVE` (the reference's "not ready" answers).
+pub fn require_active(c: &Call, gw: &VpnGateway) -> Result<(), HwError> {
+    match gw.status() {
+        GatewayStatus::Active => Ok(()),
+        status => Err(c.core(Error::GatewayBusy { id: gw.id.clone(), status })),
+    }
 }
 
 pub fn update_specification(c: &Call, body: SpecificationBody) -> Result<Updated, HwError> {
@@ -899,12 +908,27 @@ pub struct CertificateList {
     pub request_id: String,
 }
 
-/// Parses one PEM certificate of an upload; `want_ca` says whether it must be a CA.
+/// Parses one PEM certificate of an upload: a national-standard (SM2 key, SM3-with-SM2 signature) certificate, a CA
+/// or not as `want_ca` says.
 fn certificate(field: &str, pem: &str, want_ca: bool, max: usize) -> Result<CertificateInfo, HwError> {
     if pem.is_empty() || pem.len() > max {
         return Err(HwError::invalid(format!("certificate.{field} must be 1-{max} characters")));
     }
     let i = wire::inspect(field, pem)?;
+    if i.key_algorithm != openvgw_pki::KeyAlgorithm::Sm2 {
+        return Err(HwError::new(
+            400,
+            "VPN.0070",
+            format!("The key algorithm of the certificate {field} is not supported."),
+        ));
+    }
+    if i.signature_algorithm != "SM3WITHSM2" {
+        return Err(HwError::new(
+            400,
+            "VPN.0071",
+            format!("The signature algorithm of the certificate {field} is not supported."),
+        ));
+    }
     if i.is_ca != want_ca {
         return Err(if want_ca {
             HwError::new(400, "VPN.0076", format!("Certificate {field} is not a CA certificate."))
@@ -913,6 +937,15 @@ fn certificate(field: &str, pem: &str, want_ca: bool, max: usize) -> Result<Cert
         });
     }
     Ok(wire::certificate_info(i))
+}
+
+/// The private key must be the certificate's own.
+fn key_of(field: &str, cert: &CertificateInfo, key: &Secret) -> Result<(), HwError> {
+    match openvgw_pki::sm2_key_matches(&cert.pem, key.expose()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(HwError::invalid(format!("certificate.{field} is not the private key of its certificate"))),
+        Err(_) => Err(HwError::invalid(format!("certificate.{field} is not an SM2 private key"))),
+    }
 }
 
 fn private_key(field: &str, pem: &str) -> Result<Secret, HwError> {
@@ -990,6 +1023,8 @@ pub fn upload_certificate(c: &Call, body: CertificateBody) -> Result<Certificate
         enc_certificate: certificate("enc_certificate", &b.enc_certificate, false, 4096)?,
         enc_private_key: private_key("enc_private_key", &b.enc_private_key)?,
     };
+    key_of("private_key", &certs.certificate, &certs.private_key)?;
+    key_of("enc_private_key", &certs.enc_certificate, &certs.enc_private_key)?;
     let cert = c.svc.upload_gateway_certificate(&c.ctx()?, &gw.item.id, &name, certs).map_err(|e| c.core(e))?;
     Ok(CertificateConfig { certificate: certificate_config(&cert), request_id: c.request_id() })
 }
@@ -1015,13 +1050,18 @@ pub fn update_certificate(c: &Call, body: CertificateUpdateBody) -> Result<Certi
     }
     let signing = match (&b.certificate, &b.private_key) {
         (Some(cert), Some(key)) => {
-            Some((certificate("certificate", cert, false, 4096)?, private_key("private_key", key)?))
+            let (cert, key) = (certificate("certificate", cert, false, 4096)?, private_key("private_key", key)?);
+            key_of("private_key", &cert, &key)?;
+            Some((cert, key))
         }
         _ => None,
     };
     let enc = match (&b.enc_certificate, &b.enc_private_key) {
         (Some(cert), Some(key)) => {
-            Some((certificate("enc_certificate", cert, false, 4096)?, private_key("enc_private_key", key)?))
+            let (cert, key) =
+                (certificate("enc_certificate", cert, false, 4096)?, private_key("enc_private_key", key)?);
+            key_of("enc_private_key", &cert, &key)?;
+            Some((cert, key))
         }
         _ => None,
     };

@@ -297,6 +297,7 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
 pub fn update(c: &Call, body: UpdateBody) -> Result<IdOnly, HwError> {
     let u = body.p2c_vpn_gateway;
     let gw = c.path_gateway()?;
+    crate::handlers::gateways::require_active(c, &gw.item)?;
     if let Some(n) = &u.name {
         wire::name_of(n, 1, 64, "_-", openvgw_core::Field::Name)?;
     }

@@ -232,6 +232,12 @@ pub fn batch_create(c: &Call, body: BatchCreateBody) -> Result<BatchCreated, HwE
         return Err(HwError::new(400, "VPN.1318", "User list is empty."));
     }
     let sid = server_id(c)?;
+    let ctx = c.ctx()?;
+    // A retry with the same token answers as the first run did (its users now exist, which would read as
+    // duplicates below).
+    if c.svc.replayed::<Vec<VpnUser>>(&ctx).map_err(|e| c.core(e))?.is_some() {
+        return Ok(BatchCreated { invalid_users: vec![], request_id: c.request_id() });
+    }
     let groups = c.groups()?;
     let existing = c.svc.list_users(c.scope()?, sid, None, &PageRequest::ALL).map_err(|e| c.core(e))?;
     let mut invalid = Vec::new();
@@ -288,7 +294,7 @@ pub fn batch_create(c: &Call, body: BatchCreateBody) -> Result<BatchCreated, HwE
         }
     }
     if invalid.is_empty() {
-        c.svc.create_users(&c.ctx()?, sid, new).map_err(|e| c.core(e))?;
+        c.svc.create_users(&ctx, sid, new).map_err(|e| c.core(e))?;
     }
     Ok(BatchCreated { invalid_users: invalid, request_id: c.request_id() })
 }
