@@ -10,7 +10,8 @@ if [ "${INSTALL:-0}" = 1 ]; then
   apt-get install -y -qq --no-install-recommends strongswan-swanctl charon-systemd libcharon-extra-plugins \
     libstrongswan-standard-plugins openvpn iputils-ping nftables >/dev/null
 fi
-# The driver enforces what SSL-VPN password users may reach with nftables; scripts/test does not install it.
+# The driver enforces what SSL-VPN password users may reach with nftables (scripts/test installs it too, for runs of
+# this script alone).
 if ! command -v nft >/dev/null && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >/dev/null
 fi

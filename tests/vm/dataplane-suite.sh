@@ -46,7 +46,7 @@ for line in sys.stdin:
     echo "==> building openvgw" >&2
     cargo build --quiet -p openvgw
     venv=$ROOT/.venv
-    if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import alibabacloud_vpc20160428' 2>/dev/null; then
+    if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import alibabacloud_vpc20160428, huaweicloudsdkvpn' 2>/dev/null; then
       python3 -m venv "$venv"
       "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
     fi
