@@ -1,7 +1,8 @@
 """Packets through tunnels created with Huawei's SDK (huaweicloudsdkvpn):
 
-* site-to-cloud: a strongSwan customer gateway configured from the connection's exported peer configuration;
-  the SA counters, the negotiation log and a reset are read back through the API;
+* site-to-cloud: a strongSwan customer gateway configured from the connection's exported peer configuration, a
+  static connection on the gateway's first EIP and a policy connection on its second; the SA counters, the
+  negotiation log and a reset are read back through the API;
 * client-to-site: stock OpenVPN clients sign in with user names and passwords from the exported client profile,
   get their fixed addresses, reach only what their group's access policy allows (changed live), are listed and
   disconnected through the API, and a deleted user is locked out.
@@ -145,6 +146,32 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
         site.charon.swanctl("--terminate", "--ike", conn.id, "--force", check=False)
         site.charon.load("")
     assert wait_until(lambda: not Lab.ping(site.onprem, HOST_A), 15), "still reachable after the connection is gone"
+
+    # A policy connection bound to the second EIP.
+    conn = hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
+        vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
+            vgw_id=gw.id, vgw_ip=gw.eip2.id, cgw_id=cgw.id, style="policy", peer_subnets=[ONPREM_NET], psk=PSK,
+            policy_rules=[sdk.PolicyRule(source=HW_VPC_CIDR, destination=[ONPREM_NET])])))).vpn_connection
+    try:
+        assert conn.style == "POLICY" and conn.vgw_ip == gw.eip2.id
+        wait_status(show_gw, "ACTIVE")
+        exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
+            vpn_connection_id=conn.id, body=sdk.ExportPeerConfigurationRequestBody(
+                vendor="strongSwan", type="software", model="swanctl", version="5.9"))).peer_config
+        assert f"remote_addrs = {gw.eip2.ip_address}" in exported, exported
+        if not site.kernel_esp:
+            exported = exported.replace("    proposals =", "    encap = yes\n    proposals =", 1)
+        site.charon.load(exported)
+        site.charon.initiate(conn.id)
+        assert Lab.wait_ping(site.onprem, HOST_A, 30), site.charon.log_tail()
+        show = lambda: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(vpn_connection_id=conn.id)).vpn_connection
+        wait_status(show, "ACTIVE", 20)
+    finally:
+        hw.delete_vpn_connection(sdk.DeleteVpnConnectionRequest(vpn_connection_id=conn.id))
+        wait_status(show_gw, "ACTIVE")
+        site.charon.swanctl("--terminate", "--ike", conn.id, "--force", check=False)
+        site.charon.load("")
+    assert wait_until(lambda: not Lab.ping(site.onprem, HOST_A), 15), "still reachable after the connection is gone"
     hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
 
 
@@ -171,14 +198,16 @@ def p2c(hw, vpc, lab):
 
 
 def _client(lab: Lab, ns: str, workdir, profile: str, name: str, password: str):
+    """Stock OpenVPN with exactly the exported profile; the user name and password come from a file given on the
+    command line (what a user types at the prompt the profile's `auth-user-pass` asks for)."""
     creds = workdir / f"{name}.creds"
     creds.write_text(f"{name}\n{password}\n")
     creds.chmod(0o600)
     conf = workdir / f"{name}.ovpn"
-    conf.write_text(profile.replace("auth-user-pass\n", f"auth-user-pass {creds}\n"))
+    conf.write_text(profile)
     log = workdir / f"{name}.log"
     log.write_text("")
-    p = lab.spawn(ns, ["openvpn", "--config", str(conf), "--verb", "3"], log)
+    p = lab.spawn(ns, ["openvpn", "--config", str(conf), "--auth-user-pass", str(creds), "--verb", "3"], log)
     return p, log
 
 
@@ -229,6 +258,7 @@ def test_client_to_site_users_passwords_and_access_policies(hw, lab, vpc, p2c, w
         first = listed[0].connection_id
         hw.delete_p2c_vgw_connection(sdk.DeleteP2cVgwConnectionRequest(p2c_vgw_id=gid, connection_id=first))
         assert wait_until(lambda: first not in [s.connection_id for s in _sessions(hw, gid)], 15)
+        time.sleep(1.1)  # the same signed change again within a second would be refused as a replay
         with pytest.raises(ClientRequestException) as e:
             hw.delete_p2c_vgw_connection(sdk.DeleteP2cVgwConnectionRequest(p2c_vgw_id=gid, connection_id=first))
         assert (e.value.status_code, e.value.error_code) == (404, "VPN.0563")

@@ -48,10 +48,44 @@ def dialect_ops() -> List[Tuple[str, str, str]]:
 
 METHOD = {name: method for name, method, _ in dialect_ops()}
 
+#: The server refuses a signed change whose signature it has seen (replay); the SDK's signature has second
+#: resolution, so two identical changes in one second look alike. Identical changes are spaced a second apart.
+_last_change: Dict[str, int] = {}
+
+
 def pace(key: str) -> None:
-    """Identical signed changes need no spacing (the dialect does not refuse a repeated signature); kept as the one
-    place to add it should that change."""
-    del key
+    now = time.time()
+    if _last_change.get(key) == int(now):
+        time.sleep(int(now) + 1.02 - now)
+    _last_change[key] = int(time.time())
+
+
+#: The OpenAPI document each server serves, by port: operation name -> (method, path, operation object).
+_OPENAPI: Dict[int, Dict[str, Tuple[str, str, Dict[str, Any]]]] = {}
+
+
+def openapi(port: int) -> Dict[str, Tuple[str, str, Dict[str, Any]]]:
+    if port not in _OPENAPI:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi/huawei.json", timeout=10) as r:
+            doc = json.load(r)
+        _OPENAPI[port] = {o["operationId"]: (m.upper(), p, o) for p, item in doc["paths"].items() for m, o in item.items()}
+    return _OPENAPI[port]
+
+
+def check_against_openapi(port: int, op: str, status: int, data: Any) -> None:
+    """Every successful SDK call is checked against the document the server serves: the documented status, and the
+    answer valid under the operation's response schema (so the document cannot drift from what is served)."""
+    from jsonschema import Draft202012Validator
+    method, path, o = openapi(port)[op]
+    documented = [s for s in o["responses"] if s != "default"]
+    assert [str(status)] == documented, f"{op}: answered {status}, the document says {documented}"
+    if status == 204:
+        assert data is None, f"{op}: 204 with a body"
+        return
+    schema = o["responses"][str(status)]["content"]["application/json"]["schema"]
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    assert not errors, f"{op}: the answer does not match the document: " + "; ".join(
+        f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
 
 
 #: SDK operations that answered successfully at least once in this session (the coverage check reads it).
@@ -151,6 +185,7 @@ class Hw:
             raise HwCallError(f"{op} failed: {e.status_code} {e.error_code} {e.error_msg} (request {e.request_id})")
         raw = getattr(resp, "raw_content", None) or b""
         data = json.loads(raw) if raw.strip() else None
+        check_against_openapi(self.port, op, resp.status_code, data)
         CALLED.add(op)
         return Result(resp.status_code, data, resp, {})
 

@@ -69,6 +69,10 @@ pub struct Reply {
 /// An `SDK-HMAC-SHA256` signature.
 struct Signed {
     cred: sig::Credential,
+    /// The scheme has no nonce: a signature is good for one change. Reads are answered the same however often they
+    /// come (and polling loops repeat them within a second), so only changes are guarded against replay; a client
+    /// repeating an identical change within the same second of `X-Sdk-Date` is refused like a replay.
+    replay_key: Option<String>,
 }
 
 impl SignedRequest for Signed {
@@ -81,11 +85,8 @@ impl SignedRequest for Signed {
     fn check_freshness(&self, now: OffsetDateTime, window: Duration) -> Result<(), AuthError> {
         sig::check_freshness(&self.cred, now, window)
     }
-    /// The scheme has no nonce and one-second dates: two identical requests in the same second (a retried
-    /// disconnect, a repeated reset) carry the same signature and are both legitimate. Like Huawei's gateway,
-    /// openvgw does not refuse them; creates that must not repeat carry `X-Client-Token`.
     fn replay_key(&self) -> Option<&str> {
-        None
+        self.replay_key.as_deref()
     }
 }
 
@@ -143,7 +144,8 @@ impl Dialect for Huawei {
             Presented::Token(token.to_string())
         } else {
             let cred = sig::credential(&req.parts()).map_err(|e| error::from_auth(&e))?;
-            Presented::Signature(Box::new(Signed { cred }))
+            let replay_key = (req.method != "GET" && req.method != "HEAD").then(|| cred.signature.clone());
+            Presented::Signature(Box::new(Signed { cred, replay_key }))
         };
         Ok((Decoded { op, params }, presented))
     }

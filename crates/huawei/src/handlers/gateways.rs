@@ -213,7 +213,8 @@ fn usage_by_gateway(conns: &[ConnectionView]) -> HashMap<String, Usage> {
         .collect()
 }
 
-fn eip_view(gw: &VpnGateway, ext: &GatewayExt, i: usize) -> Option<EipView> {
+/// The `i`-th EIP of a gateway with what was recorded of its billing.
+pub fn eip_view(gw: &VpnGateway, ext: &GatewayExt, i: usize) -> Option<EipView> {
     let ip = gw.public_ips.get(i)?;
     let e = ext.eips.get(i).cloned().unwrap_or_default();
     Some(EipView {
@@ -342,7 +343,7 @@ fn local_subnets(values: &[String]) -> Result<Vec<ipnet::Ipv4Net>, HwError> {
 }
 
 /// A new EIP's attributes; an existing EIP cannot be bound (openvgw has no EIP service to own one).
-fn new_eip(e: &EipRequest, which: &str, flavor_cap: u32) -> Result<EipExt, HwError> {
+pub fn new_eip(e: &EipRequest, which: &str, flavor_cap: u32, name_prefix: &str) -> Result<EipExt, HwError> {
     let new_fields = e.eip_type.is_some()
         || e.charge_mode.is_some()
         || e.bandwidth_size.is_some()
@@ -379,7 +380,7 @@ fn new_eip(e: &EipRequest, which: &str, flavor_cap: u32) -> Result<EipExt, HwErr
             wire::name_of(n, 1, 64, "_-.", Field::Bandwidth)?;
             n.to_string()
         }
-        None => wire::default_name("vpngw-bandwidth"),
+        None => wire::default_name(name_prefix),
     };
     Ok(EipExt {
         eip_type,
@@ -482,7 +483,7 @@ pub fn create(c: &Call, body: CreateBody) -> Result<Created, HwError> {
     let (Some(e1), Some(e2)) = (&g.eip1, &g.eip2) else {
         return Err(HwError::new(400, "VPN.0558", "Incomplete EIP parameters."));
     };
-    let eips = vec![new_eip(e1, "eip1", cap)?, new_eip(e2, "eip2", cap)?];
+    let eips = vec![new_eip(e1, "eip1", cap, "vpngw-bandwidth")?, new_eip(e2, "eip2", cap, "vpngw-bandwidth")?];
     let zones = zones(c, g.availability_zone_ids)?;
     let ext = GatewayExt {
         flavor: flavor.clone(),
@@ -873,26 +874,13 @@ pub struct CertificateConfig {
     pub request_id: String,
 }
 
-/// A gateway's certificates as reads show them.
+/// A gateway's certificates as reads show them: what uploads answer, with the binding's state.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CertificateView {
-    pub id: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub config: CertificateConfigView,
     pub project_id: String,
-    pub vgw_id: String,
     pub status: &'static str,
-    pub issuer: String,
-    pub signature_algorithm: String,
-    pub certificate_serial_number: String,
-    pub certificate_subject: String,
-    pub certificate_expire_time: String,
-    pub certificate_chain_serial_number: String,
-    pub certificate_chain_subject: String,
-    pub certificate_chain_expire_time: String,
-    pub enc_certificate_serial_number: String,
-    pub enc_certificate_subject: String,
-    pub enc_certificate_expire_time: String,
-    pub created_at: String,
     pub updated_at: String,
 }
 
@@ -979,25 +967,10 @@ fn certificate_config(cert: &openvgw_core::model::GatewayCertificate) -> Certifi
 }
 
 fn certificate_view(c: &Call, cert: &openvgw_core::model::GatewayCertificate) -> CertificateView {
-    let project = c.path("project_id").unwrap_or_default().to_string();
     CertificateView {
-        id: cert.id.clone(),
-        name: cert.name.clone(),
-        project_id: project,
-        vgw_id: cert.gateway_id.clone(),
+        config: certificate_config(cert),
+        project_id: c.path("project_id").unwrap_or_default().to_string(),
         status: "BOUND",
-        issuer: cert.certificate.issuer.clone(),
-        signature_algorithm: cert.certificate.signature_algorithm.clone(),
-        certificate_serial_number: wire::serial_decimal(&cert.certificate.serial),
-        certificate_subject: cert.certificate.subject.clone(),
-        certificate_expire_time: wire::ts_seconds(cert.certificate.not_after),
-        certificate_chain_serial_number: wire::serial_decimal(&cert.chain.serial),
-        certificate_chain_subject: cert.chain.subject.clone(),
-        certificate_chain_expire_time: wire::ts_seconds(cert.chain.not_after),
-        enc_certificate_serial_number: wire::serial_decimal(&cert.enc_certificate.serial),
-        enc_certificate_subject: cert.enc_certificate.subject.clone(),
-        enc_certificate_expire_time: wire::ts_seconds(cert.enc_certificate.not_after),
-        created_at: wire::ts(cert.created_at),
         updated_at: wire::ts(cert.updated_at),
     }
 }

@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::call::Call;
 use crate::error::HwError;
-use crate::ext::{EipExt, GatewayExt, LogConfig};
-use crate::handlers::gateways::{enterprise_project, status_word, zones};
+use crate::ext::{GatewayExt, LogConfig};
+use crate::handlers::gateways::{eip_view, enterprise_project, new_eip, status_word, zones, EipRequest, EipView};
 use crate::ops::{NoBody, NoContent, RequestIdOnly};
 use crate::wire::{self, PageInfo, ResourceTag};
 
-const EIP_TYPES: &[&str] = &["5_bgp", "5_sbgp", "5_youxuanbgp"];
 /// Clients a gateway serves when the request does not say (the reference's examples).
 const DEFAULT_CONNECTIONS: u32 = 10;
 
@@ -32,20 +31,10 @@ pub struct CreateP2cGateway {
     pub connect_subnet: String,
     pub flavor: Option<String>,
     pub availability_zone_ids: Option<Vec<String>>,
-    pub eip: P2cEipRequest,
+    pub eip: EipRequest,
     pub max_connection_number: Option<u32>,
     pub enterprise_project_id: Option<String>,
     pub tags: Option<Vec<ResourceTag>>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct P2cEipRequest {
-    pub id: Option<String>,
-    #[serde(rename = "type")]
-    pub eip_type: Option<String>,
-    pub charge_mode: Option<String>,
-    pub bandwidth_size: Option<u32>,
-    pub bandwidth_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -71,20 +60,6 @@ pub struct IdOnly {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct EipInfo {
-    pub id: String,
-    pub ip_version: u8,
-    #[serde(rename = "type")]
-    pub eip_type: String,
-    pub ip_address: String,
-    pub charge_mode: String,
-    pub bandwidth_id: String,
-    pub bandwidth_size: u32,
-    pub bandwidth_name: String,
-    pub share_type: &'static str,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct P2cGatewayView {
     pub id: String,
     pub name: String,
@@ -94,7 +69,7 @@ pub struct P2cGatewayView {
     pub flavor: String,
     pub availability_zone_ids: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub eip: Option<EipInfo>,
+    pub eip: Option<EipView>,
     pub max_connection_number: u32,
     pub current_connection_number: u32,
     pub enterprise_project_id: String,
@@ -125,7 +100,6 @@ pub struct Listed {
 fn view(t: &Tagged<VpnGateway>, sessions: u32, awaiting_upgrade: bool) -> P2cGatewayView {
     let gw = &t.item;
     let ext: GatewayExt = gw.ext.get();
-    let e = ext.eips.first().cloned().unwrap_or_default();
     P2cGatewayView {
         id: gw.id.clone(),
         name: gw.name.clone(),
@@ -134,17 +108,7 @@ fn view(t: &Tagged<VpnGateway>, sessions: u32, awaiting_upgrade: bool) -> P2cGat
         connect_subnet: gw.subnet_id.clone(),
         flavor: if ext.flavor.is_empty() { "Professional1".into() } else { ext.flavor.clone() },
         availability_zone_ids: ext.availability_zone_ids.clone(),
-        eip: gw.public_ips.first().map(|ip| EipInfo {
-            id: ip.id.clone(),
-            ip_version: 4,
-            eip_type: if e.eip_type.is_empty() { "5_bgp".into() } else { e.eip_type.clone() },
-            ip_address: ip.address.to_string(),
-            charge_mode: if e.charge_mode.is_empty() { "bandwidth".into() } else { e.charge_mode.clone() },
-            bandwidth_id: e.bandwidth_id.clone(),
-            bandwidth_size: if e.bandwidth_size == 0 { gw.bandwidth_mbps } else { e.bandwidth_size },
-            bandwidth_name: e.bandwidth_name.clone(),
-            share_type: "PER",
-        }),
+        eip: eip_view(gw, &ext, 0),
         max_connection_number: gw.ssl_max_connections,
         current_connection_number: sessions,
         enterprise_project_id: ext.enterprise_project(),
@@ -176,50 +140,6 @@ impl Call<'_> {
     }
 }
 
-fn new_eip(e: &P2cEipRequest) -> Result<EipExt, HwError> {
-    let new_fields = e.eip_type.is_some()
-        || e.charge_mode.is_some()
-        || e.bandwidth_size.is_some()
-        || e.bandwidth_name.as_deref().is_some_and(|n| !n.is_empty());
-    if let Some(id) = &e.id {
-        if new_fields {
-            return Err(HwError::new(400, "VPN.0559", "EIP parameter conflict."));
-        }
-        return Err(HwError::new(400, "VPN.0551", format!("EIP {id} is not found.")));
-    }
-    let (Some(eip_type), Some(size)) = (e.eip_type.clone(), e.bandwidth_size) else {
-        return Err(HwError::new(400, "VPN.0558", "Incomplete EIP parameters."));
-    };
-    if !EIP_TYPES.contains(&eip_type.as_str()) {
-        return Err(HwError::new(400, "VPN.0556", format!("EIP type {eip_type} is invalid.")));
-    }
-    let charge_mode = e.charge_mode.clone().unwrap_or_else(|| "bandwidth".into());
-    if charge_mode != "bandwidth" && charge_mode != "traffic" {
-        return Err(HwError::invalid("eip.charge_mode must be bandwidth or traffic"));
-    }
-    if !(1..=300).contains(&size) {
-        return Err(HwError::new(
-            400,
-            "VPN.0550",
-            "The EIP bandwidth exceeds the upper limit defined by the specification.",
-        ));
-    }
-    let bandwidth_name = match e.bandwidth_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(n) => {
-            wire::name_of(n, 1, 64, "_-.", openvgw_core::Field::Bandwidth)?;
-            n.to_string()
-        }
-        None => wire::default_name("p2c-vpngw-bandwidth"),
-    };
-    Ok(EipExt {
-        eip_type,
-        charge_mode,
-        bandwidth_size: size,
-        bandwidth_name,
-        bandwidth_id: openvgw_core::ids::uuid_v4(),
-    })
-}
-
 pub fn create(c: &Call, body: CreateBody) -> Result<IdOnly, HwError> {
     let g = body.p2c_vpn_gateway;
     if let Some(n) = &g.name {
@@ -239,7 +159,8 @@ pub fn create(c: &Call, body: CreateBody) -> Result<IdOnly, HwError> {
             "The number of connections exceeds the upper limit defined by the specification.",
         ));
     }
-    let eip = new_eip(&g.eip)?;
+    // The reference caps a client-to-site gateway's EIP at 300 Mbit/s.
+    let eip = new_eip(&g.eip, "eip", 300, "p2c-vpngw-bandwidth")?;
     let ext = GatewayExt {
         flavor,
         availability_zone_ids: zones(c, g.availability_zone_ids)?,

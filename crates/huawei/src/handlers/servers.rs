@@ -133,8 +133,8 @@ pub struct ServerView {
     pub client_ca_certificates: Vec<ClientCaView>,
     pub ssl_options: SslOptionsView,
     pub dns_servers: Vec<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub idp_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_name: Option<String>,
     pub status: &'static str,
     pub created_at: String,
     pub updated_at: String,
@@ -210,7 +210,7 @@ fn view(c: &Call, s: &SslVpnServer, gw: &VpnGateway) -> Result<ServerView, HwErr
             is_compressed: s.compress,
         },
         dns_servers: s.dns_servers.iter().map(ToString::to_string).collect(),
-        idp_name: ext.idp_name,
+        idp_name: Some(ext.idp_name).filter(|n| !n.is_empty()),
         status: server_status(s, gw),
         created_at: wire::ts(s.created_at),
         updated_at: wire::ts(s.updated_at),
