@@ -3,7 +3,7 @@ error.rs and the handlers), each asserting HTTP status, error_code, the error_ms
 request_id (read from X-Request-Id). Codes the dialect cannot produce are listed in UNREACHABLE with the reason, and
 `test_every_code_has_a_row` fails when error.rs or a handler gains a code without a row here.
 
-References: digest A 0.6/8 (appendix A.3), digest B 0, digest C 0.4.
+References: the reference/8 (appendix A.3), the reference, the reference
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Huawei VPN v5 client-to-site side through huaweicloudsdkvpn: P2C gateways, VPN servers, client CAs, users, groups,
 access policies, log config, upgrades, and X-Client-Token idempotency on the seven P2C creates.
 
-Reference: /work/notes/huawei-digest-C.md; the SDK models decide field names and wrappers.
+References: Huawei's VPN v5 API reference (behaviour) and the SDK's models (field names and wrappers); where the
+reference is silent, docs/huawei-behaviour.md.
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def test_server_update(hw_a):
 
 
 def test_server_update_to_cert_needs_client_ca(hw_a):
-    """Switching to CERT while the server has no client CA ⇒ VPN.1101 (digest C 2.3)."""
+    """Switching to CERT while the server has no client CA ⇒ VPN.1101 (reference 4.2.2)."""
     g = create_p2c(hw_a)
     srv_ = create_server(hw_a, g["id"])
     hw_a.expect("update_vpn_server", "VPN.1101", 400, {"vpn_server": {"client_auth_type": "CERT"}},
@@ -305,7 +306,7 @@ def test_user_batch_create_and_delete(hw_a, srv):
 
 
 def test_user_static_ip_must_be_inside_client_cidr(hw_a, srv):
-    """static_ip must lie inside client_cidr and not be its gateway address (digest C 3 shared rules)."""
+    """static_ip must lie inside client_cidr and not be its gateway address (reference 4.2.3)."""
     e1 = hw_a.error("create_vpn_user", {"user": {"name": uname("sip").replace("-", "_"), "password": USER_PW,
                                                  "static_ip": "10.77.0.5"}}, vpn_server_id=srv["id"])
     e2 = hw_a.error("create_vpn_user", {"user": {"name": uname("sip").replace("-", "_"), "password": USER_PW,
@@ -314,7 +315,7 @@ def test_user_static_ip_must_be_inside_client_cidr(hw_a, srv):
 
 
 def test_users_limited_by_max_connection_number(hw_a):
-    """Users per server ≤ the gateway's max_connection_number (VPN.1307, digest C 3 shared rules)."""
+    """Users per server ≤ the gateway's max_connection_number (VPN.1307, reference 4.2.3)."""
     g = create_p2c(hw_a, max_connection_number=2)
     s = create_server(hw_a, g["id"], client_cidr="192.168.230.0/26")
     create_user(hw_a, s["id"])
@@ -359,7 +360,7 @@ def test_groups_membership(hw_a, srv):
         == ("renamed_grp", "d2", 1)
     assert hw_a.call("show_vpn_user", vpn_server_id=sid, user_id=u2["id"]).json["user"]["user_group_name"] == \
         "renamed_grp"
-    # deleting a group with members is allowed; members become ungrouped (digest C 3.14)
+    # deleting a group with members is allowed; members become ungrouped (reference 4.2.3)
     d = hw_a.call("delete_vpn_user_group", vpn_server_id=sid, group_id=gid)
     assert d.status == 204
     hw_a.expect("show_vpn_user_group", "VPN.1301", 404, vpn_server_id=sid, group_id=gid)

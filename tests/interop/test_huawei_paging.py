@@ -1,6 +1,6 @@
 """Paging matrix for every marker-paged list of the Huawei dialect: N items, walked with limit=2 through
 page_info.next_marker; every item exactly once, current_count per page, total_count on every page, no next_marker
-on the last page. Digest A 0.5, digest C 0.6.
+on the last page. (The reference's limit/marker paging.)
 """
 from __future__ import annotations
 

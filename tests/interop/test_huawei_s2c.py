@@ -1,8 +1,8 @@
 """Huawei VPN v5 site-to-cloud side through huaweicloudsdkvpn: gateways, availability zones, routing table, GM
 certificates, upgrades and jobs, customer gateways, connections, monitors, quotas and tags.
 
-References: /work/notes/huawei-digest-A.md (gateways, cgw, quotas, tags) and -B.md (connections, monitors); the SDK
-models decide field names and wrappers.
+References: Huawei's VPN v5 API reference (behaviour) and the SDK's models (field names and wrappers); where the
+reference is silent, docs/huawei-behaviour.md.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_vgw_create_show_list_update_delete(hw_a):
     assert r.status == 201
     g = r.json["vpn_gateway"]
     assert r.json["request_id"]
-    # The create answer is CreateResponseVpnGateway: no status, no EIPs, no timestamps (digest A 4.1.1.1).
+    # The create answer is CreateResponseVpnGateway: no status, no EIPs, no timestamps (reference 4.1.1.1).
     for absent in ("status", "eip1", "eip2", "created_at", "availability_zone_ids"):
         assert absent not in g, f"create answer has {absent}: {g}"
     src = body["vpn_gateway"]
@@ -212,7 +212,7 @@ def test_gm_certificate_upload_show_update_list(hw_a, gm_certs):
 
 
 def test_gm_certificate_rejects_rsa_certificates(hw_a):
-    """The GM gateway takes SM2 certificates (digest A 4.1.1.10: "must be a GM (SM2) non-CA cert")."""
+    """The GM gateway takes SM2 certificates (reference 4.1.1.10: "must be a GM (SM2) non-CA cert")."""
     g = create_vgw(hw_a, flavor="GM", eip1=eip(200), eip2=eip(200))
     ca, ca_key, ca_pem = hwlib.make_ca_pair("rsa-gm-ca")
     leaf, leaf_key = hwlib.make_cert("rsa-leaf", ca=False, issuer=(ca, ca_key))
@@ -224,7 +224,7 @@ def test_gm_certificate_rejects_rsa_certificates(hw_a):
 
 
 def test_gm_certificate_key_must_match(hw_a, gm_certs):
-    """private_key "must match certificate's public key" (digest A 4.1.1.10)."""
+    """private_key "must match certificate's public key" (reference 4.1.1.10)."""
     g = create_vgw(hw_a, flavor="GM", eip1=eip(200), eip2=eip(200))
     swapped = dict(gm_certs, private_key=gm_certs["enc_private_key"], enc_private_key=gm_certs["private_key"])
     e = hw_a.error("create_vgw_certificate", {"certificate": swapped}, vgw_id=g["id"])
@@ -386,7 +386,7 @@ def test_connection_policy_and_bgp(hw_a, gw):
 
 
 def test_connection_bgp_peer_in_show(hw_a, gw):
-    """Show/list return `bgp_peer` for BGP connections (SDK ResponseVpnConnection.bgp_peer, digest B 1.4)."""
+    """Show/list return `bgp_peer` for BGP connections (SDK ResponseVpnConnection.bgp_peer)."""
     cgw = create_cgw(hw_a, bgp_asn=65201)
     b = conn(hw_a, gw, cgw, style="bgp", tunnel_local_address="169.254.57.1/30",
              tunnel_peer_address="169.254.57.2/30")
@@ -396,7 +396,7 @@ def test_connection_bgp_peer_in_show(hw_a, gw):
 
 
 def test_connection_batch_create_two(hw_a):
-    """The documented use of batch-create: one connection on each EIP of an ACTIVE gateway (digest B 3)."""
+    """The documented use of batch-create: one connection on each EIP of an ACTIVE gateway (reference 4.1.3.2)."""
     g = create_vgw(hw_a)
     cgw = create_cgw(hw_a)
     items = [conn_body(g, cgw, eip_index=1, peer_subnets=["172.29.1.0/24"]),
