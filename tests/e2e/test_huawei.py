@@ -278,3 +278,98 @@ def test_client_to_site_users_passwords_and_access_policies(hw, lab, vpc, p2c, w
         assert not Lab.ping(road, HOST_A)
     finally:
         Lab.stop(again)
+
+
+def _client_pki(tmp) -> dict:
+    """A client CA with one client certificate, and a client certificate of a CA the server does not trust."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM).decode()
+    kpem = lambda k: k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+
+    def ca(cn):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                .sign(key, hashes.SHA256()))
+        return cert, key
+
+    def client(cn, issuer):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                .issuer_name(issuer[0].subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .sign(issuer[1], hashes.SHA256()))
+        return pem(cert), kpem(key)
+
+    trusted, stranger = ca("e2e client CA"), ca("e2e stranger CA")
+    return {"ca": pem(trusted[0]), "carol": client("carol", trusted), "mallory": client("mallory", stranger)}
+
+
+def test_client_to_site_certificates_of_the_imported_ca(hw, lab, vpc, workdir):
+    """A CERT server admits clients of its imported CA (named by their certificate) and no one else's."""
+    pki = _client_pki(workdir)
+    body = sdk.CreateP2cVgwRequestBodyContent(vpc_id=HW_VPC, connect_subnet=str(uuid.uuid4()), name="hw-e2e-cert",
+                                              eip=sdk.CreateP2cRequestEip(type="5_bgp", bandwidth_size=10,
+                                                                          charge_mode="bandwidth"))
+    gid = hw.create_p2c_vgw(sdk.CreateP2cVgwRequest(body=sdk.CreateP2cVgwRequestBody(p2c_vpn_gateway=body))
+                            ).p2c_vpn_gateway.id
+    show = lambda: hw.show_p2c_vgw(sdk.ShowP2cVgwRequest(p2c_vgw_id=gid)).p2c_vpn_gateway
+    try:
+        wait_status(show, "ACTIVE")
+        server = sdk.CreateServerRequestBody(vpn_server=sdk.CreateServerRequest(
+            client_cidr="10.221.0.0/24", local_subnets=[HW_VPC_CIDR], client_auth_type="CERT",
+            server_certificate=sdk.CreateServerRequestServerCertificate(source="SERVICE_SIGN"),
+            client_ca_certificates=[sdk.CreateServerRequestClientCaCertificates(name="e2e-ca", content=pki["ca"])]))
+        sid = hw.create_vpn_server(sdk.CreateVpnServerRequest(p2c_vgw_id=gid, body=server)).vpn_server.id
+        wait_status(show, "ACTIVE")
+        lab.route(vpc, "10.221.0.0/24", inside_address(gid))
+        road = lab.netns("hwroad2")
+        lab.attach(road, "pub0", PUB_BRIDGE, "203.0.113.42/24")
+        profile = hw.export_client_config(sdk.ExportClientConfigRequest(
+            vpn_server_id=sid, body=sdk.ExportClientConfigRequestBody(os_type="Linux"))).client_config
+        assert "auth-user-pass" not in profile and "<ca>" in profile, profile
+
+        def start(name):
+            cert, key = pki[name]
+            conf = workdir / f"{name}.ovpn"
+            # The profile as exported, with the user's own certificate and key added where the reference says.
+            conf.write_text(profile + f"<cert>\n{cert}</cert>\n<key>\n{key}</key>\n")
+            conf.chmod(0o600)
+            log = workdir / f"{name}.log"
+            log.write_text("")
+            return lab.spawn(road, ["openvpn", "--config", str(conf), "--verb", "3"], log), log
+
+        stranger, stranger_log = start("mallory")
+        try:
+            # The server ends the TLS handshake (over TCP the client sees the connection reset) and retries.
+            assert wait_until(lambda: "SIGUSR1[soft," in stranger_log.read_text(), 60), stranger_log.read_text()[-2000:]
+            assert "Initialization Sequence Completed" not in stranger_log.read_text()
+            assert _sessions(hw, gid) == [] and not Lab.ping(road, HOST_A)
+        finally:
+            Lab.stop(stranger)
+        client, log = start("carol")
+        try:
+            assert Lab.wait_ping(road, HOST_A, 30), log.read_text()[-3000:]
+            listed = wait_until(lambda: _sessions(hw, gid), 15)
+            assert [s.client_user_name for s in listed] == ["carol"], listed
+        finally:
+            Lab.stop(client)
+    finally:
+        hw.delete_p2c_vgw(sdk.DeleteP2cVgwRequest(p2c_vgw_id=gid))
+        assert wait_until(lambda: not _exists(lambda: hw.show_p2c_vgw(sdk.ShowP2cVgwRequest(p2c_vgw_id=gid))), 60)

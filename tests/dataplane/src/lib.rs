@@ -291,8 +291,16 @@ impl Lab {
         std::fs::write(dir.join("strongswan.conf"), conf).expect("peer conf");
         std::fs::write(dir.join("swanctl/swanctl.conf"), peer_swanctl(tunnel, backend)).expect("peer swanctl.conf");
         let conf_path = dir.join("strongswan.conf").to_string_lossy().into_owned();
+        // Until its configuration is loaded the peer must not answer IKE: it would say NO_PROPOSAL_CHOSEN, which ends
+        // an initiator's attempt for good (a dropped packet only makes it retransmit). Its IKE ports stay closed
+        // meanwhile.
+        must(
+            "ip",
+            &["netns", "exec", ns, "nft", "add table inet peerhold; add chain inet peerhold input { type filter hook input               priority 0; policy accept; }; add rule inet peerhold input udp dport { 500, 4500 } drop"],
+        );
         let pid = self.spawn(ns, &[CHARON], &[("STRONGSWAN_CONF", &conf_path)], &format!("peer-{role}-charon.out"));
         assert!(wait_for(Duration::from_secs(10), || self.load_peer(ns)), "peer charon did not load its configuration");
+        must("ip", &["netns", "exec", ns, "nft", "delete table inet peerhold"]);
         if route_based {
             if backend.is_libipsec() {
                 let _ = run("ip", &["-n", ns, "rule", "del", "pref", "199"]);
