@@ -35,6 +35,17 @@ def kernel_has_esp() -> bool:
         sh("ip", "netns", "del", ns, check=False)
 
 
+def wait_until(fn, timeout: float, every: float = 0.3):
+    """`fn()` once it is truthy, polling every `every` s for at most `timeout` s; else its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(every)
+    return fn()
+
+
 class Lab:
     """Everything a test builds, remembered so `close()` removes exactly that."""
 

@@ -5,26 +5,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 
 import pytest
 
 import vgwlib
 from conftest import (CGW_IP, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, VPC, VPC_CIDR, VPC_HOST)
-from lab import Charon, Lab, sh, swanctl_from_download
+from lab import Charon, Lab, sh, swanctl_from_download, wait_until
 
 SSL_POOL = "10.200.0.0/24"
 IPSEC_POOL = "10.210.0.0/24"
-
-
-def wait_until(fn, timeout: float, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    return fn()
 
 
 @pytest.fixture(scope="module")

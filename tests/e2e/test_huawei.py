@@ -11,15 +11,22 @@ Every ping is checked to fail before and after, not only to pass during."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 import uuid
 
 import pytest
 
 from conftest import CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE
-from lab import Lab, sh
+from lab import Lab, sh, wait_until
 
-sdk = pytest.importorskip("huaweicloudsdkvpn.v5", reason="huaweicloudsdkvpn is not installed (scripts/test installs it)")
+try:
+    import huaweicloudsdkvpn.v5 as sdk
+except ImportError:
+    # scripts/test installs the SDK; under CI its absence is a failure, not a skip.
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("huaweicloudsdkvpn is not installed (scripts/test installs it)", allow_module_level=True)
 from huaweicloudsdkcore.auth.credentials import BasicCredentials  # noqa: E402
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException  # noqa: E402
 from huaweicloudsdkcore.http.http_config import HttpConfig  # noqa: E402
@@ -28,16 +35,6 @@ REGION = "cn-north-4"
 HOST_A, HOST_B = "192.168.20.50", "192.168.20.60"
 CLIENT_POOL = "10.220.0.0/24"
 PSK = "Openvgw-e2e-1"
-
-
-def wait_until(fn, timeout: float, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    return fn()
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +242,7 @@ def test_client_to_site_users_passwords_and_access_policies(hw, lab, vpc, p2c, w
         listed = wait_until(lambda: _sessions(hw, gid), 15)
         assert [(s.client_user_name, s.client_virtual_ip) for s in listed] == [("alice", "10.220.0.9")], listed
         assert listed[0].client_ip == "203.0.113.41" and listed[0].inbound_bytes > 0, listed
-        assert p2c["show"]().current_connection_number == 1 or wait_until(
-            lambda: p2c["show"]().current_connection_number == 1, 15)
+        assert wait_until(lambda: p2c["show"]().current_connection_number == 1, 15)
 
         # Widening the group's policy reaches host B without reconnecting.
         hw.update_vpn_access_policy(sdk.UpdateVpnAccessPolicyRequest(vpn_server_id=sid, policy_id=policy,

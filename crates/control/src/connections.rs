@@ -619,6 +619,67 @@ impl Service {
     }
 }
 
+/// The daemon a customer side is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFormat {
+    /// One `swanctl.conf`.
+    Strongswan,
+    /// `ipsec.conf` and `ipsec.secrets`.
+    Libreswan,
+}
+
+/// One rendered file of a customer side's configuration.
+#[derive(Debug, Clone)]
+pub struct PeerFile {
+    pub name: &'static str,
+    pub text: String,
+    /// Holds the pre-shared key (to be written readable by its owner only).
+    pub secret: bool,
+}
+
+impl PeerConfig {
+    /// The customer side's configuration files: its addresses and networks are the connection's, mirrored.
+    /// `force_udp_encap` wraps ESP in UDP (for gateways running userspace ESP).
+    pub fn render(
+        &self,
+        format: PeerFormat,
+        force_udp_encap: bool,
+    ) -> std::result::Result<Vec<PeerFile>, openvgw_dataplane::DataplaneError> {
+        use openvgw_dataplane::peer;
+        let c = &self.connection;
+        let own_address = self.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".to_string());
+        let gateway_address = self.local.to_string();
+        let nets = |n: &[Ipv4Net]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let side = peer::PeerSide {
+            name: &c.id,
+            local_address: &own_address,
+            remote_address: &gateway_address,
+            local_id: &c.ike.remote_id,
+            remote_id: &c.ike.local_id,
+            local_subnets: nets(&c.remote_subnets),
+            remote_subnets: nets(&c.local_subnets),
+            psk: c.psk.expose(),
+            ike: &c.ike,
+            ipsec: &c.ipsec,
+            dpd: c.dpd,
+            initiate: true,
+            force_udp_encap,
+        };
+        Ok(match format {
+            PeerFormat::Strongswan => {
+                vec![PeerFile { name: "swanctl.conf", text: peer::strongswan(&side)?, secret: true }]
+            }
+            PeerFormat::Libreswan => {
+                let l = peer::libreswan(&side)?;
+                vec![
+                    PeerFile { name: "ipsec.conf", text: l.ipsec_conf, secret: false },
+                    PeerFile { name: "ipsec.secrets", text: l.ipsec_secrets, secret: true },
+                ]
+            }
+        })
+    }
+}
+
 /// The connection as the customer side sees it (also used by `openvgw peer-config`).
 pub fn peer_config(tx: &Tx, scope: &Scope, id: &str) -> Result<PeerConfig> {
     let connection: VpnConnection = tx.require(scope, id)?;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use openvgw::{open_store, server, tenant_json, write_private};
+use openvgw_control::connections::PeerFormat;
 use openvgw_core::config::Config;
-use openvgw_dataplane::peer::{self, PeerSide};
 use openvgw_store::Store;
 
 #[derive(Parser)]
@@ -120,44 +120,20 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 
 fn peer_config(store: &Store, id: &str, format: &str, out: Option<&Path>, udp_encap: bool) -> anyhow::Result<()> {
     let pc = store.read(|tx| openvgw_control::connections::peer_config_unscoped(tx, id))?;
-    let c = &pc.connection;
-    let own_address = pc.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".to_string());
-    let gateway_address = pc.local.to_string();
-    let nets = |n: &[ipnet::Ipv4Net]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
-    let side = PeerSide {
-        name: &c.id,
-        local_address: &own_address,
-        remote_address: &gateway_address,
-        local_id: &c.ike.remote_id,
-        remote_id: &c.ike.local_id,
-        local_subnets: nets(&c.remote_subnets),
-        remote_subnets: nets(&c.local_subnets),
-        psk: c.psk.expose(),
-        ike: &c.ike,
-        ipsec: &c.ipsec,
-        dpd: c.dpd,
-        initiate: true,
-        force_udp_encap: udp_encap,
-    };
-    let files: Vec<(&str, String, bool)> = if format == "strongswan" {
-        vec![("swanctl.conf", peer::strongswan(&side)?, true)]
-    } else {
-        let l = peer::libreswan(&side)?;
-        vec![("ipsec.conf", l.ipsec_conf, false), ("ipsec.secrets", l.ipsec_secrets, true)]
-    };
-    for (name, text, secret) in files {
+    let format = if format == "strongswan" { PeerFormat::Strongswan } else { PeerFormat::Libreswan };
+    for file in pc.render(format, udp_encap)? {
         match out {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let path = dir.join(name);
-                if secret {
-                    write_private(&path, &text)?;
+                let path = dir.join(file.name);
+                if file.secret {
+                    write_private(&path, &file.text)?;
                 } else {
-                    std::fs::write(&path, &text)?;
+                    std::fs::write(&path, &file.text)?;
                 }
                 eprintln!("wrote {}", path.display());
             }
-            None => print!("# ---- {name} ----\n{text}"),
+            None => print!("# ---- {} ----\n{}", file.name, file.text),
         }
     }
     Ok(())

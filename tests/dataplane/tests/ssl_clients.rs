@@ -295,12 +295,7 @@ fn imported_ca_clients_get_in_and_own_ca_clients_do_not() {
     }
     let _serial = serial();
     let mut lab = Lab::new("sslca");
-    let vpc = lab.namespace("vpchost");
-    let client_ns = lab.namespace("client");
-    let (public_bridge, vpc_bridge) = (lab.public_bridge.clone(), lab.vpc_bridge.clone());
-    lab.plug(&vpc, "eth0", &vpc_bridge, &format!("{VPC_HOST}/24"));
-    must("ip", &["-n", &vpc, "route", "add", "default", "via", GW_PRIVATE_IP]);
-    lab.plug(&client_ns, "eth0", &public_bridge, &format!("{CLIENT_IP}/24"));
+    let (_vpc, client_ns) = lab.ssl_topology();
 
     let own = new_ca("lab SSL-VPN CA").expect("own ca");
     let imported = new_ca("customer CA").expect("imported ca");

@@ -18,12 +18,7 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
     }
     let _serial = serial();
     let mut lab = Lab::new("sslvpn");
-    let vpc = lab.namespace("vpchost");
-    let client_ns = lab.namespace("client");
-    let (public_bridge, vpc_bridge) = (lab.public_bridge.clone(), lab.vpc_bridge.clone());
-    lab.plug(&vpc, "eth0", &vpc_bridge, &format!("{VPC_HOST}/24"));
-    must("ip", &["-n", &vpc, "route", "add", "default", "via", GW_PRIVATE_IP]);
-    lab.plug(&client_ns, "eth0", &public_bridge, &format!("{CLIENT_IP}/24"));
+    let (_vpc, client_ns) = lab.ssl_topology();
 
     let ca = new_ca("lab SSL-VPN CA").expect("ca");
     let server = issue_server(&ca, "vss-lab", &[GW_EIP.parse().expect("ip")]).expect("server cert");

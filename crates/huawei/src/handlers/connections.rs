@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use openvgw_control::connections::{
-    BgpPatch, ConnectionChanges, ConnectionFilter, ConnectionView, IkePatch, IpsecPatch, NewConnection, PublicIpRef,
+    BgpPatch, ConnectionChanges, ConnectionFilter, ConnectionView, IkePatch, IpsecPatch, NewConnection, PeerFormat,
+    PublicIpRef,
 };
 use openvgw_core::crypto::{
     AuthMethod, DhGroup, Dpd, EncapsulationMode, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity,
@@ -838,11 +839,16 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
     } else {
         c.svc.list_connections(scope, &filter, &page).map_err(|e| c.core(e))?
     };
-    let mut out = Vec::with_capacity(listed.items.len());
-    for v in &listed.items {
-        let gw = gateways.get(&v.connection.gateway_id);
-        out.push(wire_view(v, gw, c.monitor_id(&v.connection.id)?, Shape::Read));
-    }
+    let monitors: std::collections::HashMap<String, String> =
+        c.svc.list_monitors(scope, None).map_err(|e| c.core(e))?.into_iter().map(|m| (m.connection_id, m.id)).collect();
+    let out: Vec<ConnectionWire> = listed
+        .items
+        .iter()
+        .map(|v| {
+            let gw = gateways.get(&v.connection.gateway_id);
+            wire_view(v, gw, monitors.get(&v.connection.id).cloned(), Shape::Read)
+        })
+        .collect();
     Ok(Listed {
         page_info: PageInfo::of(&listed),
         total_count: listed.total,
@@ -1052,32 +1058,11 @@ pub fn export_peer_config(c: &Call, body: ExportBody) -> Result<PeerConfig, HwEr
     })?;
     let _ = (&body.kind, &body.model, &body.version);
     let pc = c.svc.peer_config(c.scope()?, id).map_err(|e| c.core(e))?;
-    let conn = &pc.connection;
-    let own = pc.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".into());
-    let gateway = pc.local.to_string();
-    let nets = |n: &[Ipv4Net]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
-    let side = openvgw_dataplane::peer::PeerSide {
-        name: &conn.id,
-        local_address: &own,
-        remote_address: &gateway,
-        local_id: &conn.ike.remote_id,
-        remote_id: &conn.ike.local_id,
-        local_subnets: nets(&conn.remote_subnets),
-        remote_subnets: nets(&conn.local_subnets),
-        psk: conn.psk.expose(),
-        ike: &conn.ike,
-        ipsec: &conn.ipsec,
-        dpd: conn.dpd,
-        initiate: true,
-        force_udp_encap: false,
-    };
-    let text = if device.0 == "strongSwan" {
-        openvgw_dataplane::peer::strongswan(&side)
-    } else {
-        openvgw_dataplane::peer::libreswan(&side)
-            .map(|l| format!("{}\n# ipsec.secrets\n{}", l.ipsec_conf, l.ipsec_secrets))
-    }
-    .map_err(|e| HwError::invalid(format!("this connection cannot be expressed for {}: {e}", device.0)))?;
+    let format = if device.0 == "strongSwan" { PeerFormat::Strongswan } else { PeerFormat::Libreswan };
+    let files = pc
+        .render(format, false)
+        .map_err(|e| HwError::invalid(format!("this connection cannot be expressed for {}: {e}", device.0)))?;
+    let text = files.iter().map(|f| format!("# {}\n{}", f.name, f.text)).collect::<Vec<_>>().join("\n");
     Ok(PeerConfig { request_id: c.request_id(), peer_config: text })
 }
 

@@ -248,6 +248,11 @@ fn supported_flavors(flavor: &str) -> Vec<&'static str> {
     FLAVORS.iter().map(|(f, _)| *f).filter(|f| *f != "GM" && *f != flavor).collect()
 }
 
+/// An upgrade that waits for `finish` or `rollback`.
+pub fn awaiting_upgrade(j: &Job) -> bool {
+    j.kind == JobKind::Upgrade && j.status == JobStatus::AwaitingConfirmation
+}
+
 /// The status, with an upgrade waiting for confirmation shown as such.
 pub fn status_word(gw: &VpnGateway, awaiting_upgrade: bool) -> &'static str {
     if awaiting_upgrade && gw.status() == GatewayStatus::Active {
@@ -324,14 +329,14 @@ impl Call<'_> {
         let f = ConnectionFilter { gateway_id: Some(t.item.id.clone()), ..Default::default() };
         let conns = self.svc.list_connections(self.scope()?, &f, &PageRequest::ALL).map_err(|e| self.core(e))?;
         let usage = usage_by_gateway(&conns.items).get(&t.item.id).copied().unwrap_or_default();
-        let awaiting = self.awaiting_upgrade(&t.item.id)?.is_some();
+        let awaiting = self.pending_upgrade(&t.item.id)?.is_some();
         Ok(view(self, t, usage, self.certificate_id(&t.item)?, awaiting, shape))
     }
 
     /// The upgrade job of a gateway that waits for `finish` or `rollback`.
-    fn awaiting_upgrade(&self, gateway_id: &str) -> Result<Option<Job>, HwError> {
+    fn pending_upgrade(&self, gateway_id: &str) -> Result<Option<Job>, HwError> {
         let jobs = self.svc.list_jobs(self.scope()?, Some(gateway_id)).map_err(|e| self.core(e))?;
-        Ok(jobs.into_iter().find(|j| j.kind == JobKind::Upgrade && j.status == JobStatus::AwaitingConfirmation))
+        Ok(jobs.into_iter().find(awaiting_upgrade))
     }
 }
 
@@ -539,7 +544,7 @@ pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
         .list_jobs(scope, None)
         .map_err(|e| c.core(e))?
         .into_iter()
-        .filter(|j| j.kind == JobKind::Upgrade && j.status == JobStatus::AwaitingConfirmation)
+        .filter(awaiting_upgrade)
         .map(|j| j.resource_id)
         .collect();
     let mut out = Vec::new();
@@ -1094,7 +1099,7 @@ pub struct Upgraded {
 pub fn upgrade(c: &Call, body: UpgradeBody) -> Result<Upgraded, HwError> {
     let gw = c.path_gateway()?.item;
     let ctx = c.ctx()?;
-    let awaiting = c.awaiting_upgrade(&gw.id)?;
+    let awaiting = c.pending_upgrade(&gw.id)?;
     let job = match (body.action.as_str(), awaiting) {
         ("start", None) => {
             if gw.status() != GatewayStatus::Active {

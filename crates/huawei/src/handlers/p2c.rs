@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::call::Call;
 use crate::error::HwError;
 use crate::ext::{GatewayExt, LogConfig};
-use crate::handlers::gateways::{eip_view, enterprise_project, new_eip, status_word, zones, EipRequest, EipView};
+use crate::handlers::gateways::{
+    awaiting_upgrade, eip_view, enterprise_project, new_eip, status_word, zones, EipRequest, EipView,
+};
 use crate::ops::{NoBody, NoContent, RequestIdOnly};
 use crate::wire::{self, PageInfo, ResourceTag};
 
@@ -133,10 +135,7 @@ impl Call<'_> {
 
     fn awaiting(&self, gateway_id: &str) -> Result<bool, HwError> {
         let jobs = self.svc.list_jobs(self.scope()?, Some(gateway_id)).map_err(|e| self.core(e))?;
-        Ok(jobs.iter().any(|j| {
-            j.kind == openvgw_core::model::JobKind::Upgrade
-                && j.status == openvgw_core::model::JobStatus::AwaitingConfirmation
-        }))
+        Ok(jobs.iter().any(awaiting_upgrade))
     }
 }
 
@@ -202,11 +201,21 @@ pub fn show(c: &Call, _: NoBody) -> Result<Shown, HwError> {
 pub fn list(c: &Call, _: NoBody) -> Result<Listed, HwError> {
     let page = c.marker_page(200, 200)?;
     let filter = GatewayFilter { role: Some(GatewayRole::Client), ..Default::default() };
-    let listed = c.svc.list_gateways(c.scope()?, &filter, &page).map_err(|e| c.core(e))?;
-    let mut out = Vec::with_capacity(listed.items.len());
-    for t in &listed.items {
-        out.push(view(t, c.session_count(&t.item.id)?, c.awaiting(&t.item.id)?));
-    }
+    let scope = c.scope()?;
+    let listed = c.svc.list_gateways(scope, &filter, &page).map_err(|e| c.core(e))?;
+    // Sessions and pending upgrades of the whole page, read once.
+    let servers =
+        c.svc.list_ssl_servers(scope, &SslServerFilter::default(), &PageRequest::ALL).map_err(|e| c.core(e))?;
+    let jobs = c.svc.list_jobs(scope, None).map_err(|e| c.core(e))?;
+    let out = listed
+        .items
+        .iter()
+        .map(|t| {
+            let id = &t.item.id;
+            let sessions = servers.items.iter().filter(|(s, _)| s.gateway_id == *id).map(|(s, _)| s.connections).sum();
+            view(t, sessions, jobs.iter().any(|j| j.resource_id == *id && awaiting_upgrade(j)))
+        })
+        .collect();
     Ok(Listed {
         page_info: PageInfo::of(&listed),
         total_count: listed.total,
