@@ -14,6 +14,19 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     pub vpcs: Vec<VpcConfig>,
     pub rate_limit: RateLimit,
+    pub secrets: Secrets,
+}
+
+/// Where the master key that seals secrets at rest comes from (`OPENVGW_MASTER_KEY` takes precedence over the
+/// file). Every replica of a deployment needs the same key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Secrets {
+    /// A file holding the base64 of 32 random bytes.
+    pub master_key_file: Option<PathBuf>,
+    /// Keys of earlier rotations (same format), to open values sealed before `openvgw admin reseal` rewrote them
+    /// (`OPENVGW_PREVIOUS_MASTER_KEYS`: comma-separated base64, adds to these).
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 /// Request rate limits (token buckets): per tenant and operation (Alibaba `Throttling.User`, Huawei 429), and per
