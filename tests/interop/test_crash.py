@@ -150,6 +150,9 @@ def send_ali(api: vgwlib.Api, ledger: Ledger, a: Attempt) -> bool:
     except AssertionError as e:
         ledger.broken.append(f"{a.kind} {a.name}: {e}")
         return False
+    except Exception as e:  # e.g. a body cut short by the kill: no answer either, but say what it was
+        print(f"{a.kind} {a.name}: no complete answer: {e!r:.200}")
+        return False
     ledger.ack(a, body[key])
     return True
 
@@ -163,6 +166,9 @@ def send_hw(hw: hwlib.Hw, ledger: Ledger, a: Attempt) -> bool:
         ledger.refuse(a, f"HTTP {e.status_code} {e.error_code}: {e.error_msg}")
         return False
     except (sdk_exc.SdkException, requests.exceptions.RequestException):
+        return False
+    except Exception as e:  # e.g. a body cut short by the kill
+        print(f"{a.kind} {a.name}: no complete answer: {e!r:.200}")
         return False
     try:
         rid = json.loads(resp.raw_content)[key]["id"]
