@@ -4,13 +4,15 @@ rounds on one store, then what the clients saw is compared with what the store k
 Each round restarts the server on the same data dir (and store), re-sends every write of the previous round whose
 answer was lost (those carrying a ClientToken / X-Client-Token), deletes two gateways of the previous round, then
 runs 8 Alibaba SDK threads (customer gateways with tags, VPN gateways; every create with its own ClientToken) and 2
-Huawei SDK threads (customer gateways with tags and no token, client-to-site gateways with X-Client-Token) until a
-random number of writes was acknowledged, and kills the server with SIGKILL mid-load.
+Huawei SDK threads (customer gateways with tags and no token, each followed by a connection to it on one site-to-cloud
+gateway; client-to-site gateways with X-Client-Token) until a random number of writes was acknowledged, and kills the
+server with SIGKILL mid-load.
 
 The assertions hold for any kill moment: every acknowledged write is there exactly once (by its unique name) with
 the id the client was given; a write whose answer was lost is there once or not at all; a lost write re-sent with its
 token after the restart exists exactly once; nothing else exists; every stored resource is fully describable with the
-attributes and tags it was created with (no tag rows without their resource); no public address is held twice;
+attributes and tags it was created with (no tag rows without their resource; every connection on its gateway and
+customer gateway, the gateway's count equal to its connections); no public address is held twice;
 every gateway reaches its active state and every deleted one disappears after the restarts (the reconciler
 converges); the SQLite file passes `integrity_check`.
 
@@ -54,6 +56,7 @@ huawei = {json.dumps(hwlib.REGIONS)}
 [quotas]
 vpn_gateways_per_region = 1000
 customer_gateways_per_region = 5000
+connections_per_gateway = 5000
 
 [dataplane]
 driver = "simulated"
@@ -131,7 +134,9 @@ def ali_api(srv: ownserver.OwnServer, tenant: Dict[str, Any]) -> vgwlib.Api:
 
 ALI_ACTION = {"ali-cgw": ("CreateCustomerGateway", "CustomerGatewayId"),
               "ali-gw": ("CreateVpnGateway", "VpnGatewayId")}
-HW_OP = {"hw-cgw": ("create_cgw", "customer_gateway"), "hw-p2c": ("create_p2c_vgw", "p2c_vpn_gateway")}
+HW_OP = {"hw-cgw": ("create_cgw", "customer_gateway"), "hw-p2c": ("create_p2c_vgw", "p2c_vpn_gateway"),
+         "hw-conn": ("create_vpn_connection", "vpn_connection")}
+_subnets = itertools.count(0)
 
 
 def send_ali(api: vgwlib.Api, ledger: Ledger, a: Attempt) -> bool:
@@ -192,17 +197,25 @@ def ali_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int) -> No
             return
 
 
-def hw_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int) -> None:
+def hw_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int, vgw: Dict[str, Any]) -> None:
+    """hw-p2c: client-to-site gateways with X-Client-Token. hw-cgw: a customer gateway (no token), then, once it is
+    acknowledged, a connection to it on `vgw` (a child of the gateway: kind hw-conn)."""
     hw = hwlib.Hw(tenant, srv.port)
     for i in range(MAX_PER_THREAD):
         name = f"{kind}-r{rnd}-t{tid}-{i}"
-        if kind == "hw-cgw":
-            body = hwlib.cgw_body(ip=next_ip(), name=name, tags=hw_tags(name, rnd))
-            token = None
-        else:
-            body = hwlib.p2c_body(name=name)
-            token = f"crash-{uuid.uuid4().hex}"
-        if not send_hw(hw, ledger, ledger.attempt(Attempt(kind, name, rnd, body, token))):
+        if kind == "hw-p2c":
+            a = Attempt(kind, name, rnd, hwlib.p2c_body(name=name), f"crash-{uuid.uuid4().hex}")
+            if not send_hw(hw, ledger, ledger.attempt(a)):
+                return
+            continue
+        cgw = Attempt(kind, name, rnd, hwlib.cgw_body(ip=next_ip(), name=name, tags=hw_tags(name, rnd)), None)
+        if not send_hw(hw, ledger, ledger.attempt(cgw)):
+            return
+        n = next(_subnets)
+        conn = {"vpn_connection": hwlib.conn_body(vgw, {"id": cgw.acked_id}, name=f"hw-conn-r{rnd}-t{tid}-{i}",
+                                                  peer_subnets=[f"172.{16 + n // 256}.{n % 256}.0/24"])}
+        if not send_hw(hw, ledger, ledger.attempt(Attempt("hw-conn", conn["vpn_connection"]["name"], rnd, conn,
+                                                          None))):
             return
 
 
@@ -282,7 +295,7 @@ def crash_server(tmp_path_factory):
     ownserver.finish(srv)
 
 
-def run_round(srv, ali_t, hw_t, ledger: Ledger, rnd: int, kill_after: int) -> int:
+def run_round(srv, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: int) -> int:
     """Starts the load, kills the server once `kill_after` more writes were acknowledged; returns the acks seen."""
     hwlib.openapi(srv.port)  # the Huawei answers are checked against the served document: fetch it while it is up
     with ledger.cond:
@@ -291,8 +304,8 @@ def run_round(srv, ali_t, hw_t, ledger: Ledger, rnd: int, kill_after: int) -> in
                for t in range(ALI_CGW_THREADS)]
     threads += [threading.Thread(target=ali_worker, args=(srv, ali_t, ledger, "ali-gw", t, rnd), daemon=True)
                 for t in range(ALI_GW_THREADS)]
-    threads += [threading.Thread(target=hw_worker, args=(srv, hw_t, ledger, "hw-cgw", 0, rnd), daemon=True),
-                threading.Thread(target=hw_worker, args=(srv, hw_t, ledger, "hw-p2c", 1, rnd), daemon=True)]
+    threads += [threading.Thread(target=hw_worker, args=(srv, hw_t, ledger, kind, t, rnd, vgw), daemon=True)
+                for t, kind in enumerate(["hw-cgw", "hw-p2c"])]
     for t in threads:
         t.start()
     with ledger.cond:
@@ -331,6 +344,7 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
     print(f"CRASH_SEED={seed}")
     ali_t = srv.create_tenant("crash-ali")
     hw_t = srv.create_tenant("crash-hw")
+    vgw = hwlib.create_vgw(hwlib.Hw(hw_t, srv.port))   # ACTIVE; the hw-conn writes are its children
     ledger = Ledger()
     deleted: Dict[str, str] = {}
     log = []
@@ -347,7 +361,7 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
         else:
             resent = "nothing to re-send"
         kill_after = rng.randint(5, 60)
-        seen = run_round(srv, ali_t, hw_t, ledger, rnd, kill_after)
+        seen = run_round(srv, ali_t, hw_t, vgw, ledger, rnd, kill_after)
         log.append(f"round {rnd}: {resent}; killed after {seen} acknowledged writes")
         assert not ledger.refused, f"seed {seed}: the server refused writes during the load: {ledger.refused[:10]}"
         assert not ledger.broken, f"seed {seed}: unreadable answers: {ledger.broken[:10]}"
@@ -405,6 +419,22 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
         if shown["id_value"] != want["id_value"] or sorted(shown["tags"], key=str) != sorted(want["tags"], key=str):
             problems.append(f"hw-cgw {a.name}: stored {shown['id_value']} {shown['tags']}, "
                             f"sent {want['id_value']} {want['tags']}")
+    # Connections: the acknowledged ones once, each describable, bound to the gateway and to a stored customer
+    # gateway, with what was sent; the gateway counts exactly them and converges to ACTIVE.
+    conns = hw_all(hw, "list_vpn_connections", "vpn_connections")
+    check_kind(ledger, "hw-conn", by_name(conns, "name"), "id", problems)
+    csent = {a.name: a for a in ledger.of("hw-conn")}
+    hcgw_ids = {c["id"] for c in hcgws}
+    for c in conns:
+        shown = hw.call("show_vpn_connection", vpn_connection_id=c["id"]).json["vpn_connection"]
+        want = csent[c["name"]].params["vpn_connection"] if c["name"] in csent else {}
+        got = (shown["vgw_id"], shown["cgw_id"], shown["peer_subnets"])
+        if got != (vgw["id"], want.get("cgw_id"), want.get("peer_subnets")) or shown["cgw_id"] not in hcgw_ids:
+            problems.append(f"hw-conn {c['name']}: stored {got}, sent {want}")
+    g = hwlib.wait_vgw(hw, vgw["id"], timeout=60)
+    if g["used_connection_number"] != len(conns):
+        problems.append(f"the gateway counts {g['used_connection_number']} connections, {len(conns)} are listed")
+    addresses += [g["eip1"]["ip_address"], g["eip2"]["ip_address"]]
     p2cs = hw_all(hw, "list_p2c_vgws", "p2c_vpn_gateways")
     check_kind(ledger, "hw-p2c", by_name(p2cs, "name"), "id", problems)
     for g in p2cs:
@@ -418,9 +448,10 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
     if outside:
         problems.append(f"public addresses outside eip_pool: {outside}")
 
-    acked = {k: sum(1 for a in ledger.of(k) if a.acked_id) for k in ("ali-cgw", "ali-gw", "hw-cgw", "hw-p2c")}
+    acked = {k: sum(1 for a in ledger.of(k) if a.acked_id)
+             for k in ("ali-cgw", "ali-gw", "hw-cgw", "hw-conn", "hw-p2c")}
     print(f"attempted {len(ledger.attempts)}, acknowledged {acked}; stored: {len(cgws)} ali-cgw, {len(gws)} ali-gw "
-          f"({len(deleted)} deleted), {len(hcgws)} hw-cgw, {len(p2cs)} hw-p2c")
+          f"({len(deleted)} deleted), {len(hcgws)} hw-cgw, {len(conns)} hw-conn, {len(p2cs)} hw-p2c")
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:40])
 
     # The file itself: after a clean stop SQLite finds nothing wrong with it.
