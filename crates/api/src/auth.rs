@@ -56,17 +56,24 @@ pub struct Authenticator {
     window: Duration,
     /// One replay cache for every dialect: a key is a key whichever API it signs for.
     nonces: NonceCache,
+    /// One set of rate limits for every dialect.
+    limiter: crate::limit::RateLimiter,
 }
 
 impl Authenticator {
     pub fn new(svc: Arc<Service>) -> Arc<Self> {
         let window = Duration::seconds(i64::try_from(svc.config().server.signature_window_s).unwrap_or(900));
         // Remember nonces for twice the window: a request dated +window stays fresh until now + 2 * window.
-        Arc::new(Authenticator { svc, window, nonces: NonceCache::with_retention(window * 2) })
+        let limiter = crate::limit::RateLimiter::new(svc.config().rate_limit.clone());
+        Arc::new(Authenticator { svc, window, nonces: NonceCache::with_retention(window * 2), limiter })
     }
 
     pub fn service(&self) -> &Arc<Service> {
         &self.svc
+    }
+
+    pub(crate) fn limiter(&self) -> &crate::limit::RateLimiter {
+        &self.limiter
     }
 
     pub(crate) fn authenticate(&self, req: &ApiRequest, presented: Presented) -> Result<Option<Principal>, Failure> {

@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use openvgw_control::reconcile::ResourceState;
 use openvgw_control::Service;
 use openvgw_core::model::{GatewayStatus, TunnelState};
+
+use crate::http::ConnTable;
 
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -21,6 +23,7 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, String), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    connections: Option<Arc<ConnTable>>,
 }
 
 fn label(v: &str) -> String {
@@ -28,6 +31,11 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Metrics that also report the listener's open connections.
+    pub fn new(connections: Arc<ConnTable>) -> Self {
+        Metrics { connections: Some(connections), ..Default::default() }
+    }
+
     pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
         if let Ok(mut r) = self.requests.lock() {
             *r.entry((dialect.to_string(), action.to_string(), code.to_string())).or_default() += 1;
@@ -49,6 +57,11 @@ impl Metrics {
     /// The exposition text; resource gauges are read from the store at scrape time.
     pub fn render(&self, svc: &Service) -> String {
         let mut out = String::new();
+        if let Some(c) = &self.connections {
+            out.push_str("# HELP openvgw_http_connections_open Client connections open now.\n");
+            out.push_str("# TYPE openvgw_http_connections_open gauge\n");
+            let _ = writeln!(out, "openvgw_http_connections_open {}", c.open());
+        }
         out.push_str("# HELP openvgw_requests_total API requests by dialect, action and result code.\n");
         out.push_str("# TYPE openvgw_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
