@@ -58,6 +58,9 @@ vpn_gateways_per_region = 1000
 customer_gateways_per_region = 5000
 connections_per_gateway = 5000
 
+[rate_limit]                      # bursts are the point here; throttling has its own tests
+enabled = false
+
 [dataplane]
 driver = "simulated"
 eip_pool = "{EIP_POOL}"
