@@ -43,7 +43,9 @@ for t in $(cargo +nightly fuzz list); do
   added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -n 1)
   printf '%-18s %-6s %10s executions %6s new corpus entries\n' "$t" "$status" "${execs:-?}" "${added:-?}"
   if [ "$status" = FAILED ]; then
-    grep -E -A 12 "panicked|ERROR: libFuzzer|Test unit written|SUMMARY" "$log" | head -n 60 || tail -n 40 "$log"
+    # The panic message (or libFuzzer's verdict: timeout, out of memory) and where the input was written.
+    { grep -m 1 -A 1 "panicked at" "$log" || grep -m 1 "ERROR: libFuzzer" "$log" || tail -n 20 "$log"; } | cut -c 1-600
+    grep -m 1 "Test unit written" "$log" || true
   fi
 done
 printf 'fuzzing took %ss\n' $((SECONDS - start))
