@@ -14,6 +14,13 @@ pub mod params;
 mod spelling;
 mod xml;
 
+/// Entry points for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The XML renderer of `Format=XML` replies.
+    pub use crate::xml::to_xml;
+}
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -102,4 +102,47 @@ mod tests {
         let p = Page::of_vec(all, &PageRequest::Offset { offset: 9, limit: 2 }, cur);
         assert!(p.items.is_empty());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Following `next` from the first page visits every item once, in order, and the last page says so.
+            #[test]
+            fn cursor_pages_cover_the_list(n in 0u32..60, limit in 1u64..12) {
+                let all: Vec<u32> = (0..n).collect();
+                let cur = |v: &u32| Cursor(format!("c{v}"));
+                let (mut seen, mut req, mut pages) = (Vec::new(), PageRequest::first(limit), 0);
+                loop {
+                    let page = Page::of_vec(all.clone(), &req, cur);
+                    prop_assert!(page.items.len() as u64 <= limit);
+                    prop_assert_eq!(page.total, u64::from(n));
+                    seen.extend(page.items);
+                    pages += 1;
+                    prop_assert!(pages <= n + 1, "paging does not end");
+                    match page.next {
+                        Some(c) => req = PageRequest::After { cursor: Some(c), limit },
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(seen, all);
+            }
+
+            /// Numbered pages concatenate to the list.
+            #[test]
+            fn numbered_pages_cover_the_list(n in 0u32..60, size in 1u64..12) {
+                let all: Vec<u32> = (0..n).collect();
+                let cur = |v: &u32| Cursor(v.to_string());
+                let mut seen = Vec::new();
+                for number in 1..=u64::from(n).div_ceil(size) + 1 {
+                    seen.extend(Page::of_vec(all.clone(), &PageRequest::numbered(number, size), cur).items);
+                }
+                prop_assert_eq!(seen, all);
+            }
+        }
+    }
 }

@@ -91,8 +91,7 @@ impl<'a> Call<'a> {
     /// The JSON body as `T` (an absent body reads as `{}`); a body that is not what the operation takes is
     /// `VPN.0001` with serde's description of what is wrong.
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, HwError> {
-        let bytes: &[u8] = if self.req.body.is_empty() { b"{}" } else { &self.req.body };
-        serde_json::from_slice(bytes).map_err(|e| HwError::invalid(format!("body: {e}")))
+        parse_body(&self.req.body)
     }
 
     /// `limit` + `marker` keyset paging (`marker` is the position the previous page ended at).
@@ -155,4 +154,10 @@ impl<'a> Call<'a> {
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         tokio::runtime::Handle::current().block_on(f)
     }
+}
+
+/// A request body as `T`, as [`Call::body`] reads it.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, HwError> {
+    let bytes: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(bytes).map_err(|e| HwError::invalid(format!("body: {e}")))
 }

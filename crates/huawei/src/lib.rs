@@ -37,6 +37,22 @@ pub use crate::error::HwError;
 pub use crate::ops::{Family, Op};
 use crate::route::{Matched, PathParams};
 
+/// Entry points for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::route::{find, Matched};
+    use crate::{ops, HwError, Op};
+
+    /// The operation `method path` routes to, with `body` decoded as that operation's request type (what `handle`
+    /// does before the handler runs); `None` when nothing routes.
+    pub fn decode_body(method: &str, path: &str, body: &[u8]) -> Option<Result<Op, HwError>> {
+        match find(ops::ROUTES, method, path) {
+            Matched::Found(op, _) => Some(ops::decode_body(op, body).map(|()| op)),
+            Matched::WrongMethod | Matched::NotFound => None,
+        }
+    }
+}
+
 pub struct Huawei {
     svc: Arc<Service>,
 }

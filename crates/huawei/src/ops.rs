@@ -102,6 +102,13 @@ macro_rules! ops {
             }
         }
 
+        /// Decodes `bytes` as the operation's request body, as `dispatch` does before the handler runs.
+        pub(crate) fn decode_body(op: Op, bytes: &[u8]) -> Result<(), HwError> {
+            match op {
+                $(Op::$variant => crate::call::parse_body::<$body>(bytes).map(drop)),+
+            }
+        }
+
         /// Request and response schemas of every operation, for the OpenAPI document.
         pub(crate) fn schemas(g: &mut schemars::SchemaGenerator) -> Vec<(Op, Option<schemars::Schema>, schemars::Schema)> {
             vec![$((
