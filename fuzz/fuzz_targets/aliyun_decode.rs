@@ -16,8 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let dialect = aliyun();
 
     // The typed accessors handlers use, over whatever was sent.
-    if let Ok(pairs) = sig::decode_params(&req.parts()) {
-        let p = Params::new(&pairs);
+    if let Some((pairs, p)) = sig::decode_params(&req.parts()).ok().and_then(|pairs| {
+        let p = Params::parse(&pairs).ok()?;
+        Some((pairs, p))
+    }) {
         let _ = (p.list("ResourceId"), p.objects("Tag"), p.page(), p.token_page(10, 100), p.dry_run());
         for (name, _) in pairs.iter().take(8) {
             let _ = (p.bool(name), p.int(name), p.u32(name), p.list(name), p.objects(name));

@@ -11,6 +11,8 @@ fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // A literal CR would be read back as LF (XML end-of-line handling).
+            '\r' => out.push_str("&#xD;"),
             // XML 1.0 cannot carry these even as character references; requests cannot store them, but a
             // document must stay parseable whatever it holds.
             c if crate::params::forbidden_char(c) => out.push('\u{fffd}'),
