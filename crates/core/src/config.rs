@@ -13,6 +13,15 @@ pub struct Config {
     pub quotas: Quotas,
     pub dataplane: DataplaneConfig,
     pub vpcs: Vec<VpcConfig>,
+    pub store: StoreConfig,
+}
+
+/// Where the state lives: SQLite in the data directory (the default), or a PostgreSQL database that several
+/// replicas may share (`url = "postgres://user:password@host:5432/openvgw"`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +34,9 @@ pub struct ServerConfig {
     pub signature_window_s: u64,
     /// How long a `ClientToken` keeps its first answer, seconds (24 h).
     pub idempotency_ttl_s: u64,
+    /// How many used nonces are remembered per access key (for twice the signature window). Past it, new signed
+    /// requests of that key are refused as throttled until old nonces expire, so the table cannot grow unbounded.
+    pub max_nonces_per_key: u64,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +46,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./openvgw-data"),
             signature_window_s: 15 * 60,
             idempotency_ttl_s: 24 * 3600,
+            max_nonces_per_key: 100_000,
         }
     }
 }

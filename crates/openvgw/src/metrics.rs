@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use openvgw_control::reconcile::ResourceState;
 use openvgw_control::Service;
@@ -21,6 +22,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, String), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// Whether this process's reconciler holds the lease (only one replica reconciles at a time).
+    leader: Option<Arc<AtomicBool>>,
 }
 
 fn label(v: &str) -> String {
@@ -28,6 +31,11 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Metrics that also report whether this replica's reconciler leads.
+    pub fn with_leader(leader: Arc<AtomicBool>) -> Self {
+        Metrics { leader: Some(leader), ..Default::default() }
+    }
+
     pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
         if let Ok(mut r) = self.requests.lock() {
             *r.entry((dialect.to_string(), action.to_string(), code.to_string())).or_default() += 1;
@@ -75,6 +83,11 @@ impl Metrics {
                 let _ = writeln!(out, "openvgw_request_duration_seconds_sum{{{labels}}} {}", h.sum);
                 let _ = writeln!(out, "openvgw_request_duration_seconds_count{{{labels}}} {}", h.count);
             }
+        }
+        if let Some(leader) = &self.leader {
+            out.push_str("# HELP openvgw_reconciler_leader 1 while this replica's reconciler holds the lease.\n");
+            out.push_str("# TYPE openvgw_reconciler_leader gauge\n");
+            let _ = writeln!(out, "openvgw_reconciler_leader {}", u8::from(leader.load(Ordering::Relaxed)));
         }
         out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
         out.push_str("# TYPE openvgw_resources gauge\n");
