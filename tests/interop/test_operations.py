@@ -57,3 +57,24 @@ def test_sigterm_shuts_down_gracefully(tmp_path):
         assert "shutting down" in srv.stderr_path.read_text()
     finally:
         srv.stop()
+
+
+def test_a_signed_request_replayed_after_a_restart_is_refused(tmp_path):
+    """Used nonces are kept in the store (SQLite here, PostgreSQL when the suite runs on it), not in memory."""
+    srv = Server("openvgw-restart", tmp_path, MAIN_CONFIG, "198.18.0.0/20")
+    srv.start()
+    try:
+        t = srv.create_tenant("t")
+        target, headers = vgwlib.acs3_prepare(srv.port, t["access_key_id"], t["access_key_secret"], "CreateVpnGateway",
+                                              {"RegionId": vgwlib.DEFAULT_REGION, "VpcId": vgwlib.unique_vpc(),
+                                               "Bandwidth": 5})
+        first = vgwlib.http_request(srv.port, "POST", target, headers)
+        assert first.status == 200, first
+        srv.kill()  # not even a clean shutdown
+        srv.start()
+        again = vgwlib.http_request(srv.port, "POST", target, headers)
+        assert again.status == 400 and again.json()["Code"] == "SignatureNonceUsed", again
+        listed = srv.api(t).call("DescribeVpnGateways", {})
+        assert listed["TotalCount"] == 1, "the replayed request created a second gateway"
+    finally:
+        srv.stop()

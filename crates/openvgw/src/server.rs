@@ -115,7 +115,12 @@ fn bootstrap(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<
     if !store.read(|tx| tx.tenants())?.is_empty() {
         return Ok(());
     }
-    let created = openvgw_control::tenants::create_tenant(store, config, "default")?;
+    let created = match openvgw_control::tenants::create_tenant(store, config, "default") {
+        Ok(c) => c,
+        // Another replica sharing the database created it first.
+        Err(openvgw_core::Error::AlreadyExists { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let path = data_dir.join("default-credentials.json");
     let doc = crate::tenant_json(&created);
     crate::write_private(&path, &format!("{doc}\n"))?;
