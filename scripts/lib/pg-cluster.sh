@@ -46,17 +46,21 @@ pg_cluster_start() {
   [ "$(id -u)" = 0 ] && chown postgres: "$PG_CLUSTER_DIR"
   chmod 0700 "$PG_CLUSTER_DIR"
   pg_cluster_as "$bin/initdb" -D "$PG_CLUSTER_DIR/data" -U postgres -A trust -E UTF8 --no-instructions \
-    >"$PG_CLUSTER_DIR/initdb.log" 2>&1 || { cat "$PG_CLUSTER_DIR/initdb.log"; return 2; }
+    >"$PG_CLUSTER_DIR/initdb.log" 2>&1 ||
+    { cat "$PG_CLUSTER_DIR/initdb.log"; PG_CLUSTER_SKIP="initdb failed (log above)"; return 2; }
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   pg_cluster_as "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_CLUSTER_DIR -c max_connections=400" start >/dev/null ||
-    { cat "$PG_CLUSTER_DIR/server.log"; return 2; }
+    { cat "$PG_CLUSTER_DIR/server.log"; PG_CLUSTER_SKIP="the server did not start (log above)"; return 2; }
   PG_CLUSTER_PID=$(head -1 "$PG_CLUSTER_DIR/data/postmaster.pid")
   for i in $(seq 50); do
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAtc 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.2
   done
-  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc 'CREATE DATABASE openvgw_test' >/dev/null
+  if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc 'CREATE DATABASE openvgw_test' >/dev/null; then
+    PG_CLUSTER_SKIP="the server does not answer on 127.0.0.1:$port"
+    return 2
+  fi
   export OPENVGW_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/openvgw_test"
   export OPENVGW_TEST_PG_BINDIR="$bin"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (pid $PG_CLUSTER_PID, $PG_CLUSTER_DIR)"
