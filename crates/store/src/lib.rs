@@ -105,7 +105,8 @@ impl Store {
         Ok(Store { backend: Backend::Pg(Box::new(pg::Pg::open(url)?)) })
     }
 
-    /// `postgres://…` / `postgresql://…` opens PostgreSQL; anything else is a SQLite file path.
+    /// A PostgreSQL URL or connection string ([`is_postgres_url`]) opens PostgreSQL; anything else is a SQLite file
+    /// path (`sqlite:` in front is optional).
     pub fn open_url(url: &str) -> Result<Store> {
         if is_postgres_url(url) {
             Store::open_postgres(url)
@@ -285,7 +286,10 @@ impl Store {
     }
 }
 
-/// Whether `url` names a PostgreSQL database.
+/// Whether `url` names a PostgreSQL database: a `postgres://` / `postgresql://` URL or a key-value connection
+/// string (`host=/run/postgresql dbname=openvgw`).
 pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+    url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+        || url.split_whitespace().any(|kv| kv.starts_with("host=") || kv.starts_with("dbname="))
 }

@@ -46,8 +46,15 @@ pub(crate) struct Pg {
     next_reader: AtomicUsize,
 }
 
-/// `postgres://user:secret@host:port/db?…` without the password.
+/// `postgres://user:secret@host:port/db?…` (or `… password=secret …`) without the password.
 fn redact(url: &str) -> String {
+    if !url.contains("://") {
+        return url
+            .split_whitespace()
+            .map(|kv| if kv.starts_with("password=") { "password=…" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(cred, tail)| (scheme, cred, tail)))
     {
         Some((scheme, cred, tail)) => {
@@ -196,5 +203,11 @@ mod tests {
     fn urls_are_logged_without_passwords() {
         assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            super::redact("host=/run/postgresql password=x dbname=o"),
+            "host=/run/postgresql password=… dbname=o"
+        );
+        assert!(crate::is_postgres_url("host=/run/postgresql dbname=o"));
+        assert!(!crate::is_postgres_url("/var/lib/openvgw/openvgw.db"));
     }
 }
