@@ -184,7 +184,8 @@ def test_acs3_node_style_query_encoding(server, tenant_a):
     """Node's encodeURIComponent leaves * ' ( ) ! literal and writes %20 for space; the server must decode
     the query and re-encode it for the signature instead of signing the raw text (aliyun-wire.md §1)."""
     ak, sk = tenant_a["access_key_id"], tenant_a["access_key_secret"]
-    params = {"RegionId": "cn-hangzhou", "VpcId": "vpc-it x*'()!~"}
+    # A tag filter carries the characters (ids are short words and refuse them).
+    params = {"RegionId": "cn-hangzhou", "Tag.1.Key": "it x*'()!~"}
     query = "&".join(f"{urllib.parse.quote(k, safe='')}={urllib.parse.quote(v, safe=chr(39) + '-_.!~*()')}"
                      for k, v in params.items())
     assert "%20" in query and "*" in query and "'" in query

@@ -253,10 +253,14 @@ def assert_count_zero(hw):
                    resource_type="vpn-gateway").json["total_count"] == 0
 
 
-def test_every_operation_has_a_row():
+def test_every_operation_has_a_row(server):
     ops = [name for name, _m, _p in hwlib.dialect_ops()]
     assert len(ops) == 91
     assert sorted(ops) == sorted(ROWS), f"missing: {sorted(set(ops) - set(ROWS))}, extra: {sorted(set(ROWS) - set(ops))}"
+    # ... and every operation the running server documents (its OpenAPI document) has one, for both callers.
+    served = set(hwlib.openapi(server.port))
+    assert served == set(ROWS), f"served without a row: {sorted(served - set(ROWS))}, " \
+                                f"rows for unserved operations: {sorted(set(ROWS) - served)}"
 
 
 CALLERS = ["tenant_b", "other_region"]

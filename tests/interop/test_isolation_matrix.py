@@ -175,15 +175,22 @@ def test_lists_nothing(tea_v3, tea_b, world, who, action):
     LISTS_NOTHING[action](_outsiders(tea_b, tea_v3)[who], world)
 
 
-def test_creating_in_another_scope_does_not_touch_a(tea_v3, tea_b, world):
-    b = tea_b
-    # Customer gateway addresses are unique per tenant: B may use A's address.
-    create_cgw(b, ip=world["cgw_ip"])
-    # VPC ids belong to their tenant: B's gateway in a VPC of the same name is B's alone.
+@pytest.mark.parametrize("who", ["other tenant", "same tenant, other region"])
+def test_creating_in_another_scope_does_not_touch_a(tea_v3, tea_b, world, who):
+    """The OWN_SCOPE rows: creating in another tenant, or in another region of A's, neither collides with A's
+    resources nor shows up among them."""
+    b = _outsiders(tea_b, tea_v3)[who]
+    # Customer gateway addresses are unique per tenant and region: the other scope may use A's address.
+    b_cgw, _ = create_cgw(b, ip=world["cgw_ip"])
+    # VPC ids belong to their tenant and region: a gateway in a VPC of the same name is that scope's alone.
     b_gw, _ = create_gateway(b, vpc=world["vpc"])
     a_ids = {g["VpnGatewayId"] for g in wrapped_list(
         tea_v3.call("DescribeVpnGateways", {"VpcId": world["vpc"]}), "VpnGateways", "VpnGateway")}
     assert b_gw not in a_ids and world["gw"] in a_ids
+    assert wrapped_list(tea_v3.call("DescribeCustomerGateways", {"CustomerGatewayId": b_cgw}), "CustomerGateways",
+                        "CustomerGateway") == []
+    assert tea_v3.call("DescribeCustomerGateway", {"CustomerGatewayId": world["cgw"]})["IpAddress"] == world["cgw_ip"]
+    tea_v3.error("DescribeCustomerGateway", {"CustomerGatewayId": b_cgw}, CGW[0], CGW[1])
 
 
 def test_a_is_unchanged_after_the_matrix(tea_v3, tea_b, world):

@@ -11,6 +11,10 @@ pub struct WireError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// What went wrong inside, for the log only (never sent).
+    pub cause: Option<String>,
+    /// A throttled request may be retried after this many milliseconds (`x-acs-retry-after`).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl openvgw_api::ApiError for WireError {
@@ -20,11 +24,14 @@ impl openvgw_api::ApiError for WireError {
     fn code(&self) -> &str {
         &self.code
     }
+    fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
 }
 
 impl WireError {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        WireError { status, code: code.into(), message: message.into() }
+        WireError { status, code: code.into(), message: message.into(), cause: None, retry_after_ms: None }
     }
 
     /// An absent required parameter: `Missing<Param>`.
@@ -252,7 +259,7 @@ pub fn from_core(e: &Error, action: Action) -> WireError {
         Error::DryRunOperation => {
             WireError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
         }
-        Error::Internal(_) => WireError::internal(),
+        Error::Internal(cause) => WireError { cause: Some(cause.clone()), ..WireError::internal() },
     }
 }
 

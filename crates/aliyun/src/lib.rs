@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use openvgw_api::{ApiRequest, Dialect, Presented, Principal, SignedRequest};
+use openvgw_api::{ApiRequest, Dialect, Presented, Principal, SignedRequest, Throttle, Throttled};
 use openvgw_auth::aliyun as sig;
 use openvgw_auth::AuthError;
 use openvgw_control::Service;
@@ -94,7 +94,7 @@ impl Dialect for Aliyun {
     fn decode(&self, req: &ApiRequest) -> Result<(Decoded, Presented), WireError> {
         let parts = req.parts();
         let pairs = sig::decode_params(&parts).map_err(|e| from_auth(&e))?;
-        let params = Params::new(&pairs);
+        let params = Params::parse(&pairs)?;
         let xml = params.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("xml"));
         let action =
             params.string("Action").or_else(|| req.header("x-acs-action").map(str::to_string)).unwrap_or_default();
@@ -141,12 +141,28 @@ impl Dialect for Aliyun {
         from_auth(&e)
     }
 
-    fn internal_error(&self, _e: &openvgw_core::Error) -> WireError {
-        WireError::internal()
+    fn internal_error(&self, e: &openvgw_core::Error) -> WireError {
+        let mut err = WireError::internal();
+        err.cause = Some(e.to_string());
+        err
     }
 
     fn body_too_large(&self) -> WireError {
         WireError::new(413, "InvalidParameter.BodyTooLarge", "The request body is too large.")
+    }
+
+    fn body_timeout(&self) -> WireError {
+        WireError::new(408, "RequestTimeout", "The request body did not arrive in time.")
+    }
+
+    fn throttled(&self, t: Throttled) -> WireError {
+        let (code, message) = match t.by {
+            Throttle::Tenant => ("Throttling.User", "Request was denied due to user flow control."),
+            Throttle::Operation => ("Throttling", "Request was denied due to request throttling."),
+        };
+        let mut e = WireError::new(400, code, message);
+        e.retry_after_ms = Some(retry_ms(t.retry_after));
+        e
     }
 
     fn respond(
@@ -157,6 +173,7 @@ impl Dialect for Aliyun {
         result: Result<Value, WireError>,
     ) -> Response<Body> {
         let xml = decoded.is_some_and(|d| d.xml);
+        let mut retry_after_ms = None;
         let (status, body, root) = match result {
             Ok(mut v) => {
                 if !v.is_object() {
@@ -167,6 +184,7 @@ impl Dialect for Aliyun {
                 (200, v, format!("{action}Response"))
             }
             Err(e) => {
+                retry_after_ms = e.retry_after_ms;
                 let v = json!({
                     "RequestId": req.request_id,
                     "HostId": req.header("host").unwrap_or("openvgw"),
@@ -188,6 +206,16 @@ impl Dialect for Aliyun {
         if let Ok(v) = HeaderValue::from_str(&req.request_id) {
             resp.headers_mut().insert("x-acs-request-id", v);
         }
+        if let Some(ms) = retry_after_ms {
+            // The tea SDK raises ThrottlingException on this header; plain HTTP clients read Retry-After.
+            resp.headers_mut().insert("x-acs-retry-after", HeaderValue::from(ms));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+        }
         resp
     }
+}
+
+/// Milliseconds to wait, at least 1 (the SDK ignores a zero).
+fn retry_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }

@@ -11,10 +11,93 @@ pub struct Params {
     map: HashMap<String, String>,
 }
 
+/// Parameters per request at most (the largest documented request, a connection with its IKE/IPsec/BGP/health
+/// check settings and tags, needs about 60).
+pub const MAX_PARAMS: usize = 500;
+/// Bytes a parameter name may have.
+const MAX_NAME: usize = 128;
+/// Bytes a parameter value may have, unless listed in [`LONG_PARAMS`].
+const MAX_VALUE: usize = 1024;
+/// Bytes of the values that legitimately carry documents (JSON settings, a PEM certificate).
+const MAX_LONG_VALUE: usize = 64 * 1024;
+const LONG_PARAMS: &[&str] = &[
+    "IkeConfig",
+    "IpsecConfig",
+    "BgpConfig",
+    "HealthCheckConfig",
+    "TunnelOptionsSpecification",
+    "RemoteCaCertificate",
+    "LocalSubnet",
+    "RemoteSubnet",
+];
+/// Bytes of an id (`VpnGatewayId`, `ResourceId.N`, `ClientToken`…): ids are short words.
+const MAX_ID: usize = 128;
+/// The highest `N` of a `Name.N` list parameter (Alibaba documents at most 20 tags and 50 resource ids).
+pub const MAX_LIST_INDEX: u32 = 100;
+
+/// Whether a parameter names an id (`…Id`, `…Id.N`, `ClientToken`): short, no spaces, no markup.
+fn is_id_param(name: &str) -> bool {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('.');
+    base.ends_with("Id") || base == "ClientToken" || base == "NextToken"
+}
+
+/// A character no parameter may carry: control characters (tab and line breaks aside) and the code points XML
+/// cannot represent, so that nothing stored can make a response unparseable or a log line misleading.
+pub fn forbidden_char(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
 impl Params {
-    pub fn new(pairs: &[(String, String)]) -> Params {
-        // A repeated key keeps its last value, as form decoders conventionally do.
-        Params { map: pairs.iter().cloned().collect() }
+    /// Checks the request's parameters as a whole before anything reads them: a name given twice is refused (a
+    /// proxy or audit log may have read the other value), as are oversized names and values, control characters
+    /// and ids that are not short words.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Params, WireError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(WireError::new(
+                400,
+                "InvalidParameter",
+                format!("The request has {} parameters; at most {MAX_PARAMS} are accepted.", pairs.len()),
+            ));
+        }
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if k.is_empty()
+                || k.len() > MAX_NAME
+                || !k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            {
+                return Err(WireError::new(
+                    400,
+                    "InvalidParameter",
+                    "A parameter name must be 1-128 letters, digits, '.', '_' or '-'.",
+                ));
+            }
+            let long = LONG_PARAMS.contains(&k.as_str());
+            let max = if is_id_param(k) {
+                MAX_ID
+            } else if long {
+                MAX_LONG_VALUE
+            } else {
+                MAX_VALUE
+            };
+            if v.len() > max {
+                return Err(WireError::invalid(k, format!("the value is longer than {max} bytes")));
+            }
+            if v.chars().any(forbidden_char) {
+                return Err(WireError::invalid(k, "the value contains control characters"));
+            }
+            if is_id_param(k) && !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+            {
+                return Err(WireError::invalid(k, "an id is made of letters, digits, '-', '_', '.' and ':'"));
+            }
+            if map.insert(k.clone(), v.clone()).is_some() {
+                return Err(WireError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("The parameter {k} is specified more than once."),
+                ));
+            }
+        }
+        Ok(Params { map })
     }
 
     /// The value, treating an empty one as absent (SDKs send unset optional values as empty).
@@ -72,7 +155,7 @@ impl Params {
         let dotted = format!("{prefix}.");
         for (k, v) in &self.map {
             if let Some(rest) = k.strip_prefix(&dotted) {
-                let n: u32 = rest.parse().map_err(|_| WireError::invalid(prefix, format!("bad parameter {k}")))?;
+                let n = list_index(prefix, k, rest)?;
                 if v.is_empty() {
                     continue;
                 }
@@ -91,7 +174,7 @@ impl Params {
                 let Some((n, field)) = rest.split_once('.') else {
                     continue;
                 };
-                let n: u32 = n.parse().map_err(|_| WireError::invalid(prefix, format!("bad parameter {k}")))?;
+                let n = list_index(prefix, k, n)?;
                 items.entry(n).or_default().insert(field.to_string(), v.clone());
             }
         }
@@ -111,9 +194,10 @@ impl Params {
 
     /// `PageNumber` / `PageSize` (defaults 1 and 10, size at most 50).
     pub fn page(&self) -> Result<NumberedPage, WireError> {
+        // Alibaba's PageNumber is a 32-bit Integer.
         let number = self.int("PageNumber")?.unwrap_or(1);
-        if number < 1 {
-            return Err(WireError::invalid("PageNumber", "must be at least 1"));
+        if !(1..=i64::from(i32::MAX)).contains(&number) {
+            return Err(WireError::invalid("PageNumber", format!("must be 1-{}", i32::MAX)));
         }
         let size = self.int("PageSize")?.unwrap_or(10);
         if !(1..=50).contains(&size) {
@@ -139,6 +223,14 @@ impl Params {
 
     pub fn pairs(&self) -> impl Iterator<Item = (&String, &String)> {
         self.map.iter()
+    }
+}
+
+/// The `N` of `Prefix.N…`: 1 to [`MAX_LIST_INDEX`].
+fn list_index(prefix: &str, key: &str, n: &str) -> Result<u32, WireError> {
+    match n.parse::<u32>() {
+        Ok(n) if (1..=MAX_LIST_INDEX).contains(&n) => Ok(n),
+        _ => Err(WireError::invalid(prefix, format!("{key}: N must be 1-{MAX_LIST_INDEX}"))),
     }
 }
 
@@ -184,6 +276,9 @@ impl Json {
         match self.value(keys) {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) if s.chars().any(forbidden_char) => {
+                Err(WireError::invalid(&self.param, format!("{} contains control characters", keys[0])))
+            }
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
@@ -226,7 +321,7 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Params {
-        Params::new(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+        Params::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()).expect("valid")
     }
 
     #[test]
@@ -264,6 +359,43 @@ mod tests {
         assert_eq!(j.u32(&["IkeLifetime"]).ok(), Some(Some(3600)));
         assert_eq!(j.str(&["IkeVersion"]).ok(), Some(Some("ikev2".to_string())));
         assert!(ps.json("Bad").is_err());
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> WireError {
+        match Params::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()) {
+            Ok(_) => panic!("accepted {pairs:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn hostile_parameters_are_refused() {
+        let e = refused(&[("Action", "DescribeVpnGateways"), ("Action", "DeleteVpnGateway")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"));
+        assert_eq!(refused(&[("VSwitchId", "vsw-\u{0}")]).code, "InvalidVSwitchId");
+        assert_eq!(refused(&[("VSwitchId", "vsw-a b")]).code, "InvalidVSwitchId");
+        assert_eq!(refused(&[("VSwitchId", &"a".repeat(129))]).code, "InvalidVSwitchId");
+        assert_eq!(refused(&[("Description", "a\u{1}b")]).code, "InvalidDescription");
+        assert_eq!(refused(&[("Description", "a\u{1b}[31m")]).code, "InvalidDescription");
+        assert_eq!(refused(&[("Name", &"a".repeat(1025))]).code, "InvalidName");
+        assert_eq!(refused(&[("Bad Name", "x")]).code, "InvalidParameter");
+        assert_eq!(refused(&[("ResourceId.1", "<x>")]).code, "InvalidResourceId1");
+        let many: Vec<(String, String)> = (0..=MAX_PARAMS).map(|i| (format!("P{i}"), "v".into())).collect();
+        assert!(Params::parse(&many).is_err());
+        // Documents may be long; descriptions may carry line breaks.
+        let long = "x".repeat(60 * 1024);
+        assert!(Params::parse(&[("IkeConfig".into(), long)]).is_ok());
+        assert!(Params::parse(&[("Description".into(), "a\nb\tc".into())]).is_ok());
+        // List indexes are bounded (a thousand tag filters once overflowed the store's statement).
+        assert!(p(&[("Tag.100.Key", "k")]).objects("Tag").is_ok());
+        assert!(refused_list(&[("Tag.101.Key", "k")]));
+        assert!(refused_list(&[("Tag.0.Key", "k")]));
+        assert!(p(&[("PageNumber", "9223372036854775807")]).page().is_err());
+        assert!(p(&[("PageNumber", "2147483647")]).page().is_ok());
+    }
+
+    fn refused_list(pairs: &[(&str, &str)]) -> bool {
+        p(pairs).objects("Tag").is_err()
     }
 
     #[test]

@@ -11,6 +11,9 @@ fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry these even as character references; requests cannot store them, but a
+            // document must stay parseable whatever it holds.
+            c if crate::params::forbidden_char(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -70,5 +73,11 @@ mod tests {
         assert!(xml.contains("<RequestId>R</RequestId>"));
         assert!(xml.contains("<VpnGateways><VpnGateway><Name>a&amp;b</Name></VpnGateway><VpnGateway><Name>c</Name></VpnGateway></VpnGateways>"));
         assert!(xml.contains("<N>3</N>") && xml.contains("<B>true</B>"));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_document() {
+        let xml = to_xml("R", &json!({"Name": "a\u{1}b\u{1b}c\u{fffe}d\te"}));
+        assert!(xml.contains("<Name>a\u{fffd}b\u{fffd}c\u{fffd}d\te</Name>"), "{xml}");
     }
 }

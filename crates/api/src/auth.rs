@@ -58,16 +58,23 @@ pub const MAX_NONCE_LEN: usize = 128;
 pub struct Authenticator {
     svc: Arc<Service>,
     window: Duration,
+    /// One set of rate limits for every dialect.
+    limiter: crate::limit::RateLimiter,
 }
 
 impl Authenticator {
     pub fn new(svc: Arc<Service>) -> Arc<Self> {
         let window = Duration::seconds(i64::try_from(svc.config().server.signature_window_s).unwrap_or(900));
-        Arc::new(Authenticator { svc, window })
+        let limiter = crate::limit::RateLimiter::new(svc.config().rate_limit.clone());
+        Arc::new(Authenticator { svc, window, limiter })
     }
 
     pub fn service(&self) -> &Arc<Service> {
         &self.svc
+    }
+
+    pub(crate) fn limiter(&self) -> &crate::limit::RateLimiter {
+        &self.limiter
     }
 
     pub(crate) fn authenticate(&self, req: &ApiRequest, presented: Presented) -> Result<Option<Principal>, Failure> {

@@ -7,6 +7,7 @@
 //! log line, and the per-request [`Outcome`] that metrics are recorded from.
 
 mod auth;
+mod limit;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,7 @@ pub use auth::{Authenticator, Credential, Presented, Principal, SignedRequest};
 use axum::body::Body;
 use axum::http::{header, Request, Response};
 use bytes::Bytes;
+pub use limit::{RateLimiter, Throttle, Throttled};
 use openvgw_auth::{AuthError, RequestParts};
 
 /// A request as received, with the id it is answered under.
@@ -49,6 +51,10 @@ impl ApiRequest {
 pub trait ApiError: Send + 'static {
     fn status(&self) -> u16;
     fn code(&self) -> &str;
+    /// The internal cause of a 5xx, logged with the request id and never sent.
+    fn cause(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What a request came to, for metrics and access logs (attached to every response as an extension).
@@ -93,6 +99,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// An internal failure outside any endpoint (the store during authentication, a panic).
     fn internal_error(&self, e: &openvgw_core::Error) -> Self::Error;
     fn body_too_large(&self) -> Self::Error;
+    /// The body did not arrive within the configured time.
+    fn body_timeout(&self) -> Self::Error;
+    /// A rate limit refused the request.
+    fn throttled(&self, t: Throttled) -> Self::Error;
     /// Renders the reply or error on the wire; `decoded` is `None` when decoding failed.
     fn respond(
         &self,
@@ -144,6 +154,12 @@ impl<D: Dialect> ApiServer<D> {
             Err(e) => return Processed { decoded: Some(decoded), operation: None, tenant, result: Err(e) },
         };
         let operation = Some(D::operation(&endpoint));
+        if let Some(t) = &tenant {
+            if let Err(throttled) = self.auth.limiter().check(t, D::operation(&endpoint)) {
+                let result = Err(self.dialect.throttled(throttled));
+                return Processed { decoded: Some(decoded), operation, tenant, result };
+            }
+        }
         let result = self.dialect.handle(req, endpoint);
         Processed { decoded: Some(decoded), operation, tenant, result }
     }
@@ -170,7 +186,16 @@ impl<D: Dialect> ApiServer<D> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok())
             .is_some_and(|n| n > D::MAX_BODY);
-        let body = if too_large { Err(()) } else { axum::body::to_bytes(body, D::MAX_BODY).await.map_err(|_| ()) };
+        let body_timeout = std::time::Duration::from_secs(self.auth.service().config().server.body_read_timeout_s);
+        let body = if too_large {
+            Err(BodyFailure::TooLarge)
+        } else {
+            match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, D::MAX_BODY)).await {
+                Ok(Ok(b)) => Ok(b),
+                Ok(Err(_)) => Err(BodyFailure::TooLarge),
+                Err(_) => Err(BodyFailure::Timeout),
+            }
+        };
         let request_id = api_req.request_id.clone();
         let (api_req, processed) = match body {
             Ok(b) => {
@@ -191,8 +216,11 @@ impl<D: Dialect> ApiServer<D> {
                     }
                 }
             }
-            Err(()) => {
-                let result = Err(self.dialect.body_too_large());
+            Err(failure) => {
+                let result = Err(match failure {
+                    BodyFailure::TooLarge => self.dialect.body_too_large(),
+                    BodyFailure::Timeout => self.dialect.body_timeout(),
+                });
                 (api_req, Processed { decoded: None, operation: None, tenant: None, result })
             }
         };
@@ -200,8 +228,13 @@ impl<D: Dialect> ApiServer<D> {
             Ok(_) => (None, None),
             Err(e) => (Some(e.status()), Some(e.code().to_string())),
         };
-        if status.is_some_and(|s| s >= 500) {
-            tracing::error!(request_id = %api_req.request_id, code = code.as_deref().unwrap_or(""), "internal error");
+        if let Err(e) = &processed.result {
+            if e.status() >= 500 {
+                tracing::error!(
+                    request_id = %api_req.request_id, code = e.code(), cause = e.cause().unwrap_or("-"),
+                    "internal error"
+                );
+            }
         }
         let operation = processed.operation;
         let mut resp = self.dialect.respond(&api_req, processed.decoded.as_ref(), operation, processed.result);
@@ -215,6 +248,11 @@ impl<D: Dialect> ApiServer<D> {
         resp.extensions_mut().insert(Outcome { dialect: D::NAME, operation: operation.unwrap_or("-"), code });
         resp
     }
+}
+
+enum BodyFailure {
+    TooLarge,
+    Timeout,
 }
 
 fn request_shell(parts: &axum::http::request::Parts, request_id: String) -> ApiRequest {

@@ -282,7 +282,8 @@ async fn main() -> anyhow::Result<()> {
         format!(
             "[quotas]\nvpn_gateways_per_region = {}\ncustomer_gateways_per_region = {}\n\
              [dataplane]\neip_pool = \"203.0.113.0/24,198.51.100.0/24,192.0.2.0/24\"\n\
-             [dataplane.simulated]\nprovision_delay_ms = 0\napply_delay_ms = 0\n",
+             [dataplane.simulated]\nprovision_delay_ms = 0\napply_delay_ms = 0\n\
+             [rate_limit]\nenabled = false\n",
             args.gateways + 1,
             args.resources + 1
         ),

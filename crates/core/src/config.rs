@@ -14,6 +14,8 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     pub vpcs: Vec<VpcConfig>,
     pub store: StoreConfig,
+    pub rate_limit: RateLimit,
+    pub secrets: Secrets,
 }
 
 /// Where the state lives: SQLite in the data directory (the default), or a PostgreSQL database that several
@@ -22,6 +24,43 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     pub url: Option<String>,
+}
+
+/// Where the master key that seals secrets at rest comes from (`OPENVGW_MASTER_KEY` takes precedence over the
+/// file). Every replica of a deployment needs the same key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Secrets {
+    /// A file holding the base64 of 32 random bytes.
+    pub master_key_file: Option<PathBuf>,
+    /// Keys of earlier rotations (same format), to open values sealed before `openvgw admin reseal` rewrote them
+    /// (`OPENVGW_PREVIOUS_MASTER_KEYS`: comma-separated base64, adds to these).
+    pub previous_key_files: Vec<PathBuf>,
+}
+
+/// Request rate limits (token buckets): per tenant and operation (Alibaba `Throttling.User`, Huawei 429), and per
+/// operation for all tenants together (Alibaba `Throttling`). Rates are requests per second; a bucket holds
+/// `burst` requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    pub enabled: bool,
+    pub tenant_per_second: f64,
+    pub tenant_burst: f64,
+    pub operation_per_second: f64,
+    pub operation_burst: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: true,
+            tenant_per_second: 100.0,
+            tenant_burst: 200.0,
+            operation_per_second: 2000.0,
+            operation_burst: 4000.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +76,16 @@ pub struct ServerConfig {
     /// How many used nonces are remembered per access key (for twice the signature window). Past it, new signed
     /// requests of that key are refused as throttled until old nonces expire, so the table cannot grow unbounded.
     pub max_nonces_per_key: u64,
+    /// Open client connections at most; at the cap the longest-idle connection is closed to admit a new one, and
+    /// a new connection is refused only when every open one has a request in flight. Also kept below the process's
+    /// file limit.
+    pub max_connections: usize,
+    /// A client must send a request's complete headers within this many seconds of connecting (slowloris).
+    pub header_read_timeout_s: u64,
+    /// A keep-alive connection with no request in flight is closed after this many seconds.
+    pub idle_timeout_s: u64,
+    /// A request body must arrive within this many seconds of its headers.
+    pub body_read_timeout_s: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +96,10 @@ impl Default for ServerConfig {
             signature_window_s: 15 * 60,
             idempotency_ttl_s: 24 * 3600,
             max_nonces_per_key: 100_000,
+            max_connections: 1024,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 60,
+            body_read_timeout_s: 30,
         }
     }
 }
@@ -217,6 +270,30 @@ impl Config {
         }
         if self.server.signature_window_s == 0 || self.server.signature_window_s > 24 * 3600 {
             return Err("server.signature_window_s: 1-86400 seconds".into());
+        }
+        let r = &self.rate_limit;
+        for (name, v) in [
+            ("tenant_per_second", r.tenant_per_second),
+            ("tenant_burst", r.tenant_burst),
+            ("operation_per_second", r.operation_per_second),
+            ("operation_burst", r.operation_burst),
+        ] {
+            if !(v.is_finite() && v >= 1.0) {
+                return Err(format!("rate_limit.{name}: a number of at least 1"));
+            }
+        }
+        let s = &self.server;
+        if s.max_connections < 8 {
+            return Err("server.max_connections: at least 8".into());
+        }
+        for (name, v) in [
+            ("header_read_timeout_s", s.header_read_timeout_s),
+            ("idle_timeout_s", s.idle_timeout_s),
+            ("body_read_timeout_s", s.body_read_timeout_s),
+        ] {
+            if v == 0 || v > 3600 {
+                return Err(format!("server.{name}: 1-3600 seconds"));
+            }
         }
         Ok(())
     }

@@ -13,6 +13,10 @@ pub struct HwError {
     pub status: u16,
     pub code: String,
     pub msg: String,
+    /// What went wrong inside, for the log only (never sent).
+    pub cause: Option<String>,
+    /// A throttled request may be retried after this many seconds (`Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 impl openvgw_api::ApiError for HwError {
@@ -22,11 +26,14 @@ impl openvgw_api::ApiError for HwError {
     fn code(&self) -> &str {
         &self.code
     }
+    fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
 }
 
 impl HwError {
     pub fn new(status: u16, code: &str, msg: impl Into<String>) -> Self {
-        HwError { status, code: code.to_string(), msg: msg.into() }
+        HwError { status, code: code.to_string(), msg: msg.into(), cause: None, retry_after_s: None }
     }
 
     /// 400 `VPN.0001`, the code for any request the reference has no dedicated code for.
@@ -162,7 +169,7 @@ fn invalid(field: Field, rule: &Rule, family: Family) -> HwError {
             _ => None,
         };
         if let Some((code, msg)) = code {
-            return HwError { status: 400, code, msg };
+            return HwError { status: 400, code, msg, cause: None, retry_after_s: None };
         }
     }
     HwError::invalid(format!("{} {rule}", field_name(field)))
@@ -283,7 +290,7 @@ pub fn from_core(e: &Error, family: Family) -> HwError {
         },
         Error::IdempotentParameterMismatch => HwError::new(400, "VPN.0031", "Repeated operation."),
         Error::DryRunOperation => HwError::invalid("dry run"),
-        Error::Internal(_) => HwError::internal(),
+        Error::Internal(cause) => HwError { cause: Some(cause.clone()), ..HwError::internal() },
     }
 }
 

@@ -14,6 +14,7 @@ mod error;
 mod ext;
 mod handlers;
 mod iam;
+mod input;
 pub mod openapi;
 mod ops;
 mod route;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use openvgw_api::{ApiRequest, Credential, Dialect, Presented, Principal, SignedRequest};
+use openvgw_api::{ApiRequest, Credential, Dialect, Presented, Principal, SignedRequest, Throttle, Throttled};
 use openvgw_auth::{huawei as sig, AuthError};
 use openvgw_control::Service;
 use openvgw_core::model::Scope;
@@ -138,6 +139,8 @@ impl Dialect for Huawei {
             Matched::WrongMethod => return Err(HwError::method_not_allowed()),
             Matched::NotFound => return Err(HwError::no_such_api()),
         };
+        input::check_query(&req.raw_query)?;
+        input::check_body(&req.body)?;
         let presented = if op.anonymous() {
             Presented::Anonymous
         } else if let Some(token) = req.header("x-auth-token").filter(|t| !t.is_empty()) {
@@ -172,12 +175,29 @@ impl Dialect for Huawei {
         error::from_auth(&e)
     }
 
-    fn internal_error(&self, _e: &openvgw_core::Error) -> HwError {
-        HwError::internal()
+    fn internal_error(&self, e: &openvgw_core::Error) -> HwError {
+        let mut err = HwError::internal();
+        err.cause = Some(e.to_string());
+        err
     }
 
     fn body_too_large(&self) -> HwError {
         HwError::new(413, "VPN.0001", "invalid request: the request body is too large")
+    }
+
+    fn body_timeout(&self) -> HwError {
+        HwError::new(408, "VPN.0001", "invalid request: the request body did not arrive in time")
+    }
+
+    fn throttled(&self, t: Throttled) -> HwError {
+        // Huawei's API gateway answers an exceeded flow-control policy with 429 APIGW.0308.
+        let what = match t.by {
+            Throttle::Tenant => "this account's",
+            Throttle::Operation => "this API's",
+        };
+        let mut e = HwError::new(429, "APIGW.0308", format!("The request is throttled: {what} rate limit is reached"));
+        e.retry_after_s = Some(t.retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        e
     }
 
     fn respond(
@@ -191,7 +211,8 @@ impl Dialect for Huawei {
             Ok(r) => (r.status, r.body, r.headers),
             Err(e) => {
                 let body = serde_json::json!({"error_code": e.code, "error_msg": e.msg, "request_id": req.request_id});
-                (e.status, Some(body), Vec::new())
+                let headers = e.retry_after_s.map(|s| ("retry-after", s.to_string())).into_iter().collect();
+                (e.status, Some(body), headers)
             }
         };
         let mut resp = match body {

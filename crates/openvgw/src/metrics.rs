@@ -9,6 +9,8 @@ use openvgw_control::reconcile::ResourceState;
 use openvgw_control::Service;
 use openvgw_core::model::{GatewayStatus, TunnelState};
 
+use crate::http::ConnTable;
+
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 #[derive(Default)]
@@ -24,6 +26,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
     /// Whether this process's reconciler holds the lease (only one replica reconciles at a time).
     leader: Option<Arc<AtomicBool>>,
+    connections: Option<Arc<ConnTable>>,
 }
 
 fn label(v: &str) -> String {
@@ -31,9 +34,15 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
-    /// Metrics that also report whether this replica's reconciler leads.
-    pub fn with_leader(leader: Arc<AtomicBool>) -> Self {
-        Metrics { leader: Some(leader), ..Default::default() }
+    /// Metrics that also report the listener's open connections.
+    pub fn new(connections: Arc<ConnTable>) -> Self {
+        Metrics { connections: Some(connections), ..Default::default() }
+    }
+
+    /// Also report whether this replica's reconciler leads.
+    pub fn with_leader(mut self, leader: Arc<AtomicBool>) -> Self {
+        self.leader = Some(leader);
+        self
     }
 
     pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
@@ -57,6 +66,11 @@ impl Metrics {
     /// The exposition text; resource gauges are read from the store at scrape time.
     pub fn render(&self, svc: &Service) -> String {
         let mut out = String::new();
+        if let Some(c) = &self.connections {
+            out.push_str("# HELP openvgw_http_connections_open Client connections open now.\n");
+            out.push_str("# TYPE openvgw_http_connections_open gauge\n");
+            let _ = writeln!(out, "openvgw_http_connections_open {}", c.open());
+        }
         out.push_str("# HELP openvgw_requests_total API requests by dialect, action and result code.\n");
         out.push_str("# TYPE openvgw_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {

@@ -148,19 +148,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let svc = Arc::new(Service::new(store.clone(), config.clone(), driver));
     let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
-    let metrics = Arc::new(Metrics::with_leader(reconciler.leader_flag()));
+    let leader = reconciler.leader_flag();
     tracing::info!(holder = reconciler.holder(), "reconciler starting (acts while it holds the store's lease)");
     let reconciler_task = tokio::spawn(reconciler.run(stop_rx.clone()));
-    let purge_task = tokio::spawn(purge_idempotency(svc.clone(), stop_rx));
+    let purge_task = tokio::spawn(purge_idempotency(svc.clone(), stop_rx.clone()));
 
     let addr: SocketAddr =
         config.server.listen.parse().with_context(|| format!("bad listen address {}", config.server.listen))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, "openvgw listening");
+    let limits = crate::http::Limits::from_config(&config.server);
+    tracing::info!(%addr, max_connections = limits.max_connections, "openvgw listening");
     println!("openvgw listening on http://{addr}");
-    axum::serve(listener, app(svc, metrics)).with_graceful_shutdown(shutdown_signal()).await?;
+    let conns = Arc::new(crate::http::ConnTable::default());
+    let metrics = Arc::new(Metrics::new(conns.clone()).with_leader(leader));
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        app(svc, metrics),
+        limits,
+        conns,
+        stop_rx.clone(),
+        Duration::from_secs(10),
+    ));
+    shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    let _ = http.await;
     let _ = reconciler_task.await;
     let _ = purge_task.await;
     Ok(())

@@ -89,7 +89,12 @@ pub fn tags_param(c: &Call, prefix: &str) -> Result<Vec<Tag>, WireError> {
 
 /// `Tag.N.Key` / `Tag.N.Value` as filters (a value is optional).
 pub fn tag_filters(p: &Params) -> Result<Vec<TagFilter>, WireError> {
-    p.objects("Tag")?
+    let objects = p.objects("Tag")?;
+    // Alibaba documents Tag.N as 1-20.
+    if objects.len() > 20 {
+        return Err(WireError::invalid("Tag.N", "at most 20 tag filters"));
+    }
+    objects
         .into_iter()
         .map(|o| match o.get("Key").filter(|k| !k.is_empty()) {
             Some(key) => Ok(TagFilter { key: key.clone(), value: o.get("Value").filter(|v| !v.is_empty()).cloned() }),
