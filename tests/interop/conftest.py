@@ -6,6 +6,10 @@
   and quota tests cannot starve the rest of the suite.
 
 Binary: $OPENVGW_BIN or <repo>/target/debug/openvgw.
+
+Store: SQLite in each server's data dir, or, with $OPENVGW_TEST_STORE_URL (a PostgreSQL server URL, e.g.
+postgres://postgres@127.0.0.1:5432/postgres), a new database there per server, passed as `--store` to the
+server and every admin command (and written into its config for commands the tests run themselves).
 """
 from __future__ import annotations
 
@@ -84,6 +88,36 @@ def _binary() -> Path:
     return Path(os.environ.get("OPENVGW_BIN") or REPO / "target" / "debug" / "openvgw")
 
 
+STORE_URL_ENV = "OPENVGW_TEST_STORE_URL"
+
+
+def psql_binary() -> str:
+    bindir = os.environ.get("OPENVGW_TEST_PG_BINDIR")
+    if bindir and (Path(bindir) / "psql").exists():
+        return str(Path(bindir) / "psql")
+    return "psql"
+
+
+def with_database(url: str, db: str) -> str:
+    """`url` with its database (the path) replaced by `db`."""
+    scheme, rest = url.split("://", 1)
+    authority, _, tail = rest.partition("/")
+    _, q, query = tail.partition("?")
+    return f"{scheme}://{authority}/{db}{q}{query}"
+
+
+def new_database(prefix: str) -> Optional[str]:
+    """A new empty PostgreSQL database on $OPENVGW_TEST_STORE_URL's server (its URL), or None for SQLite."""
+    base = os.environ.get(STORE_URL_ENV)
+    if not base:
+        return None
+    name = f"ovgw_{prefix}_{os.getpid()}_{vgwlib.uid()}".lower().replace("-", "_")
+    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, f"cannot create database {name}: {r.stderr}"
+    return with_database(base, name)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -91,9 +125,13 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, workdir: Path, config: str, eip_pool: str):
+    def __init__(self, name: str, workdir: Path, config: str, eip_pool: str, store_url: Optional[str] = None):
         self.name = name
         self.workdir = workdir
+        # PostgreSQL when the suite runs on it: a database of this server's own unless one is given (replicas).
+        self.store_url = store_url or new_database(name)
+        if self.store_url:
+            config = f"{config}\n[store]\nurl = {json.dumps(self.store_url)}\n"
         self.data_dir = workdir / "data"
         self.config_path = workdir / "config.toml"
         self.stderr_path = workdir / "server.stderr"
@@ -115,7 +153,7 @@ class Server:
             log = open(self.stderr_path, "ab")
             self.proc = subprocess.Popen(
                 [str(self.bin), "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--data-dir", str(self.data_dir), "--config", str(self.config_path)],
+                 "--data-dir", str(self.data_dir), "--config", str(self.config_path), *self.store_args()],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env={**os.environ, "RUST_BACKTRACE": "1"},
             )
@@ -153,6 +191,16 @@ class Server:
         except ProcessLookupError:
             pass
 
+    def store_args(self) -> List[str]:
+        return ["--store", self.store_url] if self.store_url else []
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown (no lease released, nothing flushed beyond what was committed)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
     def tail(self, n: int = 30) -> str:
         try:
             lines = self.stderr_path.read_text(errors="replace").splitlines()
@@ -163,7 +211,7 @@ class Server:
     # -- tenants ---------------------------------------------------------------------
     def create_tenant(self, name: str) -> Dict[str, Any]:
         cmd = [str(self.bin), "tenant", "create", "--name", name, "--data-dir", str(self.data_dir),
-               "--config", str(self.config_path)]
+               "--config", str(self.config_path), *self.store_args()]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr}\n{r.stdout}"
         lines = [l for l in r.stdout.splitlines() if l.strip().startswith("{")]

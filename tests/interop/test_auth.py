@@ -211,3 +211,16 @@ def test_v1_post_with_form_body_params(server, tenant_a):
                             body=urllib.parse.urlencode(body).encode())
     assert r.status == 200, r
     assert r.json()["PageSize"] == 3
+
+
+def test_overlong_nonce_is_an_invalid_parameter(server, tenant_a):
+    """Nonces are remembered in the store; one longer than 128 bytes is refused rather than stored."""
+    ak, sk = tenant_a["access_key_id"], tenant_a["access_key_secret"]
+    ok = vgwlib.acs3_call(server.port, ak, sk, "DescribeVpnGateways", {"RegionId": "cn-hangzhou"}, nonce="n" * 128)
+    assert ok.status == 200, ok
+    long = vgwlib.acs3_call(server.port, ak, sk, "DescribeVpnGateways", {"RegionId": "cn-hangzhou"}, nonce="n" * 129)
+    assert long.status == 400 and long.json()["Code"] == "InvalidParameter", long
+    assert "SignatureNonce" in long.json()["Message"]
+    target = vgwlib.v1_prepare(ak, sk, "DescribeVpnGateways", {"RegionId": "cn-hangzhou"}, nonce="v" * 200)
+    v1 = vgwlib.http_request(server.port, "GET", target)
+    assert v1.status == 400 and v1.json()["Code"] == "InvalidParameter", v1

@@ -57,3 +57,62 @@ def test_sigterm_shuts_down_gracefully(tmp_path):
         assert "shutting down" in srv.stderr_path.read_text()
     finally:
         srv.stop()
+
+
+def test_a_signed_request_replayed_after_a_restart_is_refused(tmp_path):
+    """Used nonces are kept in the store (SQLite here, PostgreSQL when the suite runs on it), not in memory."""
+    srv = Server("openvgw-restart", tmp_path, MAIN_CONFIG, "198.18.0.0/20")
+    srv.start()
+    try:
+        t = srv.create_tenant("t")
+        target, headers = vgwlib.acs3_prepare(srv.port, t["access_key_id"], t["access_key_secret"], "CreateVpnGateway",
+                                              {"RegionId": vgwlib.DEFAULT_REGION, "VpcId": vgwlib.unique_vpc(),
+                                               "Bandwidth": 5})
+        first = vgwlib.http_request(srv.port, "POST", target, headers)
+        assert first.status == 200, first
+        srv.kill()  # not even a clean shutdown
+        srv.start()
+        again = vgwlib.http_request(srv.port, "POST", target, headers)
+        assert again.status == 400 and again.json()["Code"] == "SignatureNonceUsed", again
+        listed = srv.api(t).call("DescribeVpnGateways", {})
+        assert listed["TotalCount"] == 1, "the replayed request created a second gateway"
+    finally:
+        srv.stop()
+
+
+def test_backup_while_serving_restores_to_a_service_that_answers_the_same(server, tmp_path):
+    """`admin backup` of the running server, `admin restore` into a new store, a server on it: same answers."""
+    t = server.create_tenant("bk-" + vgwlib.uid())
+    api = server.api(t)
+    gw, _ = vgwlib.create_gateway(api, ssl=True)
+    cgw, _ = vgwlib.create_cgw(api)
+    api.call("TagResources", {"ResourceType": "VpnGateWay", "ResourceId": [gw],
+                              "Tag": [{"Key": "env", "Value": "prod"}]})
+    dump = tmp_path / "backup.jsonl"
+    r = subprocess.run([str(server.bin), "admin", "backup", "--output", str(dump), "--data-dir", str(server.data_dir),
+                        "--config", str(server.config_path), *server.store_args()],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert oct(dump.stat().st_mode & 0o777) == "0o600"
+    restored = Server("openvgw-restored", tmp_path / "restored", MAIN_CONFIG, "198.18.0.0/20")
+    r = subprocess.run([str(restored.bin), "admin", "restore", "--input", str(dump), "--data-dir",
+                        str(restored.data_dir), "--config", str(restored.config_path), *restored.store_args()],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    restored.start()
+    try:
+        again = restored.api(t)
+        for action, params in [("DescribeVpnGateways", {}), ("DescribeVpnGateway", {"VpnGatewayId": gw}),
+                               ("DescribeCustomerGateways", {}), ("DescribeCustomerGateway", {"CustomerGatewayId": cgw}),
+                               ("ListTagResources", {"ResourceType": "VpnGateWay", "ResourceId": [gw]})]:
+            want, got = api.call(action, params), again.call(action, params)
+            want.pop("RequestId", None)
+            got.pop("RequestId", None)
+            assert got == want, action
+        # A restore refuses a store that is not empty.
+        r = subprocess.run([str(restored.bin), "admin", "restore", "--input", str(dump), "--data-dir",
+                            str(restored.data_dir), "--config", str(restored.config_path), *restored.store_args()],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "not empty" in r.stderr, r.stderr
+    finally:
+        restored.stop()

@@ -296,6 +296,12 @@ pub fn from_auth(e: &AuthError) -> WireError {
         AuthError::SignatureNonceUsed => {
             (400, "SignatureNonceUsed", "Specified signature nonce was used already.".into())
         }
+        AuthError::SignatureNonceTooLong { max } => (
+            400,
+            "InvalidParameter",
+            format!("The specified parameter SignatureNonce is not valid: it is longer than {max} bytes."),
+        ),
+        AuthError::ReplayCacheFull => (400, "Throttling.User", "Request was denied due to user flow control.".into()),
         // The legacy Python SDK does `message.split(':')[1]`: keep exactly one ':' before the string.
         AuthError::SignatureDoesNotMatch { string_to_sign } => (
             400,
@@ -368,6 +374,8 @@ mod tests {
             (AuthError::TimestampExpired { timestamp: "x".into() }, "InvalidTimeStamp.Expired"),
             (AuthError::InvalidTimestampFormat, "InvalidTimeStamp.Format"),
             (AuthError::SignatureNonceUsed, "SignatureNonceUsed"),
+            (AuthError::SignatureNonceTooLong { max: 128 }, "InvalidParameter"),
+            (AuthError::ReplayCacheFull, "Throttling.User"),
             (AuthError::MissingAccessKeyId, "MissingAccessKeyId"),
             (AuthError::InvalidSignatureMethod, "InvalidSignatureMethod"),
             (AuthError::IncompleteSignature { reason: "x" }, "IncompleteSignature"),

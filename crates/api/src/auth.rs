@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use openvgw_auth::{AuthError, NonceCache};
+use openvgw_auth::AuthError;
 use openvgw_control::Service;
+use openvgw_store::NonceCheck;
 use time::{Duration, OffsetDateTime};
 
 use crate::ApiRequest;
@@ -51,11 +52,12 @@ pub(crate) enum Failure {
     Internal(openvgw_core::Error),
 }
 
+/// Longest nonce (or replay key) remembered; longer ones are refused, so a signed request cannot store a large row.
+pub const MAX_NONCE_LEN: usize = 128;
+
 pub struct Authenticator {
     svc: Arc<Service>,
     window: Duration,
-    /// One replay cache for every dialect: a key is a key whichever API it signs for.
-    nonces: NonceCache,
     /// One set of rate limits for every dialect.
     limiter: crate::limit::RateLimiter,
 }
@@ -63,9 +65,8 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(svc: Arc<Service>) -> Arc<Self> {
         let window = Duration::seconds(i64::try_from(svc.config().server.signature_window_s).unwrap_or(900));
-        // Remember nonces for twice the window: a request dated +window stays fresh until now + 2 * window.
         let limiter = crate::limit::RateLimiter::new(svc.config().rate_limit.clone());
-        Arc::new(Authenticator { svc, window, nonces: NonceCache::with_retention(window * 2), limiter })
+        Arc::new(Authenticator { svc, window, limiter })
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -96,9 +97,26 @@ impl Authenticator {
         signed.verify(req, key.secret.expose()).map_err(Failure::Auth)?;
         let now = OffsetDateTime::now_utc();
         signed.check_freshness(now, self.window).map_err(Failure::Auth)?;
-        if let Some(key) = signed.replay_key() {
-            self.nonces.check_and_insert(&key_id, key, now).map_err(Failure::Auth)?;
+        if let Some(nonce) = signed.replay_key() {
+            self.check_replay(&key_id, nonce, now)?;
         }
         Ok(Some(Principal { tenant_id: key.tenant_id, via: Credential::AccessKey(key_id) }))
+    }
+
+    /// One replay record for every dialect (a key is a key whichever API it signs for), kept in the store so that a
+    /// restart or another replica does not accept the request again. Nonces are remembered for twice the window: a
+    /// request dated +window stays fresh until now + 2 * window.
+    fn check_replay(&self, key_id: &str, nonce: &str, now: OffsetDateTime) -> Result<(), Failure> {
+        if nonce.len() > MAX_NONCE_LEN {
+            return Err(Failure::Auth(AuthError::SignatureNonceTooLong { max: MAX_NONCE_LEN }));
+        }
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let retention_ms: i128 = (self.window * 2i32).whole_milliseconds();
+        let retention_ms = i64::try_from(retention_ms).unwrap_or(i64::MAX);
+        match self.svc.use_nonce(key_id, nonce, now_ms, retention_ms).map_err(Failure::Internal)? {
+            NonceCheck::New => Ok(()),
+            NonceCheck::Used => Err(Failure::Auth(AuthError::SignatureNonceUsed)),
+            NonceCheck::Full => Err(Failure::Auth(AuthError::ReplayCacheFull)),
+        }
     }
 }

@@ -32,6 +32,12 @@ pub enum AuthError {
     TimestampExpired { timestamp: String },
     #[error("signature nonce was used already")]
     SignatureNonceUsed,
+    /// A nonce (or what stands for one) longer than the service remembers.
+    #[error("signature nonce is longer than {max} bytes")]
+    SignatureNonceTooLong { max: usize },
+    /// The access key has as many remembered nonces as allowed; new requests wait until old ones expire.
+    #[error("too many recent signed requests for this access key")]
+    ReplayCacheFull,
     /// `string_to_sign` is the server's, echoed to the client as the vendors do.
     #[error("signature does not match")]
     SignatureDoesNotMatch { string_to_sign: String },

@@ -13,8 +13,17 @@ pub struct Config {
     pub quotas: Quotas,
     pub dataplane: DataplaneConfig,
     pub vpcs: Vec<VpcConfig>,
+    pub store: StoreConfig,
     pub rate_limit: RateLimit,
     pub secrets: Secrets,
+}
+
+/// Where the state lives: SQLite in the data directory (the default), or a PostgreSQL database that several
+/// replicas may share (`url = "postgres://user:password@host:5432/openvgw"`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: Option<String>,
 }
 
 /// Where the master key that seals secrets at rest comes from (`OPENVGW_MASTER_KEY` takes precedence over the
@@ -64,6 +73,9 @@ pub struct ServerConfig {
     pub signature_window_s: u64,
     /// How long a `ClientToken` keeps its first answer, seconds (24 h).
     pub idempotency_ttl_s: u64,
+    /// How many used nonces are remembered per access key (for twice the signature window). Past it, new signed
+    /// requests of that key are refused as throttled until old nonces expire, so the table cannot grow unbounded.
+    pub max_nonces_per_key: u64,
     /// Open client connections at most; at the cap the longest-idle connection is closed to admit a new one, and
     /// a new connection is refused only when every open one has a request in flight. Also kept below the process's
     /// file limit.
@@ -83,6 +95,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./openvgw-data"),
             signature_window_s: 15 * 60,
             idempotency_ttl_s: 24 * 3600,
+            max_nonces_per_key: 100_000,
             max_connections: 1024,
             header_read_timeout_s: 10,
             idle_timeout_s: 60,

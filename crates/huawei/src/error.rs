@@ -294,9 +294,16 @@ pub fn from_core(e: &Error, family: Family) -> HwError {
     }
 }
 
-/// Authentication failures as Huawei's API gateway words them: 401 `APIGW.0301` for every IAM failure.
+/// Authentication failures as Huawei's API gateway words them: 401 `APIGW.0301` for every IAM failure; an
+/// over-long nonce is an invalid request, and a key over its replay-cache limit is throttled (APIG's 429).
 pub fn from_auth(e: &AuthError) -> HwError {
     let detail: String = match e {
+        AuthError::SignatureNonceTooLong { max } => {
+            return HwError::invalid(format!("the request's nonce is longer than {max} bytes"));
+        }
+        AuthError::ReplayCacheFull => {
+            return HwError::new(429, "APIGW.0308", "The throttling threshold has been reached: too many requests");
+        }
         AuthError::SignatureDoesNotMatch { .. } | AuthError::ContentSha256Mismatch => {
             "verify aksk signature fail".into()
         }
@@ -365,5 +372,9 @@ mod tests {
         assert!(!from_auth(&AuthError::SignatureDoesNotMatch { string_to_sign: "SECRET-STS".into() })
             .msg
             .contains("SECRET-STS"));
+        let w = from_auth(&AuthError::SignatureNonceTooLong { max: 128 });
+        assert_eq!((w.status, w.code.as_str()), (400, "VPN.0001"));
+        let w = from_auth(&AuthError::ReplayCacheFull);
+        assert_eq!((w.status, w.code.as_str()), (429, "APIGW.0308"));
     }
 }

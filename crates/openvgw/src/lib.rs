@@ -15,14 +15,22 @@ use openvgw_core::config::Config;
 use openvgw_core::secret::{Keyring, MasterKey};
 use openvgw_store::Store;
 
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+/// Opens the store the configuration names: `[store] url` (PostgreSQL, or a SQLite file path) or SQLite in the data
+/// directory. The data directory is created either way (it holds generated files). Blocking: call it outside the
+/// async runtime or on a blocking thread.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    Ok(Store::open(&data_dir.join("openvgw.db"))?)
+    let store = match &config.store.url {
+        Some(url) => Store::open_url(url)?,
+        None => Store::open(&data_dir.join("openvgw.db"))?,
+    };
+    Ok(store)
 }
 
 /// The keyring that seals secrets at rest: `OPENVGW_MASTER_KEY` or `[secrets] master_key_file`, plus previous

@@ -21,9 +21,13 @@ struct Common {
     /// Configuration file (TOML); built-in defaults otherwise.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Where the database and generated files live.
+    /// Where the database (SQLite, unless --store names another) and generated files live.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The store, overriding `[store] url`: postgres://user:password@host:port/database (shared by replicas) or a
+    /// SQLite file path. Default: SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +72,32 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Operator tasks on the store.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Write a logical dump of every table (one consistent snapshot; the service may keep running). It holds
+    /// secrets as stored: keep it as private as the database.
+    Backup {
+        /// The dump file (created with mode 0600); `-` writes to standard output.
+        #[arg(long)]
+        output: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Load a dump into an empty store (a new data directory or database); a store holding anything is refused.
+    Restore {
+        /// The dump file; `-` reads standard input.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -115,6 +145,9 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
     if let Some(d) = &common.data_dir {
         config.server.data_dir = d.clone();
     }
+    if let Some(url) = &common.store {
+        config.store.url = Some(url.clone());
+    }
     Ok(config)
 }
 
@@ -137,6 +170,18 @@ fn peer_config(store: &Store, id: &str, format: &str, out: Option<&Path>, udp_en
         }
     }
     Ok(())
+}
+
+/// A new file only the owner can read.
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
 }
 
 fn init_logging(format: &str) {
@@ -168,19 +213,19 @@ fn main() -> anyhow::Result<()> {
         }
         Command::PeerConfig { connection, format, output_dir, udp_encap, common } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.server.data_dir)?;
+            let store = open_store(&config)?;
             peer_config(&store, &connection, &format, output_dir.as_deref(), udp_encap)
         }
         Command::Tenant { command: TenantCommand::Create { name, common } } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.server.data_dir)?;
+            let store = open_store(&config)?;
             let created = openvgw_control::tenants::create_tenant(&store, &config, &name)?;
             println!("{}", tenant_json(&created));
             Ok(())
         }
         Command::User { command: UserCommand::Create { tenant, name, password, common } } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.server.data_dir)?;
+            let store = open_store(&config)?;
             let found = store.read(|tx| match tx.tenant(&tenant)? {
                 Some(t) => Ok(Some(t)),
                 None => tx.tenant_by_name(&tenant),
@@ -201,9 +246,36 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Admin { command: AdminCommand::Backup { output, common } } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config)?;
+            let summary = if output.as_os_str() == "-" {
+                store.backup(&mut std::io::stdout().lock())?
+            } else {
+                let file = create_private(&output)?;
+                let mut out = std::io::BufWriter::new(file);
+                let summary = store.backup(&mut out)?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                summary
+            };
+            eprintln!("backed up {} rows from {} ({})", summary.rows(), store.location(), store.backend());
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Restore { input, common } } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config)?;
+            let summary = if input.as_os_str() == "-" {
+                store.restore(&mut std::io::stdin().lock())?
+            } else {
+                let file = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+                store.restore(&mut std::io::BufReader::new(file))?
+            };
+            eprintln!("restored {} rows into {} ({})", summary.rows(), store.location(), store.backend());
+            Ok(())
+        }
         Command::Tenant { command: TenantCommand::List { common } } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.server.data_dir)?;
+            let store = open_store(&config)?;
             for t in store.read(|tx| tx.tenants())? {
                 println!("{}", serde_json::json!({"tenant_id": t.id, "name": t.name, "projects": t.projects}));
             }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use openvgw_control::reconcile::ResourceState;
@@ -23,6 +24,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, String), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// Whether this process's reconciler holds the lease (only one replica reconciles at a time).
+    leader: Option<Arc<AtomicBool>>,
     connections: Option<Arc<ConnTable>>,
 }
 
@@ -34,6 +37,12 @@ impl Metrics {
     /// Metrics that also report the listener's open connections.
     pub fn new(connections: Arc<ConnTable>) -> Self {
         Metrics { connections: Some(connections), ..Default::default() }
+    }
+
+    /// Also report whether this replica's reconciler leads.
+    pub fn with_leader(mut self, leader: Arc<AtomicBool>) -> Self {
+        self.leader = Some(leader);
+        self
     }
 
     pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
@@ -88,6 +97,11 @@ impl Metrics {
                 let _ = writeln!(out, "openvgw_request_duration_seconds_sum{{{labels}}} {}", h.sum);
                 let _ = writeln!(out, "openvgw_request_duration_seconds_count{{{labels}}} {}", h.count);
             }
+        }
+        if let Some(leader) = &self.leader {
+            out.push_str("# HELP openvgw_reconciler_leader 1 while this replica's reconciler holds the lease.\n");
+            out.push_str("# TYPE openvgw_reconciler_leader gauge\n");
+            let _ = writeln!(out, "openvgw_reconciler_leader {}", u8::from(leader.load(Ordering::Relaxed)));
         }
         out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
         out.push_str("# TYPE openvgw_resources gauge\n");

@@ -115,7 +115,12 @@ fn bootstrap(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<
     if !store.read(|tx| tx.tenants())?.is_empty() {
         return Ok(());
     }
-    let created = openvgw_control::tenants::create_tenant(store, config, "default")?;
+    let created = match openvgw_control::tenants::create_tenant(store, config, "default") {
+        Ok(c) => c,
+        // Another replica sharing the database created it first.
+        Err(openvgw_core::Error::AlreadyExists { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let path = data_dir.join("default-credentials.json");
     let doc = crate::tenant_json(&created);
     crate::write_private(&path, &format!("{doc}\n"))?;
@@ -128,14 +133,23 @@ fn bootstrap(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
-    let store = Arc::new(crate::open_store(&data_dir)?);
-    bootstrap(&store, &config, &data_dir)?;
+    // The store is synchronous (PostgreSQL's client must not block the runtime): open and bootstrap it on a
+    // blocking thread.
+    let (config, store) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Config, Arc<Store>)> {
+        let store = Arc::new(crate::open_store(&config)?);
+        bootstrap(&store, &config, &config.server.data_dir)?;
+        Ok((config, store))
+    })
+    .await??;
+    tracing::info!(backend = store.backend(), location = %store.location(), "store open");
     let config = Arc::new(config);
     let driver = driver_for(&config)?;
     tracing::info!(driver = driver.name(), data_dir = %data_dir.display(), "data plane ready");
     let svc = Arc::new(Service::new(store.clone(), config.clone(), driver));
     let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
+    let leader = reconciler.leader_flag();
+    tracing::info!(holder = reconciler.holder(), "reconciler starting (acts while it holds the store's lease)");
     let reconciler_task = tokio::spawn(reconciler.run(stop_rx.clone()));
     let purge_task = tokio::spawn(purge_idempotency(svc.clone(), stop_rx.clone()));
 
@@ -146,7 +160,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, max_connections = limits.max_connections, "openvgw listening");
     println!("openvgw listening on http://{addr}");
     let conns = Arc::new(crate::http::ConnTable::default());
-    let metrics = Arc::new(Metrics::new(conns.clone()));
+    let metrics = Arc::new(Metrics::new(conns.clone()).with_leader(leader));
     let http = tokio::spawn(crate::http::serve(
         listener,
         app(svc, metrics),
@@ -164,17 +178,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Forgets expired client tokens and used nonces. Every minute: the per-key nonce cap counts nonces not yet purged.
 async fn purge_idempotency(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = stop.changed() => return,
         }
         let svc = svc.clone();
-        match tokio::task::spawn_blocking(move || svc.purge_idempotency()).await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "expired client tokens removed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "purging client tokens failed"),
-            _ => {}
+        match tokio::task::spawn_blocking(move || (svc.purge_idempotency(), svc.purge_nonces())).await {
+            Ok((tokens, nonces)) => {
+                match tokens {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired client tokens removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging client tokens failed"),
+                }
+                match nonces {
+                    Ok(n) if n > 0 => tracing::debug!(purged = n, "expired nonces removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging nonces failed"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "purge task failed"),
         }
     }
 }

@@ -6,13 +6,19 @@
 //! At the resync cadence it observes settled gateways: observed tunnel / session state goes back into the store
 //! (only on change), a data plane that is no longer what was applied is applied again, and tunnels that should
 //! initiate but have no IKE SA are nudged until the peer answers. Failed gateways are retried with a backoff, and
-//! data-plane leftovers of gateways that no longer exist are removed at start.
+//! data-plane leftovers of gateways that no longer exist are removed when it starts leading.
+//!
+//! Replicas sharing one PostgreSQL database run one reconciler at a time: each tries to take or renew the store's
+//! `reconciler` lease every second (time to live 5 s) and acts only while it holds it, stopping a second before the
+//! lease could expire so that two never act together; a replica that dies is replaced once its lease runs out. On
+//! SQLite (one process) the lease is always held. Store calls run on blocking threads: the store is synchronous.
 
 mod compile;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,12 @@ const INITIATE_RETRY: Duration = Duration::from_secs(5);
 /// Retries of a gateway that failed to converge start at this spacing and double up to the cap.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// The lease that makes one replica the reconciler: renewed this often, valid this long, and given up this long
+/// before it could expire (renewals that fail for that long stop this replica before another can take over).
+const LEASE_NAME: &str = "reconciler";
+const LEASE_RENEW: Duration = Duration::from_secs(1);
+const LEASE_TTL: Duration = Duration::from_secs(5);
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -45,11 +57,81 @@ pub struct Reconciler {
     service: Arc<Service>,
     state: Mutex<State>,
     resync: Duration,
+    /// Who this replica is in the lease table (host, process, a random tag).
+    holder: String,
+    /// Until when this replica may act on the lease it holds.
+    lease_until: Mutex<Option<Instant>>,
+    /// Mirrors "holds the lease" for metrics.
+    leading: Arc<AtomicBool>,
+}
+
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let tag: u32 = rand::random();
+    format!("{}/pid-{}/{tag:08x}", if host.is_empty() { "host" } else { &host }, std::process::id())
 }
 
 impl Reconciler {
     pub fn new(service: Arc<Service>, resync: Duration) -> Arc<Self> {
-        Arc::new(Reconciler { service, state: Mutex::new(State::default()), resync })
+        Arc::new(Reconciler {
+            service,
+            state: Mutex::new(State::default()),
+            resync,
+            holder: holder_name(),
+            lease_until: Mutex::new(None),
+            leading: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// This replica's name in the lease table.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// True while this replica reconciles (for metrics).
+    pub fn leader_flag(&self) -> Arc<AtomicBool> {
+        self.leading.clone()
+    }
+
+    /// Runs store work on a blocking thread.
+    async fn store<T: Send + 'static>(&self, f: impl FnOnce(&Service) -> Result<T> + Send + 'static) -> Result<T> {
+        let svc = self.service.clone();
+        tokio::task::spawn_blocking(move || f(&svc)).await.map_err(|e| Error::internal(format!("store task: {e}")))?
+    }
+
+    fn leads(&self) -> bool {
+        let until = *self.lease_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Takes or renews the lease; returns whether this replica may act, logging changes of leadership.
+    async fn keep_lease(&self) -> bool {
+        let asked = Instant::now();
+        let holder = self.holder.clone();
+        let ttl_ms = LEASE_TTL.as_millis() as i64;
+        let got =
+            self.store(move |svc| svc.store().acquire_lease(LEASE_NAME, &holder, openvgw_core::now_ms(), ttl_ms)).await;
+        let was = self.leading.load(Ordering::Relaxed);
+        {
+            let mut until = self.lease_until.lock().unwrap_or_else(|p| p.into_inner());
+            match &got {
+                Ok(true) => *until = Some(asked + LEASE_TTL - LEASE_MARGIN),
+                Ok(false) => *until = None,
+                // Unknown: keep acting only as long as the last renewal allows.
+                Err(_) => {}
+            }
+        }
+        if let Err(e) = &got {
+            tracing::warn!(error = %e, "could not renew the reconciler lease");
+        }
+        let now = self.leads();
+        self.leading.store(now, Ordering::Relaxed);
+        if now && !was {
+            tracing::info!(holder = %self.holder, "reconciler lease acquired: this replica reconciles");
+        } else if !now && was {
+            tracing::warn!(holder = %self.holder, "reconciler lease lost: another replica reconciles");
+        }
+        now
     }
 
     fn driver(&self) -> &Arc<dyn Driver> {
@@ -64,26 +146,48 @@ impl Reconciler {
     /// Runs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let signal = self.service.reconcile_signal();
-        if let Err(e) = self.remove_leftovers().await {
-            tracing::warn!(error = %e, "could not check the data plane for leftovers");
-        }
         // Mutations wake the loop often; observing every gateway's daemons is kept to the resync cadence.
         let mut last_observed: Option<Instant> = None;
+        let mut last_renewed: Option<Instant> = None;
+        let mut led = false;
         loop {
-            let observe = last_observed.is_none_or(|t| t.elapsed() >= self.resync);
-            if observe {
-                last_observed = Some(Instant::now());
+            if last_renewed.is_none_or(|t| t.elapsed() >= LEASE_RENEW) {
+                last_renewed = Some(Instant::now());
+                self.keep_lease().await;
             }
-            if let Err(e) = self.clone().pass(observe).await {
-                tracing::error!(error = %e, "reconcile pass failed");
+            let leads = self.leads();
+            if leads && !led {
+                // Leftovers of gateways deleted while this replica was not reconciling.
+                if let Err(e) = self.remove_leftovers().await {
+                    tracing::warn!(error = %e, "could not check the data plane for leftovers");
+                }
+                last_observed = None;
             }
+            led = leads;
+            if leads {
+                let observe = last_observed.is_none_or(|t| t.elapsed() >= self.resync);
+                if observe {
+                    last_observed = Some(Instant::now());
+                }
+                if let Err(e) = self.clone().pass(observe).await {
+                    tracing::error!(error = %e, "reconcile pass failed");
+                }
+            }
+            let wait = self.resync.min(LEASE_RENEW);
             tokio::select! {
                 _ = signal.notified() => {}
-                _ = tokio::time::sleep(self.resync) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
                 break;
+            }
+        }
+        if self.leading.swap(false, Ordering::Relaxed) {
+            // A clean stop hands the lease over at once instead of after it expires.
+            let holder = self.holder.clone();
+            if let Err(e) = self.store(move |svc| svc.store().release_lease(LEASE_NAME, &holder)).await {
+                tracing::warn!(error = %e, "could not release the reconciler lease");
             }
         }
     }
@@ -91,7 +195,7 @@ impl Reconciler {
     /// Gateways the driver has but the store does not (deleted while openvgw was down).
     pub(crate) async fn remove_leftovers(&self) -> Result<()> {
         let realised = self.driver().realised_gateways().await.map_err(Error::internal)?;
-        let known: HashSet<String> = self.service.all_gateways()?.into_iter().map(|g| g.id).collect();
+        let known: HashSet<String> = self.store(|svc| svc.all_gateways()).await?.into_iter().map(|g| g.id).collect();
         for id in realised.into_iter().filter(|id| !known.contains(id)) {
             tracing::info!(gateway = %id, "removing data-plane leftovers of a deleted gateway");
             if let Err(e) = self.driver().remove(&id).await {
@@ -104,7 +208,7 @@ impl Reconciler {
     /// One pass: observe settled gateways (when `observe`), then start work for every gateway that needs it —
     /// pending changes, or a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
     pub(crate) async fn pass(self: Arc<Self>, observe: bool) -> Result<()> {
-        for gw in self.service.all_gateways()? {
+        for gw in self.store(|svc| svc.all_gateways()).await? {
             if self.state().in_flight.contains(&gw.id) || self.backing_off(&gw.id) {
                 continue;
             }
@@ -153,28 +257,33 @@ impl Reconciler {
     }
 
     pub(crate) async fn converge(&self, id: &str) -> Result<()> {
-        let Some(tree) = self.service.gateway_tree(id)? else {
+        let owned = id.to_string();
+        let Some(tree) = self.store(move |svc| svc.gateway_tree(&owned)).await? else {
             self.state().initiating.remove(id);
             return Ok(());
         };
         if tree.gateway.phase == GatewayPhase::Deleting {
             self.driver().remove(id).await.map_err(Error::internal)?;
-            self.service.finish_delete(id)?;
+            let owned = id.to_string();
+            self.store(move |svc| svc.finish_delete(&owned)).await?;
             self.state().initiating.remove(id);
             tracing::info!(gateway = %id, "gateway deleted");
             return Ok(());
         }
         if tree.gateway.phase == GatewayPhase::Init {
-            self.service.start_provisioning(id)?;
+            let owned = id.to_string();
+            self.store(move |svc| svc.start_provisioning(&owned)).await?;
         }
         let intent = compile(&tree);
         let started = Instant::now();
         if let Err(e) = self.driver().apply(&intent).await {
             let msg = format!("applying generation {} failed: {e}", intent.generation);
-            self.service.record_event(id, &msg)?;
+            let (owned, logged) = (id.to_string(), msg.clone());
+            self.store(move |svc| svc.record_event(&owned, &logged)).await?;
             return Err(Error::internal(msg));
         }
-        self.service.record_applied(id, intent.generation)?;
+        let (owned, generation) = (id.to_string(), intent.generation);
+        self.store(move |svc| svc.record_applied(&owned, generation)).await?;
         let initiating = intent
             .tunnels
             .iter()
@@ -191,7 +300,8 @@ impl Reconciler {
     /// returns whether the data plane is ready with what was applied.
     async fn observe(&self, gw: &VpnGateway) -> Result<bool> {
         let obs = self.driver().observe(&gw.id).await.map_err(Error::internal)?;
-        self.service.record_observation(&gw.id, &obs)?;
+        let (owned, seen) = (gw.id.clone(), obs.clone());
+        self.store(move |svc| svc.record_observation(&owned, &seen)).await?;
         if obs.ready {
             let due: Vec<String> = {
                 let now = Instant::now();

@@ -1,15 +1,19 @@
-//! openvgw-store: durable state in an embedded SQLite database (WAL, `synchronous=FULL`).
+//! openvgw-store: durable state in SQLite (embedded; WAL, `synchronous=FULL`) or PostgreSQL (shared by replicas).
 //!
 //! Resources are stored as JSON documents next to the columns every query filters on (tenant, region, kind,
-//! parent, name) and their typed secondary keys (`resource_keys`), so the schema stays the same for every resource
-//! type and for a future PostgreSQL backend. Lists page by offset or by a keyset cursor on the insertion sequence.
-//! All writes happen inside one `BEGIN IMMEDIATE` transaction per request: a request either commits everything
-//! it changed or nothing.
+//! parent, name) and their typed secondary keys (`resource_keys`), so the schema is the same for every resource
+//! type and both backends. Lists page by offset or by a keyset cursor on the insertion sequence. All writes happen
+//! inside one serialised transaction per request (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped
+//! advisory lock taken first): a request either commits everything it changed or nothing, and sees every write
+//! committed before it, whichever process made it.
 
+mod backup;
+mod pg;
 mod schema;
+mod sql;
 mod tx;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -17,70 +21,275 @@ use std::time::Duration;
 use openvgw_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+pub use backup::{BackupSummary, BACKUP_FORMAT};
 pub use tx::{Event, IdempotencyRecord, ListQuery, TagFilter, TaggedResource, Tx};
 
+use crate::sql::{vals, Conn, DbErr};
+
+#[cfg(test)]
+mod test_pg;
 #[cfg(test)]
 mod tests;
 
 const READERS: usize = 4;
 
 pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(Box<Sqlite>),
+    Pg(Box<pg::Pg>),
+}
+
+struct Sqlite {
+    path: PathBuf,
     writer: Mutex<Connection>,
+    /// Small transactions (nonces, leases) on their own connection with `synchronous=NORMAL`: in WAL mode they
+    /// survive a crash of the process; a power loss may forget the last few.
+    small: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
 
-pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
-    Error::internal(format!("store: {e}"))
+/// What [`Store::use_nonce`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// First use: recorded.
+    New,
+    /// Seen before and not expired: a replay.
+    Used,
+    /// The access key already has as many remembered nonces as allowed: refused, not recorded.
+    Full,
 }
 
-fn open_connection(path: &Path) -> Result<Connection> {
+fn open_connection(path: &Path, synchronous: &str) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(sql_err)?;
+    .map_err(DbErr::from)?;
     // Another process (`openvgw tenant create`) may hold the write lock briefly.
-    conn.busy_timeout(Duration::from_secs(10)).map_err(sql_err)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(DbErr::from)?;
+    conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=ON;"))
+        .map_err(DbErr::from)?;
     Ok(conn)
 }
 
+fn poisoned() -> Error {
+    Error::internal("store: connection lock poisoned")
+}
+
 impl Store {
-    /// Opens (creating and migrating if needed) the database at `path`.
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut writer = open_connection(path)?;
-        schema::migrate(&mut writer)?;
-        let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
-        Ok(Store { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        let mut writer = open_connection(path, "FULL")?;
+        schema::migrate_sqlite(&mut writer)?;
+        let readers =
+            (0..READERS).map(|_| open_connection(path, "FULL").map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        let small = Mutex::new(open_connection(path, "NORMAL")?);
+        Ok(Store {
+            backend: Backend::Sqlite(Box::new(Sqlite {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                small,
+                readers,
+                next_reader: AtomicUsize::new(0),
+            })),
+        })
+    }
+
+    /// Opens (creating the schema and migrating if needed) the PostgreSQL database at `url`
+    /// (`postgres://user:password@host:port/database`, or `host=/run/postgresql dbname=…`).
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        Ok(Store { backend: Backend::Pg(Box::new(pg::Pg::open(url)?)) })
+    }
+
+    /// A PostgreSQL URL or connection string ([`is_postgres_url`]) opens PostgreSQL; anything else is a SQLite file
+    /// path (`sqlite:` in front is optional).
+    pub fn open_url(url: &str) -> Result<Store> {
+        if is_postgres_url(url) {
+            Store::open_postgres(url)
+        } else {
+            Store::open(Path::new(url.strip_prefix("sqlite:").unwrap_or(url)))
+        }
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Pg(_) => "postgres",
+        }
+    }
+
+    /// Where the data is, without credentials.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path.display().to_string(),
+            Backend::Pg(p) => p.display.clone(),
+        }
     }
 
     /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls back otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().map_err(|_| Error::internal("store writer lock poisoned"))?;
-        let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let out = f(&Tx::new(&txn, true))?;
-        txn.commit().map_err(sql_err)?;
-        Ok(out)
+        self.write_inner(true, f)
     }
 
     /// Runs `f` in a write transaction and always rolls back (DryRun: validate everything, change nothing).
     pub fn write_rollback<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().map_err(|_| Error::internal("store writer lock poisoned"))?;
-        let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let out = f(&Tx::new(&txn, true));
-        txn.rollback().map_err(sql_err)?;
-        out
+        self.write_inner(false, f)
+    }
+
+    fn write_inner<T>(&self, commit: bool, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let mut conn = s.writer.lock().map_err(|_| poisoned())?;
+                let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbErr::from)?;
+                let out = f(&Tx::new(Conn::Sqlite(&txn), true));
+                if out.is_ok() && commit {
+                    txn.commit().map_err(DbErr::from)?;
+                } else {
+                    txn.rollback().map_err(DbErr::from)?;
+                }
+                out
+            }
+            Backend::Pg(p) => p.write(commit, |c| f(&Tx::new(Conn::Pg(c.into()), true))),
+        }
     }
 
     /// Runs `f` on a consistent read snapshot.
     pub fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let mut conn = self.readers[i].lock().map_err(|_| Error::internal("store reader lock poisoned"))?;
-        let txn = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sql_err)?;
-        let out = f(&Tx::new(&txn, false));
-        // A read-only transaction has nothing to commit; ending it releases the snapshot.
-        txn.rollback().map_err(sql_err)?;
-        out
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let i = s.next_reader.fetch_add(1, Ordering::Relaxed) % s.readers.len();
+                let mut conn = s.readers[i].lock().map_err(|_| poisoned())?;
+                let txn = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(DbErr::from)?;
+                let out = f(&Tx::new(Conn::Sqlite(&txn), false));
+                // A read-only transaction has nothing to commit; ending it releases the snapshot.
+                txn.rollback().map_err(DbErr::from)?;
+                out
+            }
+            Backend::Pg(p) => p.read(|c| f(&Tx::new(Conn::Pg(c.into()), false))),
+        }
     }
+
+    /// A short transaction of its own (nonces, leases), committed unless `f` fails.
+    fn small<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let mut conn = s.small.lock().map_err(|_| poisoned())?;
+                let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbErr::from)?;
+                let out = f(&Conn::Sqlite(&txn))?;
+                txn.commit().map_err(DbErr::from)?;
+                Ok(out)
+            }
+            Backend::Pg(p) => p.small(|c| f(&Conn::Pg(c.into()))),
+        }
+    }
+
+    // ---- replay protection ------------------------------------------------------------------------------------
+
+    /// Records the first use of `nonce` by `access_key_id` until `expires_at_ms`, atomically: `Used` if it was
+    /// recorded before and has not expired; `Full` (nothing recorded) when the key already has `cap` remembered
+    /// nonces. Every process sharing the store sees the same answer; the record survives restarts.
+    pub fn use_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+        cap: u64,
+    ) -> Result<NonceCheck> {
+        self.small(|c| {
+            let held = c.query("SELECT n FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
+            if let Some(row) = held.first() {
+                if u64::try_from(row.int(0)?).unwrap_or(0) >= cap {
+                    // A replay is still reported as one, whatever the count.
+                    let seen = c.query(
+                        "SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3",
+                        vals![access_key_id, nonce, now_ms],
+                    )?;
+                    return Ok(if seen.is_empty() { NonceCheck::Full } else { NonceCheck::Used });
+                }
+            }
+            let inserted = c.execute(
+                "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE nonces.expires_at <= ?4",
+                vals![access_key_id, nonce, expires_at_ms, now_ms],
+            )?;
+            if inserted == 0 {
+                return Ok(NonceCheck::Used);
+            }
+            c.execute(
+                "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
+                 ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1",
+                vals![access_key_id],
+            )?;
+            Ok(NonceCheck::New)
+        })
+    }
+
+    /// Forgets nonces that expired by `now_ms` and recounts what each key holds; returns how many were removed.
+    pub fn purge_nonces(&self, now_ms: i64) -> Result<u64> {
+        self.small(|c| {
+            let n = c.execute("DELETE FROM nonces WHERE expires_at <= ?1", vals![now_ms])?;
+            c.execute(
+                "UPDATE nonce_counts SET n = (SELECT COUNT(*) FROM nonces WHERE nonces.access_key_id = \
+                 nonce_counts.access_key_id)",
+                &[],
+            )?;
+            c.execute("DELETE FROM nonce_counts WHERE n = 0", &[])?;
+            Ok(n)
+        })
+    }
+
+    // ---- leases -----------------------------------------------------------------------------------------------
+
+    /// Takes or renews the lease `name` for `holder` until `now_ms + ttl_ms`; true when `holder` holds it. On
+    /// PostgreSQL another holder's unexpired lease is respected (one reconciler among replicas); a SQLite database
+    /// belongs to one process, so its lease is always taken (a restarted process does not wait for its
+    /// predecessor's to expire).
+    pub fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
+        let exclusive = matches!(self.backend, Backend::Pg(_));
+        self.small(|c| {
+            let upsert = "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at";
+            let until = now_ms.saturating_add(ttl_ms);
+            let n = if exclusive {
+                c.execute(
+                    &format!("{upsert} WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4"),
+                    vals![name, holder, until, now_ms],
+                )?
+            } else {
+                c.execute(upsert, vals![name, holder, until])?
+            };
+            Ok(n == 1)
+        })
+    }
+
+    /// Gives the lease up (a clean shutdown), so another process need not wait for it to expire.
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.small(|c| {
+            c.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", vals![name, holder])?;
+            Ok(())
+        })
+    }
+
+    /// Who holds the lease `name` now, if anyone.
+    pub fn lease_holder(&self, name: &str, now_ms: i64) -> Result<Option<String>> {
+        self.small(|c| {
+            let rows = c.query("SELECT holder FROM leases WHERE name = ?1 AND expires_at > ?2", vals![name, now_ms])?;
+            rows.first().map(|r| r.text(0)).transpose()
+        })
+    }
+}
+
+/// Whether `url` names a PostgreSQL database: a `postgres://` / `postgresql://` URL or a key-value connection
+/// string (`host=/run/postgresql dbname=openvgw`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+        || url.split_whitespace().any(|kv| kv.starts_with("host=") || kv.starts_with("dbname="))
 }

@@ -1,12 +1,13 @@
 //! Schema and migrations. Each migration runs once, in order, inside a transaction.
 
-use openvgw_core::Result;
-use rusqlite::Connection;
+use openvgw_core::{Error, Result};
 
-use crate::sql_err;
+use crate::sql::{ddl_to_pg, DbErr, PgConn, Val};
 
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// The numbered migrations; the list index + 1 is the version recorded in `schema_version`.
+const MIGRATIONS: &[Migration] = &[
+    Migration::Same(
+        r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -72,8 +73,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_resource ON events (resource_id, at);
 "#,
+    ),
     // 2: typed secondary keys replace the single lookup column; resources get an updated-at column.
-    r#"
+    Migration::Same(
+        r#"
 CREATE TABLE resource_keys (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -87,8 +90,10 @@ ALTER TABLE resources DROP COLUMN lookup_key;
 CREATE INDEX resources_name ON resources (tenant_id, region, kind, name);
 CREATE INDEX tags_binding ON tags (tenant_id, region, resource_kind, resource_id, key);
 "#,
+    ),
     // 3: IAM users (password sign-in for token auth) and the tokens issued to them.
-    r#"
+    Migration::Same(
+        r#"
 CREATE TABLE iam_users (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id),
@@ -107,28 +112,117 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_expiry ON tokens (expires_at);
 "#,
+    ),
+    // 4: durable replay protection shared by every replica (used nonces per access key, with a per-key count so the
+    // cap is checked without counting rows), and leases (one reconciler at a time).
+    Migration::Same(
+        r#"
+CREATE TABLE nonces (
+    access_key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (access_key_id, nonce)
+);
+CREATE INDEX nonces_expiry ON nonces (expires_at);
+CREATE TABLE nonce_counts (
+    access_key_id TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Documents written before version 2 use the Alibaba-shaped model; they are not converted.
 const FIRST_NEUTRAL_VERSION: i64 = 2;
 
-pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
-    let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
-    txn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(sql_err)?;
-    let current: i64 =
-        txn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0)).map_err(sql_err)?;
-    if (1..FIRST_NEUTRAL_VERSION).contains(&current) {
-        let stored: i64 = txn.query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0)).map_err(sql_err)?;
-        if stored > 0 {
-            return Err(openvgw_core::Error::internal(format!(
-                "the database holds {stored} resources written by openvgw 0.1 (schema {current}), whose documents \
-                 this version does not read; start with a new data directory"
-            )));
+/// One schema change, in SQLite's DDL ([`ddl_to_pg`] derives PostgreSQL's), or per backend where they differ.
+#[allow(dead_code)]
+enum Migration {
+    Same(&'static str),
+    Split { sqlite: &'static str, pg: &'static str },
+}
+
+impl Migration {
+    fn sqlite(&self) -> String {
+        match self {
+            Migration::Same(s) | Migration::Split { sqlite: s, .. } => s.to_string(),
         }
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        txn.execute_batch(sql).map_err(sql_err)?;
-        txn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1]).map_err(sql_err)?;
+
+    fn pg(&self) -> String {
+        match self {
+            Migration::Same(s) => ddl_to_pg(s),
+            Migration::Split { pg, .. } => pg.to_string(),
+        }
     }
-    txn.commit().map_err(sql_err)
+}
+
+/// The number of the newest migration (backups record it).
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn refuse_old(current: i64, stored: i64) -> Result<()> {
+    if (1..FIRST_NEUTRAL_VERSION).contains(&current) && stored > 0 {
+        return Err(Error::internal(format!(
+            "the database holds {stored} resources written by openvgw 0.1 (schema {current}), whose documents \
+             this version does not read; start with a new data directory"
+        )));
+    }
+    if current > VERSION {
+        return Err(Error::internal(format!(
+            "the database has schema {current}, newer than this openvgw knows ({VERSION}); upgrade openvgw"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn migrate_sqlite(conn: &mut rusqlite::Connection) -> Result<()> {
+    let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(DbErr::from)?;
+    txn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(DbErr::from)?;
+    let current: i64 =
+        txn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0)).map_err(DbErr::from)?;
+    if (1..FIRST_NEUTRAL_VERSION).contains(&current) {
+        let stored: i64 = txn.query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0)).map_err(DbErr::from)?;
+        refuse_old(current, stored)?;
+    }
+    refuse_old(current, 0)?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        txn.execute_batch(&m.sqlite()).map_err(DbErr::from)?;
+        txn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1]).map_err(DbErr::from)?;
+    }
+    txn.commit().map_err(DbErr::from)?;
+    Ok(())
+}
+
+/// Runs under the same advisory lock as every write, so replicas starting together migrate once.
+pub(crate) fn migrate_pg(conn: &mut PgConn) -> Result<()> {
+    let out = migrate_pg_in_tx(conn);
+    match &out {
+        Ok(()) => conn.batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.batch("ROLLBACK");
+        }
+    }
+    out
+}
+
+fn migrate_pg_in_tx(conn: &mut PgConn) -> Result<()> {
+    conn.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", crate::pg::WRITE_LOCK))?;
+    conn.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let current = conn.query("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?;
+    let current = current.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+    if (1..FIRST_NEUTRAL_VERSION).contains(&current) {
+        let rows = conn.query("SELECT COUNT(*) FROM resources", &[])?;
+        refuse_old(current, rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))?;
+    }
+    refuse_old(current, 0)?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        conn.batch(&m.pg())?;
+        conn.execute("INSERT INTO schema_version (version) VALUES (?1)", &[Val::Int(i as i64 + 1)])?;
+    }
+    Ok(())
 }

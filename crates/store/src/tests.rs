@@ -8,7 +8,27 @@ use openvgw_core::{Error, Field, Kind, PageRequest, Rule, Secret};
 
 use crate::{ListQuery, Store, TagFilter};
 
-fn store() -> (tempfile::TempDir, Store) {
+/// Every test below runs on SQLite and, when `OPENVGW_TEST_PG_URL` names a PostgreSQL server, on a fresh database
+/// there (under `CI=true` a missing server fails the PostgreSQL variants rather than skipping them).
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let (_d, st) = super::sqlite_store();
+                super::$name(&st);
+            }
+            #[test]
+            fn postgres() {
+                let Some(db) = crate::test_pg::TestDb::create() else { return };
+                let st = db.store();
+                super::$name(&st);
+            }
+        }
+    )*};
+}
+
+fn sqlite_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("t.db")).expect("open");
     (dir, store)
@@ -189,9 +209,7 @@ fn ssl_server(id: &str, gw: &str, scope: &Scope) -> SslVpnServer {
     }
 }
 
-#[test]
-fn a_failing_transaction_leaves_nothing() {
-    let (_d, st) = store();
+fn a_failing_transaction_leaves_nothing(st: &Store) {
     let s = scope();
     let r: openvgw_core::Result<()> = st.write(|tx| {
         tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))?;
@@ -206,16 +224,12 @@ fn a_failing_transaction_leaves_nothing() {
     assert_eq!(st.read(|tx| tx.count::<CustomerGateway>(&ListQuery::in_scope(&s))).expect("count"), 1);
 }
 
-#[test]
-fn reads_refuse_to_write() {
-    let (_d, st) = store();
+fn reads_refuse_to_write(st: &Store) {
     let s = scope();
     assert!(st.read(|tx| tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))).is_err());
 }
 
-#[test]
-fn scope_isolates_tenants_and_regions() {
-    let (_d, st) = store();
+fn scope_isolates_tenants_and_regions(st: &Store) {
     let a = scope();
     let b = Scope::new("tnt-b", "r1");
     let other_region = Scope::new("tnt-a", "r2");
@@ -231,9 +245,7 @@ fn scope_isolates_tenants_and_regions() {
     .expect("read");
 }
 
-#[test]
-fn typed_keys_follow_updates() {
-    let (_d, st) = store();
+fn typed_keys_follow_updates(st: &Store) {
     let s = scope();
     st.write(|tx| {
         tx.insert(&gateway("vpn-1", &s))?;
@@ -260,9 +272,7 @@ fn typed_keys_follow_updates() {
     assert_eq!(by_ip.map(|c| c.id), Some("cgw-2".to_string()));
 }
 
-#[test]
-fn keyset_pages_neither_skip_nor_repeat_across_changes() {
-    let (_d, st) = store();
+fn keyset_pages_neither_skip_nor_repeat_across_changes(st: &Store) {
     let s = scope();
     st.write(|tx| {
         for i in 0..10 {
@@ -297,9 +307,7 @@ fn keyset_pages_neither_skip_nor_repeat_across_changes() {
     );
 }
 
-#[test]
-fn offset_pages_and_bad_cursors() {
-    let (_d, st) = store();
+fn offset_pages_and_bad_cursors(st: &Store) {
     let s = scope();
     st.write(|tx| {
         for i in 0..5 {
@@ -325,9 +333,7 @@ fn offset_pages_and_bad_cursors() {
     ));
 }
 
-#[test]
-fn deleting_a_tree_removes_children_dependents_tags_keys_and_addresses() {
-    let (_d, st) = store();
+fn deleting_a_tree_removes_children_dependents_tags_keys_and_addresses(st: &Store) {
     let s = scope();
     st.write(|tx| {
         tx.insert(&gateway("vpn-1", &s))?;
@@ -370,9 +376,7 @@ fn deleting_a_tree_removes_children_dependents_tags_keys_and_addresses() {
     assert!(st.read(|tx| tx.get::<RouteEntry>(&s, "vre-2")).expect("read").is_none());
 }
 
-#[test]
-fn address_pools_never_hand_out_an_address_twice() {
-    let (_d, st) = store();
+fn address_pools_never_hand_out_an_address_twice(st: &Store) {
     let pool = || ["10.0.0.2", "10.0.0.3"].iter().map(|s| s.to_string());
     let a = st.write(|tx| tx.claim_address("p", pool(), "a")).expect("claim");
     let b = st.write(|tx| tx.claim_address("p", pool(), "b")).expect("claim");
@@ -384,9 +388,7 @@ fn address_pools_never_hand_out_an_address_twice() {
     assert_eq!(st.write(|tx| tx.claim_address("p", pool(), "e")).expect("claim").as_deref(), Some("10.0.0.2"));
 }
 
-#[test]
-fn tag_bindings_filter_and_page() {
-    let (_d, st) = store();
+fn tag_bindings_filter_and_page(st: &Store) {
     let s = scope();
     st.write(|tx| {
         for i in 0..3 {
@@ -435,3 +437,204 @@ fn a_v1_database_with_resources_is_refused_not_misread() {
     let err = Store::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("openvgw 0.1"), "{err}");
 }
+
+fn tenant(id: &str, name: &str) -> Tenant {
+    Tenant { id: id.into(), name: name.into(), projects: Default::default(), created_at: 7 }
+}
+
+fn tenants_are_unique_by_name(st: &Store) {
+    st.write(|tx| tx.insert_tenant(&tenant("tnt-1", "team"))).expect("first");
+    let again = st.write(|tx| tx.insert_tenant(&tenant("tnt-2", "team")));
+    assert!(matches!(again, Err(Error::AlreadyExists { .. })), "{again:?}");
+    assert_eq!(st.read(|tx| tx.tenants()).expect("tenants").len(), 1);
+}
+
+fn nonces_are_used_once_and_capped_per_key(st: &Store) {
+    use crate::NonceCheck::*;
+    assert_eq!(st.use_nonce("AK1", "n1", 1_000, 10_000, 3).expect("n1"), New);
+    assert_eq!(st.use_nonce("AK1", "n1", 2_000, 11_000, 3).expect("n1 again"), Used);
+    // Another key's nonce is another nonce.
+    assert_eq!(st.use_nonce("AK2", "n1", 2_000, 11_000, 3).expect("AK2"), New);
+    assert_eq!(st.use_nonce("AK1", "n2", 2_000, 11_000, 3).expect("n2"), New);
+    assert_eq!(st.use_nonce("AK1", "n3", 2_000, 11_000, 3).expect("n3"), New);
+    // The cap: a fourth live nonce of AK1 is refused and not recorded; a replay is still a replay.
+    assert_eq!(st.use_nonce("AK1", "n4", 3_000, 12_000, 3).expect("n4"), Full);
+    assert_eq!(st.use_nonce("AK1", "n2", 3_000, 12_000, 3).expect("n2 again"), Used);
+    assert_eq!(st.use_nonce("AK2", "n2", 3_000, 12_000, 3).expect("AK2 n2"), New);
+    // Once expired and purged, the key has room again; an expired nonce may be used again.
+    assert_eq!(st.purge_nonces(10_500).expect("purge"), 1);
+    assert_eq!(st.use_nonce("AK1", "n4", 10_600, 20_000, 3).expect("n4 after purge"), New);
+    assert_eq!(st.use_nonce("AK1", "n1", 10_700, 20_000, 3).expect("n1 expired"), Full);
+    assert_eq!(st.purge_nonces(30_000).expect("purge all"), 5);
+    assert_eq!(st.use_nonce("AK1", "n1", 30_001, 40_000, 3).expect("n1 after expiry"), New);
+}
+
+fn leases_have_one_holder(st: &Store) {
+    assert!(st.acquire_lease("reconciler", "a", 1_000, 5_000).expect("a takes"));
+    assert!(st.acquire_lease("reconciler", "a", 2_000, 5_000).expect("a renews"));
+    assert_eq!(st.lease_holder("reconciler", 2_500).expect("holder").as_deref(), Some("a"));
+    st.release_lease("reconciler", "a").expect("release");
+    assert_eq!(st.lease_holder("reconciler", 2_500).expect("holder"), None);
+}
+
+fn writes_are_serialised(st: &Store) {
+    // Read-then-insert in every transaction: without serialisation two writers pick the same id.
+    let s = scope();
+    std::thread::scope(|t| {
+        for _ in 0..3 {
+            t.spawn(|| {
+                for _ in 0..15 {
+                    st.write(|tx| {
+                        let n = tx.count::<CustomerGateway>(&ListQuery::in_scope(&s))?;
+                        tx.insert(&cgw(&format!("cgw-{n}"), &s, "198.51.100.1"))
+                    })
+                    .expect("serialised write");
+                }
+            });
+        }
+    });
+    assert_eq!(st.read(|tx| tx.count::<CustomerGateway>(&ListQuery::in_scope(&s))).expect("count"), 45);
+}
+
+/// Some of everything: tenants, keys, resources with keys and tags, events, addresses, idempotency, nonces.
+fn populate(st: &Store) {
+    let s = scope();
+    st.write(|tx| {
+        tx.insert_tenant(&tenant("tnt-a", "a"))?;
+        tx.insert_access_key(&AccessKey {
+            id: "AK1".into(),
+            secret: Secret::new("s3cret".to_string()),
+            tenant_id: "tnt-a".into(),
+            created_at: 9,
+        })?;
+        tx.insert(&gateway("vpn-1", &s))?;
+        tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))?;
+        tx.insert(&connection("vco-1", "vpn-1", "cgw-1", &s))?;
+        tx.put_tag(&s, Kind::VpnGateway, "vpn-1", &Tag { key: "env".into(), value: "prod \u{1f600}".into() })?;
+        tx.append_event("vpn-1", 5, "created")?;
+        tx.append_event("vpn-1", 6, "it's \"quoted\"")?;
+        tx.claim_address("eip", ["203.0.113.5".to_string()].into_iter(), "vpn-1")?;
+        tx.put_idempotency(
+            "tnt-a",
+            "CreateVpnGateway",
+            "tok",
+            &crate::IdempotencyRecord { params_hash: "h".into(), result: "{}".into(), created_at: 3 },
+        )?;
+        Ok(())
+    })
+    .expect("populate");
+    st.use_nonce("AK1", "n1", 1, i64::MAX / 2, 10).expect("nonce");
+}
+
+/// A dump without its header (which names the backend and the time).
+fn dump(st: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    st.backup(&mut out).expect("backup");
+    String::from_utf8(out).expect("utf-8").lines().skip(1).map(str::to_string).collect()
+}
+
+fn round_trip(from: &Store, to: &Store) {
+    populate(from);
+    let mut bytes = Vec::new();
+    let written = from.backup(&mut bytes).expect("backup");
+    assert!(written.rows() >= 12, "{written:?}");
+    let read = to.restore(&mut bytes.as_slice()).expect("restore");
+    assert_eq!(written, read);
+    assert_eq!(dump(from), dump(to), "every table is copied as is");
+    // The restored store answers as the original and keeps counting after the restored rows.
+    let s = scope();
+    let page = |st: &Store| {
+        st.read(|tx| tx.list::<VpnConnection>(&ListQuery::in_scope(&s), &PageRequest::ALL)).expect("list").items
+    };
+    assert_eq!(serde_json::to_value(page(from)).ok(), serde_json::to_value(page(to)).ok());
+    to.write(|tx| tx.insert(&cgw("cgw-2", &s, "198.51.100.2"))).expect("insert after restore");
+    let after =
+        to.read(|tx| tx.list::<CustomerGateway>(&ListQuery::in_scope(&s), &PageRequest::ALL)).expect("list").items;
+    assert_eq!(after.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["cgw-1", "cgw-2"]);
+    assert_eq!(to.use_nonce("AK1", "n1", 2, 100, 10).expect("nonce"), crate::NonceCheck::Used);
+    // Restoring again is refused: the store is not empty.
+    let again = to.restore(&mut bytes.as_slice()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(again.contains("not empty"), "{again}");
+}
+
+fn backup_round_trip_sqlite_to_same(st: &Store) {
+    let (_d, target) = sqlite_store();
+    round_trip(st, &target);
+}
+
+fn backup_round_trip_to_postgres(st: &Store) {
+    let Some(db) = crate::test_pg::TestDb::create() else { return };
+    round_trip(st, &db.store());
+}
+
+fn truncated_backups_are_refused(st: &Store) {
+    let (_d, from) = sqlite_store();
+    populate(&from);
+    let mut bytes = Vec::new();
+    from.backup(&mut bytes).expect("backup");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let cut: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    let err = st.restore(&mut cut.as_bytes()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("end marker"), "{err}");
+    // Nothing of the cut dump was kept.
+    assert!(st.read(|tx| tx.tenants()).expect("tenants").is_empty());
+}
+
+#[test]
+fn nonces_and_leases_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    {
+        let st = Store::open(&path).expect("open");
+        assert_eq!(st.use_nonce("AK1", "n1", 1, 1_000_000, 10).expect("n1"), crate::NonceCheck::New);
+    }
+    let st = Store::open(&path).expect("reopen");
+    assert_eq!(st.use_nonce("AK1", "n1", 2, 1_000_000, 10).expect("n1"), crate::NonceCheck::Used);
+}
+
+#[test]
+fn postgres_nonces_are_shared_and_leases_exclusive() {
+    let Some(db) = crate::test_pg::TestDb::create() else { return };
+    let (a, b) = (db.store(), db.store());
+    assert_eq!(a.use_nonce("AK1", "n1", 1, 1_000_000, 10).expect("a"), crate::NonceCheck::New);
+    assert_eq!(b.use_nonce("AK1", "n1", 2, 1_000_000, 10).expect("b"), crate::NonceCheck::Used);
+    drop(a);
+    let a = db.store();
+    assert_eq!(a.use_nonce("AK1", "n1", 3, 1_000_000, 10).expect("a again"), crate::NonceCheck::Used);
+    // One holder at a time; the other takes over once the lease expires.
+    assert!(a.acquire_lease("reconciler", "a", 1_000, 5_000).expect("a takes"));
+    assert!(!b.acquire_lease("reconciler", "b", 2_000, 5_000).expect("b waits"));
+    assert_eq!(b.lease_holder("reconciler", 2_000).expect("holder").as_deref(), Some("a"));
+    assert!(b.acquire_lease("reconciler", "b", 6_000, 5_000).expect("b takes over"));
+    assert!(!a.acquire_lease("reconciler", "a", 6_500, 5_000).expect("a lost it"));
+    // Writes through two stores are serialised as through one.
+    writes_are_serialised(&a);
+    let s = scope();
+    assert_eq!(b.read(|tx| tx.count::<CustomerGateway>(&ListQuery::in_scope(&s))).expect("count"), 45);
+}
+
+#[test]
+fn postgres_backup_round_trip_to_sqlite() {
+    let Some(db) = crate::test_pg::TestDb::create() else { return };
+    let (_d, target) = sqlite_store();
+    round_trip(&db.store(), &target);
+}
+
+both!(
+    tenants_are_unique_by_name,
+    nonces_are_used_once_and_capped_per_key,
+    leases_have_one_holder,
+    writes_are_serialised,
+    backup_round_trip_sqlite_to_same,
+    backup_round_trip_to_postgres,
+    truncated_backups_are_refused,
+    a_failing_transaction_leaves_nothing,
+    reads_refuse_to_write,
+    scope_isolates_tenants_and_regions,
+    typed_keys_follow_updates,
+    keyset_pages_neither_skip_nor_repeat_across_changes,
+    offset_pages_and_bad_cursors,
+    deleting_a_tree_removes_children_dependents_tags_keys_and_addresses,
+    address_pools_never_hand_out_an_address_twice,
+    tag_bindings_filter_and_page,
+);

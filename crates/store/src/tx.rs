@@ -2,14 +2,12 @@
 
 use openvgw_core::model::{AccessKey, IamUser, Index, Resource, Scope, Tag, Tenant, Token};
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 
-use crate::sql_err;
+use crate::sql::{vals, Conn, DbErr, Row, Val};
 
 pub struct Tx<'a> {
-    conn: &'a Connection,
+    conn: Conn<'a>,
     writable: bool,
 }
 
@@ -80,7 +78,7 @@ fn bad_cursor() -> Error {
     Error::invalid(Field::PageToken, Rule::UnknownToken)
 }
 
-/// SQLite takes signed 64-bit limits; "everything" and absurd offsets are clamped rather than wrapped.
+/// Both backends take signed 64-bit limits; "everything" and absurd offsets are clamped rather than wrapped.
 fn sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -89,7 +87,7 @@ fn sql_int(v: u64) -> i64 {
 const CURSOR_SEP: char = '\u{1f}';
 
 impl<'a> Tx<'a> {
-    pub(crate) fn new(conn: &'a Connection, writable: bool) -> Self {
+    pub(crate) fn new(conn: Conn<'a>, writable: bool) -> Self {
         Tx { conn, writable }
     }
 
@@ -101,18 +99,46 @@ impl<'a> Tx<'a> {
         }
     }
 
+    // ---- the neutral SQL layer -------------------------------------------------------------------------------
+
+    pub(crate) fn exec(&self, sql: &str, args: &[Val]) -> Result<u64> {
+        Ok(self.conn.execute(sql, args)?)
+    }
+
+    pub(crate) fn rows(&self, sql: &str, args: &[Val]) -> Result<Vec<Row>> {
+        Ok(self.conn.query(sql, args)?)
+    }
+
+    fn row(&self, sql: &str, args: &[Val]) -> Result<Option<Row>> {
+        Ok(self.rows(sql, args)?.into_iter().next())
+    }
+
+    fn count_sql(&self, sql: &str, args: &[Val]) -> Result<u64> {
+        let n = self.row(sql, args)?.map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn texts(&self, sql: &str, args: &[Val]) -> Result<Vec<String>> {
+        self.rows(sql, args)?.iter().map(|r| r.text(0)).collect()
+    }
+
+    fn doc<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Option<T>> {
+        self.row(sql, args)?.map(|r| r.text(0)).transpose()?.map(|d| decode(&d)).transpose()
+    }
+
+    /// Whether this transaction runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_pg()
+    }
+
     // ---- resources -------------------------------------------------------------------------------------------
 
     /// The resource `id` of type `R` in `scope`, if it exists there.
     pub fn get<R: Resource>(&self, scope: &Scope, id: &str) -> Result<Option<R>> {
-        self.conn
-            .prepare_cached("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4")
-            .map_err(sql_err)?
-            .query_row(params![R::KIND.as_str(), id, scope.tenant_id, scope.region], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_err)?
-            .map(|doc| decode(&doc))
-            .transpose()
+        self.doc(
+            "SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4",
+            vals![R::KIND.as_str(), id, &scope.tenant_id, &scope.region],
+        )
     }
 
     /// Like [`Tx::get`] but a missing resource is `Error::NotFound`.
@@ -122,24 +148,16 @@ impl<'a> Tx<'a> {
 
     /// The resource regardless of tenant (for the reconciler and operator commands, never for API requests).
     pub fn get_unscoped<R: Resource>(&self, id: &str) -> Result<Option<R>> {
-        self.conn
-            .prepare_cached("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2")
-            .map_err(sql_err)?
-            .query_row(params![R::KIND.as_str(), id], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_err)?
-            .map(|doc| decode(&doc))
-            .transpose()
+        self.doc("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2", vals![R::KIND.as_str(), id])
     }
 
     fn write_keys<R: Resource>(&self, r: &R) -> Result<()> {
-        self.conn.execute("DELETE FROM resource_keys WHERE id = ?1", [r.id()]).map_err(sql_err)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO resource_keys (kind, key, value, id) VALUES (?1, ?2, ?3, ?4)")
-            .map_err(sql_err)?;
+        self.exec("DELETE FROM resource_keys WHERE id = ?1", vals![r.id()])?;
         for (index, value) in r.index() {
-            stmt.execute(params![R::KIND.as_str(), index.as_str(), value, r.id()]).map_err(sql_err)?;
+            self.exec(
+                "INSERT OR IGNORE INTO resource_keys (kind, key, value, id) VALUES (?1, ?2, ?3, ?4)",
+                vals![R::KIND.as_str(), index.as_str(), value, r.id()],
+            )?;
         }
         Ok(())
     }
@@ -147,34 +165,29 @@ impl<'a> Tx<'a> {
     pub fn insert<R: Resource>(&self, r: &R) -> Result<()> {
         self.writable()?;
         let scope = r.scope();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, created_at, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(sql_err)?
-            .execute(params![
+        self.exec(
+            "INSERT INTO resources (kind, id, tenant_id, region, parent_id, name, created_at, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            vals![
                 R::KIND.as_str(),
                 r.id(),
-                scope.tenant_id,
-                scope.region,
+                &scope.tenant_id,
+                &scope.region,
                 r.parent_id(),
                 r.name(),
                 r.created_at(),
                 encode(r)?
-            ])
-            .map_err(sql_err)?;
+            ],
+        )?;
         self.write_keys(r)
     }
 
     pub fn update<R: Resource>(&self, r: &R) -> Result<()> {
         self.writable()?;
-        let n = self
-            .conn
-            .prepare_cached("UPDATE resources SET parent_id = ?3, name = ?4, doc = ?5 WHERE kind = ?1 AND id = ?2")
-            .map_err(sql_err)?
-            .execute(params![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), encode(r)?])
-            .map_err(sql_err)?;
+        let n = self.exec(
+            "UPDATE resources SET parent_id = ?3, name = ?4, doc = ?5 WHERE kind = ?1 AND id = ?2",
+            vals![R::KIND.as_str(), r.id(), r.parent_id(), r.name(), encode(r)?],
+        )?;
         if n != 1 {
             return Err(Error::not_found(R::KIND, r.id()));
         }
@@ -185,14 +198,11 @@ impl<'a> Tx<'a> {
     /// touched: see [`Tx::delete_tree`].
     pub fn delete(&self, kind: Kind, id: &str) -> Result<()> {
         self.writable()?;
-        self.conn
-            .execute("DELETE FROM resources WHERE kind = ?1 AND id = ?2", params![kind.as_str(), id])
-            .map_err(sql_err)?;
-        for table in ["tags", "events"] {
-            self.conn.execute(&format!("DELETE FROM {table} WHERE resource_id = ?1"), [id]).map_err(sql_err)?;
-        }
-        self.conn.execute("DELETE FROM resource_keys WHERE id = ?1", [id]).map_err(sql_err)?;
-        self.conn.execute("DELETE FROM addresses WHERE owner_id = ?1", [id]).map_err(sql_err)?;
+        self.exec("DELETE FROM resources WHERE kind = ?1 AND id = ?2", vals![kind.as_str(), id])?;
+        self.exec("DELETE FROM tags WHERE resource_id = ?1", vals![id])?;
+        self.exec("DELETE FROM events WHERE resource_id = ?1", vals![id])?;
+        self.exec("DELETE FROM resource_keys WHERE id = ?1", vals![id])?;
+        self.exec("DELETE FROM addresses WHERE owner_id = ?1", vals![id])?;
         Ok(())
     }
 
@@ -201,18 +211,19 @@ impl<'a> Tx<'a> {
     pub fn delete_tree(&self, kind: Kind, id: &str) -> Result<()> {
         self.writable()?;
         for child in kind.children() {
-            for cid in self.ids(*child, "parent_id = ?2", id)? {
+            let ids = self.texts(
+                "SELECT id FROM resources WHERE kind = ?1 AND parent_id = ?2 ORDER BY seq",
+                vals![child.as_str(), id],
+            )?;
+            for cid in ids {
                 self.delete_tree(*child, &cid)?;
             }
         }
         for (dependent, index) in kind.dependents() {
-            let sql = "SELECT id FROM resource_keys WHERE kind = ?1 AND key = ?2 AND value = ?3";
-            let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err)?;
-            let ids = stmt
-                .query_map(params![dependent.as_str(), index.as_str(), id], |r| r.get::<_, String>(0))
-                .map_err(sql_err)?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(sql_err)?;
+            let ids = self.texts(
+                "SELECT id FROM resource_keys WHERE kind = ?1 AND key = ?2 AND value = ?3",
+                vals![dependent.as_str(), index.as_str(), id],
+            )?;
             for did in ids {
                 self.delete_tree(*dependent, &did)?;
             }
@@ -220,51 +231,40 @@ impl<'a> Tx<'a> {
         self.delete(kind, id)
     }
 
-    fn ids(&self, kind: Kind, filter: &str, arg: &str) -> Result<Vec<String>> {
-        let sql = format!("SELECT id FROM resources WHERE kind = ?1 AND {filter} ORDER BY seq");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
-        let ids = stmt
-            .query_map(params![kind.as_str(), arg], |r| r.get::<_, String>(0))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        Ok(ids)
-    }
-
-    fn where_clause(kind: Kind, q: &ListQuery) -> (String, Vec<Value>) {
+    fn where_clause(kind: Kind, q: &ListQuery) -> (String, Vec<Val>) {
         let mut sql = String::from(" FROM resources r WHERE r.kind = ?");
-        let mut args: Vec<Value> = vec![Value::Text(kind.as_str().into())];
+        let mut args: Vec<Val> = vec![kind.as_str().into()];
         if let Some(scope) = q.scope {
             sql.push_str(" AND r.tenant_id = ? AND r.region = ?");
-            args.push(Value::Text(scope.tenant_id.clone()));
-            args.push(Value::Text(scope.region.clone()));
+            args.push((&scope.tenant_id).into());
+            args.push((&scope.region).into());
         }
         if let Some(p) = q.parent_id {
             sql.push_str(" AND r.parent_id = ?");
-            args.push(Value::Text(p.into()));
+            args.push(p.into());
         }
         if let Some(id) = q.id {
             sql.push_str(" AND r.id = ?");
-            args.push(Value::Text(id.into()));
+            args.push(id.into());
         }
         if let Some(name) = q.name {
             sql.push_str(" AND r.name = ?");
-            args.push(Value::Text(name.into()));
+            args.push(name.into());
         }
         for (index, value) in &q.keys {
             sql.push_str(
                 " AND EXISTS (SELECT 1 FROM resource_keys k WHERE k.kind = r.kind AND k.key = ? AND k.value = ? \
                  AND k.id = r.id)",
             );
-            args.push(Value::Text(index.as_str().into()));
-            args.push(Value::Text(value.clone()));
+            args.push(index.as_str().into());
+            args.push(value.into());
         }
         for t in &q.tags {
             sql.push_str(" AND EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = r.id AND t.key = ?");
-            args.push(Value::Text(t.key.clone()));
+            args.push((&t.key).into());
             if let Some(v) = &t.value {
                 sql.push_str(" AND t.value = ?");
-                args.push(Value::Text(v.clone()));
+                args.push(v.into());
             }
             sql.push(')');
         }
@@ -274,7 +274,7 @@ impl<'a> Tx<'a> {
     /// One page of resources in insertion order, the total matching, and the cursor of the next page.
     pub fn list<R: Resource>(&self, q: &ListQuery, page: &PageRequest) -> Result<Page<R>> {
         let (filter, args) = Self::where_clause(R::KIND, q);
-        let total = self.count_where(&filter, &args)?;
+        let total = self.count_sql(&format!("SELECT COUNT(*){filter}"), &args)?;
         let limit = page.limit();
         let (mut sql, mut args) = (format!("SELECT r.seq, r.doc{filter}"), args);
         match page {
@@ -289,17 +289,13 @@ impl<'a> Tx<'a> {
                 if let Some(c) = cursor {
                     let seq: i64 = c.0.parse().map_err(|_| bad_cursor())?;
                     sql.push_str(" AND r.seq > ?");
-                    args.push(Value::Integer(seq));
+                    args.push(Val::Int(seq));
                 }
                 sql.push_str(&format!(" ORDER BY r.seq LIMIT {}", sql_int(limit.saturating_add(1))));
             }
         }
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
-        let mut rows = stmt
-            .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<(i64, String)>, _>>()
-            .map_err(sql_err)?;
+        let mut rows =
+            self.rows(&sql, &args)?.iter().map(|r| Ok((r.int(0)?, r.text(1)?))).collect::<Result<Vec<_>>>()?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more { rows.last().map(|(seq, _)| Cursor(seq.to_string())) } else { None };
@@ -319,29 +315,12 @@ impl<'a> Tx<'a> {
 
     pub fn count<R: Resource>(&self, q: &ListQuery) -> Result<u64> {
         let (filter, args) = Self::where_clause(R::KIND, q);
-        self.count_where(&filter, &args)
-    }
-
-    fn count_where(&self, filter: &str, args: &[Value]) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT COUNT(*){filter}"))
-            .map_err(sql_err)?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))
-            .map_err(sql_err)?;
-        Ok(n as u64)
+        self.count_sql(&format!("SELECT COUNT(*){filter}"), &args)
     }
 
     /// Ids of every resource of a kind, across tenants (reconciler).
     pub fn ids_of_kind(&self, kind: Kind) -> Result<Vec<String>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT id FROM resources WHERE kind = ?1 ORDER BY seq").map_err(sql_err)?;
-        let ids = stmt
-            .query_map([kind.as_str()], |r| r.get::<_, String>(0))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        Ok(ids)
+        self.texts("SELECT id FROM resources WHERE kind = ?1 ORDER BY seq", vals![kind.as_str()])
     }
 
     /// Every resource of a kind whose parent is `parent_id`, across tenants (reconciler).
@@ -351,60 +330,47 @@ impl<'a> Tx<'a> {
 
     /// Stored resources per kind.
     pub fn count_by_kind(&self) -> Result<Vec<(Kind, u64)>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT kind, COUNT(*) FROM resources GROUP BY kind").map_err(sql_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        rows.into_iter()
-            .map(|(k, n)| Kind::parse(&k).map(|k| (k, n)).ok_or_else(|| Error::internal(format!("store: kind {k}"))))
+        self.rows("SELECT kind, COUNT(*) FROM resources GROUP BY kind", &[])?
+            .iter()
+            .map(|r| {
+                let k = r.text(0)?;
+                let n = u64::try_from(r.int(1)?).unwrap_or(0);
+                Kind::parse(&k).map(|k| (k, n)).ok_or_else(|| Error::internal(format!("store: kind {k}")))
+            })
             .collect()
     }
 
     // ---- tags ------------------------------------------------------------------------------------------------
 
     pub fn tags_of(&self, resource_id: &str) -> Result<Vec<Tag>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, value FROM tags WHERE resource_id = ?1 ORDER BY seq, key")
-            .map_err(sql_err)?;
-        let tags = stmt
-            .query_map([resource_id], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        Ok(tags)
+        self.rows("SELECT key, value FROM tags WHERE resource_id = ?1 ORDER BY seq, key", vals![resource_id])?
+            .iter()
+            .map(|r| Ok(Tag { key: r.text(0)?, value: r.text(1)? }))
+            .collect()
     }
 
     /// Sets (inserts or overwrites) a tag on a resource.
     pub fn put_tag(&self, scope: &Scope, kind: Kind, resource_id: &str, tag: &Tag) -> Result<()> {
         self.writable()?;
         let seq = openvgw_core::now_ms();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO tags (tenant_id, region, resource_kind, resource_id, key, value, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .map_err(sql_err)?
-            .execute(params![scope.tenant_id, scope.region, kind.as_str(), resource_id, tag.key, tag.value, seq])
-            .map_err(sql_err)?;
+        self.exec(
+            "INSERT INTO tags (tenant_id, region, resource_kind, resource_id, key, value, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
+            vals![&scope.tenant_id, &scope.region, kind.as_str(), resource_id, &tag.key, &tag.value, seq],
+        )?;
         Ok(())
     }
 
     pub fn remove_tag(&self, resource_id: &str, key: &str) -> Result<()> {
         self.writable()?;
-        self.conn
-            .execute("DELETE FROM tags WHERE resource_id = ?1 AND key = ?2", params![resource_id, key])
-            .map_err(sql_err)?;
+        self.exec("DELETE FROM tags WHERE resource_id = ?1 AND key = ?2", vals![resource_id, key])?;
         Ok(())
     }
 
     pub fn remove_all_tags(&self, resource_id: &str) -> Result<()> {
         self.writable()?;
-        self.conn.execute("DELETE FROM tags WHERE resource_id = ?1", [resource_id]).map_err(sql_err)?;
+        self.exec("DELETE FROM tags WHERE resource_id = ?1", vals![resource_id])?;
         Ok(())
     }
 
@@ -421,55 +387,40 @@ impl<'a> Tx<'a> {
         limit: u64,
     ) -> Result<Page<TaggedResource>> {
         let mut sql = String::from(" FROM tags t WHERE t.tenant_id = ? AND t.region = ? AND t.resource_kind = ?");
-        let mut args: Vec<Value> = vec![
-            Value::Text(scope.tenant_id.clone()),
-            Value::Text(scope.region.clone()),
-            Value::Text(kind.as_str().into()),
-        ];
+        let mut args: Vec<Val> = vec![(&scope.tenant_id).into(), (&scope.region).into(), kind.as_str().into()];
         if !resource_ids.is_empty() {
             sql.push_str(&format!(" AND t.resource_id IN ({})", vec!["?"; resource_ids.len()].join(",")));
-            args.extend(resource_ids.iter().map(|r| Value::Text(r.clone())));
+            args.extend(resource_ids.iter().map(Val::from));
         }
         for f in tags {
             sql.push_str(" AND EXISTS (SELECT 1 FROM tags u WHERE u.resource_id = t.resource_id AND u.key = ?");
-            args.push(Value::Text(f.key.clone()));
+            args.push((&f.key).into());
             if let Some(v) = &f.value {
                 sql.push_str(" AND u.value = ?");
-                args.push(Value::Text(v.clone()));
+                args.push(v.into());
             }
             sql.push(')');
         }
         if !tags.is_empty() {
             sql.push_str(&format!(" AND t.key IN ({})", vec!["?"; tags.len()].join(",")));
-            args.extend(tags.iter().map(|f| Value::Text(f.key.clone())));
+            args.extend(tags.iter().map(|f| Val::from(&f.key)));
         }
-        let total = {
-            let n: i64 = self
-                .conn
-                .prepare(&format!("SELECT COUNT(*){sql}"))
-                .map_err(sql_err)?
-                .query_row(params_from_iter(args.iter()), |r| r.get(0))
-                .map_err(sql_err)?;
-            n as u64
-        };
+        let total = self.count_sql(&format!("SELECT COUNT(*){sql}"), &args)?;
         if let Some(c) = after {
             let (rid, key) = c.0.split_once(CURSOR_SEP).ok_or_else(bad_cursor)?;
             sql.push_str(" AND (t.resource_id, t.key) > (?, ?)");
-            args.push(Value::Text(rid.to_string()));
-            args.push(Value::Text(key.to_string()));
+            args.push(rid.into());
+            args.push(key.into());
         }
         let sql = format!(
             "SELECT t.resource_kind, t.resource_id, t.key, t.value{sql} ORDER BY t.resource_id, t.key LIMIT {}",
             sql_int(limit.saturating_add(1))
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(sql_err)?;
-        let mut rows = stmt
-            .query_map(params_from_iter(args.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
+        let mut rows = self
+            .rows(&sql, &args)?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?)))
+            .collect::<Result<Vec<_>>>()?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next =
@@ -487,37 +438,29 @@ impl<'a> Tx<'a> {
     // ---- idempotency -----------------------------------------------------------------------------------------
 
     pub fn idempotency(&self, tenant_id: &str, action: &str, token: &str) -> Result<Option<IdempotencyRecord>> {
-        self.conn
-            .prepare_cached(
-                "SELECT params_hash, result, created_at FROM idempotency WHERE tenant_id = ?1 AND action = ?2 AND token = ?3",
-            )
-            .map_err(sql_err)?
-            .query_row(params![tenant_id, action, token], |r| {
-                Ok(IdempotencyRecord { params_hash: r.get(0)?, result: r.get(1)?, created_at: r.get(2)? })
-            })
-            .optional()
-            .map_err(sql_err)
+        self.row(
+            "SELECT params_hash, result, created_at FROM idempotency WHERE tenant_id = ?1 AND action = ?2 AND token = ?3",
+            vals![tenant_id, action, token],
+        )?
+        .map(|r| Ok(IdempotencyRecord { params_hash: r.text(0)?, result: r.text(1)?, created_at: r.int(2)? }))
+        .transpose()
     }
 
     pub fn put_idempotency(&self, tenant_id: &str, action: &str, token: &str, rec: &IdempotencyRecord) -> Result<()> {
         self.writable()?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO idempotency (tenant_id, action, token, params_hash, result, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tenant_id, action, token) DO UPDATE
-                 SET params_hash = excluded.params_hash, result = excluded.result, created_at = excluded.created_at",
-            )
-            .map_err(sql_err)?
-            .execute(params![tenant_id, action, token, rec.params_hash, rec.result, rec.created_at])
-            .map_err(sql_err)?;
+        self.exec(
+            "INSERT INTO idempotency (tenant_id, action, token, params_hash, result, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant_id, action, token) DO UPDATE
+             SET params_hash = excluded.params_hash, result = excluded.result, created_at = excluded.created_at",
+            vals![tenant_id, action, token, &rec.params_hash, &rec.result, rec.created_at],
+        )?;
         Ok(())
     }
 
     pub fn purge_idempotency(&self, older_than_ms: i64) -> Result<u64> {
         self.writable()?;
-        let n = self.conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [older_than_ms]).map_err(sql_err)?;
-        Ok(n as u64)
+        self.exec("DELETE FROM idempotency WHERE created_at < ?1", vals![older_than_ms])
     }
 
     // ---- address pools ---------------------------------------------------------------------------------------
@@ -530,21 +473,14 @@ impl<'a> Tx<'a> {
         owner_id: &str,
     ) -> Result<Option<String>> {
         self.writable()?;
-        let mut taken_stmt =
-            self.conn.prepare_cached("SELECT address FROM addresses WHERE pool = ?1").map_err(sql_err)?;
-        let taken: std::collections::HashSet<String> = taken_stmt
-            .query_map([pool], |r| r.get::<_, String>(0))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(sql_err)?;
+        let taken: std::collections::HashSet<String> =
+            self.texts("SELECT address FROM addresses WHERE pool = ?1", vals![pool])?.into_iter().collect();
         for c in candidates {
             if !taken.contains(&c) {
-                self.conn
-                    .execute(
-                        "INSERT INTO addresses (pool, address, owner_id) VALUES (?1, ?2, ?3)",
-                        params![pool, c, owner_id],
-                    )
-                    .map_err(sql_err)?;
+                self.exec(
+                    "INSERT INTO addresses (pool, address, owner_id) VALUES (?1, ?2, ?3)",
+                    vals![pool, &c, owner_id],
+                )?;
                 return Ok(Some(c));
             }
         }
@@ -553,7 +489,7 @@ impl<'a> Tx<'a> {
 
     pub fn release_addresses(&self, owner_id: &str) -> Result<()> {
         self.writable()?;
-        self.conn.execute("DELETE FROM addresses WHERE owner_id = ?1", [owner_id]).map_err(sql_err)?;
+        self.exec("DELETE FROM addresses WHERE owner_id = ?1", vals![owner_id])?;
         Ok(())
     }
 
@@ -561,12 +497,10 @@ impl<'a> Tx<'a> {
 
     pub fn append_event(&self, resource_id: &str, at_ms: i64, message: &str) -> Result<()> {
         self.writable()?;
-        self.conn
-            .execute(
-                "INSERT INTO events (resource_id, at, message) VALUES (?1, ?2, ?3)",
-                params![resource_id, at_ms, message],
-            )
-            .map_err(sql_err)?;
+        self.exec(
+            "INSERT INTO events (resource_id, at, message) VALUES (?1, ?2, ?3)",
+            vals![resource_id, at_ms, message],
+        )?;
         Ok(())
     }
 
@@ -579,28 +513,19 @@ impl<'a> Tx<'a> {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Event>, u64)> {
-        let total: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM events WHERE resource_id = ?1 AND at BETWEEN ?2 AND ?3",
-                params![resource_id, from_ms, to_ms],
-                |r| r.get(0),
-            )
-            .map_err(sql_err)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        let total = self.count_sql(
+            "SELECT COUNT(*) FROM events WHERE resource_id = ?1 AND at BETWEEN ?2 AND ?3",
+            vals![resource_id, from_ms, to_ms],
+        )?;
+        let rows = self
+            .rows(
                 "SELECT at, message FROM events WHERE resource_id = ?1 AND at BETWEEN ?2 AND ?3 ORDER BY seq LIMIT ?4 OFFSET ?5",
-            )
-            .map_err(sql_err)?;
-        let rows = stmt
-            .query_map(params![resource_id, from_ms, to_ms, sql_int(limit), sql_int(offset)], |r| {
-                Ok(Event { at: r.get(0)?, message: r.get(1)? })
-            })
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        Ok((rows, total as u64))
+                vals![resource_id, from_ms, to_ms, sql_int(limit), sql_int(offset)],
+            )?
+            .iter()
+            .map(|r| Ok(Event { at: r.int(0)?, message: r.text(1)? }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, total))
     }
 
     // ---- tenants and keys ------------------------------------------------------------------------------------
@@ -610,74 +535,44 @@ impl<'a> Tx<'a> {
         self.conn
             .execute(
                 "INSERT INTO tenants (id, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
-                params![t.id, t.name, t.created_at, encode(t)?],
+                vals![&t.id, &t.name, t.created_at, encode(t)?],
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    Error::AlreadyExists { kind: Kind::Tenant, what: t.name.clone() }
-                }
-                other => sql_err(other),
-            })?;
+            .map_err(|e| unique_or(e, || Error::AlreadyExists { kind: Kind::Tenant, what: t.name.clone() }))?;
         Ok(())
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        self.conn
-            .prepare_cached("SELECT doc FROM tenants WHERE id = ?1")
-            .map_err(sql_err)?
-            .query_row([id], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_err)?
-            .map(|d| decode(&d))
-            .transpose()
+        self.doc("SELECT doc FROM tenants WHERE id = ?1", vals![id])
     }
 
     pub fn tenants(&self) -> Result<Vec<Tenant>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc FROM tenants ORDER BY created_at").map_err(sql_err)?;
-        let docs = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(sql_err)?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        docs.iter().map(|d| decode(d)).collect()
+        self.texts("SELECT doc FROM tenants ORDER BY created_at, id", &[])?.iter().map(|d| decode(d)).collect()
     }
 
     pub fn insert_access_key(&self, k: &AccessKey) -> Result<()> {
         self.writable()?;
-        self.conn
-            .execute(
-                "INSERT INTO access_keys (id, tenant_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![k.id, k.tenant_id, k.secret.expose(), k.created_at],
-            )
-            .map_err(sql_err)?;
+        self.exec(
+            "INSERT INTO access_keys (id, tenant_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+            vals![&k.id, &k.tenant_id, k.secret.expose(), k.created_at],
+        )?;
         Ok(())
     }
 
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
-        self.conn
-            .prepare_cached("SELECT id, secret, tenant_id, created_at FROM access_keys WHERE id = ?1")
-            .map_err(sql_err)?
-            .query_row([id], |r| {
+        self.row("SELECT id, secret, tenant_id, created_at FROM access_keys WHERE id = ?1", vals![id])?
+            .map(|r| {
                 Ok(AccessKey {
-                    id: r.get(0)?,
-                    secret: Secret::new(r.get::<_, String>(1)?),
-                    tenant_id: r.get(2)?,
-                    created_at: r.get(3)?,
+                    id: r.text(0)?,
+                    secret: Secret::new(r.text(1)?),
+                    tenant_id: r.text(2)?,
+                    created_at: r.int(3)?,
                 })
             })
-            .optional()
-            .map_err(sql_err)
+            .transpose()
     }
 
     pub fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        self.conn
-            .prepare_cached("SELECT doc FROM tenants WHERE name = ?1")
-            .map_err(sql_err)?
-            .query_row([name], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_err)?
-            .map(|d| decode(&d))
-            .transpose()
+        self.doc("SELECT doc FROM tenants WHERE name = ?1", vals![name])
     }
 
     // ---- IAM users and tokens --------------------------------------------------------------------------------
@@ -687,70 +582,69 @@ impl<'a> Tx<'a> {
         self.conn
             .execute(
                 "INSERT INTO iam_users (id, tenant_id, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![u.id, u.tenant_id, u.name, u.password_hash.expose(), u.created_at],
+                vals![&u.id, &u.tenant_id, &u.name, u.password_hash.expose(), u.created_at],
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    Error::AlreadyExists { kind: Kind::Tenant, what: format!("user {}", u.name) }
-                }
-                other => sql_err(other),
+            .map_err(|e| {
+                unique_or(e, || Error::AlreadyExists { kind: Kind::Tenant, what: format!("user {}", u.name) })
             })?;
         Ok(())
     }
 
     pub fn iam_user(&self, tenant_id: &str, name: &str) -> Result<Option<IamUser>> {
-        self.conn
-            .prepare_cached(
-                "SELECT id, tenant_id, name, password_hash, created_at FROM iam_users WHERE tenant_id = ?1 AND name = ?2",
-            )
-            .map_err(sql_err)?
-            .query_row(params![tenant_id, name], |r| {
-                Ok(IamUser {
-                    id: r.get(0)?,
-                    tenant_id: r.get(1)?,
-                    name: r.get(2)?,
-                    password_hash: Secret::new(r.get::<_, String>(3)?),
-                    created_at: r.get(4)?,
-                })
+        self.row(
+            "SELECT id, tenant_id, name, password_hash, created_at FROM iam_users WHERE tenant_id = ?1 AND name = ?2",
+            vals![tenant_id, name],
+        )?
+        .map(|r| {
+            Ok(IamUser {
+                id: r.text(0)?,
+                tenant_id: r.text(1)?,
+                name: r.text(2)?,
+                password_hash: Secret::new(r.text(3)?),
+                created_at: r.int(4)?,
             })
-            .optional()
-            .map_err(sql_err)
+        })
+        .transpose()
     }
 
     pub fn insert_token(&self, t: &Token) -> Result<()> {
         self.writable()?;
-        self.conn
-            .execute(
-                "INSERT INTO tokens (digest, tenant_id, user_id, region, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![t.digest, t.tenant_id, t.user_id, t.region, t.issued_at, t.expires_at],
-            )
-            .map_err(sql_err)?;
+        self.exec(
+            "INSERT INTO tokens (digest, tenant_id, user_id, region, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vals![&t.digest, &t.tenant_id, &t.user_id, &t.region, t.issued_at, t.expires_at],
+        )?;
         Ok(())
     }
 
     pub fn token(&self, digest: &str) -> Result<Option<Token>> {
-        self.conn
-            .prepare_cached(
-                "SELECT digest, tenant_id, user_id, region, issued_at, expires_at FROM tokens WHERE digest = ?1",
-            )
-            .map_err(sql_err)?
-            .query_row([digest], |r| {
-                Ok(Token {
-                    digest: r.get(0)?,
-                    tenant_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    region: r.get(3)?,
-                    issued_at: r.get(4)?,
-                    expires_at: r.get(5)?,
-                })
+        self.row(
+            "SELECT digest, tenant_id, user_id, region, issued_at, expires_at FROM tokens WHERE digest = ?1",
+            vals![digest],
+        )?
+        .map(|r| {
+            Ok(Token {
+                digest: r.text(0)?,
+                tenant_id: r.text(1)?,
+                user_id: r.text(2)?,
+                region: r.text(3)?,
+                issued_at: r.int(4)?,
+                expires_at: r.int(5)?,
             })
-            .optional()
-            .map_err(sql_err)
+        })
+        .transpose()
     }
 
     pub fn purge_tokens(&self, now_ms: i64) -> Result<u64> {
         self.writable()?;
-        let n = self.conn.execute("DELETE FROM tokens WHERE expires_at < ?1", [now_ms]).map_err(sql_err)?;
-        Ok(n as u64)
+        self.exec("DELETE FROM tokens WHERE expires_at < ?1", vals![now_ms])
+    }
+}
+
+/// A uniqueness violation becomes the caller's error; anything else stays internal.
+fn unique_or(e: DbErr, err: impl FnOnce() -> Error) -> Error {
+    if e.unique {
+        err()
+    } else {
+        e.into()
     }
 }

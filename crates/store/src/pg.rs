@@ -1,0 +1,213 @@
+//! The PostgreSQL backend: a few synchronous `postgres` clients, each behind its own mutex, opened lazily and
+//! opened again when their connection breaks.
+//!
+//! Write transactions take `pg_advisory_xact_lock(WRITE_LOCK)` first, so writes are serialised across every
+//! process sharing the database exactly as SQLite's `BEGIN IMMEDIATE` serialises them; they run at READ COMMITTED,
+//! so every statement after the lock sees everything committed before it (a REPEATABLE READ snapshot would be
+//! taken before the lock is granted). Reads run REPEATABLE READ READ ONLY: one consistent snapshot. Commits are
+//! synchronous (PostgreSQL's default `synchronous_commit = on`), as durable as SQLite's `synchronous=FULL`.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use openvgw_core::{Error, Result};
+
+use crate::sql::{DbResult, PgConn};
+
+/// The advisory lock every write transaction holds ("openvgw" in ASCII).
+pub(crate) const WRITE_LOCK: i64 = 0x006f_7065_6e76_6777;
+
+const READERS: usize = 4;
+
+/// Runs blocking client work off the async runtime: the synchronous client drives its own runtime and panics
+/// inside another one. Store calls are made from blocking threads; this also covers a call made while a blocking
+/// thread runs `Handle::block_on` (a dialect awaiting the data plane), where `block_in_place` just leaves the
+/// runtime context.
+pub(crate) fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+type Slot = Mutex<Option<PgConn>>;
+
+pub(crate) struct Pg {
+    config: postgres::Config,
+    /// Where the database is, without credentials (logs, errors).
+    pub(crate) display: String,
+    writer: Slot,
+    readers: Vec<Slot>,
+    /// Small independent transactions (nonces, leases) that must not queue behind request writes.
+    small: Slot,
+    next_reader: AtomicUsize,
+}
+
+/// `postgres://user:secret@host:port/db?…` (or `… password=secret …`) without the password.
+fn redact(url: &str) -> String {
+    if !url.contains("://") {
+        return url
+            .split_whitespace()
+            .map(|kv| if kv.starts_with("password=") { "password=…" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(cred, tail)| (scheme, cred, tail)))
+    {
+        Some((scheme, cred, tail)) => {
+            let user = cred.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Pg {
+    pub(crate) fn open(url: &str) -> Result<Pg> {
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| Error::internal(format!("store: bad PostgreSQL URL {}: {e}", redact(url))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("openvgw");
+        }
+        let pg = Pg {
+            config,
+            display: redact(url),
+            writer: Mutex::new(None),
+            readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
+            small: Mutex::new(None),
+            next_reader: AtomicUsize::new(0),
+        };
+        off_runtime(|| {
+            let mut w = pg.lock(&pg.writer)?;
+            let conn = pg.connected(&mut w)?;
+            crate::schema::migrate_pg(conn)
+        })?;
+        Ok(pg)
+    }
+
+    fn lock<'a>(&self, slot: &'a Slot) -> Result<MutexGuard<'a, Option<PgConn>>> {
+        slot.lock().map_err(|_| Error::internal("store: connection lock poisoned"))
+    }
+
+    fn connect(&self) -> DbResult<PgConn> {
+        let client = self.config.connect(postgres::NoTls)?;
+        Ok(PgConn::new(client))
+    }
+
+    fn connected<'a>(&self, slot: &'a mut Option<PgConn>) -> Result<&'a mut PgConn> {
+        if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
+            *slot = None;
+        }
+        if slot.is_none() {
+            *slot =
+                Some(self.connect().map_err(|e| {
+                    Error::internal(format!("store: cannot connect to {}: {}", self.display, e.message))
+                })?);
+        }
+        slot.as_mut().ok_or_else(|| Error::internal("store: no connection"))
+    }
+
+    /// Runs one transaction on `slot`: `begin` starts it; `f` runs inside; it commits when `f` succeeds and
+    /// `commit` is set, and rolls back otherwise. A connection that broke before anything ran is replaced and the
+    /// transaction started again once; one that broke later is dropped (the outcome is reported as an error).
+    fn transaction<T>(
+        &self,
+        slot: &Slot,
+        begin: &str,
+        commit: bool,
+        f: impl FnOnce(&mut PgConn) -> Result<T>,
+    ) -> Result<T> {
+        off_runtime(|| {
+            let mut guard = self.lock(slot)?;
+            let mut started = false;
+            for _ in 0..2 {
+                let conn = self.connected(&mut guard)?;
+                match conn.batch(begin) {
+                    Ok(()) => {
+                        started = true;
+                        break;
+                    }
+                    Err(e) if e.broken => *guard = None,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !started {
+                return Err(Error::internal(format!("store: lost the connection to {}", self.display)));
+            }
+            let conn = self.connected(&mut guard)?;
+            let out = f(conn);
+            let end = if out.is_ok() && commit { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = conn.batch(end) {
+                if e.broken || conn.client.is_closed() {
+                    *guard = None;
+                } else {
+                    // Leave no half-open transaction on a connection that is used again.
+                    let _ = conn.batch("ROLLBACK");
+                }
+                return match out {
+                    Ok(_) => Err(e.into()),
+                    Err(first) => Err(first),
+                };
+            }
+            out
+        })
+    }
+
+    pub(crate) fn write<T>(&self, commit: bool, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
+        let begin = format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        self.transaction(&self.writer, &begin, commit, f)
+    }
+
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
+        // A free reader if there is one (a read may nest inside another); otherwise wait for the next in turn.
+        let slot =
+            self.readers.iter().find(|s| s.try_lock().is_ok()).unwrap_or_else(|| {
+                &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len()]
+            });
+        self.transaction(slot, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false, f)
+    }
+
+    /// A short transaction that needs no global order (the primary key decides), on its own connection.
+    pub(crate) fn small<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
+        self.transaction(&self.small, "BEGIN ISOLATION LEVEL READ COMMITTED", true, f)
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Dropping a client blocks on its own runtime, which panics inside an async context: drop them on a
+        // thread of their own.
+        let mut conns = Vec::new();
+        for slot in
+            std::iter::once(&mut self.writer).chain(self.readers.iter_mut()).chain(std::iter::once(&mut self.small))
+        {
+            if let Ok(c) = slot.get_mut() {
+                conns.extend(c.take());
+            }
+        }
+        if !conns.is_empty() {
+            let _ = std::thread::spawn(move || drop(conns)).join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_logged_without_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            super::redact("host=/run/postgresql password=x dbname=o"),
+            "host=/run/postgresql password=… dbname=o"
+        );
+        assert!(crate::is_postgres_url("host=/run/postgresql dbname=o"));
+        assert!(!crate::is_postgres_url("/var/lib/openvgw/openvgw.db"));
+    }
+}

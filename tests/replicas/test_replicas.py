@@ -1,0 +1,143 @@
+"""Several `openvgw serve` replicas on one PostgreSQL database (each with its own data dir, the same config): what
+one replica writes another reads at once, a tenant created with `openvgw tenant create --store` works everywhere,
+a signed request is accepted once across replicas, and exactly one reconciler acts — when it is killed, another
+takes over within seconds.
+
+Needs a PostgreSQL server: $OPENVGW_TEST_PG_URL (scripts/test starts one). Without it the tests are skipped with a
+reason, except under CI=true, where they fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+INTEROP = Path(__file__).resolve().parent.parent / "interop"
+sys.path.insert(0, str(INTEROP))
+
+import vgwlib  # noqa: E402
+from conftest import MAIN_CONFIG, Server, psql_binary, with_database  # noqa: E402
+
+PG_ENV = "OPENVGW_TEST_PG_URL"
+REPLICAS = 3
+
+
+def _pg_base() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{PG_ENV} is not set under CI=true: scripts/test starts a PostgreSQL server for these tests",
+                        pytrace=False)
+        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server for the replica tests")
+    return url
+
+
+@pytest.fixture(scope="module")
+def db_url():
+    base = _pg_base()
+    name = f"ovgw_replicas_{os.getpid()}_{vgwlib.uid()}".lower()
+    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return with_database(base, name)
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory, db_url):
+    servers = [Server(f"replica-{i}", tmp_path_factory.mktemp(f"replica{i}"), MAIN_CONFIG, "198.18.0.0/20",
+                      store_url=db_url) for i in range(REPLICAS)]
+    try:
+        for s in servers:
+            s.start()
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant(replicas, db_url):
+    # Created by the admin command straight in the database, not through any replica.
+    return replicas[0].create_tenant("shared-" + vgwlib.uid())
+
+
+def leader_flags(servers):
+    """Each running replica's openvgw_reconciler_leader (None for one that does not answer)."""
+    flags = []
+    for s in servers:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=2) as r:
+                m = re.search(r"^openvgw_reconciler_leader (\d)$", r.read().decode(), re.M)
+                flags.append(int(m.group(1)) if m else None)
+        except OSError:
+            flags.append(None)
+    return flags
+
+
+def test_a_tenant_created_by_the_admin_command_works_on_every_replica(replicas, tenant):
+    for s in replicas:
+        assert s.api(tenant).call("DescribeVpnGateways", {})["TotalCount"] == 0, s.name
+
+
+def test_a_write_through_one_replica_is_read_through_the_others_at_once(replicas, tenant):
+    a, b, c = (s.api(tenant) for s in replicas)
+    cgw, _ = vgwlib.create_cgw(a)
+    for api in (b, c):
+        got = api.call("DescribeCustomerGateway", {"CustomerGatewayId": cgw})
+        assert got["CustomerGatewayId"] == cgw
+    # And the other way round, with a uniqueness rule checked against what another replica wrote.
+    name = "shared-name-" + vgwlib.uid()
+    b.call("ModifyCustomerGatewayAttribute", {"CustomerGatewayId": cgw, "Name": name})
+    assert a.call("DescribeCustomerGateway", {"CustomerGatewayId": cgw})["Name"] == name
+    listed = c.call("DescribeCustomerGateways", {})
+    assert cgw in [g["CustomerGatewayId"] for g in listed["CustomerGateways"]["CustomerGateway"]]
+
+
+def test_a_signed_request_is_accepted_by_one_replica_only(replicas, tenant):
+    ak, sk = tenant["access_key_id"], tenant["access_key_secret"]
+    target, headers = vgwlib.acs3_prepare(replicas[0].port, ak, sk, "DescribeVpnGateways",
+                                          {"RegionId": vgwlib.DEFAULT_REGION})
+    first = vgwlib.http_request(replicas[0].port, "POST", target, headers)
+    assert first.status == 200, first
+    for s in replicas[1:]:
+        again = vgwlib.http_request(s.port, "POST", target, headers)
+        assert again.status == 400 and again.json()["Code"] == "SignatureNonceUsed", (s.name, again)
+
+
+def test_one_reconciler_leads_and_another_takes_over_when_it_is_killed(replicas, tenant):
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and leader_flags(replicas).count(1) != 1:
+        time.sleep(0.2)
+    flags = leader_flags(replicas)
+    assert flags.count(1) == 1 and flags.count(0) == REPLICAS - 1, flags
+    leader = replicas[flags.index(1)]
+    survivors = [s for s in replicas if s is not leader]
+    # A gateway made while the leader lives is realised by it.
+    api = survivors[0].api(tenant)
+    before, _ = vgwlib.create_gateway(api, wait=False)
+    vgwlib.wait_gateway_status(api, before, "active", timeout=20)
+
+    leader.kill()
+    killed = time.monotonic()
+    took_over = None
+    while time.monotonic() - killed < 20:
+        if leader_flags(survivors).count(1) == 1:
+            took_over = time.monotonic() - killed
+            break
+        time.sleep(0.1)
+    assert took_over is not None, f"no replica took the reconciler over: {leader_flags(survivors)}"
+    print(f"\nreconciler take-over after kill -9 of the leader: {took_over:.1f} s")
+    assert took_over < 10, took_over
+    assert leader_flags(survivors).count(1) == 1
+    # The new leader realises what is created after the take-over, and still serves what existed before.
+    after, _ = vgwlib.create_gateway(api, wait=False)
+    vgwlib.wait_gateway_status(survivors[1].api(tenant), after, "active", timeout=20)
+    vgwlib.wait_gateway_status(api, before, "active", timeout=20)
+    logs = "".join(s.stderr_path.read_text(errors="replace") for s in survivors)
+    assert "reconciler lease acquired" in logs
