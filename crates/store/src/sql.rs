@@ -220,6 +220,10 @@ impl ToSql for Val {
                 Type::TEXT | Type::VARCHAR => i.to_string().to_sql(ty, out),
                 _ => i.to_sql(ty, out),
             },
+            // PostgreSQL's text cannot hold NUL (SQLite's can). Documents never carry one (JSON escapes it), so
+            // only a hostile id, name or key can: it is bound with U+FFFD instead, so that a lookup finds nothing
+            // and a write stores the rest, as on SQLite, rather than failing the request.
+            Val::Text(s) if s.contains('\0') => s.replace('\0', "\u{fffd}").to_sql(ty, out),
             Val::Text(s) => s.to_sql(ty, out),
         }
     }

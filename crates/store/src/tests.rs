@@ -442,6 +442,14 @@ fn tenant(id: &str, name: &str) -> Tenant {
     Tenant { id: id.into(), name: name.into(), projects: Default::default(), created_at: 7 }
 }
 
+fn nul_in_keys_is_not_found_not_an_error(st: &Store) {
+    let s = scope();
+    st.write(|tx| tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))).expect("insert");
+    assert!(st.read(|tx| tx.get::<CustomerGateway>(&s, "cgw-1\0")).expect("lookup").is_none());
+    st.write(|tx| tx.insert(&cgw("cgw-\0x", &s, "198.51.100.2"))).expect("insert with NUL");
+    assert_eq!(st.read(|tx| tx.count::<CustomerGateway>(&ListQuery::in_scope(&s))).expect("count"), 2);
+}
+
 fn tenants_are_unique_by_name(st: &Store) {
     st.write(|tx| tx.insert_tenant(&tenant("tnt-1", "team"))).expect("first");
     let again = st.write(|tx| tx.insert_tenant(&tenant("tnt-2", "team")));
@@ -621,6 +629,7 @@ fn postgres_backup_round_trip_to_sqlite() {
 }
 
 both!(
+    nul_in_keys_is_not_found_not_an_error,
     tenants_are_unique_by_name,
     nonces_are_used_once_and_capped_per_key,
     leases_have_one_holder,
