@@ -16,6 +16,7 @@ pub mod ipsec_servers;
 pub mod monitors;
 pub mod reconcile;
 pub mod routes;
+pub mod secrets;
 pub mod ssl;
 pub mod tags;
 pub mod tenants;

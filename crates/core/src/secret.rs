@@ -171,6 +171,27 @@ fn active() -> Option<Arc<Keyring>> {
     ACTIVE.with(|a| a.borrow().clone())
 }
 
+/// Seals a secret kept outside a document (a column of its own) with the active keyring; clear without one.
+pub fn seal_in_scope(clear: &str) -> Result<String, String> {
+    match active() {
+        Some(k) if !clear.is_empty() => k.seal(clear),
+        _ => Ok(clear.to_string()),
+    }
+}
+
+/// Opens what [`seal_in_scope`] stored; a sealed value needs the active keyring.
+pub fn open_in_scope(stored: &str) -> Result<String, String> {
+    if !stored.starts_with(PREFIX) {
+        return Ok(stored.to_string());
+    }
+    active().ok_or_else(|| "a sealed secret needs the master key".to_string())?.open(stored)
+}
+
+/// Whether `stored` is sealed with the active keyring's primary key (false without a keyring).
+pub fn current_in_scope(stored: &str) -> bool {
+    active().is_some_and(|k| k.is_current(stored))
+}
+
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match active() {

@@ -19,6 +19,14 @@ use openvgw_store::Store;
 /// directory. The data directory is created either way (it holds generated files). Blocking: call it outside the
 /// async runtime or on a blocking thread.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = open_store_raw(config)?;
+    let shared = store.backend() == "postgres";
+    Ok(store.with_keyring(keyring(config, shared)?))
+}
+
+/// The store without the master key: for commands that copy stored values as they are (backup, restore), so that
+/// an operator can take a backup without holding the key, and the backup holds sealed values only.
+pub fn open_store_raw(config: &Config) -> anyhow::Result<Store> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     #[cfg(unix)]

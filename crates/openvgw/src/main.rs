@@ -82,8 +82,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Write a logical dump of every table (one consistent snapshot; the service may keep running). It holds
-    /// secrets as stored: keep it as private as the database.
+    /// Write a logical dump of every table (one consistent snapshot; the service may keep running). Secrets are
+    /// in it as stored — sealed with the master key, which the dump does not hold: keep the key apart from it.
     Backup {
         /// The dump file (created with mode 0600); `-` writes to standard output.
         #[arg(long)]
@@ -96,6 +96,12 @@ enum AdminCommand {
         /// The dump file; `-` reads standard input.
         #[arg(long)]
         input: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Rewrite every stored secret under the current master key (after a rotation, or an upgrade from a version
+    /// that kept secrets in clear); online, in short transactions.
+    Reseal {
         #[command(flatten)]
         common: Common,
     },
@@ -246,9 +252,16 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Backup { output, common } } => {
+        Command::Admin { command: AdminCommand::Reseal { common } } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
+            let done = openvgw_control::secrets::reseal(&store)?;
+            eprintln!("resealed {} resources and {} access keys", done.resources, done.access_keys);
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Backup { output, common } } => {
+            let config = load_config(&common)?;
+            let store = openvgw::open_store_raw(&config)?;
             let summary = if output.as_os_str() == "-" {
                 store.backup(&mut std::io::stdout().lock())?
             } else {
@@ -263,7 +276,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin { command: AdminCommand::Restore { input, common } } => {
             let config = load_config(&common)?;
-            let store = open_store(&config)?;
+            let store = openvgw::open_store_raw(&config)?;
             let summary = if input.as_os_str() == "-" {
                 store.restore(&mut std::io::stdin().lock())?
             } else {

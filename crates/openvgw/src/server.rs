@@ -137,6 +137,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // blocking thread.
     let (config, store) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Config, Arc<Store>)> {
         let store = Arc::new(crate::open_store(&config)?);
+        // A wrong master key would make every signed request fail; refuse to start instead.
+        store
+            .read(|tx| tx.check_sealed())
+            .map_err(|e| anyhow::anyhow!("the master key does not open the stored secrets: {e}"))?;
         bootstrap(&store, &config, &config.server.data_dir)?;
         Ok((config, store))
     })

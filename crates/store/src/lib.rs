@@ -15,9 +15,10 @@ mod tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openvgw_core::secret::{with_keyring, Keyring};
 use openvgw_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -35,6 +36,8 @@ const READERS: usize = 4;
 
 pub struct Store {
     backend: Backend,
+    /// Seals secrets in documents and access keys while a transaction runs (see `openvgw_core::secret`).
+    keyring: Option<Arc<Keyring>>,
 }
 
 enum Backend {
@@ -89,6 +92,7 @@ impl Store {
             (0..READERS).map(|_| open_connection(path, "FULL").map(Mutex::new)).collect::<Result<Vec<_>>>()?;
         let small = Mutex::new(open_connection(path, "NORMAL")?);
         Ok(Store {
+            keyring: None,
             backend: Backend::Sqlite(Box::new(Sqlite {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
@@ -102,7 +106,7 @@ impl Store {
     /// Opens (creating the schema and migrating if needed) the PostgreSQL database at `url`
     /// (`postgres://user:password@host:port/database`, or `host=/run/postgresql dbname=…`).
     pub fn open_postgres(url: &str) -> Result<Store> {
-        Ok(Store { backend: Backend::Pg(Box::new(pg::Pg::open(url)?)) })
+        Ok(Store { backend: Backend::Pg(Box::new(pg::Pg::open(url)?)), keyring: None })
     }
 
     /// A PostgreSQL URL or connection string ([`is_postgres_url`]) opens PostgreSQL; anything else is a SQLite file
@@ -112,6 +116,20 @@ impl Store {
             Store::open_postgres(url)
         } else {
             Store::open(Path::new(url.strip_prefix("sqlite:").unwrap_or(url)))
+        }
+    }
+
+    /// Seals secrets with `keyring` from now on (and opens values sealed with it or its previous keys).
+    pub fn with_keyring(mut self, keyring: Arc<Keyring>) -> Store {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// Runs `f` with this store's keyring active on the thread.
+    fn sealed<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.keyring {
+            Some(k) => with_keyring(k, f),
+            None => f(),
         }
     }
 
@@ -142,6 +160,10 @@ impl Store {
     }
 
     fn write_inner<T>(&self, commit: bool, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        self.sealed(|| self.write_unsealed(commit, f))
+    }
+
+    fn write_unsealed<T>(&self, commit: bool, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let mut conn = s.writer.lock().map_err(|_| poisoned())?;
@@ -160,6 +182,10 @@ impl Store {
 
     /// Runs `f` on a consistent read snapshot.
     pub fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        self.sealed(|| self.read_unsealed(f))
+    }
+
+    fn read_unsealed<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let i = s.next_reader.fetch_add(1, Ordering::Relaxed) % s.readers.len();

@@ -647,3 +647,91 @@ both!(
     address_pools_never_hand_out_an_address_twice,
     tag_bindings_filter_and_page,
 );
+
+// ---- secrets at rest ------------------------------------------------------------------------------------------
+
+fn ring(primary: u8, previous: &[u8]) -> std::sync::Arc<openvgw_core::secret::Keyring> {
+    use openvgw_core::secret::{Keyring, MasterKey};
+    std::sync::Arc::new(Keyring::new(
+        MasterKey::from_bytes(&[primary; 32]),
+        previous.iter().map(|b| MasterKey::from_bytes(&[*b; 32])).collect(),
+    ))
+}
+
+fn dump_text(st: &Store) -> String {
+    let mut out = Vec::new();
+    st.backup(&mut out).expect("backup");
+    String::from_utf8(out).expect("utf-8 dump")
+}
+
+/// Pre-shared keys in documents and access-key secrets in their column are stored sealed: the dump (every stored
+/// value as it is) holds neither; they read back in clear; a rotation opens old values with the previous key and
+/// a reseal leaves nothing the old key is needed for; a wrong key is an error naming the key, never garbage.
+fn secrets_are_sealed_at_rest(open: &dyn Fn() -> Store) {
+    const PSK: &str = "psk-do-not-store-in-clear";
+    const AK_SECRET: &str = "ak-secret-do-not-store-in-clear";
+    let s = scope();
+    let st = open().with_keyring(ring(1, &[]));
+    st.write(|tx| {
+        tx.insert_tenant(&tenant("tnt-a", "a"))?;
+        tx.insert_access_key(&AccessKey {
+            id: "AK1".into(),
+            secret: Secret::new(AK_SECRET),
+            tenant_id: "tnt-a".into(),
+            created_at: 1,
+        })?;
+        tx.insert(&gateway("vpn-1", &s))?;
+        tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))?;
+        let mut c = connection("vco-1", "vpn-1", "cgw-1", &s);
+        c.psk = Secret::new(PSK);
+        tx.insert(&c)
+    })
+    .expect("insert");
+    let dump = dump_text(&st);
+    assert!(!dump.contains(PSK) && !dump.contains(AK_SECRET), "a secret is stored in clear");
+    assert!(dump.contains("ovs1:"), "no sealed value in the dump");
+    let psk = |st: &Store| st.read(|tx| tx.require::<VpnConnection>(&s, "vco-1")).map(|c| c.psk.expose().to_string());
+    let ak = |st: &Store| st.read(|tx| tx.access_key("AK1")).map(|k| k.map(|k| k.secret.expose().to_string()));
+    assert_eq!(psk(&st).expect("psk"), PSK);
+    assert_eq!(ak(&st).expect("ak"), Some(AK_SECRET.to_string()));
+    drop(st);
+
+    // Without the key a sealed value is refused, naming the key it needs.
+    let wrong = open().with_keyring(ring(9, &[]));
+    let e = psk(&wrong).expect_err("opened with the wrong key");
+    assert!(e.to_string().contains(ring(1, &[]).primary_id()), "{e}");
+    drop(wrong);
+
+    // Rotation: the new key seals, the previous one still opens; reseal, then the old key is not needed.
+    let rotated = open().with_keyring(ring(2, &[1]));
+    assert_eq!(psk(&rotated).expect("psk via the previous key"), PSK);
+    rotated
+        .write(|tx| {
+            let c: VpnConnection = tx.require(&s, "vco-1")?;
+            tx.update(&c)?;
+            assert_eq!(tx.reseal_access_keys()?, 1);
+            assert_eq!(tx.reseal_access_keys()?, 0);
+            Ok(())
+        })
+        .expect("reseal");
+    drop(rotated);
+    let new_only = open().with_keyring(ring(2, &[]));
+    assert_eq!(psk(&new_only).expect("psk"), PSK);
+    assert_eq!(ak(&new_only).expect("ak"), Some(AK_SECRET.to_string()));
+    assert!(!dump_text(&new_only).contains(PSK));
+}
+
+mod secrets_at_rest {
+    #[test]
+    fn sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        super::secrets_are_sealed_at_rest(&|| crate::Store::open(&path).expect("open"));
+    }
+
+    #[test]
+    fn postgres() {
+        let Some(db) = crate::test_pg::TestDb::create() else { return };
+        super::secrets_are_sealed_at_rest(&|| db.store());
+    }
+}

@@ -66,6 +66,14 @@ pub struct Event {
     pub message: String,
 }
 
+fn seal(clear: &str) -> Result<String> {
+    openvgw_core::secret::seal_in_scope(clear).map_err(|e| Error::internal(format!("store: {e}")))
+}
+
+fn open(stored: &str) -> Result<String> {
+    openvgw_core::secret::open_in_scope(stored).map_err(|e| Error::internal(format!("store: {e}")))
+}
+
 fn decode<T: DeserializeOwned>(doc: &str) -> Result<T> {
     serde_json::from_str(doc).map_err(|e| Error::internal(format!("store: corrupt document: {e}")))
 }
@@ -553,9 +561,33 @@ impl<'a> Tx<'a> {
         self.writable()?;
         self.exec(
             "INSERT INTO access_keys (id, tenant_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
-            vals![&k.id, &k.tenant_id, k.secret.expose(), k.created_at],
+            vals![&k.id, &k.tenant_id, &seal(k.secret.expose())?, k.created_at],
         )?;
         Ok(())
+    }
+
+    /// Opens one stored access-key secret, if any: an error when the active keyring cannot (a wrong master key).
+    pub fn check_sealed(&self) -> Result<()> {
+        if let Some(r) = self.row("SELECT secret FROM access_keys ORDER BY created_at LIMIT 1", &[])? {
+            open(&r.text(0)?)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites every access-key secret not sealed with the current master key; returns how many.
+    pub fn reseal_access_keys(&self) -> Result<u64> {
+        self.writable()?;
+        let mut n = 0;
+        for r in self.rows("SELECT id, secret FROM access_keys ORDER BY id", &[])? {
+            let (id, stored) = (r.text(0)?, r.text(1)?);
+            if openvgw_core::secret::current_in_scope(&stored) {
+                continue;
+            }
+            let sealed = seal(&open(&stored)?)?;
+            self.exec("UPDATE access_keys SET secret = ?1 WHERE id = ?2", vals![&sealed, &id])?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
@@ -563,7 +595,7 @@ impl<'a> Tx<'a> {
             .map(|r| {
                 Ok(AccessKey {
                     id: r.text(0)?,
-                    secret: Secret::new(r.text(1)?),
+                    secret: Secret::new(open(&r.text(1)?)?),
                     tenant_id: r.text(2)?,
                     created_at: r.int(3)?,
                 })
