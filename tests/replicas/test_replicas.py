@@ -141,3 +141,42 @@ def test_one_reconciler_leads_and_another_takes_over_when_it_is_killed(replicas,
     vgwlib.wait_gateway_status(api, before, "active", timeout=20)
     logs = "".join(s.stderr_path.read_text(errors="replace") for s in survivors)
     assert "reconciler lease acquired" in logs
+
+
+THROTTLED_CONFIG = MAIN_CONFIG.replace(
+    "[regions]", "[rate_limit]\ntenant_per_second = 0.01\ntenant_burst = 4\n\n[regions]", 1)
+
+
+@pytest.fixture(scope="module")
+def throttled_pair(tmp_path_factory):
+    base = _pg_base()
+    name = f"ovgw_rate_{os.getpid()}_{vgwlib.uid()}".lower()
+    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    url = with_database(base, name)
+    servers = [Server(f"rate-{i}", tmp_path_factory.mktemp(f"rate{i}"), THROTTLED_CONFIG, "198.18.16.0/24",
+                      store_url=url) for i in range(2)]
+    try:
+        for s in servers:
+            s.start()
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_rate_limits_are_shared_by_the_replicas(throttled_pair):
+    """A tenant's budget (4 requests, refilled at one per 100 s) is one budget across replicas: spent half on each,
+    the next request is throttled on both. Buckets kept per process would still have 2 left on each."""
+    a, b = throttled_pair
+    t = a.create_tenant("rate-" + vgwlib.uid())
+    for srv in (a, b, a, b):
+        srv.api(t).call("DescribeVpnGateways")
+    for srv in (a, b):
+        r = vgwlib.acs3_call(srv.port, t["access_key_id"], t["access_key_secret"], "DescribeVpnGateways",
+                             {"RegionId": vgwlib.DEFAULT_REGION})
+        assert r.status == 400 and r.json()["Code"] == "Throttling.User", r
+        assert int(r.headers["x-acs-retry-after"]) > 0, r.headers
+    # Another operation has its own budget.
+    a.api(t).call("DescribeCustomerGateways")

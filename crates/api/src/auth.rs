@@ -65,7 +65,13 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(svc: Arc<Service>) -> Arc<Self> {
         let window = Duration::seconds(i64::try_from(svc.config().server.signature_window_s).unwrap_or(900));
-        let limiter = crate::limit::RateLimiter::new(svc.config().rate_limit.clone());
+        // On a shared store (replicas) the buckets are shared too; a single process keeps them in memory.
+        let limit = svc.config().rate_limit.clone();
+        let limiter = if svc.store().backend() == "postgres" {
+            crate::limit::RateLimiter::shared(limit, svc.store().clone())
+        } else {
+            crate::limit::RateLimiter::new(limit)
+        };
         Arc::new(Authenticator { svc, window, limiter })
     }
 

@@ -5,10 +5,11 @@
 //! `Throttling.User` / `Throttling` with `x-acs-retry-after`, Huawei's 429 with `Retry-After`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openvgw_core::config::RateLimit;
+use openvgw_store::Store;
 
 /// Buckets kept at most; beyond this the full (idle) ones are dropped first, so that a flood of new tenants cannot
 /// grow memory without bound. A dropped bucket is full, so dropping one never throttles anybody.
@@ -57,18 +58,51 @@ impl Bucket {
 
 pub struct RateLimiter {
     config: RateLimit,
+    /// Buckets in the store every replica shares (PostgreSQL); `None`: in this process only.
+    shared: Option<Arc<Store>>,
     tenants: Mutex<HashMap<(String, &'static str), Bucket>>,
     operations: Mutex<HashMap<&'static str, Bucket>>,
 }
 
 impl RateLimiter {
+    /// Limits kept in this process.
     pub fn new(config: RateLimit) -> Self {
-        RateLimiter { config, tenants: Mutex::default(), operations: Mutex::default() }
+        RateLimiter { config, shared: None, tenants: Mutex::default(), operations: Mutex::default() }
+    }
+
+    /// Limits kept in `store`, so that every replica sharing it draws from the same buckets.
+    pub fn shared(config: RateLimit, store: Arc<Store>) -> Self {
+        RateLimiter { shared: Some(store), ..RateLimiter::new(config) }
     }
 
     /// Takes one request of `operation` by `tenant` from both buckets, or says which one is empty.
     pub fn check(&self, tenant: &str, operation: &'static str) -> Result<(), Throttled> {
-        self.check_at(tenant, operation, Instant::now())
+        let Some(store) = &self.shared else {
+            return self.check_at(tenant, operation, Instant::now());
+        };
+        let c = &self.config;
+        if !c.enabled {
+            return Ok(());
+        }
+        let tenant_key = format!("t:{tenant}:{operation}");
+        let op_key = format!("o:{operation}");
+        let buckets = [
+            (tenant_key.as_str(), c.tenant_per_second, c.tenant_burst),
+            (op_key.as_str(), c.operation_per_second, c.operation_burst),
+        ];
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        match store.take_tokens(&buckets, i64::try_from(now_ms).unwrap_or(i64::MAX)) {
+            Ok(None) => Ok(()),
+            Ok(Some((i, wait_ms))) => Err(Throttled {
+                by: if i == 0 { Throttle::Tenant } else { Throttle::Operation },
+                retry_after: Duration::from_millis(wait_ms),
+            }),
+            // A limit the store cannot check is not a reason to refuse service.
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit not checked: the store failed");
+                Ok(())
+            }
+        }
     }
 
     fn check_at(&self, tenant: &str, operation: &'static str, now: Instant) -> Result<(), Throttled> {

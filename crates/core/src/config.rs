@@ -272,14 +272,14 @@ impl Config {
             return Err("server.signature_window_s: 1-86400 seconds".into());
         }
         let r = &self.rate_limit;
-        for (name, v) in [
-            ("tenant_per_second", r.tenant_per_second),
-            ("tenant_burst", r.tenant_burst),
-            ("operation_per_second", r.operation_per_second),
-            ("operation_burst", r.operation_burst),
+        for (name, v, min) in [
+            ("tenant_per_second", r.tenant_per_second, 0.001),
+            ("tenant_burst", r.tenant_burst, 1.0),
+            ("operation_per_second", r.operation_per_second, 0.001),
+            ("operation_burst", r.operation_burst, 1.0),
         ] {
-            if !(v.is_finite() && v >= 1.0) {
-                return Err(format!("rate_limit.{name}: a number of at least 1"));
+            if !(v.is_finite() && v >= min) {
+                return Err(format!("rate_limit.{name}: a number of at least {min}"));
             }
         }
         let s = &self.server;

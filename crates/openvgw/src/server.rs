@@ -190,7 +190,16 @@ async fn purge_idempotency(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         let svc = svc.clone();
-        match tokio::task::spawn_blocking(move || (svc.purge_idempotency(), svc.purge_nonces())).await {
+        match tokio::task::spawn_blocking(move || {
+            // Buckets idle for an hour are full again: forgetting them changes nothing.
+            let idle = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 3_600_000;
+            if let Err(e) = svc.store().purge_rate_buckets(idle) {
+                tracing::warn!(error = %e, "purging rate-limit buckets failed");
+            }
+            (svc.purge_idempotency(), svc.purge_nonces())
+        })
+        .await
+        {
             Ok((tokens, nonces)) => {
                 match tokens {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired client tokens removed"),

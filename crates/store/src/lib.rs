@@ -214,6 +214,48 @@ impl Store {
         }
     }
 
+    // ---- rate limits shared by replicas -------------------------------------------------------------------------
+
+    /// Takes one token from each bucket `(key, per_second, burst)`, all or none, in one short transaction every
+    /// replica sees: `Ok(None)` when taken, `Ok(Some((index, retry_after_ms)))` naming the first empty bucket.
+    /// Buckets are kept in thousandths of a token; a missing bucket is full.
+    pub fn take_tokens(&self, buckets: &[(&str, f64, f64)], now_ms: i64) -> Result<Option<(usize, u64)>> {
+        self.small(|c| {
+            let mut next = Vec::with_capacity(buckets.len());
+            for (i, (key, per_second, burst)) in buckets.iter().enumerate() {
+                let burst_milli = (burst * 1000.0) as i64;
+                // Creating the row first makes the UPDATE below lock it on PostgreSQL, so replicas take turns.
+                c.execute(
+                    "INSERT INTO rate_buckets (key, milli, at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                    vals![*key, burst_milli, now_ms],
+                )?;
+                c.execute("UPDATE rate_buckets SET milli = milli WHERE key = ?1", vals![*key])?;
+                let row = c.query("SELECT milli, at_ms FROM rate_buckets WHERE key = ?1", vals![*key])?;
+                let (milli, at) = match row.first() {
+                    Some(r) => (r.int(0)?, r.int(1)?),
+                    None => (burst_milli, now_ms),
+                };
+                // One token per second is one thousandth per millisecond.
+                let elapsed = (now_ms - at).max(0) as f64;
+                let have = (milli as f64 + elapsed * per_second).min(burst_milli as f64);
+                if have < 1000.0 {
+                    let wait = ((1000.0 - have) / per_second).ceil().max(1.0) as u64;
+                    return Ok(Some((i, wait)));
+                }
+                next.push((*key, (have - 1000.0) as i64));
+            }
+            for (key, milli) in next {
+                c.execute("UPDATE rate_buckets SET milli = ?1, at_ms = ?2 WHERE key = ?3", vals![milli, now_ms, key])?;
+            }
+            Ok(None)
+        })
+    }
+
+    /// Forgets buckets untouched since `before_ms` (they would be full again anyway).
+    pub fn purge_rate_buckets(&self, before_ms: i64) -> Result<u64> {
+        self.small(|c| Ok(c.execute("DELETE FROM rate_buckets WHERE at_ms < ?1", vals![before_ms])?))
+    }
+
     // ---- replay protection ------------------------------------------------------------------------------------
 
     /// Records the first use of `nonce` by `access_key_id` until `expires_at_ms`, atomically: `Used` if it was

@@ -135,6 +135,11 @@ CREATE TABLE leases (
 );
 "#,
     ),
+    // 5: rate-limit buckets shared by replicas (PostgreSQL: unlogged, as losing them in a crash only refills them).
+    Migration::Split {
+        sqlite: "CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, milli INTEGER NOT NULL, at_ms INTEGER NOT NULL);",
+        pg: "CREATE UNLOGGED TABLE rate_buckets (key TEXT PRIMARY KEY, milli BIGINT NOT NULL, at_ms BIGINT NOT NULL);",
+    },
 ];
 
 /// Documents written before version 2 use the Alibaba-shaped model; they are not converted.

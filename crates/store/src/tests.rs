@@ -646,6 +646,7 @@ both!(
     deleting_a_tree_removes_children_dependents_tags_keys_and_addresses,
     address_pools_never_hand_out_an_address_twice,
     tag_bindings_filter_and_page,
+    rate_buckets_are_all_or_nothing,
 );
 
 // ---- secrets at rest ------------------------------------------------------------------------------------------
@@ -734,4 +735,19 @@ mod secrets_at_rest {
         let Some(db) = crate::test_pg::TestDb::create() else { return };
         super::secrets_are_sealed_at_rest(&|| db.store());
     }
+}
+
+fn rate_buckets_are_all_or_nothing(st: &Store) {
+    // Bucket a: 2 tokens, one per second; bucket b: 1 token.
+    let both = [("a", 1.0, 2.0), ("b", 1.0, 1.0)];
+    assert_eq!(st.take_tokens(&both, 10_000).expect("first"), None);
+    // b is empty now: refused, naming b, and a keeps its remaining token (all or nothing).
+    let (i, wait) = st.take_tokens(&both, 10_000).expect("second").expect("throttled");
+    assert_eq!(i, 1);
+    assert!((1..=1000).contains(&wait), "{wait}");
+    assert_eq!(st.take_tokens(&[("a", 1.0, 2.0)], 10_000).expect("a alone"), None);
+    assert!(st.take_tokens(&[("a", 1.0, 2.0)], 10_000).expect("a empty").is_some());
+    // A second later each has a token again.
+    assert_eq!(st.take_tokens(&both, 11_000).expect("refilled"), None);
+    assert_eq!(st.purge_rate_buckets(20_000).expect("purge"), 2);
 }
