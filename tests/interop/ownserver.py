@@ -70,7 +70,7 @@ def drop_store(store: Optional[Dict[str, str]]) -> None:
 
 
 class OwnServer:
-    def __init__(self, name: str, workdir: Path, config: str):
+    def __init__(self, name: str, workdir: Path, config: str, store: Optional[Dict[str, str]] = None):
         self.name = name
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -79,7 +79,9 @@ class OwnServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(config)
         self.bin = binary()
-        self.store = fresh_store()
+        # A replica shares another server's database (and leaves dropping it to that server).
+        self.owns_store = store is None
+        self.store = fresh_store() if store is None else store
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.starts = 0
@@ -154,7 +156,8 @@ class OwnServer:
     def close(self) -> None:
         """Stops the process and drops the PostgreSQL database (if any). For fixture finalizers."""
         self.stop()
-        drop_store(self.store)
+        if self.owns_store:
+            drop_store(self.store)
         self.store = None
 
     def tail(self, n: int = 30) -> str:
@@ -184,9 +187,10 @@ class OwnServer:
         return t
 
 
-def started(tmp_path_factory, name: str, config: str) -> OwnServer:
-    """A started OwnServer in a fresh temp dir; the caller's fixture must `close()` it (also on failure)."""
-    srv = OwnServer(name, tmp_path_factory.mktemp(name), config)
+def started(tmp_path_factory, name: str, config: str, store: Optional[Dict[str, str]] = None) -> OwnServer:
+    """A started OwnServer in a fresh temp dir; the caller's fixture must `close()` it (also on failure). With
+    `store`, a replica on that (PostgreSQL) database."""
+    srv = OwnServer(name, tmp_path_factory.mktemp(name), config, store)
     try:
         srv.start()
     except BaseException:

@@ -26,8 +26,10 @@ import itertools
 import json
 import os
 import random
+import re
 import sqlite3
 import threading
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -92,6 +94,8 @@ class Ledger:
     broken: List[str] = field(default_factory=list)      # client-side surprises (unparseable answers, ...)
     acks: int = 0
     cond: threading.Condition = field(default_factory=threading.Condition)
+    # Set when a round's kill has happened: load on the replicas that live on stops too.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def attempt(self, a: Attempt) -> Attempt:
         with self.cond:
@@ -190,6 +194,8 @@ def send_hw(hw: hwlib.Hw, ledger: Ledger, a: Attempt) -> bool:
 def ali_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int) -> None:
     api = ali_api(srv, tenant)
     for i in range(MAX_PER_THREAD):
+        if ledger.stop.is_set():
+            return
         name = f"{kind}-r{rnd}-t{tid}-{i}"
         token = f"crash-{uuid.uuid4().hex}"
         if kind == "ali-cgw":
@@ -205,6 +211,8 @@ def hw_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int, vgw: D
     acknowledged, a connection to it on `vgw` (a child of the gateway: kind hw-conn)."""
     hw = hwlib.Hw(tenant, srv.port)
     for i in range(MAX_PER_THREAD):
+        if ledger.stop.is_set():
+            return
         name = f"{kind}-r{rnd}-t{tid}-{i}"
         if kind == "hw-p2c":
             a = Attempt(kind, name, rnd, hwlib.p2c_body(name=name), f"crash-{uuid.uuid4().hex}")
@@ -291,35 +299,66 @@ def check_kind(ledger: Ledger, kind: str, listed: Dict[str, List[Dict[str, Any]]
 # --------------------------------------------------------------------------------------------------------------------
 # the test
 # --------------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def crash_server(tmp_path_factory):
-    srv = ownserver.started(tmp_path_factory, "openvgw-crash", CONFIG)
-    yield srv
-    ownserver.finish(srv)
+# One server, and — when the store is PostgreSQL — two replicas on one database, the load spread over both and the
+# reconciler's leader killed each round (SQLite is one process: no replica variant there).
+CLUSTER_SIZES = [1, 2] if os.environ.get(ownserver.STORE_ENV) else [1]
 
 
-def run_round(srv, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: int) -> int:
-    """Starts the load, kills the server once `kill_after` more writes were acknowledged; returns the acks seen."""
-    hwlib.openapi(srv.port)  # the Huawei answers are checked against the served document: fetch it while it is up
+@pytest.fixture(params=CLUSTER_SIZES, ids=lambda n: "single" if n == 1 else f"{n}-replicas")
+def crash_cluster(request, tmp_path_factory):
+    first = ownserver.started(tmp_path_factory, "openvgw-crash", CONFIG)
+    cluster = [first]
+    try:
+        for i in range(1, request.param):
+            cluster.append(ownserver.started(tmp_path_factory, f"openvgw-crash-{i}", CONFIG, first.store))
+        yield cluster
+    finally:
+        for s in reversed(cluster):
+            ownserver.finish(s)
+
+
+def leader(cluster: List[ownserver.OwnServer]) -> ownserver.OwnServer:
+    """The replica holding the reconciler lease (the only one for a single server)."""
+    if len(cluster) == 1:
+        return cluster[0]
+    for s in cluster:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=5) as r:
+                if re.search(r"^openvgw_reconciler_leader 1$", r.read().decode(), re.M):
+                    return s
+        except OSError:
+            continue
+    return cluster[0]
+
+
+def run_round(cluster, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: int):
+    """Starts the load spread over the cluster, kills the leader once `kill_after` more writes were acknowledged;
+    returns the acks seen and the killed server."""
+    for s in cluster:
+        hwlib.openapi(s.port)  # Huawei answers are checked against the served document: fetch it while it is up
     with ledger.cond:
         base = ledger.acks
-    threads = [threading.Thread(target=ali_worker, args=(srv, ali_t, ledger, "ali-cgw", t, rnd), daemon=True)
-               for t in range(ALI_CGW_THREADS)]
-    threads += [threading.Thread(target=ali_worker, args=(srv, ali_t, ledger, "ali-gw", t, rnd), daemon=True)
-                for t in range(ALI_GW_THREADS)]
-    threads += [threading.Thread(target=hw_worker, args=(srv, hw_t, ledger, kind, t, rnd, vgw), daemon=True)
-                for t, kind in enumerate(["hw-cgw", "hw-p2c"])]
+    ledger.stop.clear()
+    n = len(cluster)
+    threads = [threading.Thread(target=ali_worker, args=(cluster[t % n], ali_t, ledger, "ali-cgw", t, rnd),
+                                daemon=True) for t in range(ALI_CGW_THREADS)]
+    threads += [threading.Thread(target=ali_worker, args=(cluster[t % n], ali_t, ledger, "ali-gw", t, rnd),
+                                 daemon=True) for t in range(ALI_GW_THREADS)]
+    threads += [threading.Thread(target=hw_worker, args=(cluster[t % n], hw_t, ledger, kind, t, rnd, vgw),
+                                 daemon=True) for t, kind in enumerate(["hw-cgw", "hw-p2c"])]
+    victim = leader(cluster)
     for t in threads:
         t.start()
     with ledger.cond:
         while ledger.acks - base < kill_after and any(t.is_alive() for t in threads) and not ledger.refused:
             ledger.cond.wait(0.05)
         seen = ledger.acks - base
-    srv.kill9()
+    victim.kill9()
+    ledger.stop.set()
     for t in threads:
         t.join(60)
         assert not t.is_alive(), "a load thread still runs a minute after the kill"
-    return seen
+    return seen, victim
 
 
 def resend_lost(srv, ali_t, hw_t, ledger: Ledger) -> int:
@@ -340,20 +379,23 @@ def stored_names(ali: vgwlib.Api, hw: hwlib.Hw) -> set:
             | {g["name"] for g in hw_all(hw, "list_p2c_vgws", "p2c_vpn_gateways")})
 
 
-def test_kill9_under_concurrent_writes(crash_server, tmp_path):
-    srv = crash_server
+def test_kill9_under_concurrent_writes(crash_cluster, tmp_path):
+    cluster = crash_cluster
+    srv = cluster[0]
     seed = int(os.environ.get("CRASH_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
-    print(f"CRASH_SEED={seed}")
+    print(f"CRASH_SEED={seed} replicas={len(cluster)}")
     ali_t = srv.create_tenant("crash-ali")
     hw_t = srv.create_tenant("crash-hw")
     vgw = hwlib.create_vgw(hwlib.Hw(hw_t, srv.port))   # ACTIVE; the hw-conn writes are its children
     ledger = Ledger()
     deleted: Dict[str, str] = {}
     log = []
+    victim = None
     for rnd in range(ROUNDS):
         if rnd:
-            srv.start()
+            victim.start()
+            srv = victim
             resent = resend_lost(srv, ali_t, hw_t, ledger)
             # A gateway acknowledged before the kill converges to active after the restart; then delete two.
             ali = ali_api(srv, ali_t)
@@ -364,17 +406,19 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
         else:
             resent = "nothing to re-send"
         kill_after = rng.randint(5, 60)
-        seen = run_round(srv, ali_t, hw_t, vgw, ledger, rnd, kill_after)
-        log.append(f"round {rnd}: {resent}; killed after {seen} acknowledged writes")
+        seen, victim = run_round(cluster, ali_t, hw_t, vgw, ledger, rnd, kill_after)
+        log.append(f"round {rnd}: {resent}; killed {victim.name} after {seen} acknowledged writes")
         assert not ledger.refused, f"seed {seed}: the server refused writes during the load: {ledger.refused[:10]}"
         assert not ledger.broken, f"seed {seed}: unreadable answers: {ledger.broken[:10]}"
-        assert seen > 0, f"seed {seed}: no write was acknowledged in round {rnd}:\n{srv.tail()}"
+        assert seen > 0, f"seed {seed}: no write was acknowledged in round {rnd}:\n{victim.tail()}"
 
+    srv = victim
     srv.start()
     resent = resend_lost(srv, ali_t, hw_t, ledger)
     log.append(f"final start: {resent}")
     print("\n".join(log))
-    assert not srv.crashed(), f"seed {seed}: the server panicked:\n{srv.tail(60)}"
+    for s in cluster:
+        assert not s.crashed(), f"seed {seed}: {s.name} panicked:\n{s.tail(60)}"
 
     ali, hw = ali_api(srv, ali_t), hwlib.Hw(hw_t, srv.port)
     problems: List[str] = []
@@ -458,7 +502,8 @@ def test_kill9_under_concurrent_writes(crash_server, tmp_path):
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:40])
 
     # The file itself: after a clean stop SQLite finds nothing wrong with it.
-    srv.stop()
+    for s in cluster:
+        s.stop()
     if srv.sqlite_file is not None:
         db = sqlite3.connect(f"file:{srv.sqlite_file}?mode=ro", uri=True)
         try:
