@@ -38,25 +38,59 @@ fn reseal_kind<R: Resource>(store: &Store, out: &mut Resealed) -> Result<()> {
     Ok(())
 }
 
+/// Every stored resource type, each rewritten through its typed document.
+macro_rules! stored_types {
+    ($($t:ty),* $(,)?) => {
+        /// The kinds [`reseal`] rewrites (a test checks this is every stored kind).
+        pub const RESEALED_KINDS: &[openvgw_core::Kind] = &[$(<$t as Resource>::KIND),*];
+
+        fn reseal_resources(store: &Store, out: &mut Resealed) -> Result<()> {
+            $(reseal_kind::<$t>(store, out)?;)*
+            Ok(())
+        }
+    };
+}
+
+stored_types!(
+    VpnGateway,
+    Vpc,
+    CustomerGateway,
+    VpnConnection,
+    ConnectionMonitor,
+    GatewayCertificate,
+    CertificateAssociation,
+    Job,
+    RouteEntry,
+    IpsecServer,
+    SslVpnServer,
+    SslVpnClientCert,
+    VpnUser,
+    UserGroup,
+    AccessPolicy,
+    ClientCa,
+);
+
 /// Rewrites every resource and access key with the store's current keyring.
 pub fn reseal(store: &Store) -> Result<Resealed> {
     let mut out = Resealed::default();
-    reseal_kind::<VpnGateway>(store, &mut out)?;
-    reseal_kind::<Vpc>(store, &mut out)?;
-    reseal_kind::<CustomerGateway>(store, &mut out)?;
-    reseal_kind::<VpnConnection>(store, &mut out)?;
-    reseal_kind::<ConnectionMonitor>(store, &mut out)?;
-    reseal_kind::<GatewayCertificate>(store, &mut out)?;
-    reseal_kind::<CertificateAssociation>(store, &mut out)?;
-    reseal_kind::<Job>(store, &mut out)?;
-    reseal_kind::<RouteEntry>(store, &mut out)?;
-    reseal_kind::<IpsecServer>(store, &mut out)?;
-    reseal_kind::<SslVpnServer>(store, &mut out)?;
-    reseal_kind::<SslVpnClientCert>(store, &mut out)?;
-    reseal_kind::<VpnUser>(store, &mut out)?;
-    reseal_kind::<UserGroup>(store, &mut out)?;
-    reseal_kind::<AccessPolicy>(store, &mut out)?;
-    reseal_kind::<ClientCa>(store, &mut out)?;
+    reseal_resources(store, &mut out)?;
     out.access_keys = store.write(|tx| tx.reseal_access_keys())?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use openvgw_core::ids::RESOURCE_KINDS;
+
+    #[test]
+    fn every_stored_kind_is_resealed() {
+        let mut want: Vec<&str> = RESOURCE_KINDS.iter().map(|k| k.as_str()).collect();
+        let mut got: Vec<&str> = super::RESEALED_KINDS.iter().map(|k| k.as_str()).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(
+            got, want,
+            "a stored kind is missing from `stored_types!` (its secrets would stay sealed under an old key)"
+        );
+    }
 }
