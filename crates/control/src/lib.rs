@@ -147,8 +147,8 @@ impl Service {
             return Ok(None);
         };
         let ttl_ms = self.config.server.idempotency_ttl_s as i64 * 1000;
-        let rec = self.store.read(|tx| tx.idempotency(&ctx.scope.tenant_id, &ctx.operation, token))?;
-        match rec {
+        // Decoded inside the read: a stored answer holding a secret holds it sealed.
+        self.store.read(|tx| match tx.idempotency(&ctx.scope.tenant_id, &ctx.operation, token)? {
             Some(r) if r.created_at > now_ms() - ttl_ms => {
                 if r.params_hash != ctx.params_hash {
                     return Err(Error::IdempotentParameterMismatch);
@@ -156,7 +156,7 @@ impl Service {
                 serde_json::from_str(&r.result).map(Some).map_err(Error::internal)
             }
             _ => Ok(None),
-        }
+        })
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
@@ -229,6 +229,9 @@ pub(crate) fn changes_more_than<T: Clone + Serialize>(
 ) -> Result<bool> {
     let mut probe = before.clone();
     cosmetic(&mut probe, after);
-    Ok(serde_json::to_value(&probe).map_err(Error::internal)?
-        != serde_json::to_value(after).map_err(Error::internal)?)
+    // Compared in clear: a sealed secret serializes differently every time.
+    openvgw_core::secret::in_clear(|| {
+        Ok(serde_json::to_value(&probe).map_err(Error::internal)?
+            != serde_json::to_value(after).map_err(Error::internal)?)
+    })
 }

@@ -167,6 +167,21 @@ pub fn with_keyring<T>(keyring: &Arc<Keyring>, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Runs `f` with no keyring active: for serializing a value to compare it, not to store it (a sealed value is
+/// different every time).
+pub fn in_clear<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Arc<Keyring>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            ACTIVE.with(|a| *a.borrow_mut() = prev);
+        }
+    }
+    let prev = ACTIVE.with(|a| a.borrow_mut().take());
+    let _restore = Restore(prev);
+    f()
+}
+
 fn active() -> Option<Arc<Keyring>> {
     ACTIVE.with(|a| a.borrow().clone())
 }
@@ -244,6 +259,9 @@ mod tests {
         assert_eq!(back.expose(), "hunter2");
         // Outside the scope a sealed value does not open.
         assert!(serde_json::from_str::<Secret>(&doc).is_err());
+        // Serializing to compare is done in clear, keyring or not.
+        let a = with_keyring(&k, || in_clear(|| serde_json::to_string(&s))).expect("clear");
+        assert_eq!(a, "\"hunter2\"");
         // Clear values (written before sealing) still read, and empty ones stay empty.
         let plain: Secret = with_keyring(&k, || serde_json::from_str("\"old\"")).expect("plain");
         assert_eq!(plain.expose(), "old");
