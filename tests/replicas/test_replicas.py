@@ -38,27 +38,40 @@ def _pg_base() -> str:
     return url
 
 
-@pytest.fixture(scope="module")
-def db_url():
+def new_database(prefix: str) -> str:
+    """A new, empty database on the test server; its URL."""
     base = _pg_base()
-    name = f"ovgw_replicas_{os.getpid()}_{vgwlib.uid()}".lower()
+    name = f"{prefix}_{os.getpid()}_{vgwlib.uid()}".lower()
     r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     return with_database(base, name)
 
 
-@pytest.fixture(scope="module")
-def replicas(tmp_path_factory, db_url):
-    servers = [Server(f"replica-{i}", tmp_path_factory.mktemp(f"replica{i}"), MAIN_CONFIG, "198.18.0.0/20",
-                      store_url=db_url) for i in range(REPLICAS)]
+def start_replicas(tmp_path_factory, prefix: str, config: str, pool: str, url: str, n: int):
+    servers = [Server(f"{prefix}-{i}", tmp_path_factory.mktemp(f"{prefix}{i}"), config, pool, store_url=url)
+               for i in range(n)]
     try:
         for s in servers:
             s.start()
-        yield servers
-    finally:
+    except BaseException:
         for s in servers:
             s.stop()
+        raise
+    return servers
+
+
+@pytest.fixture(scope="module")
+def db_url():
+    return new_database("ovgw_replicas")
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory, db_url):
+    servers = start_replicas(tmp_path_factory, "replica", MAIN_CONFIG, "198.18.0.0/20", db_url, REPLICAS)
+    yield servers
+    for s in servers:
+        s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -149,21 +162,10 @@ THROTTLED_CONFIG = MAIN_CONFIG.replace(
 
 @pytest.fixture(scope="module")
 def throttled_pair(tmp_path_factory):
-    base = _pg_base()
-    name = f"ovgw_rate_{os.getpid()}_{vgwlib.uid()}".lower()
-    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-    url = with_database(base, name)
-    servers = [Server(f"rate-{i}", tmp_path_factory.mktemp(f"rate{i}"), THROTTLED_CONFIG, "198.18.16.0/24",
-                      store_url=url) for i in range(2)]
-    try:
-        for s in servers:
-            s.start()
-        yield servers
-    finally:
-        for s in servers:
-            s.stop()
+    servers = start_replicas(tmp_path_factory, "rate", THROTTLED_CONFIG, "198.18.16.0/24", new_database("ovgw_rate"), 2)
+    yield servers
+    for s in servers:
+        s.stop()
 
 
 def test_rate_limits_are_shared_by_the_replicas(throttled_pair):
