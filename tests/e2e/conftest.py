@@ -74,6 +74,9 @@ def _missing() -> str:
 
 def pytest_collection_modifyitems(config, items):
     why = _missing()
+    if why and os.environ.get("CI"):
+        # scripts/test runs this suite as root after installing every tool: a gap there is a failure.
+        raise pytest.UsageError(f"data-plane tests {why} (CI: the test command provides it)")
     if why:
         for item in items:
             item.add_marker(pytest.mark.skip(reason=f"data-plane tests {why}"))

@@ -16,11 +16,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -31,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 import vgwlib  # noqa: E402
 import hwlib  # noqa: E402
+import ownserver  # noqa: E402
 
 REPO = HERE.parent.parent
 MAIN_EIP_POOL = "198.18.0.0/20"
@@ -84,18 +82,10 @@ apply_delay_ms = {AUX_APPLY_MS}
 _SERVERS: List["Server"] = []
 
 
-def _binary() -> Path:
-    return Path(os.environ.get("OPENVGW_BIN") or REPO / "target" / "debug" / "openvgw")
-
-
 STORE_URL_ENV = "OPENVGW_TEST_STORE_URL"
 
 
-def psql_binary() -> str:
-    bindir = os.environ.get("OPENVGW_TEST_PG_BINDIR")
-    if bindir and (Path(bindir) / "psql").exists():
-        return str(Path(bindir) / "psql")
-    return "psql"
+psql_binary = ownserver.psql_binary
 
 
 def with_database(url: str, db: str) -> str:
@@ -106,9 +96,10 @@ def with_database(url: str, db: str) -> str:
     return f"{scheme}://{authority}/{db}{q}{query}"
 
 
-def new_database(prefix: str) -> Optional[str]:
-    """A new empty PostgreSQL database on $OPENVGW_TEST_STORE_URL's server (its URL), or None for SQLite."""
-    base = os.environ.get(STORE_URL_ENV)
+def new_database(prefix: str, base: Optional[str] = None) -> Optional[str]:
+    """A new empty PostgreSQL database on `base`'s server (default $OPENVGW_TEST_STORE_URL; its URL), or None
+    for SQLite."""
+    base = base or os.environ.get(STORE_URL_ENV)
     if not base:
         return None
     name = f"ovgw_{prefix}_{os.getpid()}_{vgwlib.uid()}".lower().replace("-", "_")
@@ -116,12 +107,6 @@ def new_database(prefix: str) -> Optional[str]:
                        timeout=60)
     assert r.returncode == 0, f"cannot create database {name}: {r.stderr}"
     return with_database(base, name)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -140,7 +125,7 @@ class Server:
         self.port = 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(config)
-        self.bin = _binary()
+        self.bin = ownserver.binary()
 
     # -- process ---------------------------------------------------------------------
     def start(self) -> None:
@@ -149,47 +134,18 @@ class Server:
                         pytrace=False)
         last_err = ""
         for _attempt in range(3):
-            self.port = _free_port()
-            log = open(self.stderr_path, "ab")
-            self.proc = subprocess.Popen(
-                [str(self.bin), "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--data-dir", str(self.data_dir), "--config", str(self.config_path), *self.store_args()],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "RUST_BACKTRACE": "1"},
-            )
-            log.close()
-            if self._wait_healthy(30.0):
+            self.port = ownserver.free_port()
+            self.proc = ownserver.launch(self.bin, self.port, self.data_dir, self.config_path, self.store_args(),
+                                         self.stderr_path)
+            if ownserver.wait_healthy(self.proc, self.port, 30.0):
                 return
             last_err = self.tail()
             self.stop()
         pytest.fail(f"{self.name}: openvgw did not serve /healthz within 30 s\n{last_err}", pytrace=False)
 
-    def _wait_healthy(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except Exception:
-                pass
-            time.sleep(0.1)
-        return False
-
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        ownserver.stop_process(proc, grace=5)
 
     def store_args(self) -> List[str]:
         return ["--store", self.store_url] if self.store_url else []

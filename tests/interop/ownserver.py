@@ -38,8 +38,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch(bin_path: Path, port: int, data_dir: Path, config_path: Path, store_args: List[str],
+           log_path: Path) -> subprocess.Popen:
+    """`openvgw serve` on 127.0.0.1:`port`, its output appended to `log_path`, in a session of its own."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [str(bin_path), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+             "--config", str(config_path), *store_args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "RUST_BACKTRACE": "1"})
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, timeout: float) -> bool:
+    """Whether `proc` answers /healthz on `port` within `timeout` (False as soon as it exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except Exception:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def stop_process(proc: Optional[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; nothing if it is not running."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+
+
+def psql_binary() -> str:
+    bindir = os.environ.get("OPENVGW_TEST_PG_BINDIR")
+    if bindir and (Path(bindir) / "psql").exists():
+        return str(Path(bindir) / "psql")
+    return "psql"
+
+
 def _psql(url: str, sql: str) -> None:
-    r = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True,
+    r = subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True,
                        timeout=60, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise RuntimeError(f"psql {sql!r} exited {r.returncode}: {r.stderr.strip()}")
@@ -104,31 +152,13 @@ class OwnServer:
             self.port = free_port()
             with open(self.stderr_path, "ab") as log:
                 log.write(f"\n=== start {self.starts + 1} on port {self.port} ===\n".encode())
-                log.flush()
-                self.proc = subprocess.Popen(
-                    [str(self.bin), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-                     "--config", str(self.config_path), *self.store_args()],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                    env={**os.environ, "RUST_BACKTRACE": "1"})
-            if self._wait_healthy(30.0):
+            self.proc = launch(self.bin, self.port, self.data_dir, self.config_path, self.store_args(),
+                               self.stderr_path)
+            if wait_healthy(self.proc, self.port, 30.0):
                 self.starts += 1
                 return
             self.stop()
         pytest.fail(f"{self.name}: openvgw did not serve /healthz within 30 s\n{self.tail()}", pytrace=False)
-
-    def _wait_healthy(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except Exception:
-                pass
-            time.sleep(0.05)
-        return False
 
     def kill9(self) -> None:
         """SIGKILL, no chance to flush or close anything; waits until the process is gone."""
@@ -142,16 +172,7 @@ class OwnServer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process(proc)
 
     def close(self) -> None:
         """Stops the process and drops the PostgreSQL database (if any). For fixture finalizers."""

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import urllib.parse
 import uuid
 from typing import List, Tuple
 

@@ -6,10 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import vgwlib
-from conftest import MAIN_CONFIG, Server, _free_port  # noqa: F401  (shared server helpers)
+from conftest import MAIN_CONFIG, Server
 
 
 def test_secrets_never_logged(server, tenant_a, tea_v3):

@@ -12,7 +12,6 @@ import os
 import stat
 import subprocess
 import uuid
-from pathlib import Path
 from typing import Dict, List
 
 import pytest

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,7 +21,8 @@ INTEROP = Path(__file__).resolve().parent.parent / "interop"
 sys.path.insert(0, str(INTEROP))
 
 import vgwlib  # noqa: E402
-from conftest import MAIN_CONFIG, Server, psql_binary, with_database  # noqa: E402
+from conftest import MAIN_CONFIG, Server  # noqa: E402
+from conftest import new_database as conftest_new_database  # noqa: E402
 
 PG_ENV = "OPENVGW_TEST_PG_URL"
 REPLICAS = 3
@@ -40,12 +40,7 @@ def _pg_base() -> str:
 
 def new_database(prefix: str) -> str:
     """A new, empty database on the test server; its URL."""
-    base = _pg_base()
-    name = f"{prefix}_{os.getpid()}_{vgwlib.uid()}".lower()
-    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-    return with_database(base, name)
+    return conftest_new_database(prefix, _pg_base())
 
 
 def start_replicas(tmp_path_factory, prefix: str, config: str, pool: str, url: str, n: int):
@@ -63,7 +58,7 @@ def start_replicas(tmp_path_factory, prefix: str, config: str, pool: str, url: s
 
 @pytest.fixture(scope="module")
 def db_url():
-    return new_database("ovgw_replicas")
+    return new_database("replicas")
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +157,7 @@ THROTTLED_CONFIG = MAIN_CONFIG.replace(
 
 @pytest.fixture(scope="module")
 def throttled_pair(tmp_path_factory):
-    servers = start_replicas(tmp_path_factory, "rate", THROTTLED_CONFIG, "198.18.16.0/24", new_database("ovgw_rate"), 2)
+    servers = start_replicas(tmp_path_factory, "rate", THROTTLED_CONFIG, "198.18.16.0/24", new_database("rate"), 2)
     yield servers
     for s in servers:
         s.stop()

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use openvgw_core::validate::forbidden_char;
 use openvgw_core::{Cursor, PageRequest};
 use serde_json::{Map, Value};
 
@@ -39,12 +40,6 @@ pub const MAX_LIST_INDEX: u32 = 100;
 fn is_id_param(name: &str) -> bool {
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('.');
     base.ends_with("Id") || base == "ClientToken" || base == "NextToken"
-}
-
-/// A character no parameter may carry: control characters (tab and line breaks aside) and the code points XML
-/// cannot represent, so that nothing stored can make a response unparseable or a log line misleading.
-pub fn forbidden_char(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 impl Params {

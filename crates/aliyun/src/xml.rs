@@ -15,7 +15,7 @@ fn escape(s: &str) -> String {
             '\r' => out.push_str("&#xD;"),
             // XML 1.0 cannot carry these even as character references; requests cannot store them, but a
             // document must stay parseable whatever it holds.
-            c if crate::params::forbidden_char(c) => out.push('\u{fffd}'),
+            c if openvgw_core::validate::forbidden_char(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

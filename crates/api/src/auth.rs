@@ -67,7 +67,7 @@ impl Authenticator {
         let window = Duration::seconds(i64::try_from(svc.config().server.signature_window_s).unwrap_or(900));
         // On a shared store (replicas) the buckets are shared too; a single process keeps them in memory.
         let limit = svc.config().rate_limit.clone();
-        let limiter = if svc.store().backend() == "postgres" {
+        let limiter = if svc.store().is_shared() {
             crate::limit::RateLimiter::shared(limit, svc.store().clone())
         } else {
             crate::limit::RateLimiter::new(limit)

@@ -1,7 +1,7 @@
 //! Alibaba Cloud (VPC 2016-04-28): ACS3-HMAC-SHA256 ("V3") and HMAC-SHA1 "SignatureVersion 1.0" (RPC).
 //!
 //! Flow: [`decode_params`] -> [`credential`] -> look up the secret -> [`verify`] -> [`check_freshness`]
-//! -> [`NonceCache::check_and_insert`](crate::NonceCache::check_and_insert).
+//! -> the caller records the nonce (once per access key, in the store).
 
 use base64::Engine as _;
 use time::macros::format_description;

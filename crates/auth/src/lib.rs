@@ -2,7 +2,8 @@
 //!
 //! Pure library: no I/O, no async, no HTTP types. The HTTP layer hands over a [`RequestParts`],
 //! looks up the secret for the access key named in the extracted credential, then calls `verify`,
-//! `check_freshness` and [`NonceCache::check_and_insert`]. What a failure is called on the wire is each
+//! `check_freshness`; the caller records the request's replay key (the store keeps them, shared by replicas). What a
+//! failure is called on the wire is each
 //! dialect's business: [`AuthError`] only says what went wrong.
 //!
 //! * [`aliyun`] — ACS3-HMAC-SHA256 ("V3") and HMAC-SHA1 "SignatureVersion 1.0" (RPC).
@@ -14,10 +15,8 @@ pub mod aliyun;
 mod encoding;
 mod error;
 pub mod huawei;
-mod nonce;
 
 pub use error::AuthError;
-pub use nonce::NonceCache;
 
 use time::{Duration, OffsetDateTime};
 

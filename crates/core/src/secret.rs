@@ -153,8 +153,8 @@ thread_local! {
     static ACTIVE: RefCell<Option<Arc<Keyring>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with `keyring` sealing every [`Secret`] serialized and opening every one deserialized on this thread.
-pub fn with_keyring<T>(keyring: &Arc<Keyring>, f: impl FnOnce() -> T) -> T {
+/// Puts `keyring` in place on this thread until the guard drops (also on a panic).
+fn activate(keyring: Option<Arc<Keyring>>) -> impl Drop {
     struct Restore(Option<Arc<Keyring>>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -162,23 +162,19 @@ pub fn with_keyring<T>(keyring: &Arc<Keyring>, f: impl FnOnce() -> T) -> T {
             ACTIVE.with(|a| *a.borrow_mut() = prev);
         }
     }
-    let prev = ACTIVE.with(|a| a.borrow_mut().replace(keyring.clone()));
-    let _restore = Restore(prev);
+    Restore(ACTIVE.with(|a| std::mem::replace(&mut *a.borrow_mut(), keyring)))
+}
+
+/// Runs `f` with `keyring` sealing every [`Secret`] serialized and opening every one deserialized on this thread.
+pub fn with_keyring<T>(keyring: &Arc<Keyring>, f: impl FnOnce() -> T) -> T {
+    let _restore = activate(Some(keyring.clone()));
     f()
 }
 
 /// Runs `f` with no keyring active: for serializing a value to compare it, not to store it (a sealed value is
 /// different every time).
 pub fn in_clear<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Arc<Keyring>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let prev = self.0.take();
-            ACTIVE.with(|a| *a.borrow_mut() = prev);
-        }
-    }
-    let prev = ACTIVE.with(|a| a.borrow_mut().take());
-    let _restore = Restore(prev);
+    let _restore = activate(None);
     f()
 }
 

@@ -20,6 +20,12 @@ fn is_url(s: &str) -> bool {
     l.starts_with("http://") || l.starts_with("https://")
 }
 
+/// A character no request value may carry, in any dialect: control characters (tab and line breaks aside) and the
+/// code points XML cannot represent, so that nothing stored can make a reply unparseable or a log line misleading.
+pub fn forbidden_char(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
 /// A resource name: `min..=max` characters, starting with a letter or Chinese character, then letters, Chinese,
 /// digits, `_`, `-` and (where `allow_dot`) `.`; never a URL.
 pub fn name(value: &str, min: usize, max: usize, allow_dot: bool) -> Result<()> {

@@ -5,7 +5,6 @@ use openvgw_api::{ApiRequest, Principal};
 use openvgw_control::{Ctx, Service};
 use openvgw_core::model::Scope;
 use openvgw_core::{Cursor, IdStyle, PageRequest};
-use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -34,16 +33,7 @@ impl<'a> Call<'a> {
         scope: Option<Scope>,
         principal: Option<&'a Principal>,
     ) -> Self {
-        let query = req
-            .raw_query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-                (dec(k), dec(v))
-            })
-            .collect();
+        let query = crate::input::parse_query(&req.raw_query);
         Call { svc, op, req, params, query, scope, principal, extra_headers: Default::default() }
     }
 

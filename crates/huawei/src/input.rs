@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use openvgw_core::validate::forbidden_char;
 use percent_encoding::percent_decode_str;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -19,20 +20,25 @@ const MAX_JSON_STRING: usize = 64 * 1024;
 /// Members of one JSON object / items of one array at most.
 const MAX_JSON_ITEMS: usize = 1000;
 
-/// Characters no value may carry: control characters (tab and line breaks aside) and non-characters.
-pub fn forbidden_char(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+/// The query's pairs, decoded (`+` is a space), in order.
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (dec(k), dec(v))
+        })
+        .collect()
 }
 
 pub fn check_query(raw: &str) -> Result<(), HwError> {
+    let pairs = parse_query(raw);
+    if pairs.len() > MAX_QUERY_PARAMS {
+        return Err(HwError::invalid(format!("at most {MAX_QUERY_PARAMS} query parameters")));
+    }
     let mut seen = HashSet::new();
-    for (i, part) in raw.split('&').filter(|p| !p.is_empty()).enumerate() {
-        if i >= MAX_QUERY_PARAMS {
-            return Err(HwError::invalid(format!("at most {MAX_QUERY_PARAMS} query parameters")));
-        }
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-        let (k, v) = (dec(k), dec(v));
+    for (k, v) in pairs {
         if k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
             return Err(HwError::invalid("a query parameter name must be 1-64 letters, digits, '_', '-' or '.'"));
         }

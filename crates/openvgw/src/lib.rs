@@ -20,7 +20,7 @@ use openvgw_store::Store;
 /// async runtime or on a blocking thread.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = open_store_raw(config)?;
-    let shared = store.backend() == "postgres";
+    let shared = store.is_shared();
     Ok(store.with_keyring(keyring(config, shared)?))
 }
 

@@ -141,6 +141,12 @@ impl Store {
         }
     }
 
+    /// Whether other processes share this store (replicas on PostgreSQL), so that what one process keeps in memory
+    /// another would not see.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
     /// Where the data is, without credentials.
     pub fn location(&self) -> String {
         match &self.backend {
