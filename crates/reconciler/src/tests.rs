@@ -200,16 +200,18 @@ fn status(w: &World, id: &str) -> GatewayStatus {
     w.svc.get_gateway(&w.ctx.scope, id).expect("gateway").item.status()
 }
 
-/// Runs passes until the in-flight work settles.
+/// Runs passes until the in-flight work settles. The deadline is generous on purpose: convergence runs on
+/// blocking threads that a loaded CI machine may schedule late, and the tests assert outcomes, not speed.
 async fn settle(w: &World, observe: bool) {
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         w.rec.clone().pass(observe).await.expect("pass");
         tokio::time::sleep(Duration::from_millis(5)).await;
         if w.rec.state().in_flight.is_empty() {
             return;
         }
     }
-    panic!("reconciler did not settle");
+    panic!("reconciler did not settle in 30 s");
 }
 
 #[tokio::test]

@@ -199,8 +199,10 @@ impl Harness {
         r.body
     }
 
+    /// Waits for the reconciler; the 30 s deadline only bounds a broken run (CI machines schedule late).
     pub async fn wait_status(&self, gateway: &str, want: &str) {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             let b = self.ok("DescribeVpnGateway", &[("VpnGatewayId", gateway)]).await;
             if b["Status"] == want {
                 return;
@@ -211,7 +213,8 @@ impl Harness {
     }
 
     pub async fn wait_gone(&self, gateway: &str) {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             let r = self.call("DescribeVpnGateway", &[("VpnGatewayId", gateway)]).await;
             if r.status == 404 {
                 return;
