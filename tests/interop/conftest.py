@@ -165,14 +165,18 @@ class Server:
         return "\n".join(lines[-n:])
 
     # -- tenants ---------------------------------------------------------------------
-    def create_tenant(self, name: str) -> Dict[str, Any]:
-        cmd = [str(self.bin), "tenant", "create", "--name", name, "--data-dir", str(self.data_dir),
-               "--config", str(self.config_path), *self.store_args()]
+    def cli(self, *args: str) -> Dict[str, Any]:
+        """Runs an operator command (another process) on this server's store; returns its last JSON line."""
+        cmd = [str(self.bin), *args, "--data-dir", str(self.data_dir), "--config", str(self.config_path),
+               *self.store_args()]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr}\n{r.stdout}"
         lines = [l for l in r.stdout.splitlines() if l.strip().startswith("{")]
-        assert lines, f"`tenant create` printed no JSON line: {r.stdout!r}"
-        t = json.loads(lines[-1])
+        assert lines, f"`{' '.join(args)}` printed no JSON line: {r.stdout!r}"
+        return json.loads(lines[-1])
+
+    def create_tenant(self, name: str) -> Dict[str, Any]:
+        t = self.cli("tenant", "create", "--name", name)
         for key in ("tenant_id", "access_key_id", "access_key_secret", "projects"):
             assert key in t, f"`tenant create` JSON lacks {key!r}: {t}"
         t["name"] = name

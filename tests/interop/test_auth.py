@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import uuid
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -64,6 +66,27 @@ def test_unknown_access_key(server, mode):
     api = Api(make_tea_client("LTAIunknownkey0000", "whatever", server.port, mode), mode, {}, server.port)
     e = api.error("DescribeVpnGateways", {}, "InvalidAccessKeyId.NotFound")
     assert 400 <= vgwlib.tea_status(e) < 500
+
+
+def test_keys_created_and_deleted_by_another_process_take_effect_within_a_second(server):
+    """Access keys are cached for under a second (issue: performance); rotation through `openvgw tenant` in another
+    process must still reach the running server within that second."""
+    t = server.create_tenant(f"rotate-{uuid.uuid4().hex[:8]}")
+    old = server.api(t)
+    old.call("DescribeVpnGateways", {})  # the old key is now cached
+    new_key = server.cli("tenant", "create-key", "--tenant", t["tenant_id"])
+    assert new_key["tenant_id"] == t["tenant_id"] and new_key["access_key_id"] != t["access_key_id"]
+    new = server.api({**t, **new_key})
+    new.call("DescribeVpnGateways", {})
+    assert server.cli("tenant", "delete-key", "--access-key-id", t["access_key_id"]) == {"deleted": t["access_key_id"]}
+    time.sleep(1.0)  # the cache's bound; slower machines only wait longer than needed
+    old.error("DescribeVpnGateways", {}, "InvalidAccessKeyId.NotFound")
+    new.call("DescribeVpnGateways", {})
+    # Deleting it again is an operator error, not a silent success.
+    r = subprocess.run([str(server.bin), "tenant", "delete-key", "--access-key-id", t["access_key_id"], "--data-dir",
+                        str(server.data_dir), "--config", str(server.config_path), *server.store_args()],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "no access key" in r.stderr
 
 
 def test_correct_secret_works_both_modes(tea):

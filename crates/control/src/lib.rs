@@ -13,6 +13,7 @@ pub mod customer_gateways;
 pub mod gateways;
 pub mod iam;
 pub mod ipsec_servers;
+mod keycache;
 pub mod monitors;
 pub mod reconcile;
 pub mod routes;
@@ -67,11 +68,14 @@ pub struct Service {
     config: Arc<Config>,
     driver: Arc<dyn Driver>,
     reconcile: Arc<Notify>,
+    keys: keycache::KeyCache,
 }
+
+pub use keycache::KEY_CACHE_TTL;
 
 impl Service {
     pub fn new(store: Arc<Store>, config: Arc<Config>, driver: Arc<dyn Driver>) -> Self {
-        Service { store, config, driver, reconcile: Arc::new(Notify::new()) }
+        Service { store, config, driver, reconcile: Arc::new(Notify::new()), keys: keycache::KeyCache::default() }
     }
 
     pub fn config(&self) -> &Config {
@@ -87,9 +91,11 @@ impl Service {
         self.reconcile.clone()
     }
 
-    /// Looks up an access key (every signed request; no cache, so keys created by another process work at once).
+    /// Looks up an access key (every signed request), from a cache whose answers are younger than
+    /// [`KEY_CACHE_TTL`]: a key created, deleted or rotated by another process (`openvgw tenant …`, another replica)
+    /// takes effect here within that time.
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
-        self.store.read(|tx| tx.access_key(id))
+        self.keys.get(id, || self.store.read(|tx| tx.access_key(id)))
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {

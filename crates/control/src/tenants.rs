@@ -23,15 +23,40 @@ pub fn create_tenant(store: &Store, config: &Config, name: &str) -> Result<Creat
         projects: config.regions.huawei.iter().map(|r| (r.clone(), random_hex(32))).collect::<BTreeMap<_, _>>(),
         created_at: now_ms(),
     };
-    let access_key = AccessKey {
-        id: format!("LTAI{}", random_secret(20)),
-        secret: Secret::new(random_secret(30)),
-        tenant_id: tenant.id.clone(),
-        created_at: now_ms(),
-    };
+    let access_key = new_access_key(&tenant.id);
     store.write(|tx| {
         tx.insert_tenant(&tenant)?;
         tx.insert_access_key(&access_key)
     })?;
     Ok(CreatedTenant { tenant, access_key })
+}
+
+fn new_access_key(tenant_id: &str) -> AccessKey {
+    AccessKey {
+        id: format!("LTAI{}", random_secret(20)),
+        secret: Secret::new(random_secret(30)),
+        tenant_id: tenant_id.to_string(),
+        created_at: now_ms(),
+    }
+}
+
+/// The tenant named by id or by name.
+pub fn find_tenant(store: &Store, tenant: &str) -> Result<Option<Tenant>> {
+    store.read(|tx| match tx.tenant(tenant)? {
+        Some(t) => Ok(Some(t)),
+        None => tx.tenant_by_name(tenant),
+    })
+}
+
+/// Another access key for a tenant (key rotation: create the new one, switch clients, delete the old one).
+pub fn create_access_key(store: &Store, tenant_id: &str) -> Result<AccessKey> {
+    let key = new_access_key(tenant_id);
+    store.write(|tx| tx.insert_access_key(&key))?;
+    Ok(key)
+}
+
+/// Deletes an access key; false if there was none. Running servers refuse it within
+/// [`crate::KEY_CACHE_TTL`].
+pub fn delete_access_key(store: &Store, access_key_id: &str) -> Result<bool> {
+    store.write(|tx| tx.delete_access_key(access_key_id))
 }

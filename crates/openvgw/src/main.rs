@@ -138,6 +138,21 @@ enum TenantCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Create another access key for a tenant (by id or name); prints it as JSON. Running servers accept it
+    /// within a second.
+    CreateKey {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete an access key. Running servers refuse it within a second.
+    DeleteKey {
+        #[arg(long)]
+        access_key_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
@@ -229,14 +244,36 @@ fn main() -> anyhow::Result<()> {
             println!("{}", tenant_json(&created));
             Ok(())
         }
+        Command::Tenant { command: TenantCommand::CreateKey { tenant, common } } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config)?;
+            let t = openvgw_control::tenants::find_tenant(&store, &tenant)?
+                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            let key = openvgw_control::tenants::create_access_key(&store, &t.id)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "tenant_id": t.id,
+                    "access_key_id": key.id,
+                    "access_key_secret": key.secret.expose(),
+                })
+            );
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::DeleteKey { access_key_id, common } } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config)?;
+            if !openvgw_control::tenants::delete_access_key(&store, &access_key_id)? {
+                anyhow::bail!("no access key {access_key_id}");
+            }
+            println!("{}", serde_json::json!({ "deleted": access_key_id }));
+            Ok(())
+        }
         Command::User { command: UserCommand::Create { tenant, name, password, common } } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
-            let found = store.read(|tx| match tx.tenant(&tenant)? {
-                Some(t) => Ok(Some(t)),
-                None => tx.tenant_by_name(&tenant),
-            })?;
-            let t = found.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            let t = openvgw_control::tenants::find_tenant(&store, &tenant)?
+                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
             let password = match password {
                 Some(p) => p,
                 None => {

@@ -103,6 +103,16 @@ impl Metrics {
             out.push_str("# TYPE openvgw_reconciler_leader gauge\n");
             let _ = writeln!(out, "openvgw_reconciler_leader {}", u8::from(leader.load(Ordering::Relaxed)));
         }
+        if let Some((commits, writes)) = svc.store().commit_stats() {
+            out.push_str(
+                "# HELP openvgw_store_commits_total Commits of the SQLite store (each may carry several writes).\n",
+            );
+            out.push_str("# TYPE openvgw_store_commits_total counter\n");
+            let _ = writeln!(out, "openvgw_store_commits_total {commits}");
+            out.push_str("# HELP openvgw_store_writes_total Write transactions committed, in however many commits.\n");
+            out.push_str("# TYPE openvgw_store_writes_total counter\n");
+            let _ = writeln!(out, "openvgw_store_writes_total {writes}");
+        }
         out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
         out.push_str("# TYPE openvgw_resources gauge\n");
         match svc.resource_counts() {

@@ -3,11 +3,12 @@
 //! Resources are stored as JSON documents next to the columns every query filters on (tenant, region, kind,
 //! parent, name) and their typed secondary keys (`resource_keys`), so the schema is the same for every resource
 //! type and both backends. Lists page by offset or by a keyset cursor on the insertion sequence. All writes happen
-//! inside one serialised transaction per request (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped
-//! advisory lock taken first): a request either commits everything it changed or nothing, and sees every write
+//! inside one serialised transaction per request (SQLite: a savepoint in a group-committed `BEGIN IMMEDIATE`
+//! transaction, see `group`; PostgreSQL: a transaction-scoped advisory lock taken first): a request either commits everything it changed or nothing, and sees every write
 //! committed before it, whichever process made it.
 
 mod backup;
+mod group;
 mod pg;
 mod schema;
 mod sql;
@@ -47,10 +48,8 @@ enum Backend {
 
 struct Sqlite {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    /// Small transactions (nonces, leases) on their own connection with `synchronous=NORMAL`: in WAL mode they
-    /// survive a crash of the process; a power loss may forget the last few.
-    small: Mutex<Connection>,
+    /// Every write, requests' and the small ones (nonces, leases, rate buckets) alike, group-committed.
+    writer: group::GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -86,17 +85,16 @@ fn poisoned() -> Error {
 impl Store {
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut writer = open_connection(path, "FULL")?;
-        schema::migrate_sqlite(&mut writer)?;
+        schema::migrate_sqlite(&mut open_connection(path, "FULL")?)?;
+        // Opened after the migration so that it plans with the statistics the migration wrote.
+        let writer = open_connection(path, "FULL")?;
         let readers =
             (0..READERS).map(|_| open_connection(path, "FULL").map(Mutex::new)).collect::<Result<Vec<_>>>()?;
-        let small = Mutex::new(open_connection(path, "NORMAL")?);
         Ok(Store {
             keyring: None,
             backend: Backend::Sqlite(Box::new(Sqlite {
                 path: path.to_path_buf(),
-                writer: Mutex::new(writer),
-                small,
+                writer: group::GroupWriter::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
             })),
@@ -147,6 +145,14 @@ impl Store {
         matches!(self.backend, Backend::Pg(_))
     }
 
+    /// SQLite's group commit so far: (commits, writes they carried). `None` on PostgreSQL.
+    pub fn commit_stats(&self) -> Option<(u64, u64)> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.writer.stats()),
+            Backend::Pg(_) => None,
+        }
+    }
+
     /// Where the data is, without credentials.
     pub fn location(&self) -> String {
         match &self.backend {
@@ -171,17 +177,7 @@ impl Store {
 
     fn write_unsealed<T>(&self, commit: bool, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         match &self.backend {
-            Backend::Sqlite(s) => {
-                let mut conn = s.writer.lock().map_err(|_| poisoned())?;
-                let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbErr::from)?;
-                let out = f(&Tx::new(Conn::Sqlite(&txn), true));
-                if out.is_ok() && commit {
-                    txn.commit().map_err(DbErr::from)?;
-                } else {
-                    txn.rollback().map_err(DbErr::from)?;
-                }
-                out
-            }
+            Backend::Sqlite(s) => s.writer.write(commit, |c| f(&Tx::new(Conn::Sqlite(c), true))),
             Backend::Pg(p) => p.write(commit, |c| f(&Tx::new(Conn::Pg(c.into()), true))),
         }
     }
@@ -206,16 +202,10 @@ impl Store {
         }
     }
 
-    /// A short transaction of its own (nonces, leases), committed unless `f` fails.
+    /// A short write of its own (nonces, leases), committed unless `f` fails.
     fn small<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         match &self.backend {
-            Backend::Sqlite(s) => {
-                let mut conn = s.small.lock().map_err(|_| poisoned())?;
-                let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbErr::from)?;
-                let out = f(&Conn::Sqlite(&txn))?;
-                txn.commit().map_err(DbErr::from)?;
-                Ok(out)
-            }
+            Backend::Sqlite(s) => s.writer.write(true, |c| f(&Conn::Sqlite(c))),
             Backend::Pg(p) => p.small(|c| f(&Conn::Pg(c.into()))),
         }
     }
