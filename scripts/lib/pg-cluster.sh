@@ -1,6 +1,7 @@
 # Sourced by scripts/test: a throw-away PostgreSQL cluster for the tests.
 #   pg_cluster_start   -> exports OPENVGW_TEST_PG_URL (a database "openvgw_test" on 127.0.0.1:<free port>, trust
 #                         authentication, also a unix socket in the cluster's directory), sets PG_CLUSTER_PID
+#   pg_cluster_createdb NAME -> prints the URL of a new empty database NAME on it
 #   pg_cluster_stop    -> stops the server (by its PID) and removes the directory
 # As root the cluster belongs to the `postgres` system user (initdb refuses root). The cluster runs with fsync=off:
 # it is thrown away, and the tests kill openvgw, never PostgreSQL (openvgw's commits stay synchronous; this only
@@ -67,6 +68,12 @@ pg_cluster_start() {
   export OPENVGW_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/openvgw_test"
   export OPENVGW_TEST_PG_BINDIR="$bin"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (pid $PG_CLUSTER_PID, $PG_CLUSTER_DIR)"
+}
+
+# pg_cluster_createdb NAME -> a new empty database on the cluster; prints its URL.
+pg_cluster_createdb() {
+  "$OPENVGW_TEST_PG_BINDIR/psql" "$OPENVGW_TEST_PG_URL" -qc "CREATE DATABASE $1" >/dev/null || return 1
+  echo "${OPENVGW_TEST_PG_URL%/*}/$1"
 }
 
 pg_cluster_stop() {

@@ -1,15 +1,20 @@
-//! `openvgw-bench`: API throughput and latency of a real `openvgw serve` process.
+//! `openvgw-bench`: API throughput, latency, scaling and memory of a real `openvgw serve` process.
 //!
-//! Starts the server on loopback with a fresh data directory, creates a tenant, and drives signed requests
-//! (ACS3-HMAC-SHA256, as today's SDKs sign; every request signed anew with its own nonce) over keep-alive
-//! connections:
-//!   1. `CreateCustomerGateway` until the store holds `--resources` customer gateways (measured);
-//!   2. a few VPN gateways;
-//!   3. `DescribeVpnGateways` (measured) with all of that stored;
-//!   4. the same through Huawei's REST dialect (SDK-HMAC-SHA256): `create_cgw` and `list_cgws` (100 per page),
-//!      printed with their ratio to the Alibaba figures of the same run.
+//! Starts the server on loopback with a fresh data directory (or a PostgreSQL database given by `--store`), creates
+//! a tenant, and drives requests over keep-alive connections; every API request is signed anew with its own nonce,
+//! as the SDKs sign (ACS3-HMAC-SHA256 for Alibaba, SDK-HMAC-SHA256 for Huawei). In order:
+//!   1. `GET /healthz`, a constant route of the same server: the baseline every figure is divided by, so that the
+//!      ratios mean the same on any machine;
+//!   2. page costs with `--small` customer gateways stored (the "1k" side of the scaling figure);
+//!   3. `CreateCustomerGateway` (durable, group-committed) until `--resources` are stored, then Huawei's
+//!      `create_cgw` for as many;
+//!   4. the same page costs again, now with `--resources` stored: the ratio is how a page's cost grows with data;
+//!   5. `DescribeVpnGateways` with `PageSize=50` (`--gateways` VPN gateways stored) and Huawei's `list_cgws`;
+//!   6. `--sustained` more `DescribeVpnGateways` calls with the server's resident memory before and after.
 //!
-//! Prints requests/s and p50/p90/p99 latency. Traffic goes only to 127.0.0.1.
+//! Prints requests/s, p50/p90/p99 latency, ratios and the store's writes per commit. `--quick` runs every phase with
+//! small numbers in seconds (CI runs it to prove the benchmark works; nothing is asserted about speed, but any
+//! failed request fails the run). Traffic goes only to 127.0.0.1.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -31,8 +36,17 @@ struct Args {
     /// The openvgw binary to benchmark (build it with --release).
     #[arg(long, default_value = "target/release/openvgw")]
     bin: PathBuf,
-    /// Customer gateways stored before DescribeVpnGateways is measured.
-    #[arg(long, default_value_t = 10_000)]
+    /// Small numbers everywhere: proves every phase works, in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// A PostgreSQL store (`postgres://…`) instead of SQLite in the temporary data directory.
+    #[arg(long)]
+    store: Option<String>,
+    /// Customer gateways stored when page costs are measured the first time.
+    #[arg(long, default_value_t = 1_000)]
+    small: u64,
+    /// Customer gateways stored (per dialect) when they are measured again and for the other phases.
+    #[arg(long, default_value_t = 100_000)]
     resources: u64,
     /// VPN gateways created (they are what DescribeVpnGateways returns).
     #[arg(long, default_value_t = 50)]
@@ -40,11 +54,27 @@ struct Args {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 16)]
     concurrency: u64,
-    /// DescribeVpnGateways requests measured.
+    /// Requests per measured read phase.
     #[arg(long, default_value_t = 20_000)]
-    describes: u64,
+    requests: u64,
+    /// Requests of the sustained phase (resident memory before and after).
+    #[arg(long, default_value_t = 1_000_000)]
+    sustained: u64,
     #[arg(long, default_value_t = 18_765)]
     port: u16,
+}
+
+impl Args {
+    fn effective(mut self) -> Args {
+        if self.quick {
+            self.small = self.small.min(100);
+            self.resources = self.resources.min(400);
+            self.gateways = self.gateways.min(10);
+            self.requests = self.requests.min(300);
+            self.sustained = self.sustained.min(1_000);
+        }
+        self
+    }
 }
 
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -203,24 +233,59 @@ impl Conn {
     }
 }
 
+fn get(path: &str, port: u16) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n")
+}
+
+/// The server's resident memory (kB).
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// A counter from the server's /metrics.
+async fn metric(port: u16, name: &str) -> anyhow::Result<f64> {
+    let (_, body) = Conn::open(port).await?.send(&get("/metrics", port)).await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .with_context(|| format!("no {name} in /metrics"))
+}
+
 struct Figures {
-    name: &'static str,
+    name: String,
     latencies_us: Vec<u64>,
     elapsed: Duration,
     errors: u64,
 }
 
 impl Figures {
-    fn print(&mut self) {
+    fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn p99_ms(&self) -> f64 {
+        let mut l = self.latencies_us.clone();
+        l.sort_unstable();
+        l.get(((l.len() as f64 * 0.99) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+    }
+
+    fn print(&mut self, baseline: Option<f64>) {
         self.latencies_us.sort_unstable();
         let n = self.latencies_us.len().max(1);
         let q =
             |p: f64| self.latencies_us.get(((n as f64 * p) as usize).min(n - 1)).copied().unwrap_or(0) as f64 / 1000.0;
+        let ratio = baseline.map(|b| format!("  {:.3} of /healthz", self.rate() / b)).unwrap_or_default();
         println!(
-            "{:<24} {:>8} req  {:>9.0} req/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+            "{:<38} {:>8} req {:>8.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  errors {}{ratio}",
             self.name,
             self.latencies_us.len(),
-            self.latencies_us.len() as f64 / self.elapsed.as_secs_f64(),
+            self.rate(),
             q(0.50),
             q(0.90),
             q(0.99),
@@ -231,18 +296,19 @@ impl Figures {
 
 /// Runs `total` requests made by `make(i)` over `concurrency` connections.
 async fn run(
-    name: &'static str,
+    name: impl Into<String>,
     port: u16,
     concurrency: u64,
     total: u64,
     make: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> anyhow::Result<Figures> {
+    let name: Arc<str> = name.into().into();
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (next, errors, make) = (next.clone(), errors.clone(), make.clone());
+        let (next, errors, make, name) = (next.clone(), errors.clone(), make.clone(), name.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(port).await?;
             let mut lat = Vec::new();
@@ -266,17 +332,23 @@ async fn run(
     for t in tasks {
         latencies_us.extend(t.await??);
     }
-    Ok(Figures { name, latencies_us, elapsed: started.elapsed(), errors: errors.load(Ordering::Relaxed) })
+    Ok(Figures {
+        name: name.to_string(),
+        latencies_us,
+        elapsed: started.elapsed(),
+        errors: errors.load(Ordering::Relaxed),
+    })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = Args::parse().effective();
     if !args.bin.exists() {
         bail!("{} not found: run `cargo build --release -p openvgw` first", args.bin.display());
     }
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("bench.toml");
+    let per_dialect = args.resources.max(args.small);
     std::fs::write(
         &config,
         format!(
@@ -285,15 +357,17 @@ async fn main() -> anyhow::Result<()> {
              [dataplane.simulated]\nprovision_delay_ms = 0\napply_delay_ms = 0\n\
              [rate_limit]\nenabled = false\n",
             args.gateways + 1,
-            args.resources + 1
+            2 * per_dialect + 1
         ),
     )?;
     let data = dir.path().join("data");
+    let store_args: Vec<String> = args.store.iter().flat_map(|s| ["--store".to_string(), s.clone()]).collect();
     let tenant = std::process::Command::new(&args.bin)
         .args(["tenant", "create", "--name", "bench", "--data-dir"])
         .arg(&data)
         .arg("--config")
         .arg(&config)
+        .args(&store_args)
         .output()?;
     if !tenant.status.success() {
         bail!("tenant create failed: {}", String::from_utf8_lossy(&tenant.stderr));
@@ -304,48 +378,171 @@ async fn main() -> anyhow::Result<()> {
         .arg(&data)
         .arg("--config")
         .arg(&config)
+        .args(&store_args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    for _ in 0..100 {
-        if Conn::open(args.port).await.is_ok() {
-            break;
+    let pid = server.id().context("server pid")?;
+    let mut up = false;
+    for _ in 0..200 {
+        if let Ok(mut c) = Conn::open(args.port).await {
+            if c.send(&get("/healthz", args.port)).await.map(|(s, _)| s == 200).unwrap_or(false) {
+                up = true;
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !up {
+        bail!("the server did not answer /healthz");
     }
     let signer = Arc::new(Signer {
         ak: t["access_key_id"].as_str().context("no key")?.to_string(),
         sk: t["access_key_secret"].as_str().context("no secret")?.to_string(),
         host: format!("127.0.0.1:{}", args.port),
     });
+    let hw = Arc::new(HwSigner {
+        ak: signer.ak.clone(),
+        sk: signer.sk.clone(),
+        host: signer.host.clone(),
+        project: t["projects"]["cn-north-4"].as_str().context("no cn-north-4 project")?.to_string(),
+    });
     println!(
-        "openvgw-bench: {} customer gateways, {} VPN gateways, {} connections, server {}",
-        args.resources,
+        "openvgw-bench{}: store {}, {} then {} customer gateways per dialect, {} VPN gateways, {} connections, {}",
+        if args.quick { " (quick)" } else { "" },
+        args.store.as_deref().map_or("sqlite", |_| "postgres"),
+        args.small,
+        per_dialect,
         args.gateways,
         args.concurrency,
         args.bin.display()
     );
+    let (port, conc, n) = (args.port, args.concurrency, args.requests);
+    let failed = std::cell::Cell::new(0u64);
+    let report = |f: &mut Figures, base: Option<f64>| {
+        failed.set(failed.get() + f.errors);
+        f.print(base);
+    };
 
-    // The benchmarking range 198.18.0.0/15 gives enough distinct customer-gateway addresses; nothing is sent there.
-    let base = u32::from(Ipv4Addr::new(198, 18, 0, 1));
+    // 1. The baseline.
+    let mut health = run("GET /healthz (baseline)", port, conc, n, Arc::new(move |_| get("/healthz", port))).await?;
+    report(&mut health, None);
+    let base = Some(health.rate());
+
+    // Customer gateways: Alibaba's from 198.18.0.0/16, Huawei's from 198.19.0.0/16 (the benchmarking range; nothing
+    // is sent there). `from..to` creates the next ones.
+    let create_aliyun = |from: u64, to: u64| {
+        let s = signer.clone();
+        let first = u32::from(Ipv4Addr::new(198, 18, 0, 1));
+        run(
+            "CreateCustomerGateway",
+            port,
+            conc,
+            to.saturating_sub(from),
+            Arc::new(move |i| {
+                let ip = Ipv4Addr::from(first + (from + i) as u32).to_string();
+                s.request("CreateCustomerGateway", &[("RegionId", "cn-hangzhou".into()), ("IpAddress", ip)])
+            }),
+        )
+    };
+    let create_huawei = |from: u64, to: u64| {
+        let h = hw.clone();
+        let first = u32::from(Ipv4Addr::new(198, 19, 0, 1));
+        run(
+            "create_cgw",
+            port,
+            conc,
+            to.saturating_sub(from),
+            Arc::new(move |i| {
+                let ip = Ipv4Addr::from(first + (from + i) as u32);
+                h.request(
+                    "POST",
+                    "/customer-gateways",
+                    "",
+                    &format!("{{\"customer_gateway\": {{\"id_value\": \"{ip}\"}}}}"),
+                )
+            }),
+        )
+    };
+    // The page whose cost must not grow with the data: Alibaba's first page of 50 (offset paging, with its
+    // TotalCount) and a Huawei page of 50 from a marker (keyset paging) in the middle of the first `small`.
+    let (s, h) = (signer.clone(), hw.clone());
+    let marker = Arc::new(std::sync::Mutex::new(String::new()));
+    let pages = |stored: u64| {
+        let (s, h, marker) = (s.clone(), h.clone(), marker.clone());
+        async move {
+            let a = run(
+                format!("DescribeCustomerGateways p1/50 @{stored}"),
+                port,
+                conc,
+                n,
+                Arc::new(move |_| {
+                    s.request(
+                        "DescribeCustomerGateways",
+                        &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())],
+                    )
+                }),
+            )
+            .await?;
+            let m = marker.lock().map(|m| m.clone()).unwrap_or_default();
+            let b = run(
+                format!("list_cgws 50 from a marker @{stored}"),
+                port,
+                conc,
+                n,
+                Arc::new(move |_| h.request("GET", "/customer-gateways", &format!("limit=50&marker={m}"), "")),
+            )
+            .await?;
+            anyhow::Ok((a, b))
+        }
+    };
+
+    // 2. Pages with `small` stored.
+    let mut c1 = create_aliyun(0, args.small).await?;
+    let mut c2 = create_huawei(0, args.small).await?;
+    {
+        // The marker the service hands out after the first half of the first `small`.
+        let mut c = Conn::open(port).await?;
+        let (_, body) =
+            c.send(&hw.request("GET", "/customer-gateways", &format!("limit={}", (args.small / 2).max(1)), "")).await?;
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        let next = v["page_info"]["next_marker"].as_str().with_context(|| format!("no next_marker in {body}"))?;
+        *marker.lock().map_err(|_| anyhow::anyhow!("marker lock"))? = next.to_string();
+    }
+    let (mut a_small, mut h_small) = pages(args.small).await?;
+
+    // 3. Durable creates up to `resources`.
+    let mut c3 = create_aliyun(args.small, per_dialect).await?;
+    let mut c4 = create_huawei(args.small, per_dialect).await?;
+    for f in [&mut c1, &mut c2, &mut c3, &mut c4] {
+        f.name = format!("{} ({} req)", f.name, f.latencies_us.len());
+    }
+    report(&mut c3, base);
+    report(&mut c4, base);
+    failed.set(failed.get() + c1.errors + c2.errors);
+
+    // 4. The same pages with everything stored.
+    let (mut a_big, mut h_big) = pages(per_dialect).await?;
+    for f in [&mut a_small, &mut a_big, &mut h_small, &mut h_big] {
+        report(f, base);
+    }
+    println!(
+        "page cost @{} / @{}: DescribeCustomerGateways {:.2} (p99 {:.2}), list_cgws {:.2} (p99 {:.2})",
+        per_dialect,
+        args.small,
+        a_small.rate() / a_big.rate(),
+        a_big.p99_ms() / a_small.p99_ms().max(0.001),
+        h_small.rate() / h_big.rate(),
+        h_big.p99_ms() / h_small.p99_ms().max(0.001),
+    );
+
+    // 5. Lists of VPN gateways.
     let s = signer.clone();
-    let mut create = run(
-        "CreateCustomerGateway",
-        args.port,
-        args.concurrency,
-        args.resources,
-        Arc::new(move |i| {
-            let ip = Ipv4Addr::from(base + i as u32).to_string();
-            s.request("CreateCustomerGateway", &[("RegionId", "cn-hangzhou".into()), ("IpAddress", ip)])
-        }),
-    )
-    .await?;
-    let s = signer.clone();
-    run(
+    let mut setup = run(
         "CreateVpnGateway (setup)",
-        args.port,
+        port,
         4,
         args.gateways,
         Arc::new(move |_| {
@@ -356,62 +553,51 @@ async fn main() -> anyhow::Result<()> {
         }),
     )
     .await?;
-    let s = signer.clone();
-    let mut describe = run(
-        "DescribeVpnGateways",
-        args.port,
-        args.concurrency,
-        args.describes,
-        Arc::new(move |i| {
-            let page = (i % 5 + 1).to_string();
-            s.request("DescribeVpnGateways", &[("RegionId", "cn-hangzhou".into()), ("PageNumber", page)])
-        }),
-    )
-    .await?;
-
-    let hw = Arc::new(HwSigner {
-        ak: signer.ak.clone(),
-        sk: signer.sk.clone(),
-        host: signer.host.clone(),
-        project: t["projects"]["cn-north-4"].as_str().context("no cn-north-4 project")?.to_string(),
-    });
+    failed.set(failed.get() + setup.errors);
+    setup.latencies_us.clear();
+    let describe = |s: Arc<Signer>| -> Arc<dyn Fn(u64) -> String + Send + Sync> {
+        Arc::new(move |_| {
+            s.request("DescribeVpnGateways", &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())])
+        })
+    };
+    let mut d =
+        run(format!("DescribeVpnGateways 50/page ({} stored)", args.gateways), port, conc, n, describe(signer.clone()))
+            .await?;
+    report(&mut d, base);
     let h = hw.clone();
-    let hw_base = u32::from(Ipv4Addr::new(198, 19, 0, 1));
-    let mut hw_create = run(
-        "create_cgw",
-        args.port,
-        args.concurrency,
-        args.resources,
-        Arc::new(move |i| {
-            let ip = Ipv4Addr::from(hw_base + i as u32);
-            h.request(
-                "POST",
-                "/customer-gateways",
-                "",
-                &format!("{{\"customer_gateway\": {{\"id_value\": \"{ip}\"}}}}"),
-            )
-        }),
-    )
-    .await?;
-    let h = hw.clone();
-    let mut hw_list = run(
-        "list_cgws (100/page)",
-        args.port,
-        args.concurrency,
-        args.describes,
+    let mut l = run(
+        "list_cgws 100/page",
+        port,
+        conc,
+        n,
         Arc::new(move |_| h.request("GET", "/customer-gateways", "limit=100", "")),
     )
     .await?;
-    create.print();
-    describe.print();
-    hw_create.print();
-    hw_list.print();
-    let rate = |f: &Figures| f.latencies_us.len() as f64 / f.elapsed.as_secs_f64();
+    report(&mut l, base);
+
+    // 6. Memory under sustained load.
+    let before = rss_kb(pid);
+    let mut sus = run("DescribeVpnGateways sustained", port, conc, args.sustained, describe(signer.clone())).await?;
+    let after = rss_kb(pid);
+    report(&mut sus, base);
     println!(
-        "ratio huawei/aliyun: create {:.2}, list {:.2} (list pages: 100 customer gateways vs 10 VPN gateways)",
-        rate(&hw_create) / rate(&create),
-        rate(&hw_list) / rate(&describe)
+        "resident memory: {} kB before, {} kB after {} more requests ({:+} kB)",
+        before,
+        after,
+        args.sustained,
+        after as i64 - before as i64
     );
+    if args.store.is_none() {
+        let commits = metric(port, "openvgw_store_commits_total").await?;
+        let writes = metric(port, "openvgw_store_writes_total").await?;
+        println!(
+            "store: {writes:.0} writes in {commits:.0} commits ({:.2} writes per commit)",
+            writes / commits.max(1.0)
+        );
+    }
     server.kill().await.ok();
+    if failed.get() > 0 {
+        bail!("{} requests failed", failed.get());
+    }
     Ok(())
 }

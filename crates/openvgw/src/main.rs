@@ -9,6 +9,11 @@ use openvgw_control::connections::PeerFormat;
 use openvgw_core::config::Config;
 use openvgw_store::Store;
 
+/// Request handling allocates many short-lived buffers (documents, responses) across worker and blocking threads;
+/// glibc's allocator took a fifth of the CPU of a cheap signed call in the profile (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "openvgw", version, about = "Self-hostable cloud VPN gateway service")]
 struct Cli {
