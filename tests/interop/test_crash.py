@@ -96,6 +96,8 @@ class Ledger:
     cond: threading.Condition = field(default_factory=threading.Condition)
     # Set when a round's kill has happened: load on the replicas that live on stops too.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Per round, how the store committed the load (printed with the round).
+    batching: List[str] = field(default_factory=list)
 
     def attempt(self, a: Attempt) -> Attempt:
         with self.cond:
@@ -331,6 +333,19 @@ def leader(cluster: List[ownserver.OwnServer]) -> ownserver.OwnServer:
     return cluster[0]
 
 
+def commit_stats(s: ownserver.OwnServer) -> str:
+    """How the SQLite store group-committed the writes so far (the kill lands on that batched path)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError as e:
+        return f"no metrics ({e})"
+    got = dict(re.findall(r"^(openvgw_store_(?:commits|writes)_total) (\d+)$", text, re.M))
+    if not got:
+        return "no group commit (PostgreSQL)"
+    return f"{got['openvgw_store_writes_total']} writes in {got['openvgw_store_commits_total']} commits before the kill"
+
+
 def run_round(cluster, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: int):
     """Starts the load spread over the cluster, kills the leader once `kill_after` more writes were acknowledged;
     returns the acks seen and the killed server."""
@@ -353,6 +368,7 @@ def run_round(cluster, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: i
         while ledger.acks - base < kill_after and any(t.is_alive() for t in threads) and not ledger.refused:
             ledger.cond.wait(0.05)
         seen = ledger.acks - base
+    ledger.batching.append(commit_stats(victim))
     victim.kill9()
     ledger.stop.set()
     for t in threads:
@@ -407,7 +423,8 @@ def test_kill9_under_concurrent_writes(crash_cluster, tmp_path):
             resent = "nothing to re-send"
         kill_after = rng.randint(5, 60)
         seen, victim = run_round(cluster, ali_t, hw_t, vgw, ledger, rnd, kill_after)
-        log.append(f"round {rnd}: {resent}; killed {victim.name} after {seen} acknowledged writes")
+        log.append(f"round {rnd}: {resent}; killed {victim.name} after {seen} acknowledged writes "
+                   f"({ledger.batching[-1]})")
         assert not ledger.refused, f"seed {seed}: the server refused writes during the load: {ledger.refused[:10]}"
         assert not ledger.broken, f"seed {seed}: unreadable answers: {ledger.broken[:10]}"
         assert seen > 0, f"seed {seed}: no write was acknowledged in round {rnd}:\n{victim.tail()}"

@@ -6,7 +6,7 @@ use openvgw_core::model::{
 use openvgw_core::{now_ms, Error, Kind, Page, PageRequest, Precondition, Quota, Result, Secret};
 use openvgw_store::ListQuery;
 
-use crate::{quota, with_tags, Ctx, Service, Tagged};
+use crate::{page_with_tags, quota, with_tags, Ctx, Service, Tagged};
 
 #[derive(Debug, Clone)]
 pub struct NewCustomerGateway {
@@ -106,7 +106,7 @@ impl Service {
     ) -> Result<Page<Tagged<CustomerGateway>>> {
         self.read(|tx| {
             let q = ListQuery { scope: Some(scope), id, ..Default::default() };
-            tx.list::<CustomerGateway>(&q, page)?.try_map(|c| with_tags(tx, c))
+            page_with_tags(tx, tx.list::<CustomerGateway>(&q, page)?)
         })
     }
 

@@ -10,7 +10,7 @@ use openvgw_core::model::{
 use openvgw_core::{now_ms, Error, Field, IdStyle, Kind, Page, PageRequest, Pool, Precondition, Quota, Result, Rule};
 use openvgw_store::{ListQuery, TagFilter, Tx};
 
-use crate::{quota, with_tags, Ctx, Service, Tagged};
+use crate::{page_with_tags, quota, with_tags, Ctx, Service, Tagged};
 
 #[derive(Debug, Clone)]
 pub struct NewGateway {
@@ -255,7 +255,7 @@ impl Service {
                 }
                 None => tx.list::<VpnGateway>(&q, page)?,
             };
-            page.try_map(|gw| with_tags(tx, gw))
+            page_with_tags(tx, page)
         })
     }
 

@@ -223,6 +223,16 @@ pub(crate) fn with_tags<R: Resource>(tx: &Tx, item: R) -> Result<Tagged<R>> {
     Ok(Tagged { tags: tx.tags_of(item.id())?, item })
 }
 
+/// A page with each item's tags, read in one query instead of one per item.
+pub(crate) fn page_with_tags<R: Resource>(
+    tx: &Tx,
+    page: openvgw_core::Page<R>,
+) -> Result<openvgw_core::Page<Tagged<R>>> {
+    let ids: Vec<&str> = page.items.iter().map(|r| r.id()).collect();
+    let mut tags = tx.tags_of_many(&ids)?;
+    page.try_map(|item| Ok(Tagged { tags: tags.remove(item.id()).unwrap_or_default(), item }))
+}
+
 /// A dialect's change to its own extension record, checked against the merged result inside the transaction.
 pub type ExtUpdate = Arc<dyn Fn(&mut openvgw_core::model::Extensions) -> Result<()> + Send + Sync>;
 

@@ -34,8 +34,8 @@ pub(crate) struct GroupWriter {
 
 struct Inner {
     conn: Connection,
-    /// The transaction that is open, if any, and how many closures ran in it.
-    open: Option<(Arc<Batch>, usize)>,
+    /// The transaction that is open, if any: how many closures ran in it, and how many of those kept their writes.
+    open: Option<(Arc<Batch>, usize, u64)>,
 }
 
 /// What waiting members learn about the commit of their batch.
@@ -89,7 +89,7 @@ impl GroupWriter {
 
         if inner.open.is_none() {
             inner.conn.execute_batch("BEGIN IMMEDIATE").map_err(DbErr::from)?;
-            inner.open = Some((Arc::new(Batch::default()), 0));
+            inner.open = Some((Arc::new(Batch::default()), 0, 0));
         }
         let mut panic = None;
         let out = match catch_unwind(AssertUnwindSafe(|| {
@@ -118,11 +118,12 @@ impl GroupWriter {
                 None => Err(e.into()),
             };
         }
-        let Some((batch, members)) = inner.open.as_mut() else {
+        let Some((batch, members, writes)) = inner.open.as_mut() else {
             return Err(Error::internal("store: no open batch"));
         };
         *members += 1;
-        let (batch, members) = (batch.clone(), *members);
+        *writes += u64::from(kept);
+        let (batch, members, writes) = (batch.clone(), *members, *writes);
         if self.waiting.load(Ordering::SeqCst) == 0 || members >= MAX_BATCH {
             let committed = inner.conn.execute_batch("COMMIT").map_err(|e| DbErr::from(e).message);
             if committed.is_err() {
@@ -133,7 +134,7 @@ impl GroupWriter {
             drop(inner);
             if committed.is_ok() {
                 self.commits.fetch_add(1, Ordering::Relaxed);
-                self.writes.fetch_add(members as u64, Ordering::Relaxed);
+                self.writes.fetch_add(writes, Ordering::Relaxed);
             }
             batch.finish(committed.clone());
             if let Some(p) = panic {
@@ -157,15 +158,91 @@ impl GroupWriter {
         }
     }
 
-    /// (commits, writes) so far.
+    /// (commits, writes kept in them) so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
         (self.commits.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
     }
 
     fn abandon(&self, inner: &mut Inner, why: &str) {
         let _ = inner.conn.execute_batch("ROLLBACK");
-        if let Some((batch, _)) = inner.open.take() {
+        if let Some((batch, _, _)) = inner.open.take() {
             batch.finish(Err(format!("the batch was rolled back: {why}")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (tempfile::TempDir, GroupWriter) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = crate::open_connection(&dir.path().join("g.db"), "FULL").expect("open");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)").expect("schema");
+        (dir, GroupWriter::new(conn))
+    }
+
+    fn rows(w: &GroupWriter) -> Vec<i64> {
+        let inner = w.inner.lock().expect("lock");
+        let mut st = inner.conn.prepare("SELECT v FROM t ORDER BY v").expect("prepare");
+        let out = st.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<Vec<i64>>>().expect("rows");
+        out
+    }
+
+    /// The first writer holds its batch open until the second is waiting for the connection: both then share one
+    /// commit, made by the second, and the first is answered only after it.
+    #[test]
+    fn a_writer_arriving_during_a_write_joins_its_commit() {
+        let (_d, w) = writer();
+        let first_answered = AtomicUsize::new(0);
+        std::thread::scope(|t| {
+            let (w, first_answered) = (&w, &first_answered);
+            let first = t.spawn(move || {
+                w.write(true, |c| {
+                    c.execute("INSERT INTO t (v) VALUES (1)", []).map_err(DbErr::from)?;
+                    let second = std::thread::Builder::new()
+                        .spawn_scoped(t, move || {
+                            w.write(true, |c| {
+                                // The first is still waiting for this commit.
+                                assert_eq!(first_answered.load(Ordering::SeqCst), 0);
+                                c.execute("INSERT INTO t (v) VALUES (2)", []).map_err(DbErr::from)?;
+                                Ok(())
+                            })
+                        })
+                        .expect("spawn");
+                    while w.waiting.load(Ordering::SeqCst) == 0 {
+                        std::thread::yield_now();
+                    }
+                    Ok(second)
+                })
+                .inspect(|_| first_answered.store(1, Ordering::SeqCst))
+            });
+            let second = first.join().expect("first").expect("first write");
+            second.join().expect("second").expect("second write");
+        });
+        assert_eq!(w.stats(), (1, 2), "one commit carried both writes");
+        assert_eq!(rows(&w), vec![1, 2]);
+    }
+
+    /// A member that fails or is a DryRun leaves nothing behind, even inside a batch others commit.
+    #[test]
+    fn failed_and_dry_run_members_leave_nothing() {
+        let (_d, w) = writer();
+        let insert = |v: i64| {
+            move |c: &Connection| -> Result<()> {
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v]).map_err(DbErr::from)?;
+                Ok(())
+            }
+        };
+        w.write(true, insert(1)).expect("kept");
+        w.write(false, insert(2)).expect("dry run");
+        let failed: Result<()> = w.write(true, |c| {
+            insert(3)(c)?;
+            Err(Error::internal("refused"))
+        });
+        assert!(failed.is_err());
+        w.write(true, insert(4)).expect("kept");
+        assert_eq!(rows(&w), vec![1, 4]);
+        assert_eq!(w.stats(), (4, 2), "four commits (nobody else was waiting), two kept writes");
     }
 }

@@ -65,7 +65,7 @@ pub enum NonceCheck {
     Full,
 }
 
-fn open_connection(path: &Path, synchronous: &str) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, synchronous: &str) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -710,7 +710,32 @@ both!(
     tag_bindings_filter_and_page,
     rate_buckets_are_all_or_nothing,
     counts_follow_every_change,
+    tags_of_many_matches_tags_of,
 );
+
+fn tags_of_many_matches_tags_of(st: &Store) {
+    let s = scope();
+    st.write(|tx| {
+        for i in 0..3 {
+            tx.insert(&cgw(&format!("cgw-{i}"), &s, "198.51.100.1"))?;
+        }
+        for (id, k, v) in [("cgw-0", "b", "2"), ("cgw-0", "a", "1"), ("cgw-2", "k", "v")] {
+            tx.put_tag(&s, Kind::CustomerGateway, id, &Tag { key: k.into(), value: v.into() })?;
+        }
+        Ok(())
+    })
+    .expect("write");
+    st.read(|tx| {
+        let many = tx.tags_of_many(&["cgw-0", "cgw-1", "cgw-2", "cgw-none"])?;
+        for id in ["cgw-0", "cgw-1", "cgw-2", "cgw-none"] {
+            assert_eq!(many.get(id).cloned().unwrap_or_default(), tx.tags_of(id)?, "{id}");
+        }
+        assert_eq!(many.len(), 2, "only tagged resources have entries");
+        assert!(tx.tags_of_many(&[])?.is_empty());
+        Ok(())
+    })
+    .expect("read");
+}
 
 /// `resource_counts` (kept by triggers) against counting the rows, for every scope, kind and parent.
 fn assert_counts_agree(st: &Store) {

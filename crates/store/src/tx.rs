@@ -395,6 +395,24 @@ impl<'a> Tx<'a> {
             .collect()
     }
 
+    /// The tags of several resources in one query (a page of a list), in the order [`Tx::tags_of`] gives them;
+    /// resources without tags have no entry.
+    pub fn tags_of_many(&self, resource_ids: &[&str]) -> Result<std::collections::HashMap<String, Vec<Tag>>> {
+        let mut out: std::collections::HashMap<String, Vec<Tag>> = std::collections::HashMap::new();
+        // Bounded statements (a page is at most a few hundred items; SQLite binds up to 32766 values).
+        for chunk in resource_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let args: Vec<Val> = chunk.iter().map(|id| Val::from(*id)).collect();
+            let sql = format!(
+                "SELECT resource_id, key, value FROM tags WHERE resource_id IN ({marks}) ORDER BY resource_id, seq, key"
+            );
+            for r in self.rows(&sql, &args)? {
+                out.entry(r.text(0)?).or_default().push(Tag { key: r.text(1)?, value: r.text(2)? });
+            }
+        }
+        Ok(out)
+    }
+
     /// Sets (inserts or overwrites) a tag on a resource.
     pub fn put_tag(&self, scope: &Scope, kind: Kind, resource_id: &str, tag: &Tag) -> Result<()> {
         self.writable()?;
