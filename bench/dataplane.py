@@ -131,6 +131,97 @@ def many_tunnels(api, server, lab, site, gw: str, n: int) -> float:
     return took, took_api
 
 
+def gateway_rss_kb(gw: str) -> int:
+    """Resident memory of every process in a gateway's namespace (charon, OpenVPN)."""
+    total = 0
+    for pid in sh("ip", "netns", "pids", NS_PREFIX + gw, check=False).stdout.split():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> None:
+    """`gateways` gateways × `per_gw` connections on one host, each connection to one of `per_gw` customer gateways
+    (one peer namespace holding their addresses, one charon answering all tunnels). Prints the time to bring all
+    tunnels up as they are created, the memory per gateway, and the time from `serve` start to all tunnels up again
+    after the host's data plane is gone (namespaces deleted, peer restarted)."""
+    peer_ns = lab.netns("fleet")
+    cgw_ips = [f"203.0.113.{200 + i}" for i in range(per_gw)]
+    lab.attach(peer_ns, "pub0", PUB_BRIDGE, f"{cgw_ips[0]}/24")
+    for ip in cgw_ips[1:]:
+        sh("ip", "-n", peer_ns, "addr", "add", f"{ip}/24", "dev", "pub0")
+    peer = Charon(lab, peer_ns, "fleet-charon", kernel_esp)
+    cgws = [api.call("CreateCustomerGateway", {"IpAddress": ip})["CustomerGatewayId"] for ip in cgw_ips]
+    t0 = time.monotonic()
+    gws = [api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "Name": f"fleet{j}"})["VpnGatewayId"]
+           for j in range(gateways)]
+    for gw in gws:
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=300)
+    print(f"fleet: {gateways} gateways active {ms(t0) / 1000:.1f} s after the first CreateVpnGateway")
+    rss = [gateway_rss_kb(gw) for gw in gws]
+    print(f"fleet: resident memory per gateway without tunnels: median {statistics.median(rss) / 1024:.1f} MiB")
+    conf, secrets = ["connections {"], ["secrets {"]
+    whole = lambda: "\n".join(conf) + "\n}\n" + "\n".join(secrets) + "\n}\n"
+    established = lambda: peer.swanctl("--list-sas", check=False).stdout.count("INSTALLED")
+    total = gateways * per_gw
+    t1 = time.monotonic()
+    # Round-robin over the gateways, so each has applied its last change before it gets the next.
+    for i, cgw in enumerate(cgws):
+        for j, gw in enumerate(gws):
+            params = {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+                      "RemoteSubnet": f"10.{j}.{i}.0/24", "EffectImmediately": True,
+                      "IkeConfig": json.dumps({"IkeVersion": "ikev2"})}
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    vco = api.call("CreateVpnConnection", params)["VpnConnectionId"]
+                    break
+                except Exception as e:  # the gateway is still applying the previous change
+                    if "Configuring" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            # The peer holds an address in its side's subnet (charon installs the tunnel's policies and routes
+            # with it as the source).
+            sh("ip", "-n", peer_ns, "addr", "add", f"10.{j}.{i}.1/24", "dev", "lo")
+            cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+            body = swanctl_from_download(cfg, f"g{j}c{i}", encap=not kernel_esp).split("secrets {")
+            conf.append(body[0].strip()[len("connections {"):-1].replace("start_action = start", "start_action = trap"))
+            secrets.append(body[1].strip()[:-1])
+        peer.load(whole())
+    created = ms(t1)
+    deadline = time.monotonic() + 60 + total * 0.5
+    while established() < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {established()} of {total} tunnels up after creating them\n{peer.log_tail(30)}")
+        time.sleep(0.5)
+    print(f"fleet: {total} connections created in {created / 1000:.1f} s; the {total}th tunnel up "
+          f"{ms(t1) / 1000:.1f} s after the first CreateVpnConnection")
+    rss = [gateway_rss_kb(gw) for gw in gws]
+    print(f"fleet: resident memory per gateway with {per_gw} tunnels: median {statistics.median(rss) / 1024:.1f} MiB, "
+          f"max {max(rss) / 1024:.1f} MiB, all {sum(rss) / 1024:.0f} MiB")
+    # The host "reboots": openvgw down, every gateway namespace and daemon gone, the peer restarted.
+    server.stop()
+    remove_gateway_namespaces()
+    reap_orphans()
+    peer.stop()
+    peer = Charon(lab, peer_ns, "fleet-charon2", kernel_esp)
+    peer.load(whole())
+    t2 = time.monotonic()
+    server.start()
+    deadline = time.monotonic() + 60 + total * 0.5
+    while established() < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {established()} of {total} tunnels up after serve started\n{peer.log_tail(30)}")
+        time.sleep(0.2)
+    print(f"fleet: serve start -> all {total} tunnels up again (data plane rebuilt from nothing): "
+          f"{ms(t2) / 1000:.1f} s")
+    peer.stop()
+
+
 def iperf(lab, site, seconds: int) -> float:
     srv = lab.spawn(site.vpc_host, ["iperf3", "-s", "-1"], lab.workdir / "iperf-s.log")
     time.sleep(0.5)
@@ -144,6 +235,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--fleet", metavar="GxC", help="only the fleet run: G gateways x C connections (e.g. 100x10)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces)", file=sys.stderr)
@@ -157,9 +249,21 @@ def main() -> int:
         lab.bridge(PUB_BRIDGE)
         lab.bridge(VPC_BRIDGE)
         become_subreaper()
-        server = Server(work, f"\n[quotas]\nconnections_per_gateway = {args.connections + 1}\n")
+        server = Server(work, f"\n[quotas]\nconnections_per_gateway = {args.connections + 1}\n"
+                              f"vpn_gateways_per_region = 200\n")
+        if args.fleet:
+            # Room for a hundred gateways' public addresses (the peers use .200 and up).
+            server.config.write_text(server.config.read_text().replace('eip_pool = "203.0.113.64/26"',
+                                                                       'eip_pool = "203.0.113.0/25"'))
         server.start()
         api = api_for(server)
+        if args.fleet:
+            g, c = (int(x) for x in args.fleet.lower().split("x"))
+            backend = "kernel ESP" if kernel_has_esp() else "libipsec (userspace ESP)"
+            print(f"openvgw data-plane fleet benchmark — {g} gateways x {c} connections, {backend}, "
+                  f"kernel {os.uname().release}")
+            fleet(api, server, lab, kernel_has_esp(), g, c)
+            return 0
         site = Site(lab, kernel_has_esp())
         gw = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 200, "Name": "bench"})["VpnGatewayId"]
         vgwlib.wait_gateway_status(api, gw, "active", timeout=60)

@@ -239,6 +239,12 @@ impl ToSql for Val {
 /// cache without end, so it starts over past this size.
 const PG_STATEMENT_CACHE: usize = 512;
 
+/// In a statement's text, asks PostgreSQL to plan it for every call's values instead of reusing a cached (generic)
+/// plan. Filters by a secondary key need it: a generic plan made while the tables were small walked the whole scope
+/// for every lookup once they were not (seen in the benchmark: creates slowing down with every row). A comment, so
+/// SQLite ignores it.
+pub const PLAN_PER_CALL: &str = "/* plan per call */";
+
 /// One PostgreSQL connection with its prepared statements.
 pub struct PgConn {
     pub client: postgres::Client,
@@ -255,6 +261,10 @@ impl PgConn {
             return Ok(s.clone());
         }
         let stmt = self.client.prepare(&to_pg(sql))?;
+        if sql.contains(PLAN_PER_CALL) {
+            // An unnamed statement each time: PostgreSQL plans it with the values bound.
+            return Ok(stmt);
+        }
         if self.statements.len() >= PG_STATEMENT_CACHE {
             self.statements.clear();
         }

@@ -263,8 +263,9 @@ impl<'a> Tx<'a> {
         // fetches the few resources it names, instead of walking the scope and probing each.
         for (index, value) in &q.keys {
             sql.push_str(
-                " AND r.id IN (SELECT k.id FROM resource_keys k WHERE k.kind = ? AND k.key = ? AND k.value = ?)",
+                " AND r.id IN (SELECT k.id FROM resource_keys k WHERE k.kind = ? AND k.key = ? AND k.value = ?) ",
             );
+            sql.push_str(crate::sql::PLAN_PER_CALL);
             args.push(kind.as_str().into());
             args.push(index.as_str().into());
             args.push(value.into());
