@@ -4,8 +4,8 @@
 //! parent, name) and their typed secondary keys (`resource_keys`), so the schema is the same for every resource
 //! type and both backends. Lists page by offset or by a keyset cursor on the insertion sequence. All writes happen
 //! inside one serialised transaction per request (SQLite: a savepoint in a group-committed `BEGIN IMMEDIATE`
-//! transaction, see `group`; PostgreSQL: a transaction-scoped advisory lock taken first): a request either commits everything it changed or nothing, and sees every write
-//! committed before it, whichever process made it.
+//! transaction, see `group`; PostgreSQL: a transaction-scoped advisory lock taken first): a request either commits
+//! everything it changed or nothing, and sees every write committed before it, whichever process made it.
 
 mod backup;
 mod group;
