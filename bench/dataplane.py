@@ -144,6 +144,20 @@ def gateway_rss_kb(gw: str) -> int:
     return total
 
 
+def installed(peer: Charon) -> int:
+    """CHILD_SAs the peer really installed (not what the API last observed)."""
+    return peer.swanctl("--list-sas", check=False).stdout.count("INSTALLED")
+
+
+def wait_installed(peer: Charon, n: int, when: str) -> None:
+    """Until the peer has `n` CHILD_SAs; the deadline only bounds a broken run (a minute plus 0.5 s a tunnel)."""
+    deadline = time.monotonic() + 60 + n * 0.5
+    while installed(peer) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {installed(peer)} of {n} tunnels up {when}\n{peer.log_tail(30)}")
+        time.sleep(0.2)
+
+
 def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> None:
     """`gateways` gateways × `per_gw` connections on one host, each connection to one of `per_gw` customer gateways
     (one peer namespace holding their addresses, one charon answering all tunnels). Prints the time to bring all
@@ -166,7 +180,6 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
     print(f"fleet: resident memory per gateway without tunnels: median {statistics.median(rss) / 1024:.1f} MiB")
     conf, secrets = ["connections {"], ["secrets {"]
     whole = lambda: "\n".join(conf) + "\n}\n" + "\n".join(secrets) + "\n}\n"
-    established = lambda: peer.swanctl("--list-sas", check=False).stdout.count("INSTALLED")
     total = gateways * per_gw
     t1 = time.monotonic()
     # Round-robin over the gateways, so each has applied its last change before it gets the next.
@@ -193,11 +206,7 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
             secrets.append(body[1].strip()[:-1])
         peer.load(whole())
     created = ms(t1)
-    deadline = time.monotonic() + 60 + total * 0.5
-    while established() < total:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {established()} of {total} tunnels up after creating them\n{peer.log_tail(30)}")
-        time.sleep(0.5)
+    wait_installed(peer, total, "after creating them")
     print(f"fleet: {total} connections created in {created / 1000:.1f} s; the {total}th tunnel up "
           f"{ms(t1) / 1000:.1f} s after the first CreateVpnConnection")
     rss = [gateway_rss_kb(gw) for gw in gws]
@@ -212,11 +221,7 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
     peer.load(whole())
     t2 = time.monotonic()
     server.start()
-    deadline = time.monotonic() + 60 + total * 0.5
-    while established() < total:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {established()} of {total} tunnels up after serve started\n{peer.log_tail(30)}")
-        time.sleep(0.2)
+    wait_installed(peer, total, "after serve started")
     print(f"fleet: serve start -> all {total} tunnels up again (data plane rebuilt from nothing): "
           f"{ms(t2) / 1000:.1f} s")
     peer.stop()

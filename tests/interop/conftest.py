@@ -165,12 +165,16 @@ class Server:
         return "\n".join(lines[-n:])
 
     # -- tenants ---------------------------------------------------------------------
-    def cli(self, *args: str) -> Dict[str, Any]:
-        """Runs an operator command (another process) on this server's store; returns its last JSON line."""
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess:
+        """Runs an operator command (another process) on this server's store."""
         cmd = [str(self.bin), *args, "--data-dir", str(self.data_dir), "--config", str(self.config_path),
                *self.store_args()]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr}\n{r.stdout}"
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+    def cli(self, *args: str) -> Dict[str, Any]:
+        """Runs an operator command that must succeed; returns its last JSON line."""
+        r = self.run_cli(*args)
+        assert r.returncode == 0, f"`{' '.join(args)}` exited {r.returncode}: {r.stderr}\n{r.stdout}"
         lines = [l for l in r.stdout.splitlines() if l.strip().startswith("{")]
         assert lines, f"`{' '.join(args)}` printed no JSON line: {r.stdout!r}"
         return json.loads(lines[-1])

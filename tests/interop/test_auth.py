@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 import urllib.parse
@@ -83,9 +82,7 @@ def test_keys_created_and_deleted_by_another_process_take_effect_within_a_second
     old.error("DescribeVpnGateways", {}, "InvalidAccessKeyId.NotFound")
     new.call("DescribeVpnGateways", {})
     # Deleting it again is an operator error, not a silent success.
-    r = subprocess.run([str(server.bin), "tenant", "delete-key", "--access-key-id", t["access_key_id"], "--data-dir",
-                        str(server.data_dir), "--config", str(server.config_path), *server.store_args()],
-                       capture_output=True, text=True, timeout=30)
+    r = server.run_cli("tenant", "delete-key", "--access-key-id", t["access_key_id"])
     assert r.returncode != 0 and "no access key" in r.stderr
 
 

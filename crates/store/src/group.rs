@@ -34,8 +34,15 @@ pub(crate) struct GroupWriter {
 
 struct Inner {
     conn: Connection,
-    /// The transaction that is open, if any: how many closures ran in it, and how many of those kept their writes.
-    open: Option<(Arc<Batch>, usize, u64)>,
+    /// The transaction that is open, if any.
+    open: Option<OpenBatch>,
+}
+
+struct OpenBatch {
+    batch: Arc<Batch>,
+    /// Closures that ran in it, and how many of those kept their writes.
+    members: usize,
+    writes: u64,
 }
 
 /// What waiting members learn about the commit of their batch.
@@ -89,7 +96,7 @@ impl GroupWriter {
 
         if inner.open.is_none() {
             inner.conn.execute_batch("BEGIN IMMEDIATE").map_err(DbErr::from)?;
-            inner.open = Some((Arc::new(Batch::default()), 0, 0));
+            inner.open = Some(OpenBatch { batch: Arc::new(Batch::default()), members: 0, writes: 0 });
         }
         let mut panic = None;
         let out = match catch_unwind(AssertUnwindSafe(|| {
@@ -118,12 +125,12 @@ impl GroupWriter {
                 None => Err(e.into()),
             };
         }
-        let Some((batch, members, writes)) = inner.open.as_mut() else {
+        let Some(open) = inner.open.as_mut() else {
             return Err(Error::internal("store: no open batch"));
         };
-        *members += 1;
-        *writes += u64::from(kept);
-        let (batch, members, writes) = (batch.clone(), *members, *writes);
+        open.members += 1;
+        open.writes += u64::from(kept);
+        let (batch, members, writes) = (open.batch.clone(), open.members, open.writes);
         if self.waiting.load(Ordering::SeqCst) == 0 || members >= MAX_BATCH {
             let committed = inner.conn.execute_batch("COMMIT").map_err(|e| DbErr::from(e).message);
             if committed.is_err() {
@@ -165,8 +172,8 @@ impl GroupWriter {
 
     fn abandon(&self, inner: &mut Inner, why: &str) {
         let _ = inner.conn.execute_batch("ROLLBACK");
-        if let Some((batch, _, _)) = inner.open.take() {
-            batch.finish(Err(format!("the batch was rolled back: {why}")));
+        if let Some(open) = inner.open.take() {
+            open.batch.finish(Err(format!("the batch was rolled back: {why}")));
         }
     }
 }

@@ -142,8 +142,8 @@ CREATE TABLE leases (
     },
     // 6: resources per scope and kind (parent_id '') and per parent, kept by triggers, so that quota checks and the
     // totals every list returns cost one lookup instead of a scan of the scope (creates slowed as data grew).
-    Migration::Split {
-        sqlite: r#"
+    Migration::SameThenSplit {
+        same: r#"
 CREATE TABLE resource_counts (
     tenant_id TEXT NOT NULL,
     region TEXT NOT NULL,
@@ -155,6 +155,8 @@ CREATE TABLE resource_counts (
 INSERT INTO resource_counts SELECT tenant_id, region, kind, '', COUNT(*) FROM resources GROUP BY 1, 2, 3;
 INSERT INTO resource_counts SELECT tenant_id, region, kind, parent_id, COUNT(*) FROM resources
     WHERE parent_id IS NOT NULL AND parent_id <> '' GROUP BY 1, 2, 3, 4;
+"#,
+        sqlite: r#"
 CREATE TRIGGER resource_counts_insert AFTER INSERT ON resources BEGIN
     INSERT INTO resource_counts SELECT NEW.tenant_id, NEW.region, NEW.kind, '', 1 WHERE true
         ON CONFLICT (tenant_id, region, kind, parent_id) DO UPDATE SET n = n + 1;
@@ -176,17 +178,6 @@ CREATE TRIGGER resource_counts_reparent AFTER UPDATE OF parent_id ON resources
 END;
 "#,
         pg: r#"
-CREATE TABLE resource_counts (
-    tenant_id TEXT NOT NULL,
-    region TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    parent_id TEXT NOT NULL,
-    n BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, region, kind, parent_id)
-);
-INSERT INTO resource_counts SELECT tenant_id, region, kind, '', COUNT(*) FROM resources GROUP BY 1, 2, 3;
-INSERT INTO resource_counts SELECT tenant_id, region, kind, parent_id, COUNT(*) FROM resources
-    WHERE parent_id IS NOT NULL AND parent_id <> '' GROUP BY 1, 2, 3, 4;
 CREATE FUNCTION resource_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -220,16 +211,25 @@ CREATE TRIGGER resource_counts_reparent AFTER UPDATE OF parent_id ON resources
 const FIRST_NEUTRAL_VERSION: i64 = 2;
 
 /// One schema change, in SQLite's DDL ([`ddl_to_pg`] derives PostgreSQL's), or per backend where they differ.
-#[allow(dead_code)]
 enum Migration {
     Same(&'static str),
-    Split { sqlite: &'static str, pg: &'static str },
+    Split {
+        sqlite: &'static str,
+        pg: &'static str,
+    },
+    /// DDL both share (`same`, converted for PostgreSQL), then each backend's own (triggers differ).
+    SameThenSplit {
+        same: &'static str,
+        sqlite: &'static str,
+        pg: &'static str,
+    },
 }
 
 impl Migration {
     fn sqlite(&self) -> String {
         match self {
             Migration::Same(s) | Migration::Split { sqlite: s, .. } => s.to_string(),
+            Migration::SameThenSplit { same, sqlite, .. } => format!("{same}{sqlite}"),
         }
     }
 
@@ -237,6 +237,7 @@ impl Migration {
         match self {
             Migration::Same(s) => ddl_to_pg(s),
             Migration::Split { pg, .. } => pg.to_string(),
+            Migration::SameThenSplit { same, pg, .. } => format!("{}{pg}", ddl_to_pg(same)),
         }
     }
 }
