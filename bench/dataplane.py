@@ -158,6 +158,17 @@ def wait_installed(peer: Charon, n: int, when: str) -> None:
         time.sleep(0.2)
 
 
+IDLE_WINDOW_S = 20
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and of the children it has waited for (`ip`, `nft`, ...)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based).
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> None:
     """`gateways` gateways × `per_gw` connections on one host, each connection to one of `per_gw` customer gateways
     (one peer namespace holding their addresses, one charon answering all tunnels). Prints the time to bring all
@@ -212,6 +223,12 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
     rss = [gateway_rss_kb(gw) for gw in gws]
     print(f"fleet: resident memory per gateway with {per_gw} tunnels: median {statistics.median(rss) / 1024:.1f} MiB, "
           f"max {max(rss) / 1024:.1f} MiB, all {sum(rss) / 1024:.0f} MiB")
+    # What watching costs once everything is up and nothing changes: CPU of `serve` and the commands it ran.
+    before, t_idle = cpu_seconds(server.proc.pid), time.monotonic()
+    time.sleep(IDLE_WINDOW_S)
+    idle = (cpu_seconds(server.proc.pid) - before) / (time.monotonic() - t_idle)
+    print(f"fleet: openvgw serve idle with {gateways} gateways and {total} tunnels up: {idle * 100:.1f} % of a core "
+          f"(over {IDLE_WINDOW_S} s, including the commands it ran)")
     # The host "reboots": openvgw down, every gateway namespace and daemon gone, the peer restarted.
     server.stop()
     remove_gateway_namespaces()

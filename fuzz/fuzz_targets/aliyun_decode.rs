@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     };
     for result in results {
         let operation = result.as_ref().ok().copied();
-        let reply = result.map(|_| json!({"Routed": true}));
+        let reply = result.and_then(|_| openvgw_aliyun::action::Reply::of(&json!({"Routed": true})));
         let (status, content_type, body) = read(dialect.respond(&req, decoded.as_ref(), operation, reply));
         assert!((200..600).contains(&status));
         let text = String::from_utf8(body).expect("a UTF-8 reply");

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     for result in results {
-        let reply = result.map(|op| Reply { status: 200, body: Some(json!({"operation": op})), headers: Vec::new() });
+        let reply = result.map(|op| Reply { status: 200, body: Some(json!({"operation": op}).to_string()), headers: Vec::new() });
         let (status, content_type, body) = read(dialect.respond(&req, None, None, reply));
         assert!((200..600).contains(&status));
         assert!(content_type.starts_with("application/json"));

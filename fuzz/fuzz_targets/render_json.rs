@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let req = request(b"GET / HTTP/1.1\r\nHost: openvgw\r\n\r\n");
 
     // Alibaba, success: the document (an object; anything else becomes {}) plus RequestId.
-    let (_, _, body) = read(aliyun().respond(&req, None, Some("DescribeVpnGateways"), Ok(v.clone())));
+    let reply = openvgw_aliyun::action::Reply::of(&v);
+    let (_, _, body) = read(aliyun().respond(&req, None, Some("DescribeVpnGateways"), reply));
     let mut want = if v.is_object() { v.clone() } else { json!({}) };
     want["RequestId"] = json!(req.request_id);
     assert_json(&body, &want);
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(got["Code"].as_str(), Some("InvalidParameter"));
 
     // Huawei, success: the document as given.
-    let reply = Reply { status: 200, body: Some(v.clone()), headers: Vec::new() };
+    let reply = Reply { status: 200, body: Some(v.to_string()), headers: Vec::new() };
     let (_, _, body) = read(huawei().respond(&req, None, None, Ok(reply)));
     assert_json(&body, &v);
 

@@ -31,10 +31,10 @@ use openvgw_auth::AuthError;
 use openvgw_control::Service;
 use openvgw_core::model::Scope;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::action::{Action, Call};
+use crate::action::{Action, Call, Reply};
 use crate::error::{from_auth, WireError};
 use crate::params::Params;
 
@@ -88,7 +88,7 @@ impl Dialect for Aliyun {
     const NAME: &'static str = "aliyun";
     type Decoded = Decoded;
     type Endpoint = Endpoint;
-    type Reply = Value;
+    type Reply = Reply;
     type Error = WireError;
 
     /// Alibaba's upper-case UUID format.
@@ -140,7 +140,7 @@ impl Dialect for Aliyun {
         endpoint.action.name()
     }
 
-    fn handle(&self, _req: &ApiRequest, e: Endpoint) -> Result<Value, WireError> {
+    fn handle(&self, _req: &ApiRequest, e: Endpoint) -> Result<Reply, WireError> {
         action::dispatch(&Call { svc: &self.svc, action: e.action, scope: &e.scope, p: &e.params })
     }
 
@@ -177,18 +177,17 @@ impl Dialect for Aliyun {
         req: &ApiRequest,
         decoded: Option<&Decoded>,
         operation: Option<&'static str>,
-        result: Result<Value, WireError>,
+        result: Result<Reply, WireError>,
     ) -> Response<Body> {
         let xml = decoded.is_some_and(|d| d.xml);
         let mut retry_after_ms = None;
-        let (status, body, root) = match result {
-            Ok(mut v) => {
-                if !v.is_object() {
-                    v = json!({});
-                }
+        let (status, text) = match result {
+            Ok(reply) if !xml => (200, reply.with_request_id(&req.request_id)),
+            Ok(reply) => {
+                let mut v = reply.to_value();
                 v["RequestId"] = json!(req.request_id);
                 let action = operation.or(decoded.map(|d| d.action.as_str())).unwrap_or("");
-                (200, v, format!("{action}Response"))
+                (200, xml::to_xml(&format!("{action}Response"), &v))
             }
             Err(e) => {
                 retry_after_ms = e.retry_after_ms;
@@ -199,14 +198,10 @@ impl Dialect for Aliyun {
                     "Message": e.message,
                     "Recommend": format!("https://next.api.aliyun.com/troubleshoot?q={}", e.code),
                 });
-                (e.status, v, "Error".to_string())
+                (e.status, if xml { xml::to_xml("Error", &v) } else { v.to_string() })
             }
         };
-        let (content_type, text) = if xml {
-            ("text/xml;charset=utf-8", xml::to_xml(&root, &body))
-        } else {
-            ("application/json;charset=utf-8", body.to_string())
-        };
+        let content_type = if xml { "text/xml;charset=utf-8" } else { "application/json;charset=utf-8" };
         let mut resp = Response::new(Body::from(text));
         *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -33,6 +33,12 @@ pub trait Driver: Send + Sync {
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError>;
     /// Remove everything the driver created for the gateway; removing an unknown gateway succeeds.
     async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError>;
+    /// Gateways to observe now because something may have changed since the last call (events of their daemons,
+    /// or state no event reports); `None` when the driver cannot tell, and every gateway is observed each time.
+    /// Changes no event reports (a deleted namespace) are left to the reconciler's slower sweep over all of them.
+    fn take_changed(&self) -> Option<std::collections::HashSet<String>> {
+        None
+    }
     /// What is really there now. Only looks: a broken gateway is reported (`ready: false`), never repaired here.
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError>;
     /// Starts negotiating one tunnel of an applied gateway now (tunnels that initiate and have no IKE SA yet are

@@ -29,7 +29,6 @@ use openvgw_api::{ApiRequest, Credential, Dialect, Presented, Principal, SignedR
 use openvgw_auth::{huawei as sig, AuthError};
 use openvgw_control::Service;
 use openvgw_core::model::Scope;
-use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 pub use crate::call::Call;
@@ -79,7 +78,8 @@ pub struct Endpoint {
 /// What a handler answers: a status, an optional JSON body, extra headers.
 pub struct Reply {
     pub status: u16,
-    pub body: Option<Value>,
+    /// The JSON text of the body.
+    pub body: Option<String>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -226,13 +226,14 @@ impl Dialect for Huawei {
         let (status, body, headers) = match result {
             Ok(r) => (r.status, r.body, r.headers),
             Err(e) => {
-                let body = serde_json::json!({"error_code": e.code, "error_msg": e.msg, "request_id": req.request_id});
+                let body = serde_json::json!({"error_code": e.code, "error_msg": e.msg, "request_id": req.request_id})
+                    .to_string();
                 let headers = e.retry_after_s.map(|s| ("retry-after", s.to_string())).into_iter().collect();
                 (e.status, Some(body), headers)
             }
         };
         let mut resp = match body {
-            Some(v) => Response::new(Body::from(v.to_string())),
+            Some(text) => Response::new(Body::from(text)),
             None => Response::new(Body::empty()),
         };
         *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -389,11 +389,12 @@ fn reply<T: Serialize>(call: &Call, status: u16, out: T) -> Result<Reply, HwErro
     if status == 204 {
         return Ok(Reply { status, body: None, headers });
     }
-    let body = serde_json::to_value(out).map_err(|e| {
+    // Straight to text: an intermediate `Value` cost about a tenth of a listing's CPU.
+    let body = serde_json::to_string(&out).map_err(|e| {
         tracing::error!(error = %e, "response did not serialise");
         HwError::internal()
     })?;
-    Ok(Reply { status, body: (!body.is_null()).then_some(body), headers })
+    Ok(Reply { status, body: (body != "null").then_some(body), headers })
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! As in neutron-vpnaas, only the reconciler resolves a pending state, and it is the one place that repairs. It
 //! compares each gateway's generation with the generation the data plane last applied, compiles the gateway's tree
 //! into one [`GatewayIntent`](openvgw_dataplane::GatewayIntent), hands it to the driver, and records the result.
-//! At the resync cadence it observes settled gateways: observed tunnel / session state goes back into the store
+//! At the resync cadence it observes settled gateways (only those that changed, when the driver can tell from its
+//! daemons' events; all of them every 30 resyncs): observed tunnel / session state goes back into the store
 //! (only on change), a data plane that is no longer what was applied is applied again, and tunnels that should
 //! initiate but have no IKE SA are nudged until the peer answers. Failed gateways are retried with a backoff, and
 //! data-plane leftovers of gateways that no longer exist are removed when it starts leading.
@@ -42,6 +43,20 @@ const LEASE_NAME: &str = "reconciler";
 const LEASE_RENEW: Duration = Duration::from_secs(1);
 const LEASE_TTL: Duration = Duration::from_secs(5);
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
+/// With a driver that reports changes (`Driver::take_changed`), only changed gateways are observed at each resync;
+/// every this many resync periods all of them are, for what no event reports (a deleted namespace, a flushed
+/// ruleset). 30 × the service's 1 s.
+const SWEEP_EVERY_RESYNCS: u32 = 30;
+
+/// Which settled gateways a pass observes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Observe {
+    Nothing,
+    /// Those the driver reports changed (all of them when it cannot tell), just converged ones, and those with an
+    /// initiating tunnel that is down.
+    Changed,
+    All,
+}
 
 #[derive(Default)]
 struct State {
@@ -51,6 +66,9 @@ struct State {
     backoff: HashMap<String, (Instant, Duration)>,
     /// Per gateway, the tunnels that initiate (from the last applied intent) and when each was last nudged.
     initiating: HashMap<String, HashMap<String, Option<Instant>>>,
+    /// Gateways observed at every observing pass whatever the driver reports: just converged, an initiating
+    /// tunnel down (it is nudged), or the last observation failed.
+    watched: HashSet<String>,
 }
 
 pub struct Reconciler {
@@ -148,6 +166,7 @@ impl Reconciler {
         let signal = self.service.reconcile_signal();
         // Mutations wake the loop often; observing every gateway's daemons is kept to the resync cadence.
         let mut last_observed: Option<Instant> = None;
+        let mut last_swept: Option<Instant> = None;
         let mut last_renewed: Option<Instant> = None;
         let mut led = false;
         loop {
@@ -162,13 +181,20 @@ impl Reconciler {
                     tracing::warn!(error = %e, "could not check the data plane for leftovers");
                 }
                 last_observed = None;
+                last_swept = None;
             }
             led = leads;
             if leads {
-                let observe = last_observed.is_none_or(|t| t.elapsed() >= self.resync);
-                if observe {
+                let observe = if last_swept.is_none_or(|t| t.elapsed() >= self.resync * SWEEP_EVERY_RESYNCS) {
+                    last_swept = Some(Instant::now());
+                    last_observed = last_swept;
+                    Observe::All
+                } else if last_observed.is_none_or(|t| t.elapsed() >= self.resync) {
                     last_observed = Some(Instant::now());
-                }
+                    Observe::Changed
+                } else {
+                    Observe::Nothing
+                };
                 if let Err(e) = self.clone().pass(observe).await {
                     tracing::error!(error = %e, "reconcile pass failed");
                 }
@@ -207,20 +233,32 @@ impl Reconciler {
 
     /// One pass: observe settled gateways (when `observe`), then start work for every gateway that needs it —
     /// pending changes, or a data plane that is no longer what was applied (a killed daemon, a deleted namespace).
-    pub(crate) async fn pass(self: Arc<Self>, observe: bool) -> Result<()> {
+    pub(crate) async fn pass(self: Arc<Self>, observe: Observe) -> Result<()> {
+        // Taken on every observing pass, so that a sweep does not leave old changes for the next one.
+        let changed = if observe == Observe::Nothing { None } else { self.driver().take_changed() };
         for gw in self.store(|svc| svc.all_gateways()).await? {
             if self.state().in_flight.contains(&gw.id) || self.backing_off(&gw.id) {
                 continue;
             }
             let mut needs_work = gw.phase != GatewayPhase::Ready || gw.generation > gw.applied_generation;
-            if !needs_work && observe {
+            let look = match observe {
+                Observe::Nothing => false,
+                Observe::All => true,
+                Observe::Changed => {
+                    changed.as_ref().is_none_or(|c| c.contains(&gw.id)) || self.state().watched.contains(&gw.id)
+                }
+            };
+            if !needs_work && look {
                 match self.observe(&gw).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(gateway = %gw.id, "data plane is not what was applied; re-applying");
                         needs_work = true;
                     }
-                    Err(e) => tracing::debug!(gateway = %gw.id, error = %e, "observation failed"),
+                    Err(e) => {
+                        tracing::debug!(gateway = %gw.id, error = %e, "observation failed");
+                        self.state().watched.insert(gw.id.clone());
+                    }
                 }
             }
             if needs_work && self.state().in_flight.insert(gw.id.clone()) {
@@ -259,14 +297,19 @@ impl Reconciler {
     pub(crate) async fn converge(&self, id: &str) -> Result<()> {
         let owned = id.to_string();
         let Some(tree) = self.store(move |svc| svc.gateway_tree(&owned)).await? else {
-            self.state().initiating.remove(id);
+            let mut st = self.state();
+            st.initiating.remove(id);
+            st.watched.remove(id);
             return Ok(());
         };
         if tree.gateway.phase == GatewayPhase::Deleting {
             self.driver().remove(id).await.map_err(Error::internal)?;
             let owned = id.to_string();
             self.store(move |svc| svc.finish_delete(&owned)).await?;
-            self.state().initiating.remove(id);
+            let mut st = self.state();
+            st.initiating.remove(id);
+            st.watched.remove(id);
+            drop(st);
             tracing::info!(gateway = %id, "gateway deleted");
             return Ok(());
         }
@@ -290,7 +333,11 @@ impl Reconciler {
             .filter(|t| t.initiate && t.remote_ip.is_some())
             .map(|t| (t.id.clone(), None))
             .collect();
-        self.state().initiating.insert(id.to_string(), initiating);
+        {
+            let mut st = self.state();
+            st.initiating.insert(id.to_string(), initiating);
+            st.watched.insert(id.to_string());
+        }
         tracing::info!(gateway = %id, generation = intent.generation, driver = self.driver().name(),
             elapsed_ms = started.elapsed().as_millis() as u64, "gateway converged");
         Ok(())
@@ -302,38 +349,46 @@ impl Reconciler {
         let obs = self.driver().observe(&gw.id).await.map_err(Error::internal)?;
         let (owned, seen) = (gw.id.clone(), obs.clone());
         self.store(move |svc| svc.record_observation(&owned, &seen)).await?;
-        if obs.ready {
-            let due: Vec<String> = {
-                let now = Instant::now();
-                let mut st = self.state();
-                let Some(tunnels) = st.initiating.get_mut(&gw.id) else {
-                    return Ok(true);
-                };
-                let mut due = Vec::new();
-                for (tunnel, last) in tunnels.iter_mut() {
-                    let down = obs.tunnels.get(tunnel).is_none_or(|t| t.state == TunnelState::IkeSaNotEstablished);
-                    if !down {
-                        *last = None;
-                        continue;
-                    }
-                    // charon initiates on load: the first nudge waits a retry period after the apply.
-                    match last {
-                        None => *last = Some(now),
-                        Some(t) if now.duration_since(*t) >= INITIATE_RETRY => {
-                            *t = now;
-                            due.push(tunnel.clone());
-                        }
-                        Some(_) => {}
-                    }
+        if !obs.ready {
+            self.state().watched.insert(gw.id.clone());
+            return Ok(false);
+        }
+        let due: Vec<String> = {
+            let now = Instant::now();
+            let mut st = self.state();
+            let st = &mut *st;
+            let mut due = Vec::new();
+            let mut any_down = false;
+            for (tunnel, last) in st.initiating.get_mut(&gw.id).into_iter().flatten() {
+                let down = obs.tunnels.get(tunnel).is_none_or(|t| t.state == TunnelState::IkeSaNotEstablished);
+                if !down {
+                    *last = None;
+                    continue;
                 }
-                due
-            };
-            for tunnel in due {
-                if let Err(e) = self.driver().initiate(&gw.id, &tunnel).await {
-                    tracing::debug!(gateway = %gw.id, connection = %tunnel, error = %e, "initiate retry failed");
+                any_down = true;
+                // charon initiates on load: the first nudge waits a retry period after the apply.
+                match last {
+                    None => *last = Some(now),
+                    Some(t) if now.duration_since(*t) >= INITIATE_RETRY => {
+                        *t = now;
+                        due.push(tunnel.clone());
+                    }
+                    Some(_) => {}
                 }
             }
+            // A tunnel that is down is looked at (and nudged) every resync; one that is up waits for events.
+            if any_down {
+                st.watched.insert(gw.id.clone());
+            } else {
+                st.watched.remove(&gw.id);
+            }
+            due
+        };
+        for tunnel in due {
+            if let Err(e) = self.driver().initiate(&gw.id, &tunnel).await {
+                tracing::debug!(gateway = %gw.id, connection = %tunnel, error = %e, "initiate retry failed");
+            }
         }
-        Ok(obs.ready)
+        Ok(true)
     }
 }

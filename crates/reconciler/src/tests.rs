@@ -28,6 +28,9 @@ struct Script {
     fail_apply: bool,
     ready: bool,
     tunnel_state: Option<TunnelState>,
+    /// What `take_changed` reports (then emptied); `None`: the driver cannot tell.
+    changed: Option<std::collections::HashSet<String>>,
+    observed: Vec<String>,
 }
 
 #[derive(Default)]
@@ -57,8 +60,12 @@ impl Driver for FakeDriver {
         self.script().removed.push(gateway_id.to_string());
         Ok(())
     }
+    fn take_changed(&self) -> Option<std::collections::HashSet<String>> {
+        self.script().changed.as_mut().map(std::mem::take)
+    }
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
-        let s = self.script();
+        let mut s = self.script();
+        s.observed.push(gateway_id.to_string());
         let last = s.applied.iter().rev().find(|i| i.gateway_id == gateway_id);
         let tunnels = last
             .map(|i| {
@@ -205,6 +212,7 @@ fn status(w: &World, id: &str) -> GatewayStatus {
 async fn settle(w: &World, observe: bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
+        let observe = if observe { crate::Observe::All } else { crate::Observe::Nothing };
         w.rec.clone().pass(observe).await.expect("pass");
         tokio::time::sleep(Duration::from_millis(5)).await;
         if w.rec.state().in_flight.is_empty() {
@@ -417,4 +425,34 @@ async fn initiating_tunnels_without_an_sa_are_nudged_not_others() {
     w.driver.script().tunnel_state = Some(TunnelState::IpsecSaEstablished);
     w.rec.observe(&gw_now).await.expect("observe");
     assert_eq!(w.driver.script().initiated.len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_driver_that_reports_changes_only_changed_gateways_are_observed_except_in_a_sweep() {
+    let w = world();
+    w.driver.script().changed = Some(Default::default());
+    w.driver.script().tunnel_state = Some(TunnelState::IpsecSaEstablished);
+    let ids: Vec<String> = (0..3).map(|_| w.svc.create_gateway(&w.ctx, new_gateway()).expect("create").id).collect();
+    settle(&w, false).await;
+    let observed = |w: &World| {
+        let mut s = w.driver.script();
+        std::mem::take(&mut s.observed)
+    };
+    let pass = |o| w.rec.clone().pass(o);
+    // Just converged: each is looked at once, then left alone while nothing changes.
+    pass(crate::Observe::Changed).await.expect("pass");
+    assert_eq!(observed(&w).len(), 3);
+    pass(crate::Observe::Changed).await.expect("pass");
+    assert_eq!(observed(&w), Vec::<String>::new());
+    // An event on one gateway: only that one.
+    w.driver.script().changed = Some([ids[1].clone()].into());
+    pass(crate::Observe::Changed).await.expect("pass");
+    assert_eq!(observed(&w), vec![ids[1].clone()]);
+    // A sweep looks at all of them.
+    pass(crate::Observe::All).await.expect("pass");
+    assert_eq!(observed(&w).len(), 3);
+    // A driver that cannot tell: everything at every resync.
+    w.driver.script().changed = None;
+    pass(crate::Observe::Changed).await.expect("pass");
+    assert_eq!(observed(&w).len(), 3);
 }

@@ -948,3 +948,41 @@ fn every_list_filter_is_served_by_an_index() {
         }
     }
 }
+
+#[test]
+fn the_wal_is_copied_into_the_database_beside_the_writer() {
+    let (dir, st) = sqlite_store();
+    let db = dir.path().join("t.db");
+    let size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let s = scope();
+    for i in 0..400u32 {
+        let ip = format!("198.51.{}.{}", 100 + i / 250, i % 250 + 1);
+        st.write(|tx| tx.insert(&cgw(&format!("cgw-{i}"), &s, &ip))).expect("insert");
+    }
+    // The writer never checkpoints (its automatic checkpoints are off); only the checkpoint thread grows the file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() <= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(size() > before, "the database file stayed at {before} bytes");
+}
+
+#[test]
+fn a_document_changed_by_another_process_is_read_changed() {
+    let (dir, st) = sqlite_store();
+    let other = Store::open(&dir.path().join("t.db")).expect("second open");
+    let s = scope();
+    st.write(|tx| tx.insert(&cgw("cgw-1", &s, "198.51.100.1"))).expect("insert");
+    let name = |st: &Store| {
+        let page = st.read(|tx| tx.list::<CustomerGateway>(&ListQuery::in_scope(&s), &PageRequest::ALL)).expect("list");
+        let got = st.read(|tx| tx.require::<CustomerGateway>(&s, "cgw-1")).expect("get");
+        assert_eq!(page.items.first().map(|c| c.name.clone()), Some(got.name.clone()));
+        got.name
+    };
+    assert_eq!(name(&st), "cgw-1");
+    let mut changed = cgw("cgw-1", &s, "198.51.100.1");
+    changed.name = "renamed".into();
+    other.write(|tx| tx.update(&changed)).expect("update");
+    assert_eq!(name(&st), "renamed");
+}

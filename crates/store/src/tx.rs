@@ -4,11 +4,13 @@ use openvgw_core::model::{AccessKey, IamUser, Index, Resource, Scope, Tag, Tenan
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use serde::de::DeserializeOwned;
 
+use crate::docs::DocCache;
 use crate::sql::{vals, Conn, DbErr, Row, Val};
 
 pub struct Tx<'a> {
     conn: Conn<'a>,
     writable: bool,
+    docs: &'a DocCache,
 }
 
 /// Filters for listing one kind of resource. Every filter is served by an index.
@@ -95,8 +97,8 @@ fn sql_int(v: u64) -> i64 {
 const CURSOR_SEP: char = '\u{1f}';
 
 impl<'a> Tx<'a> {
-    pub(crate) fn new(conn: Conn<'a>, writable: bool) -> Self {
-        Tx { conn, writable }
+    pub(crate) fn new(conn: Conn<'a>, writable: bool, docs: &'a DocCache) -> Self {
+        Tx { conn, writable, docs }
     }
 
     fn writable(&self) -> Result<()> {
@@ -134,6 +136,14 @@ impl<'a> Tx<'a> {
         self.row(sql, args)?.map(|r| r.text(0)).transpose()?.map(|d| decode(&d)).transpose()
     }
 
+    /// The resource of the first row of `sql` (selecting `seq, doc`), decoded through the document cache.
+    fn resource<R: Resource>(&self, sql: &str, args: &[Val]) -> Result<Option<R>> {
+        match self.row(sql, args)? {
+            Some(mut r) => Ok(Some(self.docs.decode(r.int(0)?, r.take_text(1)?, decode)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Whether this transaction runs on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.conn.is_pg()
@@ -143,8 +153,8 @@ impl<'a> Tx<'a> {
 
     /// The resource `id` of type `R` in `scope`, if it exists there.
     pub fn get<R: Resource>(&self, scope: &Scope, id: &str) -> Result<Option<R>> {
-        self.doc(
-            "SELECT doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4",
+        self.resource(
+            "SELECT seq, doc FROM resources WHERE kind = ?1 AND id = ?2 AND tenant_id = ?3 AND region = ?4",
             vals![R::KIND.as_str(), id, &scope.tenant_id, &scope.region],
         )
     }
@@ -156,7 +166,7 @@ impl<'a> Tx<'a> {
 
     /// The resource regardless of tenant (for the reconciler and operator commands, never for API requests).
     pub fn get_unscoped<R: Resource>(&self, id: &str) -> Result<Option<R>> {
-        self.doc("SELECT doc FROM resources WHERE kind = ?1 AND id = ?2", vals![R::KIND.as_str(), id])
+        self.resource("SELECT seq, doc FROM resources WHERE kind = ?1 AND id = ?2", vals![R::KIND.as_str(), id])
     }
 
     fn write_keys<R: Resource>(&self, r: &R) -> Result<()> {
@@ -305,12 +315,15 @@ impl<'a> Tx<'a> {
         let total = self.total(R::KIND, q, &filter, &args)?;
         let limit = page.limit();
         let (sql, args) = Self::page_sql(filter, args, page)?;
-        let mut rows =
-            self.rows(&sql, &args)?.iter().map(|r| Ok((r.int(0)?, r.text(1)?))).collect::<Result<Vec<_>>>()?;
+        let mut rows = self
+            .rows(&sql, &args)?
+            .into_iter()
+            .map(|mut r| Ok((r.int(0)?, r.take_text(1)?)))
+            .collect::<Result<Vec<_>>>()?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more { rows.last().map(|(seq, _)| Cursor(seq.to_string())) } else { None };
-        let items = rows.iter().map(|(_, d)| decode(d)).collect::<Result<Vec<R>>>()?;
+        let items = rows.into_iter().map(|(seq, d)| self.docs.decode(seq, d, decode)).collect::<Result<Vec<R>>>()?;
         Ok(Page { items, total, next })
     }
 

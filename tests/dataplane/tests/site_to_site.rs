@@ -236,6 +236,15 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
             assert!(time_to_ping(&topo.vpc, ONPREM_HOST, SETTLE).is_some(), "tunnel up");
             let ns = driver.namespace_of("vpn-res").expect("ns");
 
+            // Events: once the tunnel is up and nothing happens, the driver reports no change (the reconciler
+            // then leaves the gateway alone)...
+            let changed = |d: &NetnsDriver| d.take_changed().expect("the netns driver reports changes");
+            let quiet = Instant::now() + SETTLE;
+            while !changed(&driver).is_empty() && Instant::now() < quiet {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            assert!(changed(&driver).is_empty(), "changes reported with nothing happening");
+
             // Kill charon: observe reports it, the reconciler applies again, traffic flows again.
             let charon = driver.daemon_pids("vpn-res").expect("pids")[0];
             let killed = Instant::now();
@@ -244,6 +253,13 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
                 rustix::process::Signal::KILL,
             )
             .expect("kill charon");
+            // ... and the end of charon's event connection marks the gateway changed at once.
+            let mut marked = false;
+            while !marked && killed.elapsed() < SETTLE {
+                marked = changed(&driver).contains("vpn-res");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(marked, "a killed charon did not mark its gateway changed");
             let mut seen_not_ready = false;
             let back = loop {
                 let obs = reconcile(&driver, &intent).await;

@@ -7,7 +7,7 @@ use openvgw_core::{now_ms, Page};
 use rand::Rng;
 use serde::Serialize;
 
-use super::{description, name, tag_filters, Empty, Paged, TagSet};
+use super::{description, name, tag_filters, Empty, Paged, TagSet, WireAddr};
 use crate::action::Call;
 use crate::defaults::{GatewayBilling, SSL_CONNECTIONS};
 use crate::error::WireError;
@@ -35,8 +35,8 @@ pub struct Modified {
     #[serde(rename = "VSwitchId")]
     vswitch_id: String,
     status: &'static str,
-    internet_ip: String,
-    intranet_ip: String,
+    internet_ip: WireAddr,
+    intranet_ip: WireAddr,
     spec: String,
     create_time: i64,
     end_time: i64,
@@ -61,9 +61,9 @@ pub struct View {
     vpc_id: String,
     #[serde(rename = "VSwitchId")]
     vswitch_id: String,
-    internet_ip: String,
-    intranet_ip: String,
-    ssl_vpn_internet_ip: String,
+    internet_ip: WireAddr,
+    intranet_ip: WireAddr,
+    ssl_vpn_internet_ip: WireAddr,
     create_time: i64,
     end_time: i64,
     spec: String,
@@ -107,8 +107,8 @@ fn enable(b: bool) -> &'static str {
     }
 }
 
-fn public_ip(gw: &VpnGateway) -> String {
-    gw.primary_ip().map(|a| a.to_string()).unwrap_or_default()
+fn public_ip(gw: &VpnGateway) -> WireAddr {
+    WireAddr(gw.primary_ip())
 }
 
 fn view(t: &Tagged<VpnGateway>, reservation: bool) -> View {
@@ -119,7 +119,7 @@ fn view(t: &Tagged<VpnGateway>, reservation: bool) -> View {
         vpc_id: gw.vpc_id.clone(),
         vswitch_id: gw.subnet_id.clone(),
         internet_ip: public_ip(gw),
-        intranet_ip: gw.private_ip.to_string(),
+        intranet_ip: WireAddr(Some(gw.private_ip)),
         ssl_vpn_internet_ip: public_ip(gw),
         create_time: gw.created_at,
         end_time: billing.end_time,
@@ -240,7 +240,7 @@ pub fn modify(c: &Call) -> Result<Modified, WireError> {
     Ok(Modified {
         status: spelling::gateway_status::render(gw.status()),
         internet_ip: public_ip(&gw),
-        intranet_ip: gw.private_ip.to_string(),
+        intranet_ip: WireAddr(Some(gw.private_ip)),
         spec: format!("{}M", gw.bandwidth_mbps),
         create_time: gw.created_at,
         end_time: gw.ext.get::<GatewayBilling>().end_time,

@@ -6,6 +6,7 @@ use openvgw_core::{validate, Error, Field, Rule, Secret};
 use serde::Serialize;
 
 use super::connections::{ike_patch, ike_view, ipsec_patch, ipsec_view, IkeView, IpsecView};
+use super::WireAddr;
 use super::{cidrs, iso8601, Empty};
 use crate::action::Call;
 use crate::defaults;
@@ -118,7 +119,7 @@ pub struct View {
     vpn_gateway_id: String,
     region_id: String,
     creation_time: String,
-    internet_ip: String,
+    internet_ip: WireAddr,
     local_subnet: String,
     client_ip_pool: String,
     effect_immediately: bool,
@@ -140,7 +141,7 @@ fn view(s: &IpsecServer, gw: &VpnGateway) -> View {
         vpn_gateway_id: s.gateway_id.clone(),
         region_id: s.scope.region.clone(),
         creation_time: iso8601(s.created_at),
-        internet_ip: gw.primary_ip().map(|a| a.to_string()).unwrap_or_default(),
+        internet_ip: WireAddr(gw.primary_ip()),
         local_subnet: openvgw_core::model::join_nets(&s.local_subnets),
         client_ip_pool: s.client_ip_pool.to_string(),
         effect_immediately: s.initiate,

@@ -23,6 +23,20 @@ use crate::params::{NumberedPage, Params};
 /// Tag keys and values may not claim Alibaba's own prefixes.
 const RESERVED_TAG_PREFIXES: &[&str] = &["aliyun", "acs:"];
 
+/// An address on the wire: its dotted form, or `""` when there is none. Serialised without `fmt` (serde's
+/// formatter for addresses), which was a noticeable part of rendering a page of gateways.
+#[derive(Clone, Copy)]
+pub struct WireAddr(pub Option<std::net::Ipv4Addr>);
+
+impl Serialize for WireAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(a) => a.serialize(s),
+            None => s.serialize_str(""),
+        }
+    }
+}
+
 /// An empty response body (the layer adds `RequestId`).
 #[derive(Serialize)]
 pub struct Empty {}

@@ -7,7 +7,7 @@ use openvgw_core::model::{ClientAuth, Extensions, SslVpnClientCert, SslVpnServer
 use openvgw_core::{now_ms, Error, Field, Rule};
 use serde::Serialize;
 
-use super::{cidrs, name, Empty, Paged};
+use super::{cidrs, name, Empty, Paged, WireAddr};
 use crate::action::Call;
 use crate::defaults::{self, SslServerMfa};
 use crate::error::WireError;
@@ -164,7 +164,7 @@ pub struct ServerView {
     compress: bool,
     connections: u32,
     max_connections: u32,
-    internet_ip: String,
+    internet_ip: WireAddr,
     create_time: i64,
     enable_multi_factor_auth: bool,
     #[serde(rename = "IDaaSInstanceId")]
@@ -188,7 +188,7 @@ fn server_view(s: &SslVpnServer, gw: &VpnGateway) -> ServerView {
         compress: s.compress,
         connections: s.connections,
         max_connections: gw.ssl_max_connections,
-        internet_ip: gw.primary_ip().map(|a| a.to_string()).unwrap_or_default(),
+        internet_ip: WireAddr(gw.primary_ip()),
         create_time: s.created_at,
         enable_multi_factor_auth: mfa.enable_multi_factor_auth,
         idaas_instance_id: mfa.idaas_instance_id,

@@ -79,7 +79,8 @@ impl Index {
 }
 
 /// Implemented by every stored resource type.
-pub trait Resource: Serialize + DeserializeOwned + Send + 'static {
+/// `Clone + Sync`: the store keeps decoded documents and hands out copies.
+pub trait Resource: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const KIND: Kind;
     fn id(&self) -> &str;
     fn scope(&self) -> &Scope;
@@ -126,9 +127,23 @@ macro_rules! resource {
 pub(crate) use resource;
 
 /// Vendor-only attributes of a resource, one typed record per dialect, opaque to everything else.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Extensions(BTreeMap<String, serde_json::Value>);
+///
+/// Shared behind an `Arc` (copied on write): resources are cloned out of the store's cache of decoded documents,
+/// and a deep copy of these trees was most of such a clone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extensions(std::sync::Arc<BTreeMap<String, serde_json::Value>>);
+
+impl Serialize for Extensions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Extensions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::deserialize(d).map(|m| Extensions(std::sync::Arc::new(m)))
+    }
+}
 
 /// A dialect's record in [`Extensions`].
 pub trait Extension: Serialize + DeserializeOwned + Default {
@@ -145,12 +160,12 @@ impl Extensions {
 
     /// The dialect's record; its default when the resource was created through another dialect.
     pub fn get<E: Extension>(&self) -> E {
-        self.0.get(E::KEY).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+        self.0.get(E::KEY).and_then(|v| E::deserialize(v).ok()).unwrap_or_default()
     }
 
     pub fn set<E: Extension>(&mut self, e: &E) {
         if let Ok(v) = serde_json::to_value(e) {
-            self.0.insert(E::KEY.to_string(), v);
+            std::sync::Arc::make_mut(&mut self.0).insert(E::KEY.to_string(), v);
         }
     }
 }

@@ -55,6 +55,7 @@ impl Inner {
 
         // charon and its tunnel devices.
         let charon_pid = self.ensure_charon(ns, &paths).await?;
+        self.listen(gw, &intent.gateway_id, &paths, charon_pid);
         if self.backend.is_libipsec() {
             let tun_up = sys::wait_until(DAEMON_START_TIMEOUT, || sys::link_exists(Some(ns), LIBIPSEC_TUN)).await;
             if !tun_up {

@@ -51,6 +51,7 @@
 mod backend;
 mod charon;
 mod check;
+mod events;
 mod firewall;
 mod health;
 mod lifecycle;
@@ -127,6 +128,8 @@ struct Inner {
     gateways_dir: PathBuf,
     run_dir: PathBuf,
     gateways: Mutex<HashMap<String, Arc<Gateway>>>,
+    /// Gateways whose charon reported a change (see `events`).
+    changes: Arc<events::Changes>,
 }
 
 /// Per-gateway bookkeeping. `work` serialises apply / remove; `state` is only held briefly.
@@ -143,6 +146,8 @@ struct GatewayState {
     health: BTreeMap<String, HealthProbe>,
     /// The management connection of each SSL-VPN server, by server id.
     managers: BTreeMap<String, Arc<mgmt::Manager>>,
+    /// charon's event subscription.
+    listener: Option<events::Listener>,
 }
 
 impl Gateway {
@@ -246,6 +251,7 @@ impl NetnsDriver {
                 gateways_dir,
                 run_dir,
                 gateways: Mutex::new(HashMap::new()),
+                changes: Default::default(),
                 opts,
             }),
         })
@@ -313,6 +319,33 @@ impl Inner {
         }
     }
 
+    /// Subscribes to the events of the gateway's charon (process `pid`) unless that is done already.
+    fn listen(&self, gw: &Gateway, gateway_id: &str, paths: &GatewayPaths, pid: i32) {
+        let mut st = gw.state();
+        if st.listener.as_ref().is_some_and(|l| l.serves(pid)) {
+            return;
+        }
+        st.listener =
+            Some(events::Listener::start(self.changes.clone(), gateway_id.to_string(), paths.vici.clone(), pid));
+    }
+
+    /// `Driver::take_changed`: gateways with events since the last call, and those whose state no event reports
+    /// (SSL-VPN sessions, health-check verdicts) or that have no live subscription yet.
+    fn take_changed(&self) -> std::collections::HashSet<String> {
+        let mut out = self.changes.take();
+        let map = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, gw) in map.iter() {
+            let st = gw.state();
+            let Some(intent) = &st.intent else { continue };
+            let unevented = !intent.ssl_servers.is_empty()
+                || intent.tunnels.iter().any(|t| t.health_check.as_ref().is_some_and(|h| h.enable));
+            if unevented || !st.listener.as_ref().is_some_and(|l| l.is_live()) {
+                out.insert(id.clone());
+            }
+        }
+        out
+    }
+
     /// The gateway's entry, loading the last applied intent from disk after a restart of openvgw.
     fn entry(&self, gateway_id: &str) -> Arc<Gateway> {
         let mut map = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
@@ -373,6 +406,10 @@ impl Inner {
 impl Driver for NetnsDriver {
     fn name(&self) -> &'static str {
         "netns"
+    }
+
+    fn take_changed(&self) -> Option<std::collections::HashSet<String>> {
+        Some(self.inner.take_changed())
     }
 
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {

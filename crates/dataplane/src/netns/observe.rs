@@ -26,6 +26,9 @@ impl Inner {
         let Some(pid) = self.charon_id(&paths, |id| id.running()) else {
             return false;
         };
+        // After a restart of openvgw the running charon is adopted here: its events tell when to look again. (A
+        // gateway not idle or not at its applied generation is being applied, which subscribes.)
+        self.listen(gw, &intent.gateway_id, &paths, pid);
         let Ok(mut c) = vici(&paths.vici).await else {
             return false;
         };
