@@ -6,7 +6,7 @@ use ipnet::Ipv4Net;
 use openvgw_core::crypto::{
     DhGroup, Dpd, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity, IpsecConfig, NegotiationMode,
 };
-use openvgw_core::ids::random_secret;
+use openvgw_core::ids::random_psk;
 use openvgw_core::model::{
     BgpConfig, ConnectionMode, CryptoSuite, CustomerGateway, Extensions, HaRole, HealthCheck, Index, PeerIdentity,
     PolicyRule, Scope, Tag, TunnelInside, TunnelState, VpnConnection, VpnGateway,
@@ -464,7 +464,7 @@ impl Service {
             policy_rules: input.policy_rules.clone(),
             inside,
             bgp,
-            psk: input.psk.clone().unwrap_or_else(|| Secret::new(random_secret(16))),
+            psk: input.psk.clone().unwrap_or_else(|| Secret::new(random_psk(16))),
             ike,
             ipsec: input.ipsec.clone(),
             health_check: input.health_check.clone(),

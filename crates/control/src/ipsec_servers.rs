@@ -2,7 +2,7 @@
 
 use ipnet::Ipv4Net;
 use openvgw_core::crypto::{IdentityType, IkeConfig, IpsecConfig};
-use openvgw_core::ids::random_secret;
+use openvgw_core::ids::random_psk;
 use openvgw_core::model::{IpsecServer, Scope, VpnGateway};
 use openvgw_core::{now_ms, Error, Field, Kind, Page, PageRequest, Precondition, Result, Rule, Secret};
 use openvgw_store::ListQuery;
@@ -97,7 +97,7 @@ impl Service {
                 ike,
                 ipsec: spec.ipsec.clone(),
                 psk_enabled: true,
-                psk: spec.psk.clone().unwrap_or_else(|| Secret::new(random_secret(16))),
+                psk: spec.psk.clone().unwrap_or_else(|| Secret::new(random_psk(16))),
                 created_at: now,
                 updated_at: now,
                 online_clients: 0,

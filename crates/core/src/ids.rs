@@ -162,6 +162,25 @@ pub fn random_secret(len: usize) -> String {
     (0..len).map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char).collect()
 }
 
+/// A generated pre-shared key: [`random_secret`] that never starts with `0x` or `0s` in any case. strongSwan
+/// (swanctl.conf, ipsec.secrets) and libreswan read a secret with such a prefix as hex or base64 even when quoted, so
+/// a customer who copies such a key into their configuration would hold a different key (about one generated key in
+/// a thousand would).
+pub fn random_psk(len: usize) -> String {
+    loop {
+        let psk = random_secret(len);
+        if !is_encoded_secret(&psk) {
+            return psk;
+        }
+    }
+}
+
+/// Whether strongSwan/libreswan would decode `secret` (`0x…` hex, `0s…` base64) rather than take it as written.
+pub fn is_encoded_secret(secret: &str) -> bool {
+    let b = secret.as_bytes();
+    b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'x' | b's')
+}
+
 /// 32 random lower-case hex digits.
 pub fn random_hex(len: usize) -> String {
     const HEX: &[u8] = b"0123456789abcdef";
@@ -181,6 +200,24 @@ pub fn uuid_v4() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_psks_are_never_read_as_hex_or_base64_by_ipsec_daemons() {
+        for encoded in ["0x1234", "0Xab", "0sQUJD", "0S"] {
+            assert!(is_encoded_secret(encoded), "{encoded}");
+        }
+        for plain in ["", "0", "x0", "00x", "0a", "s3cret"] {
+            assert!(!is_encoded_secret(plain), "{plain}");
+        }
+        // A prefix the generator would otherwise produce about once in a thousand keys; 2-character keys hit it
+        // about once in 240, so this many would all but surely include one.
+        for _ in 0..20_000 {
+            let psk = random_psk(2);
+            assert_eq!(psk.len(), 2);
+            assert!(!is_encoded_secret(&psk), "{psk}");
+        }
+        assert_eq!(random_psk(16).len(), 16);
+    }
 
     #[test]
     fn id_styles() {

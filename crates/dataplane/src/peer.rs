@@ -37,6 +37,16 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A PSK as both daemons' secrets files read it back byte for byte: quoted as written, or as `0x…` hex when it starts
+/// like an encoded secret (`0x`, `0s`), which strongSwan and libreswan would decode even inside quotes.
+fn psk_value(psk: &str) -> String {
+    if openvgw_core::ids::is_encoded_secret(psk) {
+        format!("0x{}", hex::encode(psk.as_bytes()))
+    } else {
+        quote(psk)
+    }
+}
+
 fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()
 }
@@ -86,7 +96,7 @@ pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
     let _ = writeln!(out, "  ike-{} {{", p.name);
     let _ = writeln!(out, "    id-local = {}", p.local_id);
     let _ = writeln!(out, "    id-remote = {}", p.remote_id);
-    let _ = writeln!(out, "    secret = {}", quote(p.psk));
+    let _ = writeln!(out, "    secret = {}", psk_value(p.psk));
     let _ = writeln!(out, "  }}\n}}");
     Ok(out)
 }
@@ -166,7 +176,7 @@ pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
     // The default "ipsec _updown" may resolve to strongSwan's ipsec script where both are present.
     let _ = writeln!(c, "\tleftupdown=/usr/libexec/ipsec/_updown");
     let _ = writeln!(c, "\tauto={}", if p.initiate { "start" } else { "add" });
-    let secrets = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), quote(p.psk));
+    let secrets = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), psk_value(p.psk));
     Ok(LibreswanConfig { ipsec_conf: c, ipsec_secrets: secrets })
 }
 
@@ -249,6 +259,19 @@ mod tests {
         assert!(c.ipsec_conf.contains("esp=aes128-sha1\n\tpfs=no"));
         assert_eq!(c.ipsec_secrets, "198.51.100.2 @gw.example : PSK \"s3cr\\\"et\"\n");
         assert!(!c.ipsec_conf.contains("NOTE"), "group14 needs no warning");
+    }
+
+    #[test]
+    fn a_psk_the_daemons_would_decode_is_written_as_hex_of_its_bytes() {
+        let (ike, ipsec) = proposals();
+        for (psk, written) in [("0xM6jA", "0x30784d366a41"), ("0S00", "0x30533030"), ("x0", "\"x0\"")] {
+            let mut p = side(&ike, &ipsec);
+            p.psk = psk;
+            let conf = strongswan(&p).expect("renders");
+            assert!(conf.contains(&format!("secret = {written}\n")), "{psk}: {conf}");
+            let c = libreswan(&p).expect("renders");
+            assert!(c.ipsec_secrets.ends_with(&format!(": PSK {written}\n")), "{psk}: {}", c.ipsec_secrets);
+        }
     }
 
     #[test]
