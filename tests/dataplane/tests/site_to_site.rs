@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use openvgw_core::crypto::{DhGroup, Encryption, IdentityType, IkeVersion, Integrity, NegotiationMode};
 use openvgw_core::model::{HealthCheck, TunnelState};
-use openvgw_dataplane::netns::NetnsDriver;
+use openvgw_dataplane::netns::{NetnsDriver, NEIGH_TABLE_FLOOR};
 use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, PolicyRouteIntent, RouteIntent};
 use openvgw_dataplane_tests::*;
 
@@ -228,6 +228,12 @@ fn killed_charon_deleted_namespace_and_restart_reconverge() {
     t.ipsec.pfs = Some(DhGroup::Group14);
     let intent = intent("vpn-res", vec![t.clone()]);
     lab.start_peer(&topo.cgw, &t, lab.driver().backend(), VPC_CIDR);
+    // A driver makes room in the host's neighbour table (one for all namespaces) for many gateways' peers.
+    for (i, floor) in NEIGH_TABLE_FLOOR.iter().enumerate() {
+        let path = format!("/proc/sys/net/ipv4/neigh/default/gc_thresh{}", i + 1);
+        let now: u64 = std::fs::read_to_string(&path).expect("sysctl").trim().parse().expect("a number");
+        assert!(now >= *floor, "{path} is {now}, below {floor}");
+    }
     let rt = runtime();
     let ns = {
         let driver = lab.driver();

@@ -66,6 +66,8 @@ pub(crate) mod sys;
 #[cfg(test)]
 mod testing;
 
+pub use net::NEIGH_TABLE_FLOOR;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -240,6 +242,7 @@ impl NetnsDriver {
             tracing::info!(bridge = %cfg.public_bridge, "created the public bridge");
         }
         sys::run_blocking("ip", &["link", "set", "dev", &cfg.public_bridge, "up"])?;
+        net::raise_neighbour_table();
         let backend = opts.backend.unwrap_or_else(detect_ipsec_backend);
         tracing::info!(%backend, state_dir = %state_dir.display(), "netns data plane ready");
         Ok(NetnsDriver {

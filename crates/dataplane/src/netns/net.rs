@@ -44,6 +44,33 @@ pub(crate) async fn master_of(link: &str) -> Option<String> {
     links.first()?.get("master")?.as_str().map(str::to_string)
 }
 
+/// The floor this driver raises the host's IPv4 neighbour table to: (`gc_thresh1`, `gc_thresh2`, `gc_thresh3`).
+/// The table is one for all namespaces, and a gateway host holds an entry per (gateway, peer address) besides the
+/// peers' own: with the kernel's defaults (128, 512, 1024) a hundred gateways with ten peers each overflow it, and a
+/// new tunnel's packets are dropped until garbage collection frees entries, tens of seconds later ("neighbor table
+/// overflow" in the kernel log; measured by `bench/dataplane.py --fleet 100x10`). Room for 32k entries costs a few
+/// MB at most.
+pub const NEIGH_TABLE_FLOOR: [u64; 3] = [4096, 16384, 32768];
+
+/// Raises the host's neighbour-table thresholds to [`NEIGH_TABLE_FLOOR`] where they are lower (never lowers them);
+/// a host that refuses (a read-only /proc/sys) gets a warning, not a failure: small fleets fit the defaults.
+pub(crate) fn raise_neighbour_table() {
+    for (i, floor) in NEIGH_TABLE_FLOOR.iter().enumerate() {
+        let path = format!("/proc/sys/net/ipv4/neigh/default/gc_thresh{}", i + 1);
+        let now = std::fs::read_to_string(&path).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        if now.is_some_and(|n| n >= *floor) {
+            continue;
+        }
+        match std::fs::write(&path, floor.to_string()) {
+            Ok(()) => {
+                tracing::info!(setting = %path, from = ?now, to = floor, "raised the neighbour table for many gateways")
+            }
+            Err(e) => tracing::warn!(setting = %path, error = %e,
+                "cannot raise the neighbour table; a host with many gateways may drop new tunnels' packets"),
+        }
+    }
+}
+
 /// Creates the namespace if needed; true when it was created.
 pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
     let created = !sys::netns_exists(ns);
