@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -149,10 +150,18 @@ def installed(peer: Charon) -> int:
     return peer.swanctl("--list-sas", check=False).stdout.count("INSTALLED")
 
 
+def ike_established(peer: Charon) -> int:
+    """IKE_SAs past their handshake, from `swanctl --stats` (cheap: listing a thousand SAs ten times a second
+    would take the peer's charon from the negotiations being measured)."""
+    m = re.search(r"IKE_SAs: (\d+) total, (\d+) half-open", peer.swanctl("--stats", check=False).stdout)
+    return int(m.group(1)) - int(m.group(2)) if m else 0
+
+
 def wait_installed(peer: Charon, n: int, when: str) -> None:
-    """Until the peer has `n` CHILD_SAs; the deadline only bounds a broken run (a minute plus 0.5 s a tunnel)."""
+    """Until the peer has `n` CHILD_SAs; the deadline only bounds a broken run (a minute plus 0.5 s a tunnel).
+    Polls the cheap IKE_SA count and confirms with the installed CHILD_SAs once that count is reached."""
     deadline = time.monotonic() + 60 + n * 0.5
-    while installed(peer) < n:
+    while ike_established(peer) < n or installed(peer) < n:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {installed(peer)} of {n} tunnels up {when}\n{peer.log_tail(30)}")
         time.sleep(0.2)
@@ -179,7 +188,11 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
     lab.attach(peer_ns, "pub0", PUB_BRIDGE, f"{cgw_ips[0]}/24")
     for ip in cgw_ips[1:]:
         sh("ip", "-n", peer_ns, "addr", "add", f"{ip}/24", "dev", "pub0")
-    peer = Charon(lab, peer_ns, "fleet-charon", kernel_esp)
+    # One charon stands in for `per_gw` customers, so every gateway address has `per_gw` half-open IKE_SAs with it
+    # at once where a real customer would see one: its per-peer-IP limits (block_threshold 5, cookies from 10
+    # half-open in all) would drop or delay what separate customers would answer at once.
+    peer_options = f"  block_threshold = {2 * per_gw}\n  cookie_threshold = {4 * gateways * per_gw}"
+    peer = Charon(lab, peer_ns, "fleet-charon", kernel_esp, peer_options)
     cgws = [api.call("CreateCustomerGateway", {"IpAddress": ip})["CustomerGatewayId"] for ip in cgw_ips]
     t0 = time.monotonic()
     gws = [api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "Name": f"fleet{j}"})["VpnGatewayId"]
@@ -234,7 +247,7 @@ def fleet(api, server, lab, kernel_esp: bool, gateways: int, per_gw: int) -> Non
     remove_gateway_namespaces()
     reap_orphans()
     peer.stop()
-    peer = Charon(lab, peer_ns, "fleet-charon2", kernel_esp)
+    peer = Charon(lab, peer_ns, "fleet-charon2", kernel_esp, peer_options)
     peer.load(whole())
     t2 = time.monotonic()
     server.start()
@@ -258,6 +271,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--fleet", metavar="GxC", help="only the fleet run: G gateways x C connections (e.g. 100x10)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (server, charon logs) afterwards")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces)", file=sys.stderr)
@@ -339,7 +353,10 @@ def main() -> int:
         remove_gateway_namespaces()
         lab.close()
         reap_orphans()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work} (server.log, the peers' charon logs, the data directory)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

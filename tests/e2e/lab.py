@@ -153,7 +153,8 @@ class Lab:
 class Charon:
     """A strongSwan peer (customer gateway or road warrior) in its own namespace, configured with swanctl."""
 
-    def __init__(self, lab: Lab, ns: str, name: str, kernel_esp: bool):
+    def __init__(self, lab: Lab, ns: str, name: str, kernel_esp: bool, charon_options: str = ""):
+        """`charon_options`: extra lines for strongswan.conf's `charon` section."""
         self.lab, self.ns = lab, ns
         self.dir = lab.workdir / name
         for sub in ("swanctl/x509", "swanctl/x509ca", "swanctl/private", "swanctl/conf.d"):
@@ -175,6 +176,7 @@ charon {{
   load_modular = no
   load = random nonce openssl aes sha1 sha2 md5 des hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints kdf {kplug} socket-default vici updown attr
   install_virtual_ip = yes
+{charon_options}
   plugins {{
     vici {{
       socket = unix://{self.dir}/charon.vici

@@ -5,10 +5,13 @@
 //! as the SDKs sign (ACS3-HMAC-SHA256 for Alibaba, SDK-HMAC-SHA256 for Huawei). In order:
 //!   1. `GET /healthz`, a constant route of the same server: the baseline every figure is divided by, so that the
 //!      ratios mean the same on any machine;
-//!   2. page costs with `--small` customer gateways stored (the "1k" side of the scaling figure);
+//!   2. page costs with `--small` customer gateways stored (the "1k" side of the scaling figure); a second tenant
+//!      gets as many;
 //!   3. `CreateCustomerGateway` (durable, group-committed) until `--resources` are stored, then Huawei's
 //!      `create_cgw` for as many;
-//!   4. the same page costs again, now with `--resources` stored: the ratio is how a page's cost grows with data;
+//!   4. the same page costs again, now with `--resources` stored: the ratio is how a page's cost grows with data
+//!      (and with everything that grew meanwhile, such as the nonce table); then the second tenant's pages against
+//!      the first's in alternating rounds, so that both meet the same store and load: the page's own cost;
 //!   5. `DescribeVpnGateways` with `PageSize=50` (`--gateways` VPN gateways stored) and Huawei's `list_cgws`;
 //!   6. `--sustained` more `DescribeVpnGateways` calls (10 per page) with the server's resident memory before and
 //!      after.
@@ -262,6 +265,43 @@ async fn metric(port: u16, name: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no {name} in /metrics"))
 }
 
+/// The Alibaba and Huawei signers of a tenant printed by `openvgw tenant create`.
+fn signers(t: &serde_json::Value, host: &str) -> anyhow::Result<(Arc<Signer>, Arc<HwSigner>)> {
+    let ak = t["access_key_id"].as_str().context("no key")?.to_string();
+    let sk = t["access_key_secret"].as_str().context("no secret")?.to_string();
+    let project = t["projects"]["cn-north-4"].as_str().context("no cn-north-4 project")?.to_string();
+    Ok((
+        Arc::new(Signer { ak: ak.clone(), sk: sk.clone(), host: host.to_string() }),
+        Arc::new(HwSigner { ak, sk, host: host.to_string(), project }),
+    ))
+}
+
+/// The marker the service hands out after the first `count` Huawei customer gateways (pages of at most 200).
+async fn marker_after(port: u16, hw: &HwSigner, count: u64) -> anyhow::Result<String> {
+    let mut c = Conn::open(port).await?;
+    let (mut seen, mut next, count) = (0, String::new(), count.max(1));
+    while seen < count {
+        let limit = (count - seen).min(200);
+        let query = if next.is_empty() { format!("limit={limit}") } else { format!("limit={limit}&marker={next}") };
+        let (_, body) = c.send(&hw.request("GET", "/customer-gateways", &query, "")).await?;
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        next = v["page_info"]["next_marker"].as_str().with_context(|| format!("no next_marker in {body}"))?.into();
+        seen += limit;
+    }
+    Ok(next)
+}
+
+/// Adds a round of (Alibaba page, Huawei page) figures to what earlier rounds measured.
+fn absorb(acc: &mut Option<(Figures, Figures)>, (a, h): (Figures, Figures)) {
+    match acc {
+        Some((x, y)) => {
+            x.absorb(a);
+            y.absorb(h);
+        }
+        None => *acc = Some((a, h)),
+    }
+}
+
 struct Figures {
     name: String,
     latencies_us: Vec<u64>,
@@ -270,6 +310,13 @@ struct Figures {
 }
 
 impl Figures {
+    /// Adds another run of the same requests (alternating rounds).
+    fn absorb(&mut self, other: Figures) {
+        self.latencies_us.extend(other.latencies_us);
+        self.elapsed += other.elapsed;
+        self.errors += other.errors;
+    }
+
     fn rate(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -287,7 +334,7 @@ impl Figures {
             |p: f64| self.latencies_us.get(((n as f64 * p) as usize).min(n - 1)).copied().unwrap_or(0) as f64 / 1000.0;
         let ratio = baseline.map(|b| format!("  {:.3} of /healthz", self.rate() / b)).unwrap_or_default();
         println!(
-            "{:<38} {:>8} req {:>8.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  errors {}{ratio}",
+            "{:<46} {:>8} req {:>8.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  errors {}{ratio}",
             self.name,
             self.latencies_us.len(),
             self.rate(),
@@ -371,17 +418,23 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let data = dir.path().join("data");
     let store_args: Vec<String> = args.store.iter().flat_map(|s| ["--store".to_string(), s.clone()]).collect();
-    let tenant = std::process::Command::new(&args.bin)
-        .args(["tenant", "create", "--name", "bench", "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .args(&store_args)
-        .output()?;
-    if !tenant.status.success() {
-        bail!("tenant create failed: {}", String::from_utf8_lossy(&tenant.stderr));
-    }
-    let t: serde_json::Value = serde_json::from_slice(&tenant.stdout)?;
+    // The tenant everything is measured with, and a second one that keeps `small` customer gateways for the
+    // same-window page comparison (phase 4).
+    let create_tenant = |name: &str| -> anyhow::Result<serde_json::Value> {
+        let out = std::process::Command::new(&args.bin)
+            .args(["tenant", "create", "--name", name, "--data-dir"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .args(&store_args)
+            .output()?;
+        if !out.status.success() {
+            bail!("tenant create failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let t = create_tenant("bench")?;
+    let t_small = create_tenant("bench-small")?;
     let mut server = tokio::process::Command::new(&args.bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{}", args.port), "--data-dir"])
         .arg(&data)
@@ -410,17 +463,9 @@ async fn main() -> anyhow::Result<()> {
     if !up {
         bail!("the server did not answer /healthz");
     }
-    let signer = Arc::new(Signer {
-        ak: t["access_key_id"].as_str().context("no key")?.to_string(),
-        sk: t["access_key_secret"].as_str().context("no secret")?.to_string(),
-        host: format!("127.0.0.1:{}", args.port),
-    });
-    let hw = Arc::new(HwSigner {
-        ak: signer.ak.clone(),
-        sk: signer.sk.clone(),
-        host: signer.host.clone(),
-        project: t["projects"]["cn-north-4"].as_str().context("no cn-north-4 project")?.to_string(),
-    });
+    let host = format!("127.0.0.1:{}", args.port);
+    let (signer, hw) = signers(&t, &host)?;
+    let (small_signer, small_hw) = signers(&t_small, &host)?;
     println!(
         "openvgw-bench{}: store {}, {} then {} customer gateways per dialect, {} VPN gateways, {} connections, {}",
         if args.quick { " (quick)" } else { "" },
@@ -444,9 +489,8 @@ async fn main() -> anyhow::Result<()> {
     let base = Some(health.rate());
 
     // Customer gateways: Alibaba's from 198.18.0.0/16, Huawei's from 198.19.0.0/16 (the benchmarking range; nothing
-    // is sent there). `from..to` creates the next ones.
-    let create_aliyun = |from: u64, to: u64| {
-        let s = signer.clone();
+    // is sent there). `from..to` creates the next ones for the tenant that `s` / `h` sign for.
+    let create_aliyun = |s: Arc<Signer>, from: u64, to: u64| {
         let first = u32::from(Ipv4Addr::new(198, 18, 0, 1));
         run(
             "CreateCustomerGateway",
@@ -459,8 +503,7 @@ async fn main() -> anyhow::Result<()> {
             }),
         )
     };
-    let create_huawei = |from: u64, to: u64| {
-        let h = hw.clone();
+    let create_huawei = |h: Arc<HwSigner>, from: u64, to: u64| {
         let first = u32::from(Ipv4Addr::new(198, 19, 0, 1));
         run(
             "create_cgw",
@@ -480,59 +523,44 @@ async fn main() -> anyhow::Result<()> {
     };
     // The page whose cost must not grow with the data: Alibaba's first page of 50 (offset paging, with its
     // TotalCount) and a Huawei page of 50 from a marker (keyset paging) in the middle of the first `small`.
-    let (s, h) = (signer.clone(), hw.clone());
-    let marker = Arc::new(std::sync::Mutex::new(String::new()));
-    let pages = |stored: u64| {
-        let (s, h, marker) = (s.clone(), h.clone(), marker.clone());
-        async move {
-            let a = run(
-                format!("DescribeCustomerGateways p1/50 @{stored}"),
-                port,
-                conc,
-                n,
-                Arc::new(move |_| {
-                    s.request(
-                        "DescribeCustomerGateways",
-                        &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())],
-                    )
-                }),
-            )
-            .await?;
-            let m = marker.lock().map(|m| m.clone()).unwrap_or_default();
-            let b = run(
-                format!("list_cgws 50 from a marker @{stored}"),
-                port,
-                conc,
-                n,
-                Arc::new(move |_| h.request("GET", "/customer-gateways", &format!("limit=50&marker={m}"), "")),
-            )
-            .await?;
-            anyhow::Ok((a, b))
-        }
+    let pages = |s: Arc<Signer>, h: Arc<HwSigner>, marker: String, label: String, requests: u64| async move {
+        let a = run(
+            format!("DescribeCustomerGateways p1/50 {label}"),
+            port,
+            conc,
+            requests,
+            Arc::new(move |_| {
+                s.request("DescribeCustomerGateways", &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())])
+            }),
+        )
+        .await?;
+        let b = run(
+            format!("list_cgws 50 from a marker {label}"),
+            port,
+            conc,
+            requests,
+            Arc::new(move |_| h.request("GET", "/customer-gateways", &format!("limit=50&marker={marker}"), "")),
+        )
+        .await?;
+        anyhow::Ok((a, b))
     };
 
-    // 2. Pages with `small` stored.
-    let mut c1 = create_aliyun(0, args.small).await?;
-    let mut c2 = create_huawei(0, args.small).await?;
-    {
-        // The marker the service hands out after the first half of the first `small` (pages of at most 200).
-        let mut c = Conn::open(port).await?;
-        let (mut seen, mut next) = (0, String::new());
-        while seen < (args.small / 2).max(1) {
-            let limit = ((args.small / 2).max(1) - seen).min(200);
-            let query = if next.is_empty() { format!("limit={limit}") } else { format!("limit={limit}&marker={next}") };
-            let (_, body) = c.send(&hw.request("GET", "/customer-gateways", &query, "")).await?;
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            next = v["page_info"]["next_marker"].as_str().with_context(|| format!("no next_marker in {body}"))?.into();
-            seen += limit;
-        }
-        *marker.lock().map_err(|_| anyhow::anyhow!("marker lock"))? = next;
-    }
-    let (mut a_small, mut h_small) = pages(args.small).await?;
+    // 2. Pages with `small` stored; the second tenant gets as many.
+    let mut c1 = create_aliyun(signer.clone(), 0, args.small).await?;
+    let mut c2 = create_huawei(hw.clone(), 0, args.small).await?;
+    let marker = marker_after(port, &hw, args.small / 2).await?;
+    let (mut a_small, mut h_small) =
+        pages(signer.clone(), hw.clone(), marker.clone(), format!("@{}", args.small), n).await?;
+    let small_marker = {
+        let a = create_aliyun(small_signer.clone(), 0, args.small).await?;
+        let h = create_huawei(small_hw.clone(), 0, args.small).await?;
+        failed.set(failed.get() + a.errors + h.errors);
+        marker_after(port, &small_hw, args.small / 2).await?
+    };
 
     // 3. Durable creates up to `resources`.
-    let mut c3 = create_aliyun(args.small, per_dialect).await?;
-    let mut c4 = create_huawei(args.small, per_dialect).await?;
+    let mut c3 = create_aliyun(signer.clone(), args.small, per_dialect).await?;
+    let mut c4 = create_huawei(hw.clone(), args.small, per_dialect).await?;
     for f in [&mut c1, &mut c2, &mut c3, &mut c4] {
         f.name = format!("{} ({} req)", f.name, f.latencies_us.len());
     }
@@ -540,19 +568,48 @@ async fn main() -> anyhow::Result<()> {
     report(&mut c4, base);
     failed.set(failed.get() + c1.errors + c2.errors);
 
-    // 4. The same pages with everything stored.
-    let (mut a_big, mut h_big) = pages(per_dialect).await?;
+    // 4. The same pages with everything stored: the same tenant now (what a tenant sees as it grows, including
+    // what grew beside it: nonces, the database's size), and — in alternating rounds, so both meet the same store,
+    // nonce table and machine load — the tenant of `small` against the tenant of `resources` (the page's own cost).
+    let (mut a_big, mut h_big) =
+        pages(signer.clone(), hw.clone(), marker.clone(), format!("@{per_dialect}"), n).await?;
     for f in [&mut a_small, &mut a_big, &mut h_small, &mut h_big] {
         report(f, base);
     }
     println!(
-        "page cost @{} / @{}: DescribeCustomerGateways {:.2} (p99 {:.2}), list_cgws {:.2} (p99 {:.2})",
+        "page cost, same tenant @{} later / @{} earlier: DescribeCustomerGateways {:.2} (p99 {:.2}), list_cgws {:.2} (p99 {:.2})",
         per_dialect,
         args.small,
         a_small.rate() / a_big.rate(),
         a_big.p99_ms() / a_small.p99_ms().max(0.001),
         h_small.rate() / h_big.rate(),
         h_big.p99_ms() / h_small.p99_ms().max(0.001),
+    );
+    const ROUNDS: u64 = 4;
+    let (mut small_pages, mut big_pages) = (None, None);
+    for _ in 0..ROUNDS {
+        let small = pages(small_signer.clone(), small_hw.clone(), small_marker.clone(), String::new(), n / ROUNDS);
+        absorb(&mut small_pages, small.await?);
+        let big = pages(signer.clone(), hw.clone(), marker.clone(), String::new(), n / ROUNDS);
+        absorb(&mut big_pages, big.await?);
+    }
+    let ((mut a1, mut h1), (mut a2, mut h2)) = (small_pages.context("no rounds")?, big_pages.context("no rounds")?);
+    a1.name = format!("DescribeCustomerGateways p1/50 tenant@{}", args.small);
+    a2.name = format!("DescribeCustomerGateways p1/50 tenant@{per_dialect}");
+    h1.name = format!("list_cgws 50 from a marker tenant@{}", args.small);
+    h2.name = format!("list_cgws 50 from a marker tenant@{per_dialect}");
+    for f in [&mut a1, &mut a2, &mut h1, &mut h2] {
+        report(f, base);
+    }
+    println!(
+        "page cost, same window, tenant @{} / tenant @{} ({ROUNDS} alternating rounds): DescribeCustomerGateways \
+         {:.2} (p99 {:.2}), list_cgws {:.2} (p99 {:.2})",
+        per_dialect,
+        args.small,
+        a1.rate() / a2.rate(),
+        a2.p99_ms() / a1.p99_ms().max(0.001),
+        h1.rate() / h2.rate(),
+        h2.p99_ms() / h1.p99_ms().max(0.001),
     );
 
     // 5. Lists of VPN gateways.
