@@ -6,7 +6,8 @@ answer was lost (those carrying a ClientToken / X-Client-Token), deletes two gat
 runs 8 Alibaba SDK threads (customer gateways with tags, VPN gateways; every create with its own ClientToken) and 2
 Huawei SDK threads (customer gateways with tags and no token, each followed by a connection to it on one site-to-cloud
 gateway; client-to-site gateways with X-Client-Token) until a random number of writes was acknowledged, and kills the
-server with SIGKILL mid-load.
+server with SIGKILL mid-load. Beside them, 2 threads send hand-signed reads (a signed read's nonce is committed while
+its work runs, and the answer waits for that commit).
 
 The assertions hold for any kill moment: every acknowledged write is there exactly once (by its unique name) with
 the id the client was given; a write whose answer was lost is there once or not at all; a lost write re-sent with its
@@ -14,7 +15,8 @@ token after the restart exists exactly once; nothing else exists; every stored r
 attributes and tags it was created with (no tag rows without their resource; every connection on its gateway and
 customer gateway, the gateway's count equal to its connections); no public address is held twice;
 every gateway reaches its active state and every deleted one disappears after the restarts (the reconciler
-converges); the SQLite file passes `integrity_check`.
+converges); the SQLite file passes `integrity_check`; every signed read that was answered is refused as a replay
+when sent again after the restarts (its nonce was on disk before its answer).
 
 The kill moment comes from a seed printed with the test (CRASH_SEED=<n> repeats a run). The server binary is
 $OPENVGW_BIN; the store is SQLite in the data dir, or a fresh PostgreSQL database when $OPENVGW_TEST_STORE_URL is set
@@ -22,6 +24,7 @@ $OPENVGW_BIN; the store is SQLite in the data dir, or a fresh PostgreSQL databas
 """
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import os
@@ -47,6 +50,8 @@ ROUNDS = 4                      # kills; the server starts ROUNDS + 1 times
 ALI_CGW_THREADS = 6
 ALI_GW_THREADS = 2
 MAX_PER_THREAD = 150            # bound on one thread's writes in one round (the kill normally comes far earlier)
+READ_THREADS = 2
+MAX_READS_PER_THREAD = 400      # bound on one thread's signed reads in one round
 EIP_POOL = "198.18.64.0/20"
 PROVISION_MS = 400
 
@@ -98,6 +103,8 @@ class Ledger:
     stop: threading.Event = field(default_factory=threading.Event)
     # Per round, how the store committed the load (printed with the round).
     batching: List[str] = field(default_factory=list)
+    # Signed reads that were answered 200, exactly as sent: (target, headers).
+    reads: List[Any] = field(default_factory=list)
 
     def attempt(self, a: Attempt) -> Attempt:
         with self.cond:
@@ -191,6 +198,24 @@ def send_hw(hw: hwlib.Hw, ledger: Ledger, a: Attempt) -> bool:
         return False
     ledger.ack(a, rid)
     return True
+
+
+def read_worker(srv, tenant, ledger: Ledger) -> None:
+    """Hand-signed DescribeVpnGateways until the kill; keeps every answered request to replay it after the restarts."""
+    ak, sk = tenant["access_key_id"], tenant["access_key_secret"]
+    for _ in range(MAX_READS_PER_THREAD):
+        if ledger.stop.is_set():
+            return
+        target, headers = vgwlib.acs3_prepare(srv.port, ak, sk, "DescribeVpnGateways", {"RegionId": "cn-hangzhou"})
+        try:
+            r = vgwlib.http_request(srv.port, "POST", target, headers)
+        except (OSError, http.client.HTTPException):
+            return                              # the server is gone
+        with ledger.cond:
+            if r.status == 200:
+                ledger.reads.append((target, headers))
+            else:
+                ledger.refused.append(f"signed read: HTTP {r.status} {r.body[:200]!r}")
 
 
 def ali_worker(srv, tenant, ledger: Ledger, kind: str, tid: int, rnd: int) -> None:
@@ -361,6 +386,8 @@ def run_round(cluster, ali_t, hw_t, vgw, ledger: Ledger, rnd: int, kill_after: i
                                  daemon=True) for t in range(ALI_GW_THREADS)]
     threads += [threading.Thread(target=hw_worker, args=(cluster[t % n], hw_t, ledger, kind, t, rnd, vgw),
                                  daemon=True) for t, kind in enumerate(["hw-cgw", "hw-p2c"])]
+    threads += [threading.Thread(target=read_worker, args=(cluster[t % n], ali_t, ledger), daemon=True)
+                for t in range(READ_THREADS)]
     victim = leader(cluster)
     for t in threads:
         t.start()
@@ -511,6 +538,16 @@ def test_kill9_under_concurrent_writes(crash_cluster, tmp_path):
     outside = [ip for ip in addresses if not vgwlib.in_pool(ip, EIP_POOL)]
     if outside:
         problems.append(f"public addresses outside eip_pool: {outside}")
+
+    # Signed reads answered before a kill: their nonces survived it.
+    replayed = [vgwlib.http_request(srv.port, "POST", target, headers) for target, headers in ledger.reads]
+    accepted = [r for r in replayed if r.status == 200]
+    wrong = [r for r in replayed if r.status != 200 and r.json().get("Code") != "SignatureNonceUsed"]
+    if accepted or wrong:
+        problems.append(f"of {len(replayed)} answered signed reads sent again after the restarts, {len(accepted)} were "
+                        f"accepted and {len(wrong)} refused otherwise than as replays: {wrong[:3]}")
+    assert ledger.reads, f"seed {seed}: no signed read was answered"
+    print(f"{len(ledger.reads)} answered signed reads, all refused as replays after the restarts")
 
     acked = {k: sum(1 for a in ledger.of(k) if a.acked_id)
              for k in ("ali-cgw", "ali-gw", "hw-cgw", "hw-conn", "hw-p2c")}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use openvgw_auth::AuthError;
 use openvgw_control::Service;
-use openvgw_store::NonceCheck;
+use openvgw_store::{Durable, NonceCheck};
 use time::{Duration, OffsetDateTime};
 
 use crate::ApiRequest;
@@ -83,14 +83,20 @@ impl Authenticator {
         &self.limiter
     }
 
-    pub(crate) fn authenticate(&self, req: &ApiRequest, presented: Presented) -> Result<Option<Principal>, Failure> {
+    /// Who the request acts for, and the commit of its replay record: the request must not be answered before
+    /// that is on disk (a restart or another replica would accept it again), but its work may run meanwhile.
+    pub(crate) fn authenticate(
+        &self,
+        req: &ApiRequest,
+        presented: Presented,
+    ) -> Result<(Option<Principal>, Durable), Failure> {
         let signed = match presented {
-            Presented::Anonymous => return Ok(None),
+            Presented::Anonymous => return Ok((None, Durable::done())),
             Presented::Token(token) => {
                 let t =
                     self.svc.token(&token).map_err(Failure::Internal)?.ok_or(Failure::Auth(AuthError::TokenInvalid))?;
                 let via = Credential::Token { user_id: t.user_id, region: t.region };
-                return Ok(Some(Principal { tenant_id: t.tenant_id, via }));
+                return Ok((Some(Principal { tenant_id: t.tenant_id, via }), Durable::done()));
             }
             Presented::Signature(s) => s,
         };
@@ -103,16 +109,17 @@ impl Authenticator {
         signed.verify(req, key.secret.expose()).map_err(Failure::Auth)?;
         let now = OffsetDateTime::now_utc();
         signed.check_freshness(now, self.window).map_err(Failure::Auth)?;
-        if let Some(nonce) = signed.replay_key() {
-            self.check_replay(&key_id, nonce, now)?;
-        }
-        Ok(Some(Principal { tenant_id: key.tenant_id, via: Credential::AccessKey(key_id) }))
+        let durable = match signed.replay_key() {
+            Some(nonce) => self.check_replay(&key_id, nonce, now)?,
+            None => Durable::done(),
+        };
+        Ok((Some(Principal { tenant_id: key.tenant_id, via: Credential::AccessKey(key_id) }), durable))
     }
 
     /// One replay record for every dialect (a key is a key whichever API it signs for), kept in the store so that a
     /// restart or another replica does not accept the request again. Nonces are remembered for twice the window: a
     /// request dated +window stays fresh until now + 2 * window.
-    fn check_replay(&self, key_id: &str, nonce: &str, now: OffsetDateTime) -> Result<(), Failure> {
+    fn check_replay(&self, key_id: &str, nonce: &str, now: OffsetDateTime) -> Result<Durable, Failure> {
         if nonce.len() > MAX_NONCE_LEN {
             return Err(Failure::Auth(AuthError::SignatureNonceTooLong { max: MAX_NONCE_LEN }));
         }
@@ -120,9 +127,9 @@ impl Authenticator {
         let retention_ms: i128 = (self.window * 2i32).whole_milliseconds();
         let retention_ms = i64::try_from(retention_ms).unwrap_or(i64::MAX);
         match self.svc.use_nonce(key_id, nonce, now_ms, retention_ms).map_err(Failure::Internal)? {
-            NonceCheck::New => Ok(()),
-            NonceCheck::Used => Err(Failure::Auth(AuthError::SignatureNonceUsed)),
-            NonceCheck::Full => Err(Failure::Auth(AuthError::ReplayCacheFull)),
+            (NonceCheck::New, durable) => Ok(durable),
+            (NonceCheck::Used, _) => Err(Failure::Auth(AuthError::SignatureNonceUsed)),
+            (NonceCheck::Full, _) => Err(Failure::Auth(AuthError::ReplayCacheFull)),
         }
     }
 }

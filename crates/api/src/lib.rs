@@ -136,7 +136,7 @@ impl<D: Dialect> ApiServer<D> {
             Ok(d) => d,
             Err(e) => return Processed { decoded: None, operation: None, tenant: None, result: Err(e) },
         };
-        let principal = match self.auth.authenticate(req, presented) {
+        let (principal, durable) = match self.auth.authenticate(req, presented) {
             Ok(p) => p,
             Err(auth::Failure::Auth(e)) => {
                 let result = Err(self.dialect.auth_error(e));
@@ -160,7 +160,12 @@ impl<D: Dialect> ApiServer<D> {
                 return Processed { decoded: Some(decoded), operation, tenant, result };
             }
         }
-        let result = self.dialect.handle(req, endpoint);
+        let mut result = self.dialect.handle(req, endpoint);
+        // The answer waits for the replay record (its commit overlapped the work).
+        if let Err(e) = durable.wait() {
+            tracing::error!(request_id = %req.request_id, error = %e, "recording the request's nonce failed");
+            result = Err(self.dialect.internal_error(&e));
+        }
         Processed { decoded: Some(decoded), operation, tenant, result }
     }
 

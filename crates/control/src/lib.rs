@@ -28,7 +28,7 @@ use openvgw_core::config::Config;
 use openvgw_core::model::{AccessKey, GatewayStatus, Resource, Scope, Tag, Tenant, VpnGateway};
 use openvgw_core::{now_ms, Error, IdStyle, Kind, Quota, Result};
 use openvgw_dataplane::Driver;
-use openvgw_store::{IdempotencyRecord, NonceCheck, Store, Tx};
+use openvgw_store::{Durable, IdempotencyRecord, NonceCheck, Store, Tx};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -176,9 +176,16 @@ impl Service {
 
     /// Records the first use of a signed request's nonce until `now_ms + retention_ms`, in the store: every replica
     /// sharing it sees the same answer, and a restart forgets nothing. At most `max_nonces_per_key` are kept per key.
-    pub fn use_nonce(&self, access_key_id: &str, nonce: &str, now_ms: i64, retention_ms: i64) -> Result<NonceCheck> {
+    /// Returns with the answer before the record is on disk: wait on the [`Durable`] before answering the request.
+    pub fn use_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        retention_ms: i64,
+    ) -> Result<(NonceCheck, Durable)> {
         let cap = self.config.server.max_nonces_per_key;
-        self.store.use_nonce(access_key_id, nonce, now_ms, now_ms.saturating_add(retention_ms), cap)
+        self.store.use_nonce_deferred(access_key_id, nonce, now_ms, now_ms.saturating_add(retention_ms), cap)
     }
 
     /// Forgets nonces that can no longer pass the freshness check; returns how many.

@@ -117,8 +117,14 @@ impl Store {
                 crate::schema::VERSION
             )));
         }
-        self.write(|tx| {
-            refuse_non_empty(tx)?;
+        // Readers see every table, the replay file's included.
+        self.read(|tx| refuse_non_empty(tx, false))?;
+        // On SQLite the replay tables are in their own file, which the writer does not attach: their rows are
+        // written there once the rest has committed.
+        let mut replay_rows: Vec<(&str, &[&str], Vec<Val>)> = Vec::new();
+        let summary = self.write(|tx| {
+            let split = !tx.is_postgres();
+            refuse_non_empty(tx, split)?;
             let mut counts: Vec<u64> = vec![0; TABLES.len()];
             let mut ended = false;
             for line in lines.by_ref() {
@@ -142,11 +148,11 @@ impl Store {
                     return Err(bad(format!("a row of {table} has {} values, not {}", row.len(), columns.len())));
                 }
                 let args = row.iter().map(Val::from_json).collect::<Option<Vec<_>>>().ok_or_else(|| bad("a value"))?;
-                let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
-                tx.exec(
-                    &format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", ")),
-                    &args,
-                )?;
+                if split && REPLAY_TABLES.contains(&table) {
+                    replay_rows.push((TABLES[i].0, columns, args));
+                } else {
+                    tx.exec(&insert(table, columns), &args)?;
+                }
                 counts[i] += 1;
             }
             if !ended {
@@ -165,12 +171,30 @@ impl Store {
                 }
             }
             Ok(BackupSummary { tables: TABLES.iter().map(|(t, _, _)| t.to_string()).zip(counts).collect() })
-        })
+        })?;
+        if !replay_rows.is_empty() {
+            self.small_replay(|c| {
+                for (table, columns, args) in &replay_rows {
+                    c.execute(&insert(table, columns), args)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(summary)
     }
 }
 
-fn refuse_non_empty(tx: &Tx) -> Result<()> {
-    for (table, _, _) in TABLES {
+/// The tables of replay records (on SQLite in their own file: `Sqlite::replay`).
+const REPLAY_TABLES: &[&str] = &["nonces", "nonce_counts"];
+
+fn insert(table: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", "))
+}
+
+/// Refuses a store holding anything; `skip_replay` leaves out the replay tables (a connection that cannot see them).
+fn refuse_non_empty(tx: &Tx, skip_replay: bool) -> Result<()> {
+    for (table, _, _) in TABLES.iter().filter(|(t, _, _)| !(skip_replay && REPLAY_TABLES.contains(t))) {
         if !tx.rows(&format!("SELECT 1 FROM {table} LIMIT 1"), &[])?.is_empty() {
             return Err(bad(format!(
                 "the target store is not empty (table {table} has rows); restore into a new database"

@@ -47,20 +47,20 @@ struct OpenBatch {
 
 /// What waiting members learn about the commit of their batch.
 #[derive(Default)]
-struct Batch {
+pub(crate) struct Batch {
     outcome: Mutex<Option<std::result::Result<(), String>>>,
     done: Condvar,
 }
 
 impl Batch {
-    fn finish(&self, outcome: std::result::Result<(), String>) {
+    pub(crate) fn finish(&self, outcome: std::result::Result<(), String>) {
         if let Ok(mut o) = self.outcome.lock() {
             *o = Some(outcome);
         }
         self.done.notify_all();
     }
 
-    fn wait(&self) -> std::result::Result<(), String> {
+    pub(crate) fn wait(&self) -> std::result::Result<(), String> {
         let mut o = self.outcome.lock().map_err(|_| "store: batch lock poisoned".to_string())?;
         loop {
             if let Some(r) = o.as_ref() {

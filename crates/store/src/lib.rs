@@ -11,6 +11,7 @@ mod backup;
 mod docs;
 mod group;
 mod pg;
+mod replay;
 mod schema;
 mod sql;
 mod tx;
@@ -51,8 +52,17 @@ enum Backend {
 
 struct Sqlite {
     path: PathBuf,
-    /// Every write, requests' and the small ones (nonces, leases, rate buckets) alike, group-committed.
+    /// Every write but the replay records, requests' and the small ones (leases) alike, group-committed.
     writer: group::GroupWriter,
+    /// The replay records (used nonces), in their own file beside the database ([`replay_path`]): every signed
+    /// request records one, and a commit to the database makes every reader connection drop its page cache and
+    /// memory map at its next transaction (SQLite's WAL readers start over when the WAL changed). Kept apart, a
+    /// signed read changes nothing the readers cache. Readers attach the file as `replay`, so reads find the tables
+    /// by their plain names (backup, tests); the writer does not (restore writes them here).
+    replay: group::GroupWriter,
+    /// Checks and records nonces without waiting for commits (see `replay`); `replay` writes the rest of the file
+    /// (purges, restores).
+    nonces: replay::ReplayLog,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Copies the WAL back into the database beside the writer (dropping it stops the thread).
@@ -95,6 +105,24 @@ impl Drop for Checkpointer {
     }
 }
 
+/// The commit of a record made by [`Store::use_nonce_deferred`]; it happens whether or not anybody waits.
+pub struct Durable(Option<Arc<group::Batch>>);
+
+impl Durable {
+    /// Nothing to wait for.
+    pub fn done() -> Durable {
+        Durable(None)
+    }
+
+    /// Returns once the write is on disk, or the commit's error.
+    pub fn wait(self) -> Result<()> {
+        match self.0 {
+            Some(b) => b.wait().map_err(|m| Error::internal(format!("store: replay records: {m}"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What [`Store::use_nonce`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
@@ -131,26 +159,90 @@ pub(crate) fn open_connection(path: &Path, synchronous: &str) -> Result<Connecti
     Ok(conn)
 }
 
+/// `Store::use_nonce` in one transaction (PostgreSQL: replicas see each other's records at once).
+fn record_nonce(
+    c: &Conn,
+    access_key_id: &str,
+    nonce: &str,
+    now_ms: i64,
+    expires_at_ms: i64,
+    cap: u64,
+) -> Result<NonceCheck> {
+    let held = c.query("SELECT n FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
+    if let Some(row) = held.first() {
+        if u64::try_from(row.int(0)?).unwrap_or(0) >= cap {
+            // A replay is still reported as one, whatever the count.
+            let seen = c.query(
+                "SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3",
+                vals![access_key_id, nonce, now_ms],
+            )?;
+            return Ok(if seen.is_empty() { NonceCheck::Full } else { NonceCheck::Used });
+        }
+    }
+    let inserted = c.execute(
+        "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+         WHERE nonces.expires_at <= ?4",
+        vals![access_key_id, nonce, expires_at_ms, now_ms],
+    )?;
+    if inserted == 0 {
+        return Ok(NonceCheck::Used);
+    }
+    c.execute(
+        "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
+         ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1",
+        vals![access_key_id],
+    )?;
+    Ok(NonceCheck::New)
+}
+
 fn poisoned() -> Error {
     Error::internal("store: connection lock poisoned")
 }
 
+/// The file holding a SQLite database's replay records: its name with `-replay` appended, as SQLite appends `-wal`.
+pub fn replay_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push("-replay");
+    path.with_file_name(name)
+}
+
+/// A connection to the database at `path` with its replay file attached as `replay`.
+fn open_attached(path: &Path) -> Result<Connection> {
+    let conn = open_connection(path, "FULL")?;
+    conn.execute("ATTACH DATABASE ?1 AS replay", [replay_path(path).to_string_lossy()]).map_err(DbErr::from)?;
+    conn.execute_batch("PRAGMA replay.synchronous=FULL; PRAGMA replay.wal_autocheckpoint=0;").map_err(DbErr::from)?;
+    Ok(conn)
+}
+
 impl Store {
-    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    /// Opens (creating and migrating if needed) the SQLite database at `path`, and its replay file.
     pub fn open(path: &Path) -> Result<Store> {
-        schema::migrate_sqlite(&mut open_connection(path, "FULL")?)?;
+        let replay = open_connection(&replay_path(path), "FULL")?;
+        replay.execute_batch(schema::REPLAY_SQLITE).map_err(DbErr::from)?;
+        replay.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
+        let nonce_writer = open_connection(&replay_path(path), "FULL")?;
+        nonce_writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
+        // The file changes with every batch and a reader maps it anew after each change: no map, small reads.
+        let nonce_reader = open_connection(&replay_path(path), "FULL")?;
+        nonce_reader.pragma_update(None, "mmap_size", 0).map_err(DbErr::from)?;
+        schema::migrate_sqlite(&mut open_attached(path)?)?;
         // Opened after the migration so that it plans with the statistics the migration wrote.
+        // Not attached: `BEGIN IMMEDIATE` takes the write lock of every attached file, so the writer would queue
+        // behind the replay writer's open batch.
         let writer = open_connection(path, "FULL")?;
         writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
-        let checkpointer = Checkpointer::start(open_connection(path, "FULL")?)?;
-        let readers =
-            (0..READERS).map(|_| open_connection(path, "FULL").map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        // Checkpoints both files (a checkpoint without a schema name covers every attached database).
+        let checkpointer = Checkpointer::start(open_attached(path)?)?;
+        let readers = (0..READERS).map(|_| open_attached(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
         Ok(Store {
             keyring: None,
             docs: Default::default(),
             backend: Backend::Sqlite(Box::new(Sqlite {
                 path: path.to_path_buf(),
                 writer: group::GroupWriter::new(writer),
+                replay: group::GroupWriter::new(replay),
+                nonces: replay::ReplayLog::start(nonce_writer, nonce_reader)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
                 _checkpointer: checkpointer,
@@ -204,10 +296,14 @@ impl Store {
         matches!(self.backend, Backend::Pg(_))
     }
 
-    /// SQLite's group commit so far: (commits, writes they carried). `None` on PostgreSQL.
+    /// SQLite's group commit so far, of the database and the replay file together: (commits, writes they carried).
+    /// `None` on PostgreSQL.
     pub fn commit_stats(&self) -> Option<(u64, u64)> {
         match &self.backend {
-            Backend::Sqlite(s) => Some(s.writer.stats()),
+            Backend::Sqlite(s) => {
+                let stats = [s.writer.stats(), s.replay.stats(), s.nonces.stats()];
+                Some(stats.iter().fold((0, 0), |(c, w), (c2, w2)| (c + c2, w + w2)))
+            }
             Backend::Pg(_) => None,
         }
     }
@@ -269,6 +365,14 @@ impl Store {
         }
     }
 
+    /// Like [`Store::small`], for the replay records (on SQLite, in their own file).
+    pub(crate) fn small_replay<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.replay.write(true, |c| f(&Conn::Sqlite(c))),
+            Backend::Pg(p) => p.small(|c| f(&Conn::Pg(c.into()))),
+        }
+    }
+
     // ---- rate limits shared by replicas -------------------------------------------------------------------------
 
     /// Takes one token from each bucket `(key, per_second, burst)`, all or none, in one short transaction every
@@ -324,39 +428,38 @@ impl Store {
         expires_at_ms: i64,
         cap: u64,
     ) -> Result<NonceCheck> {
-        self.small(|c| {
-            let held = c.query("SELECT n FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
-            if let Some(row) = held.first() {
-                if u64::try_from(row.int(0)?).unwrap_or(0) >= cap {
-                    // A replay is still reported as one, whatever the count.
-                    let seen = c.query(
-                        "SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3",
-                        vals![access_key_id, nonce, now_ms],
-                    )?;
-                    return Ok(if seen.is_empty() { NonceCheck::Full } else { NonceCheck::Used });
-                }
+        let (check, durable) = self.use_nonce_deferred(access_key_id, nonce, now_ms, expires_at_ms, cap)?;
+        durable.wait()?;
+        Ok(check)
+    }
+
+    /// Like [`Store::use_nonce`], but returns as soon as the answer is known, with a [`Durable`] to wait on before
+    /// answering the request: the request's own work overlaps the record's commit. Later checks see the record at
+    /// once, committed or not.
+    pub fn use_nonce_deferred(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+        cap: u64,
+    ) -> Result<(NonceCheck, Durable)> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (check, batch) = s.nonces.check(access_key_id, nonce, now_ms, expires_at_ms, cap)?;
+                Ok((check, Durable(batch)))
             }
-            let inserted = c.execute(
-                "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE nonces.expires_at <= ?4",
-                vals![access_key_id, nonce, expires_at_ms, now_ms],
-            )?;
-            if inserted == 0 {
-                return Ok(NonceCheck::Used);
+            Backend::Pg(p) => {
+                let check =
+                    p.small(|c| record_nonce(&Conn::Pg(c.into()), access_key_id, nonce, now_ms, expires_at_ms, cap))?;
+                Ok((check, Durable(None)))
             }
-            c.execute(
-                "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
-                 ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1",
-                vals![access_key_id],
-            )?;
-            Ok(NonceCheck::New)
-        })
+        }
     }
 
     /// Forgets nonces that expired by `now_ms` and recounts what each key holds; returns how many were removed.
     pub fn purge_nonces(&self, now_ms: i64) -> Result<u64> {
-        self.small(|c| {
+        self.small_replay(|c| {
             let n = c.execute("DELETE FROM nonces WHERE expires_at <= ?1", vals![now_ms])?;
             c.execute(
                 "UPDATE nonce_counts SET n = (SELECT COUNT(*) FROM nonces WHERE nonces.access_key_id = \

@@ -242,6 +242,34 @@ impl Migration {
     }
 }
 
+/// The replay tables of a SQLite store, in their own file (`Sqlite::replay` in lib.rs says why). Migration 4 made
+/// them in the database itself; [`migrate_sqlite`] moves what they hold here and drops them, so later migrations
+/// must not touch them on SQLite.
+pub(crate) const REPLAY_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS nonces (
+    access_key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (access_key_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
+CREATE TABLE IF NOT EXISTS nonce_counts (
+    access_key_id TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+);
+";
+
+/// Moves migration 4's replay tables from the database into the attached replay file (idempotent: rows already
+/// there are kept, counts recomputed).
+const MOVE_REPLAY_SQLITE: &str = "
+INSERT OR IGNORE INTO replay.nonces (access_key_id, nonce, expires_at)
+    SELECT access_key_id, nonce, expires_at FROM main.nonces;
+DROP TABLE main.nonces;
+DROP TABLE main.nonce_counts;
+DELETE FROM replay.nonce_counts;
+INSERT INTO replay.nonce_counts (access_key_id, n) SELECT access_key_id, COUNT(*) FROM replay.nonces GROUP BY 1;
+";
+
 /// The number of the newest migration (backups record it).
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -273,6 +301,12 @@ pub(crate) fn migrate_sqlite(conn: &mut rusqlite::Connection) -> Result<()> {
     for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         txn.execute_batch(&m.sqlite()).map_err(DbErr::from)?;
         txn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1]).map_err(DbErr::from)?;
+    }
+    let in_main: i64 = txn
+        .query_row("SELECT COUNT(*) FROM main.sqlite_schema WHERE type = 'table' AND name = 'nonces'", [], |r| r.get(0))
+        .map_err(DbErr::from)?;
+    if in_main > 0 {
+        txn.execute_batch(MOVE_REPLAY_SQLITE).map_err(DbErr::from)?;
     }
     txn.execute_batch(PLANNER_STATS).map_err(DbErr::from)?;
     txn.commit().map_err(DbErr::from)?;

@@ -191,7 +191,7 @@ impl rusqlite::ToSql for Val {
     }
 }
 
-fn sqlite_query(conn: &rusqlite::Connection, sql: &str, args: &[Val]) -> DbResult<Vec<Row>> {
+pub(crate) fn sqlite_query(conn: &rusqlite::Connection, sql: &str, args: &[Val]) -> DbResult<Vec<Row>> {
     use rusqlite::types::ValueRef;
     let mut stmt = conn.prepare_cached(sql)?;
     let n = stmt.column_count();

@@ -966,6 +966,18 @@ fn the_wal_is_copied_into_the_database_beside_the_writer() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(size() > before, "the database file stayed at {before} bytes");
+    // The replay file is checkpointed by the same thread.
+    let replay = crate::replay_path(&db);
+    let replay_size = || std::fs::metadata(&replay).map(|m| m.len()).unwrap_or(0);
+    let before = replay_size();
+    for i in 0..2_000u32 {
+        st.use_nonce("AK1", &format!("nonce-{i:0>100}"), 1, 1_000_000, 1_000_000).expect("nonce");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while replay_size() <= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(replay_size() > before, "the replay file stayed at {before} bytes");
 }
 
 #[test]
@@ -985,4 +997,94 @@ fn a_document_changed_by_another_process_is_read_changed() {
     changed.name = "renamed".into();
     other.write(|tx| tx.update(&changed)).expect("update");
     assert_eq!(name(&st), "renamed");
+}
+
+/// A signed request records its nonce; on SQLite that must not change the database the readers cache (a change
+/// makes every reader drop its page cache and memory map at its next transaction). `data_version` on another
+/// connection changes exactly when some other connection committed to that file.
+#[test]
+fn recording_a_nonce_leaves_the_database_unchanged() {
+    let (dir, st) = sqlite_store();
+    let db = dir.path().join("t.db");
+    let watcher = rusqlite::Connection::open(&db).expect("watcher");
+    let version = || -> i64 { watcher.query_row("PRAGMA data_version", [], |r| r.get(0)).expect("data_version") };
+    let before = version();
+    for i in 0..5 {
+        assert_eq!(st.use_nonce("AK1", &format!("n{i}"), 1_000, 10_000, 100).expect("nonce"), crate::NonceCheck::New);
+    }
+    st.purge_nonces(20_000).expect("purge");
+    assert_eq!(version(), before, "recording or purging nonces committed to the database");
+    st.write(|tx| tx.insert(&cgw("cgw-1", &scope(), "198.51.100.1"))).expect("insert");
+    assert_ne!(version(), before, "the watcher does not see commits at all");
+    assert!(crate::replay_path(&db).exists(), "no replay file beside the database");
+}
+
+/// A database from before the replay file (migration 4 kept the nonces in it) has them moved, still refusing a
+/// replay, and its own tables dropped.
+#[test]
+fn nonces_kept_in_the_database_move_to_the_replay_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    drop(Store::open(&db).expect("open"));
+    // The layout before: the tables in the database, no replay file.
+    std::fs::remove_file(crate::replay_path(&db)).expect("remove replay file");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE nonces (access_key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+           PRIMARY KEY (access_key_id, nonce));
+         CREATE INDEX nonces_expiry ON nonces (expires_at);
+         CREATE TABLE nonce_counts (access_key_id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+         INSERT INTO nonces VALUES ('AK1', 'old', 50000), ('AK1', 'old2', 50000);
+         INSERT INTO nonce_counts VALUES ('AK1', 2);",
+    )
+    .expect("old layout");
+    drop(conn);
+    let st = Store::open(&db).expect("reopen");
+    assert_eq!(st.use_nonce("AK1", "old", 1_000, 60_000, 3).expect("old"), crate::NonceCheck::Used);
+    // The count moved too: two held, one more fits, then the cap.
+    assert_eq!(st.use_nonce("AK1", "new", 1_000, 60_000, 3).expect("new"), crate::NonceCheck::New);
+    assert_eq!(st.use_nonce("AK1", "new2", 1_000, 60_000, 3).expect("new2"), crate::NonceCheck::Full);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('nonces', 'nonce_counts')", [], |r| r.get(0))
+        .expect("schema");
+    assert_eq!(left, 0, "the database still has its replay tables");
+    drop(st);
+    // Opening again moves nothing twice.
+    let st = Store::open(&db).expect("third open");
+    assert_eq!(st.use_nonce("AK1", "old2", 1_000, 60_000, 3).expect("old2"), crate::NonceCheck::Used);
+}
+
+/// A nonce is refused as a replay from the moment it is checked, before its record is committed; the record is
+/// on disk once its `Durable` returns, and many checks in flight share a few commits.
+#[test]
+fn nonces_in_flight_are_replays_and_durable_when_waited_for() {
+    let (dir, st) = sqlite_store();
+    let (first, durable) = st.use_nonce_deferred("AK1", "n1", 1_000, 100_000, 1_000).expect("n1");
+    assert_eq!(first, crate::NonceCheck::New);
+    let (again, _) = st.use_nonce_deferred("AK1", "n1", 1_000, 100_000, 1_000).expect("n1 again");
+    assert_eq!(again, crate::NonceCheck::Used, "a nonce being committed is already used");
+    durable.wait().expect("committed");
+    let file = rusqlite::Connection::open(crate::replay_path(&dir.path().join("t.db"))).expect("replay file");
+    let on_disk: i64 =
+        file.query_row("SELECT COUNT(*) FROM nonces WHERE nonce = 'n1'", [], |r| r.get(0)).expect("count");
+    assert_eq!(on_disk, 1);
+    // Concurrent checks: each nonce once, every one durable, fewer commits than records.
+    let (commits_before, _) = st.commit_stats().expect("stats");
+    std::thread::scope(|t| {
+        for th in 0..8 {
+            let st = &st;
+            t.spawn(move || {
+                for i in 0..200 {
+                    let (c, d) = st.use_nonce_deferred("AK2", &format!("{th}-{i}"), 1_000, 100_000, 10_000).expect("n");
+                    assert_eq!(c, crate::NonceCheck::New);
+                    d.wait().expect("durable");
+                }
+            });
+        }
+    });
+    let n: i64 = file.query_row("SELECT n FROM nonce_counts WHERE access_key_id = 'AK2'", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 1_600);
+    let (commits_after, _) = st.commit_stats().expect("stats");
+    assert!(commits_after - commits_before < 1_600, "{} commits for 1,600 records", commits_after - commits_before);
 }
