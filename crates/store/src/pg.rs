@@ -8,13 +8,13 @@
 //! synchronous (PostgreSQL's default `synchronous_commit = on`), as durable as SQLite's `synchronous=FULL`.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use openvgw_core::{Error, Result};
 
-use crate::sql::{DbResult, PgConn};
+use crate::sql::{DbErr, DbResult, PgConn};
 
 /// The advisory lock every write transaction holds ("openvgw" in ASCII).
 pub(crate) const WRITE_LOCK: i64 = 0x006f_7065_6e76_6777;
@@ -44,7 +44,24 @@ pub(crate) struct Pg {
     /// Small independent transactions (nonces, leases) that must not queue behind request writes.
     small: Slot,
     next_reader: AtomicUsize,
+    analyzer: Arc<Analyzer>,
 }
+
+/// The planner's statistics, kept up with the data. PostgreSQL plans a lookup by a typed key (a customer gateway
+/// by address) from them; a table that grew faster than autovacuum analyses it (it looks once a minute, and a new
+/// table has no statistics at all) got plans that walked a whole scope for one row: creates fell to ~130/s at a
+/// few thousand rows. The store analyses its tables when it opens them and again, on a thread of its own, after
+/// every fifth of their size in writes (at least [`ANALYZE_MIN_WRITES`]).
+struct Analyzer {
+    writes: AtomicU64,
+    next_at: AtomicU64,
+    running: AtomicBool,
+    /// Runs, for tests and logs.
+    runs: AtomicU64,
+}
+
+const ANALYZE_MIN_WRITES: u64 = 500;
+const ANALYZE: &str = "ANALYZE resources, resource_keys, tags, resource_counts";
 
 /// `postgres://user:secret@host:port/db?…` (or `… password=secret …`) without the password.
 fn redact(url: &str) -> String {
@@ -82,13 +99,58 @@ impl Pg {
             readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
             small: Mutex::new(None),
             next_reader: AtomicUsize::new(0),
+            analyzer: Arc::new(Analyzer {
+                writes: AtomicU64::new(0),
+                next_at: AtomicU64::new(ANALYZE_MIN_WRITES),
+                running: AtomicBool::new(false),
+                runs: AtomicU64::new(0),
+            }),
         };
         off_runtime(|| {
             let mut w = pg.lock(&pg.writer)?;
             let conn = pg.connected(&mut w)?;
-            crate::schema::migrate_pg(conn)
+            crate::schema::migrate_pg(conn)?;
+            let rows = analyze(conn)?;
+            pg.analyzer.analyzed(rows);
+            Ok::<_, Error>(())
         })?;
         Ok(pg)
+    }
+
+    /// Counts a committed write; starts an analysis once enough have happened since the last one.
+    fn wrote(&self) {
+        let a = &self.analyzer;
+        if a.writes.fetch_add(1, Ordering::Relaxed) + 1 < a.next_at.load(Ordering::Relaxed)
+            || a.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (config, a) = (self.config.clone(), self.analyzer.clone());
+        let started = std::thread::Builder::new().name("openvgw-analyze".into()).spawn(move || {
+            match config
+                .connect(postgres::NoTls)
+                .map(PgConn::new)
+                .map_err(|e| Error::from(DbErr::from(e)))
+                .and_then(|mut c| analyze(&mut c))
+            {
+                Ok(rows) => a.analyzed(rows),
+                // Tried again after as many writes; autovacuum still runs meanwhile.
+                Err(e) => {
+                    tracing::warn!(error = %e, "analysing the store's tables failed");
+                    a.writes.store(0, Ordering::Relaxed);
+                }
+            }
+            a.running.store(false, Ordering::Release);
+        });
+        if started.is_err() {
+            self.analyzer.running.store(false, Ordering::Release);
+        }
+    }
+
+    /// Analyses run so far (at open and after growth).
+    #[cfg(test)]
+    pub(crate) fn analyses(&self) -> u64 {
+        self.analyzer.runs.load(Ordering::Relaxed)
     }
 
     fn lock<'a>(&self, slot: &'a Slot) -> Result<MutexGuard<'a, Option<PgConn>>> {
@@ -96,7 +158,8 @@ impl Pg {
     }
 
     fn connect(&self) -> DbResult<PgConn> {
-        let client = self.config.connect(postgres::NoTls)?;
+        let mut client = self.config.connect(postgres::NoTls)?;
+        client.batch_execute(crate::sql::PG_SESSION)?;
         Ok(PgConn::new(client))
     }
 
@@ -161,7 +224,11 @@ impl Pg {
 
     pub(crate) fn write<T>(&self, commit: bool, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
         let begin = format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-        self.transaction(&self.writer, &begin, commit, f)
+        let out = self.transaction(&self.writer, &begin, commit, f);
+        if out.is_ok() && commit {
+            self.wrote();
+        }
+        out
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
@@ -177,6 +244,21 @@ impl Pg {
     pub(crate) fn small<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
         self.transaction(&self.small, "BEGIN ISOLATION LEVEL READ COMMITTED", true, f)
     }
+}
+
+impl Analyzer {
+    fn analyzed(&self, rows: u64) {
+        self.writes.store(0, Ordering::Relaxed);
+        self.next_at.store((rows / 5).max(ANALYZE_MIN_WRITES), Ordering::Relaxed);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Analyses the tables lists filter on; returns the resources the statistics now count.
+fn analyze(conn: &mut PgConn) -> Result<u64> {
+    conn.batch(ANALYZE)?;
+    let rows = conn.query("SELECT reltuples::BIGINT FROM pg_class WHERE relname = 'resources'", &[])?;
+    Ok(rows.first().map(|r| r.int(0)).transpose()?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 impl Drop for Pg {

@@ -17,7 +17,7 @@ use openvgw_core::{Error, Result};
 use rusqlite::Connection;
 
 use crate::group::Batch;
-use crate::sql::{sqlite_query, vals, Conn, DbErr};
+use crate::sql::{sqlite_query, vals, Conn, DbErr, Val};
 use crate::NonceCheck;
 
 pub(crate) struct ReplayLog {
@@ -85,18 +85,20 @@ impl ReplayLog {
             return Ok((NonceCheck::Used, None));
         }
         let reader = self.shared.reader.lock().map_err(|_| poisoned())?;
-        let held = sqlite_query(&reader, "SELECT n FROM nonce_counts WHERE access_key_id = ?1", vals![key])?
-            .first()
-            .map(|r| r.int(0))
-            .transpose()?
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0));
-        let seen = !sqlite_query(
+        // One statement, one read transaction: the count the key holds and whether this nonce is live.
+        let row = sqlite_query(
             &reader,
-            "SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3",
+            "SELECT (SELECT n FROM nonce_counts WHERE access_key_id = ?1), \
+             EXISTS (SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3)",
             vals![key, nonce, now_ms],
-        )?
-        .is_empty();
+        )?;
         drop(reader);
+        let row = row.first().ok_or_else(|| Error::internal("store: no row from the replay check"))?;
+        let held = match row.0.first() {
+            Some(Val::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0, // NULL: the key holds none
+        };
+        let seen = row.int(1)? != 0;
         if seen {
             return Ok((NonceCheck::Used, None));
         }

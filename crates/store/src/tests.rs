@@ -945,6 +945,10 @@ fn every_list_filter_is_served_by_an_index() {
             for index in *want {
                 assert!(plans[0].contains(index), "{name}: the page does not use {index}: {}", plans[0]);
             }
+            // Pages of a scope or a parent come in the index's order, without sorting.
+            if ["scope", "parent", "parent, unscoped", "tag"].contains(name) {
+                assert!(!plans[0].contains("TEMP B-TREE"), "{name}: the page is sorted: {}", plans[0]);
+            }
         }
     }
 }
@@ -1087,4 +1091,60 @@ fn nonces_in_flight_are_replays_and_durable_when_waited_for() {
     assert_eq!(n, 1_600);
     let (commits_after, _) = st.commit_stats().expect("stats");
     assert!(commits_after - commits_before < 1_600, "{} commits for 1,600 records", commits_after - commits_before);
+}
+
+/// PostgreSQL plans from its statistics: the store analyses its tables when it opens them and after growth, and
+/// the lookup of a customer gateway by address then starts from the key's index, not from the scope.
+#[test]
+fn postgres_statistics_follow_growth_and_key_lookups_start_from_the_key() {
+    let Some(db) = crate::test_pg::TestDb::create() else { return };
+    let st = db.store();
+    let analyses = |st: &Store| match &st.backend {
+        crate::Backend::Pg(p) => p.analyses(),
+        crate::Backend::Sqlite(_) => unreachable!("a PostgreSQL store"),
+    };
+    assert_eq!(analyses(&st), 1, "analysed once at open");
+    let s = scope();
+    for i in 0..1_200u32 {
+        let ip = format!("198.51.{}.{}", 100 + i / 250, i % 250 + 1);
+        st.write(|tx| tx.insert(&cgw(&format!("cgw-{i}"), &s, &ip))).expect("insert");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while analyses(&st) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(analyses(&st) >= 2, "no analysis after 1,200 writes");
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT COUNT(*) FROM resources r WHERE r.kind = 'customer_gateway' AND r.tenant_id = 'tnt-a' \
+             AND r.region = 'r1' AND r.id IN (SELECT k.id FROM resource_keys k WHERE k.kind = 'customer_gateway' \
+             AND k.key = 'peer_identity' AND k.value = 'ip:198.51.101.7')",
+            &[],
+        )
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    let keys_first = plan.iter().position(|l| l.contains("resource_keys"));
+    let scope = plan.iter().position(|l| l.contains("on resources"));
+    assert!(
+        keys_first.is_some() && scope.is_some() && keys_first < scope,
+        "the lookup does not start from the key:\n{}",
+        plan.join("\n")
+    );
+}
+
+/// PostgreSQL plans every statement of the store for its call's values (`sql::PG_SESSION` says why): reads,
+/// writes and the small transactions alike.
+#[test]
+fn postgres_sessions_plan_for_each_call() {
+    let Some(db) = crate::test_pg::TestDb::create() else { return };
+    let st = db.store();
+    let mode = |rows: Vec<crate::sql::Row>| rows.first().map(|r| r.text(0)).transpose().expect("text");
+    let want = Some("force_custom_plan".to_string());
+    assert_eq!(st.read(|tx| tx.rows("SHOW plan_cache_mode", &[])).map(mode).expect("read"), want);
+    assert_eq!(st.write(|tx| tx.rows("SHOW plan_cache_mode", &[])).map(mode).expect("write"), want);
+    let small = st.small(|c| Ok(c.query("SHOW plan_cache_mode", &[])?)).map(mode).expect("small");
+    assert_eq!(small, want);
 }

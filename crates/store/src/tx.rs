@@ -275,7 +275,6 @@ impl<'a> Tx<'a> {
             sql.push_str(
                 " AND r.id IN (SELECT k.id FROM resource_keys k WHERE k.kind = ? AND k.key = ? AND k.value = ?) ",
             );
-            sql.push_str(crate::sql::PLAN_PER_CALL);
             args.push(kind.as_str().into());
             args.push(index.as_str().into());
             args.push(value.into());

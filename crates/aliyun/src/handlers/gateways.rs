@@ -76,7 +76,7 @@ pub struct View {
     ssl_vpn: &'static str,
     ssl_max_connections: u32,
     /// System tags, as a JSON string.
-    tag: String,
+    tag: &'static str,
     tags: TagSet,
     auto_propagate: bool,
     enable_bgp: bool,
@@ -132,7 +132,7 @@ fn view(t: &Tagged<VpnGateway>, reservation: bool) -> View {
         ipsec_vpn: enable(gw.ipsec_enabled),
         ssl_vpn: enable(gw.ssl_enabled),
         ssl_max_connections: gw.ssl_max_connections,
-        tag: format!("{{\"VpnVersion\":\"{}\"}}", env!("CARGO_PKG_VERSION")),
+        tag: concat!("{\"VpnVersion\":\"", env!("CARGO_PKG_VERSION"), "\"}"),
         tags: TagSet::of(&t.tags),
         auto_propagate: gw.auto_propagate,
         enable_bgp: gw.enable_bgp,
