@@ -246,15 +246,17 @@ fn get(path: &str, port: u16) -> String {
 }
 
 /// The server's resident memory (kB).
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
+/// The server's resident memory in kB: (all, anonymous). The rest is file pages it maps (SQLite's memory-mapped
+/// reads of the database), which the kernel may drop at any time; the anonymous part is the heap.
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 /// A counter from the server's /metrics.
@@ -667,11 +669,15 @@ async fn main() -> anyhow::Result<()> {
     let after = rss_kb(pid);
     report(&mut sus, base);
     println!(
-        "resident memory: {} kB before, {} kB after {} more requests ({:+} kB)",
-        before,
-        after,
+        "resident memory: {} kB before, {} kB after {} more requests ({:+} kB); of it anonymous (the heap): {} kB \
+         before, {} kB after ({:+} kB)",
+        before.0,
+        after.0,
         args.sustained,
-        after as i64 - before as i64
+        after.0 as i64 - before.0 as i64,
+        before.1,
+        after.1,
+        after.1 as i64 - before.1 as i64
     );
     if args.store.is_none() {
         let commits = metric(port, "openvgw_store_commits_total").await?;

@@ -218,14 +218,16 @@ fn open_attached(path: &Path) -> Result<Connection> {
 impl Store {
     /// Opens (creating and migrating if needed) the SQLite database at `path`, and its replay file.
     pub fn open(path: &Path) -> Result<Store> {
-        let replay = open_connection(&replay_path(path), "FULL")?;
+        // The replay file changes with every batch, and a reader maps it anew after each change; mapped, its pages
+        // would also count as the process's memory as it fills (up to two signature windows of nonces). No map.
+        let replay_conn = || -> Result<Connection> {
+            let c = open_connection(&replay_path(path), "FULL")?;
+            c.execute_batch("PRAGMA mmap_size=0; PRAGMA wal_autocheckpoint=0;").map_err(DbErr::from)?;
+            Ok(c)
+        };
+        let replay = replay_conn()?;
         replay.execute_batch(schema::REPLAY_SQLITE).map_err(DbErr::from)?;
-        replay.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
-        let nonce_writer = open_connection(&replay_path(path), "FULL")?;
-        nonce_writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
-        // The file changes with every batch and a reader maps it anew after each change: no map, small reads.
-        let nonce_reader = open_connection(&replay_path(path), "FULL")?;
-        nonce_reader.pragma_update(None, "mmap_size", 0).map_err(DbErr::from)?;
+        let (nonce_writer, nonce_reader) = (replay_conn()?, replay_conn()?);
         schema::migrate_sqlite(&mut open_attached(path)?)?;
         // Opened after the migration so that it plans with the statistics the migration wrote.
         // Not attached: `BEGIN IMMEDIATE` takes the write lock of every attached file, so the writer would queue
