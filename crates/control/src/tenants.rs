@@ -58,5 +58,7 @@ pub fn create_access_key(store: &Store, tenant_id: &str) -> Result<AccessKey> {
 /// Deletes an access key; false if there was none. Running servers refuse it within
 /// [`crate::KEY_CACHE_TTL`].
 pub fn delete_access_key(store: &Store, access_key_id: &str) -> Result<bool> {
-    store.write(|tx| tx.delete_access_key(access_key_id))
+    let deleted = store.write(|tx| tx.delete_access_key(access_key_id))?;
+    store.forget_nonces(access_key_id)?;
+    Ok(deleted)
 }

@@ -159,6 +159,14 @@ pub(crate) fn open_connection(path: &Path, synchronous: &str) -> Result<Connecti
     Ok(conn)
 }
 
+/// Records a nonce unless a live record of it exists (an expired one is taken over); changes one row if it did.
+pub(crate) const INSERT_NONCE: &str = "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+     WHERE nonces.expires_at <= ?4";
+/// Counts a recorded nonce for its key.
+pub(crate) const COUNT_NONCE: &str = "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
+     ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1";
+
 /// `Store::use_nonce` in one transaction (PostgreSQL: replicas see each other's records at once).
 fn record_nonce(
     c: &Conn,
@@ -179,20 +187,10 @@ fn record_nonce(
             return Ok(if seen.is_empty() { NonceCheck::Full } else { NonceCheck::Used });
         }
     }
-    let inserted = c.execute(
-        "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
-         WHERE nonces.expires_at <= ?4",
-        vals![access_key_id, nonce, expires_at_ms, now_ms],
-    )?;
-    if inserted == 0 {
+    if c.execute(INSERT_NONCE, vals![access_key_id, nonce, expires_at_ms, now_ms])? == 0 {
         return Ok(NonceCheck::Used);
     }
-    c.execute(
-        "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
-         ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1",
-        vals![access_key_id],
-    )?;
+    c.execute(COUNT_NONCE, vals![access_key_id])?;
     Ok(NonceCheck::New)
 }
 
@@ -457,6 +455,15 @@ impl Store {
                 Ok((check, Durable(None)))
             }
         }
+    }
+
+    /// Forgets the nonces remembered for an access key (once it is deleted they can never be used again).
+    pub fn forget_nonces(&self, access_key_id: &str) -> Result<()> {
+        self.small_replay(|c| {
+            c.execute("DELETE FROM nonces WHERE access_key_id = ?1", vals![access_key_id])?;
+            c.execute("DELETE FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
+            Ok(())
+        })
     }
 
     /// Forgets nonces that expired by `now_ms` and recounts what each key holds; returns how many were removed.

@@ -174,18 +174,8 @@ fn write(conn: &Connection, entries: &[Entry]) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(DbErr::from)?;
     let out = (|| -> Result<()> {
         for e in entries {
-            let inserted = c.execute(
-                "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE nonces.expires_at <= ?4",
-                vals![&e.key, &e.nonce, e.expires_at_ms, e.now_ms],
-            )?;
-            if inserted > 0 {
-                c.execute(
-                    "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
-                     ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1",
-                    vals![&e.key],
-                )?;
+            if c.execute(crate::INSERT_NONCE, vals![&e.key, &e.nonce, e.expires_at_ms, e.now_ms])? > 0 {
+                c.execute(crate::COUNT_NONCE, vals![&e.key])?;
             }
         }
         conn.execute_batch("COMMIT").map_err(DbErr::from)?;

@@ -475,6 +475,19 @@ fn nonces_are_used_once_and_capped_per_key(st: &Store) {
     assert_eq!(st.use_nonce("AK1", "n1", 10_700, 20_000, 3).expect("n1 expired"), Full);
     assert_eq!(st.purge_nonces(30_000).expect("purge all"), 5);
     assert_eq!(st.use_nonce("AK1", "n1", 30_001, 40_000, 3).expect("n1 after expiry"), New);
+    // A deleted key's nonces are forgotten (and the deletion works on a store that keeps them in another file).
+    assert_eq!(st.use_nonce("AK2", "n9", 30_001, 40_000, 3).expect("AK2 n9"), New);
+    assert!(!st.write(|tx| tx.delete_access_key("AK1")).expect("delete a key that is not stored"));
+    st.forget_nonces("AK1").expect("forget");
+    let held = st
+        .read(|tx| tx.rows("SELECT COUNT(*) FROM nonces WHERE access_key_id = 'AK1'", &[]))
+        .expect("count")
+        .first()
+        .map(|r| r.int(0))
+        .transpose()
+        .expect("int");
+    assert_eq!(held, Some(0));
+    assert_eq!(st.use_nonce("AK2", "n9", 30_002, 40_000, 3).expect("AK2 kept"), Used);
 }
 
 fn leases_have_one_holder(st: &Store) {

@@ -635,13 +635,11 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Deletes an access key and the nonces remembered for it; false if there was none.
+    /// Deletes an access key; false if there was none. Its nonces are forgotten by [`crate::Store::forget_nonces`]
+    /// (on SQLite they are in another file).
     pub fn delete_access_key(&self, id: &str) -> Result<bool> {
         self.writable()?;
-        let n = self.exec("DELETE FROM access_keys WHERE id = ?1", vals![id])?;
-        self.exec("DELETE FROM nonces WHERE access_key_id = ?1", vals![id])?;
-        self.exec("DELETE FROM nonce_counts WHERE access_key_id = ?1", vals![id])?;
-        Ok(n == 1)
+        Ok(self.exec("DELETE FROM access_keys WHERE id = ?1", vals![id])? == 1)
     }
 
     /// Opens one stored access-key secret, if any: an error when the active keyring cannot (a wrong master key).
