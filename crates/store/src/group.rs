@@ -61,12 +61,27 @@ impl Batch {
     }
 
     pub(crate) fn wait(&self) -> std::result::Result<(), String> {
+        self.wait_at_most(None)
+    }
+
+    /// Like `wait`, but gives up after `limit` (an error: the outcome is unknown).
+    pub(crate) fn wait_at_most(&self, limit: Option<std::time::Duration>) -> std::result::Result<(), String> {
+        let deadline = limit.map(|l| std::time::Instant::now() + l);
         let mut o = self.outcome.lock().map_err(|_| "store: batch lock poisoned".to_string())?;
         loop {
             if let Some(r) = o.as_ref() {
                 return r.clone();
             }
-            o = self.done.wait(o).map_err(|_| "store: batch lock poisoned".to_string())?;
+            o = match deadline {
+                None => self.done.wait(o).map_err(|_| "store: batch lock poisoned".to_string())?,
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(format!("the commit did not finish within {limit:?}"));
+                    }
+                    self.done.wait_timeout(o, left).map_err(|_| "store: batch lock poisoned".to_string())?.0
+                }
+            };
         }
     }
 }
@@ -257,5 +272,15 @@ mod tests {
         w.write(true, insert(4)).expect("kept");
         assert_eq!(rows(&w), vec![1, 4]);
         assert_eq!(w.stats(), (4, 2), "four commits (nobody else was waiting), two kept writes");
+    }
+
+    /// A batch nobody finishes does not hold its waiter forever.
+    #[test]
+    fn a_bounded_wait_gives_up() {
+        let b = Batch::default();
+        let err = b.wait_at_most(Some(std::time::Duration::from_millis(30))).expect_err("never finished");
+        assert!(err.contains("did not finish"), "{err}");
+        b.finish(Ok(()));
+        assert_eq!(b.wait_at_most(Some(std::time::Duration::from_millis(30))), Ok(()));
     }
 }

@@ -105,6 +105,9 @@ impl Drop for Checkpointer {
     }
 }
 
+/// Longest wait for a replay record's commit (a commit normally takes milliseconds).
+pub const DURABLE_WAIT: Duration = Duration::from_secs(30);
+
 /// The commit of a record made by [`Store::use_nonce_deferred`]; it happens whether or not anybody waits.
 pub struct Durable(Option<Arc<group::Batch>>);
 
@@ -114,10 +117,13 @@ impl Durable {
         Durable(None)
     }
 
-    /// Returns once the write is on disk, or the commit's error.
+    /// Returns once the write is on disk, or the commit's error — or an error after [`DURABLE_WAIT`]: a request
+    /// is answered (with an internal error) rather than left hanging if the committer stopped.
     pub fn wait(self) -> Result<()> {
         match self.0 {
-            Some(b) => b.wait().map_err(|m| Error::internal(format!("store: replay records: {m}"))),
+            Some(b) => {
+                b.wait_at_most(Some(DURABLE_WAIT)).map_err(|m| Error::internal(format!("store: replay records: {m}")))
+            }
             None => Ok(()),
         }
     }

@@ -10,7 +10,7 @@
 //! answered. The records live in their own file (`Sqlite::replay` in lib.rs says why).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use openvgw_core::{Error, Result};
@@ -56,6 +56,12 @@ fn poisoned() -> Error {
     Error::internal("store: replay lock poisoned")
 }
 
+/// The state, even after a panic elsewhere while it was held: every change to it is a whole insert or removal, and
+/// the committer must go on (requests wait for its batches).
+fn state(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl ReplayLog {
     /// Starts the committer on `writer`; `reader` is a second connection to the same file.
     pub(crate) fn start(writer: Connection, reader: Connection) -> Result<ReplayLog> {
@@ -79,7 +85,7 @@ impl ReplayLog {
         expires_at_ms: i64,
         cap: u64,
     ) -> Result<(NonceCheck, Option<Arc<Batch>>)> {
-        let mut st = self.shared.state.lock().map_err(|_| poisoned())?;
+        let mut st = state(&self.shared);
         let id = (key.to_string(), nonce.to_string());
         if st.pending.contains(&id) {
             return Ok((NonceCheck::Used, None));
@@ -116,16 +122,15 @@ impl ReplayLog {
 
     /// (commits, records written) so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
-        self.shared.state.lock().map(|s| (s.commits, s.writes)).unwrap_or((0, 0))
+        let st = state(&self.shared);
+        (st.commits, st.writes)
     }
 }
 
 impl Drop for ReplayLog {
     /// Commits what is queued, then stops the committer.
     fn drop(&mut self) {
-        if let Ok(mut st) = self.shared.state.lock() {
-            st.stop = true;
-        }
+        state(&self.shared).stop = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.committer.take() {
             let _ = t.join();
@@ -136,12 +141,9 @@ impl Drop for ReplayLog {
 fn commit_loop(shared: &Shared, conn: &Connection) {
     loop {
         let (entries, batch) = {
-            let Ok(mut st) = shared.state.lock() else { return };
+            let mut st = state(shared);
             while st.queue.is_empty() && !st.stop {
-                st = match shared.wake.wait(st) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
+                st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
             if st.queue.is_empty() {
                 return;
@@ -149,7 +151,8 @@ fn commit_loop(shared: &Shared, conn: &Connection) {
             (std::mem::take(&mut st.queue), std::mem::take(&mut st.next))
         };
         let outcome = write(conn, &entries).map_err(|e| e.to_string());
-        if let Ok(mut st) = shared.state.lock() {
+        {
+            let mut st = state(shared);
             for e in &entries {
                 st.pending.remove(&(e.key.clone(), e.nonce.clone()));
                 if let Some(n) = st.pending_per_key.get_mut(&e.key) {
