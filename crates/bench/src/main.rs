@@ -245,7 +245,6 @@ fn get(path: &str, port: u16) -> String {
     format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n")
 }
 
-/// The server's resident memory (kB).
 /// The server's resident memory in kB: (all, anonymous). The rest is file pages it maps (SQLite's memory-mapped
 /// reads of the database), which the kernel may drop at any time; the anonymous part is the heap.
 fn rss_kb(pid: u32) -> (u64, u64) {

@@ -173,6 +173,27 @@ pub(crate) const INSERT_NONCE: &str = "INSERT INTO nonces (access_key_id, nonce,
 pub(crate) const COUNT_NONCE: &str = "INSERT INTO nonce_counts (access_key_id, n) VALUES (?1, 1)
      ON CONFLICT (access_key_id) DO UPDATE SET n = nonce_counts.n + 1";
 
+/// What a key holds and whether a nonce is live for it, in one statement (`?1` key, `?2` nonce, `?3` now).
+pub(crate) const NONCE_STATE: &str = "SELECT (SELECT n FROM nonce_counts WHERE access_key_id = ?1), \
+     EXISTS (SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3)";
+
+/// The answer to a check from [`NONCE_STATE`]'s row and the key's records not yet committed (`pending`): a replay
+/// is reported as one whatever the count; `None` when the nonce is new and may be recorded.
+pub(crate) fn nonce_verdict(rows: &[sql::Row], pending: u64, cap: u64) -> Result<Option<NonceCheck>> {
+    let row = rows.first().ok_or_else(|| Error::internal("store: no row from the replay check"))?;
+    let held = match row.0.first() {
+        Some(sql::Val::Int(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => 0, // NULL: the key holds none
+    };
+    Ok(if row.int(1)? != 0 {
+        Some(NonceCheck::Used)
+    } else if held + pending >= cap {
+        Some(NonceCheck::Full)
+    } else {
+        None
+    })
+}
+
 /// `Store::use_nonce` in one transaction (PostgreSQL: replicas see each other's records at once).
 fn record_nonce(
     c: &Conn,
@@ -182,17 +203,10 @@ fn record_nonce(
     expires_at_ms: i64,
     cap: u64,
 ) -> Result<NonceCheck> {
-    let held = c.query("SELECT n FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
-    if let Some(row) = held.first() {
-        if u64::try_from(row.int(0)?).unwrap_or(0) >= cap {
-            // A replay is still reported as one, whatever the count.
-            let seen = c.query(
-                "SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3",
-                vals![access_key_id, nonce, now_ms],
-            )?;
-            return Ok(if seen.is_empty() { NonceCheck::Full } else { NonceCheck::Used });
-        }
+    if let Some(v) = nonce_verdict(&c.query(NONCE_STATE, vals![access_key_id, nonce, now_ms])?, 0, cap)? {
+        return Ok(v);
     }
+    // Zero rows: another replica recorded it since.
     if c.execute(INSERT_NONCE, vals![access_key_id, nonce, expires_at_ms, now_ms])? == 0 {
         return Ok(NonceCheck::Used);
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use openvgw_core::{Error, Result};
 
-use crate::sql::{DbErr, DbResult, PgConn};
+use crate::sql::{DbResult, PgConn};
 
 /// The advisory lock every write transaction holds ("openvgw" in ASCII).
 pub(crate) const WRITE_LOCK: i64 = 0x006f_7065_6e76_6777;
@@ -127,12 +127,7 @@ impl Pg {
         }
         let (config, a) = (self.config.clone(), self.analyzer.clone());
         let started = std::thread::Builder::new().name("openvgw-analyze".into()).spawn(move || {
-            match config
-                .connect(postgres::NoTls)
-                .map(PgConn::new)
-                .map_err(|e| Error::from(DbErr::from(e)))
-                .and_then(|mut c| analyze(&mut c))
-            {
+            match connect(&config).map_err(Error::from).and_then(|mut c| analyze(&mut c)) {
                 Ok(rows) => a.analyzed(rows),
                 // Tried again after as many writes; autovacuum still runs meanwhile.
                 Err(e) => {
@@ -157,19 +152,13 @@ impl Pg {
         slot.lock().map_err(|_| Error::internal("store: connection lock poisoned"))
     }
 
-    fn connect(&self) -> DbResult<PgConn> {
-        let mut client = self.config.connect(postgres::NoTls)?;
-        client.batch_execute(crate::sql::PG_SESSION)?;
-        Ok(PgConn::new(client))
-    }
-
     fn connected<'a>(&self, slot: &'a mut Option<PgConn>) -> Result<&'a mut PgConn> {
         if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
             *slot = None;
         }
         if slot.is_none() {
             *slot =
-                Some(self.connect().map_err(|e| {
+                Some(connect(&self.config).map_err(|e| {
                     Error::internal(format!("store: cannot connect to {}: {}", self.display, e.message))
                 })?);
         }
@@ -244,6 +233,13 @@ impl Pg {
     pub(crate) fn small<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
         self.transaction(&self.small, "BEGIN ISOLATION LEVEL READ COMMITTED", true, f)
     }
+}
+
+/// A new session with the store's settings.
+fn connect(config: &postgres::Config) -> DbResult<PgConn> {
+    let mut client = config.connect(postgres::NoTls)?;
+    client.batch_execute(crate::sql::PG_SESSION)?;
+    Ok(PgConn::new(client))
 }
 
 impl Analyzer {

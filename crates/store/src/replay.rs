@@ -17,7 +17,7 @@ use openvgw_core::{Error, Result};
 use rusqlite::Connection;
 
 use crate::group::Batch;
-use crate::sql::{sqlite_query, vals, Conn, DbErr, Val};
+use crate::sql::{sqlite_query, vals, Conn, DbErr};
 use crate::NonceCheck;
 
 pub(crate) struct ReplayLog {
@@ -91,25 +91,11 @@ impl ReplayLog {
             return Ok((NonceCheck::Used, None));
         }
         let reader = self.shared.reader.lock().map_err(|_| poisoned())?;
-        // One statement, one read transaction: the count the key holds and whether this nonce is live.
-        let row = sqlite_query(
-            &reader,
-            "SELECT (SELECT n FROM nonce_counts WHERE access_key_id = ?1), \
-             EXISTS (SELECT 1 FROM nonces WHERE access_key_id = ?1 AND nonce = ?2 AND expires_at > ?3)",
-            vals![key, nonce, now_ms],
-        )?;
+        let state = sqlite_query(&reader, crate::NONCE_STATE, vals![key, nonce, now_ms])?;
         drop(reader);
-        let row = row.first().ok_or_else(|| Error::internal("store: no row from the replay check"))?;
-        let held = match row.0.first() {
-            Some(Val::Int(n)) => u64::try_from(*n).unwrap_or(0),
-            _ => 0, // NULL: the key holds none
-        };
-        let seen = row.int(1)? != 0;
-        if seen {
-            return Ok((NonceCheck::Used, None));
-        }
-        if held + st.pending_per_key.get(key).copied().unwrap_or(0) >= cap {
-            return Ok((NonceCheck::Full, None));
+        let pending = st.pending_per_key.get(key).copied().unwrap_or(0);
+        if let Some(verdict) = crate::nonce_verdict(&state, pending, cap)? {
+            return Ok((verdict, None));
         }
         st.pending.insert(id);
         *st.pending_per_key.entry(key.to_string()).or_default() += 1;
