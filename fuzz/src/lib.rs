@@ -92,12 +92,12 @@ pub fn service() -> Arc<Service> {
 
 pub fn aliyun() -> &'static Aliyun {
     static D: OnceLock<Aliyun> = OnceLock::new();
-    D.get_or_init(|| Aliyun::new(service()))
+    D.get_or_init(|| Aliyun::new(service(), Default::default()))
 }
 
 pub fn huawei() -> &'static Huawei {
     static D: OnceLock<Huawei> = OnceLock::new();
-    D.get_or_init(|| Huawei::new(service()))
+    D.get_or_init(|| Huawei::new(service(), Default::default()))
 }
 
 /// A rendered response: status, content type and body.

@@ -299,6 +299,29 @@ def test_cgw_crud(hw_a):
     hw_a.expect("show_cgw", "VPN.0004", 404, customer_gateway_id=c["id"])
 
 
+def test_repeated_reads_are_current_and_answered_under_their_own_request_id(hw_a):
+    """Lists and shows are kept in memory while the store is unchanged (`server.read_cache`): a repeat carries its
+    own request id (body and header agree), and every change is in the next answer."""
+    c = create_cgw(hw_a, name="kept-one")
+    path = f"/v5/{{project_id}}/customer-gateways/{c['id']}"
+    answers = [hw_a.raw("GET", path) for _ in range(3)]
+    ids = [a.json["request_id"] for a in answers]
+    assert all(a.status == 200 and a.json["customer_gateway"]["name"] == "kept-one" for a in answers), answers
+    assert len(set(ids)) == 3, f"a repeated read reused a request id: {ids}"
+    assert ids == [a.header("X-Request-Id") for a in answers], "body and header name different requests"
+    assert answers[1].text.replace(ids[1], ids[0]) == answers[0].text, "a repeat differs beyond its request id"
+    for _ in range(2):
+        listed = hw_a.call("list_cgws", cgw_id=c["id"]).json
+        assert [x["name"] for x in listed["customer_gateways"]] == ["kept-one"]
+    hw_a.call("update_cgw", {"customer_gateway": {"name": "kept-two"}}, customer_gateway_id=c["id"])
+    assert hw_a.call("show_cgw", customer_gateway_id=c["id"]).json["customer_gateway"]["name"] == "kept-two"
+    listed = hw_a.call("list_cgws", cgw_id=c["id"]).json
+    assert [x["name"] for x in listed["customer_gateways"]] == ["kept-two"], listed
+    hw_a.call("delete_cgw", customer_gateway_id=c["id"])
+    assert hw_a.call("list_cgws", cgw_id=c["id"]).json["customer_gateways"] == []
+    hw_a.expect("show_cgw", "VPN.0004", 404, customer_gateway_id=c["id"])
+
+
 def test_cgw_fqdn_and_ca_certificate(hw_a):
     r = hw_a.call("create_cgw", {"customer_gateway": {"id_type": "fqdn", "id_value": "peer.example.test"}}).json
     c = r["customer_gateway"]

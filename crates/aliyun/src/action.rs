@@ -92,6 +92,21 @@ impl Action {
         Self::ALL.iter().copied().find(|a| a.name() == s)
     }
 
+    /// Whether the answer depends on nothing but stored state and the parameters (no clock, no live data-plane
+    /// state), so that it may be kept while the store is unchanged (see [`openvgw_api::ReadCache`]).
+    pub fn answer_is_stored_state(self) -> bool {
+        matches!(
+            self,
+            Action::DescribeVpnGateways
+                | Action::DescribeVpnGateway
+                | Action::DescribeCustomerGateways
+                | Action::DescribeCustomerGateway
+                | Action::DescribeVpnRouteEntries
+                | Action::DescribeVpnPbrRouteEntries
+                | Action::ListTagResources
+        )
+    }
+
     /// Tag operations report any missing resource as `InvalidResourceId.NotFound`.
     pub fn is_tagging(self) -> bool {
         matches!(self, Action::TagResources | Action::UnTagResources | Action::ListTagResources)
@@ -105,6 +120,16 @@ impl Reply {
     /// `body` serialised (what a handler's response becomes).
     pub fn of<T: Serialize>(body: &T) -> Result<Reply, WireError> {
         reply(body)
+    }
+
+    /// The text, to be kept (see [`openvgw_api::ReadCache`]).
+    pub(crate) fn into_text(self) -> String {
+        self.0
+    }
+
+    /// A kept answer.
+    pub(crate) fn kept(text: &str) -> Reply {
+        Reply(text.to_string())
     }
 
     /// The answer with `RequestId` as its last member: appended to the text, so a listing is serialised once. (Last,
@@ -175,6 +200,28 @@ impl Call<'_> {
         from_core(&e, self.action)
     }
 
+    /// The parameters that describe the operation, sorted.
+    fn business_params(&self) -> Vec<(&String, &String)> {
+        let mut pairs: Vec<(&String, &String)> =
+            self.p.pairs().filter(|(k, _)| !NON_BUSINESS.contains(&k.as_str())).collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// What a kept answer of this call is found by: everything it depends on (the format is not: a kept answer
+    /// is JSON text, and XML is made from it).
+    pub fn read_key(&self) -> String {
+        use std::fmt::Write;
+        // Each part with its length in front, so that no value can pose as a boundary.
+        let mut key = String::with_capacity(128);
+        let parts = ["aliyun", self.scope.tenant_id.as_str(), self.scope.region.as_str(), self.action.name()];
+        let params = self.business_params().into_iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+        for part in parts.into_iter().chain(params) {
+            let _ = write!(key, "{}:{part}", part.len());
+        }
+        key
+    }
+
     /// The context of a mutation: scope, client token, a digest of the business parameters, DryRun.
     pub fn ctx(&self) -> Result<Ctx, WireError> {
         let client_token = self.p.string("ClientToken");
@@ -183,11 +230,8 @@ impl Call<'_> {
                 return Err(WireError::invalid("ClientToken", "at most 64 ASCII characters"));
             }
         }
-        let mut pairs: Vec<(&String, &String)> =
-            self.p.pairs().filter(|(k, _)| !NON_BUSINESS.contains(&k.as_str())).collect();
-        pairs.sort();
         let mut h = Sha256::new();
-        for (k, v) in pairs {
+        for (k, v) in self.business_params() {
             h.update(k.as_bytes());
             h.update([0]);
             h.update(v.as_bytes());

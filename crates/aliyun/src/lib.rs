@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use openvgw_api::{ApiRequest, Dialect, Presented, Principal, SignedRequest, Throttle, Throttled};
+use openvgw_api::{ApiRequest, Dialect, Presented, Principal, ReadCache, SignedRequest, Throttle, Throttled};
 use openvgw_auth::aliyun as sig;
 use openvgw_auth::AuthError;
 use openvgw_control::Service;
@@ -42,11 +42,13 @@ pub const API_VERSION: &str = "2016-04-28";
 
 pub struct Aliyun {
     svc: Arc<Service>,
+    /// Answers of pure reads, kept while the store is unchanged.
+    reads: Arc<ReadCache>,
 }
 
 impl Aliyun {
-    pub fn new(svc: Arc<Service>) -> Self {
-        Aliyun { svc }
+    pub fn new(svc: Arc<Service>, reads: Arc<ReadCache>) -> Self {
+        Aliyun { svc, reads }
     }
 }
 
@@ -141,7 +143,15 @@ impl Dialect for Aliyun {
     }
 
     fn handle(&self, _req: &ApiRequest, e: Endpoint) -> Result<Reply, WireError> {
-        action::dispatch(&Call { svc: &self.svc, action: e.action, scope: &e.scope, p: &e.params })
+        let call = Call { svc: &self.svc, action: e.action, scope: &e.scope, p: &e.params };
+        if !(e.action.answer_is_stored_state() && self.svc.config().server.read_cache) {
+            return action::dispatch(&call);
+        }
+        // Read before the store is, so that what is kept is at least as new as the version it is kept under.
+        let version = self.svc.data_version();
+        let text =
+            self.reads.get_or_read(version, || call.read_key(), || action::dispatch(&call).map(Reply::into_text))?;
+        Ok(Reply::kept(&text))
     }
 
     fn auth_error(&self, e: AuthError) -> WireError {

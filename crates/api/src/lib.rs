@@ -8,6 +8,7 @@
 
 mod auth;
 mod limit;
+mod reads;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use axum::http::{header, Request, Response};
 use bytes::Bytes;
 pub use limit::{RateLimiter, Throttle, Throttled};
 use openvgw_auth::{AuthError, RequestParts};
+pub use reads::ReadCache;
 
 /// A request as received, with the id it is answered under.
 #[derive(Debug)]

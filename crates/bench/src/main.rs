@@ -12,7 +12,10 @@
 //!   4. the same page costs again, now with `--resources` stored: the ratio is how a page's cost grows with data
 //!      (and with everything that grew meanwhile, such as the nonce table); then the second tenant's pages against
 //!      the first's in alternating rounds, so that both meet the same store and load: the page's own cost;
-//!   5. `DescribeVpnGateways` with `PageSize=50` (`--gateways` VPN gateways stored) and Huawei's `list_cgws`;
+//!   5. `DescribeVpnGateways` with `PageSize=50` (`--gateways` VPN gateways stored), every answer read from the
+//!      store; then the server is restarted with its cache of list answers on (`server.read_cache`, the default;
+//!      phases 1–4 run with it off, so that they measure the store) and the same list is measured again, then
+//!      Huawei's `list_cgws`;
 //!   6. `--sustained` more `DescribeVpnGateways` calls (10 per page) with the server's resident memory before and
 //!      after.
 //!
@@ -266,6 +269,14 @@ async fn metric(port: u16, name: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no {name} in /metrics"))
 }
 
+/// SQLite's commits and the writes they carried, as the server reports them (`None` for PostgreSQL).
+async fn commit_stats(port: u16, sqlite: bool) -> anyhow::Result<Option<(f64, f64)>> {
+    if !sqlite {
+        return Ok(None);
+    }
+    Ok(Some((metric(port, "openvgw_store_commits_total").await?, metric(port, "openvgw_store_writes_total").await?)))
+}
+
 /// The Alibaba and Huawei signers of a tenant printed by `openvgw tenant create`.
 fn signers(t: &serde_json::Value, host: &str) -> anyhow::Result<(Arc<Signer>, Arc<HwSigner>)> {
     let ak = t["access_key_id"].as_str().context("no key")?.to_string();
@@ -404,6 +415,38 @@ async fn run(
     })
 }
 
+/// Starts `openvgw serve` on `args.port` and waits until it answers `/healthz`.
+async fn start_server(
+    args: &Args,
+    data: &std::path::Path,
+    config: &std::path::Path,
+    store_args: &[String],
+) -> anyhow::Result<tokio::process::Child> {
+    let mut server = tokio::process::Command::new(&args.bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", args.port), "--data-dir"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .args(store_args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    for _ in 0..200 {
+        if let Some(status) = server.try_wait()? {
+            bail!("the server exited ({status}); is port {} taken?", args.port);
+        }
+        if let Ok(mut c) = Conn::open(args.port).await {
+            if c.send(&get("/healthz", args.port)).await.map(|(s, _)| s == 200).unwrap_or(false) {
+                return Ok(server);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server did not answer /healthz")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = Args::parse().effective();
@@ -414,20 +457,22 @@ async fn main() -> anyhow::Result<()> {
         bail!("{} not found: run `cargo build --release -p openvgw` first", args.bin.display());
     }
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("bench.toml");
     let per_dialect = args.resources.max(args.small);
-    std::fs::write(
-        &config,
+    // The store's own costs are measured with the server's cache of list answers off (every page is read); the
+    // lists of phase 5 are measured both ways, and phase 6 runs as deployed (cache on).
+    let config_with = |read_cache: bool| {
         format!(
-            "[server]\nmax_nonces_per_key = 10000000\n\
+            "[server]\nmax_nonces_per_key = 10000000\nread_cache = {read_cache}\n\
              [quotas]\nvpn_gateways_per_region = {}\ncustomer_gateways_per_region = {}\n\
              [dataplane]\neip_pool = \"203.0.113.0/24,198.51.100.0/24,192.0.2.0/24\"\n\
              [dataplane.simulated]\nprovision_delay_ms = 0\napply_delay_ms = 0\n\
              [rate_limit]\nenabled = false\n",
             args.gateways + 1,
             2 * per_dialect + 1
-        ),
-    )?;
+        )
+    };
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, config_with(false))?;
     let data = dir.path().join("data");
     let store_args: Vec<String> = args.store.iter().flat_map(|s| ["--store".to_string(), s.clone()]).collect();
     // The tenant everything is measured with, and a second one that keeps `small` customer gateways for the
@@ -447,34 +492,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let t = create_tenant("bench")?;
     let t_small = create_tenant("bench-small")?;
-    let mut server = tokio::process::Command::new(&args.bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", args.port), "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .args(&store_args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = server.id().context("server pid")?;
-    let mut up = false;
-    for _ in 0..200 {
-        if let Some(status) = server.try_wait()? {
-            bail!("the server exited ({status}); is port {} taken?", args.port);
-        }
-        if let Ok(mut c) = Conn::open(args.port).await {
-            if c.send(&get("/healthz", args.port)).await.map(|(s, _)| s == 200).unwrap_or(false) {
-                up = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        bail!("the server did not answer /healthz");
-    }
+    let mut server = start_server(&args, &data, &config, &store_args).await?;
     let host = format!("127.0.0.1:{}", args.port);
     let (signer, hw) = signers(&t, &host)?;
     let (small_signer, small_hw) = signers(&t_small, &host)?;
@@ -635,9 +653,31 @@ async fn main() -> anyhow::Result<()> {
             s.request("DescribeVpnGateways", &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())])
         })
     };
-    let mut d =
-        run(format!("DescribeVpnGateways 50/page ({} stored)", args.gateways), port, conc, n, describe(signer.clone()))
-            .await?;
+    let mut read = run(
+        format!("DescribeVpnGateways 50/page ({} stored) read", args.gateways),
+        port,
+        conc,
+        n,
+        describe(signer.clone()),
+    )
+    .await?;
+    report(&mut read, base);
+
+    // The same server on the same data with its cache of list answers on, as deployed.
+    let first_commits = commit_stats(port, args.store.is_none()).await?;
+    server.kill().await.ok();
+    server.wait().await.ok();
+    std::fs::write(&config, config_with(true))?;
+    let mut server = start_server(&args, &data, &config, &store_args).await?;
+    let pid = server.id().context("server pid")?;
+    let mut d = run(
+        format!("DescribeVpnGateways 50/page ({} stored) kept", args.gateways),
+        port,
+        conc,
+        n,
+        describe(signer.clone()),
+    )
+    .await?;
     report(&mut d, base);
     let h = hw.clone();
     let mut l = run(
@@ -679,8 +719,23 @@ async fn main() -> anyhow::Result<()> {
         after.1 as i64 - before.1 as i64
     );
     if args.store.is_none() {
-        let commits = metric(port, "openvgw_store_commits_total").await?;
-        let writes = metric(port, "openvgw_store_writes_total").await?;
+        // The WALs must not grow with the load: passive checkpoints alone let them grow without end.
+        let sizes: Vec<String> = ["openvgw.db", "openvgw.db-wal", "openvgw.db-replay", "openvgw.db-replay-wal"]
+            .iter()
+            .map(|f| {
+                let kb = std::fs::metadata(data.join(f)).map(|m| m.len() / 1024).unwrap_or(0);
+                format!("{f} {kb} kB")
+            })
+            .collect();
+        println!("files after the sustained load: {}", sizes.join(", "));
+    }
+    let (hits, misses) = (
+        metric(port, "openvgw_read_cache_total{result=\"hit\"}").await?,
+        metric(port, "openvgw_read_cache_total{result=\"miss\"}").await?,
+    );
+    println!("kept list answers since the restart: {hits:.0} served from memory, {misses:.0} read");
+    if let (Some((c1, w1)), Some((c2, w2))) = (first_commits, commit_stats(port, args.store.is_none()).await?) {
+        let (commits, writes) = (c1 + c2, w1 + w2);
         println!(
             "store: {writes:.0} writes in {commits:.0} commits ({:.2} writes per commit)",
             writes / commits.max(1.0)

@@ -169,6 +169,11 @@ impl Service {
         self.store.read(f)
     }
 
+    /// The store's data version (see `Store::data_version`): answers read after it was `v` are current while it is.
+    pub fn data_version(&self) -> Option<i64> {
+        self.store.data_version()
+    }
+
     /// The store (operator tasks, leases).
     pub fn store(&self) -> &Arc<Store> {
         &self.store

@@ -86,6 +86,9 @@ pub struct ServerConfig {
     pub idle_timeout_s: u64,
     /// A request body must arrive within this many seconds of its headers.
     pub body_read_timeout_s: u64,
+    /// Keep the answers of pure reads (lists) in memory while the store is unchanged (SQLite only: PostgreSQL's
+    /// replicas have no cheap shared change counter). Off, every read goes to the store (benchmarks of the store).
+    pub read_cache: bool,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             header_read_timeout_s: 10,
             idle_timeout_s: 60,
             body_read_timeout_s: 30,
+            read_cache: true,
         }
     }
 }

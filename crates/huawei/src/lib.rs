@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use openvgw_api::{ApiRequest, Credential, Dialect, Presented, Principal, SignedRequest, Throttle, Throttled};
+use openvgw_api::{
+    ApiRequest, Credential, Dialect, Presented, Principal, ReadCache, SignedRequest, Throttle, Throttled,
+};
 use openvgw_auth::{huawei as sig, AuthError};
 use openvgw_control::Service;
 use openvgw_core::model::Scope;
@@ -54,13 +56,18 @@ pub mod fuzzing {
 
 pub struct Huawei {
     svc: Arc<Service>,
+    /// Answers of pure reads, kept while the store is unchanged.
+    reads: Arc<ReadCache>,
 }
 
 impl Huawei {
-    pub fn new(svc: Arc<Service>) -> Self {
-        Huawei { svc }
+    pub fn new(svc: Arc<Service>, reads: Arc<ReadCache>) -> Self {
+        Huawei { svc, reads }
     }
 }
+
+/// Stands for the request id in a kept answer: a raw NUL never occurs in JSON text (serde_json escapes it).
+const KEPT_REQUEST_ID: &str = "\"request_id\":\"\0\"";
 
 /// A routed request: the operation and its path parameters.
 pub struct Decoded {
@@ -184,7 +191,22 @@ impl Dialect for Huawei {
 
     fn handle(&self, req: &ApiRequest, e: Endpoint) -> Result<Reply, HwError> {
         let call = Call::new(&self.svc, e.op, req, &e.params, e.scope, e.principal.as_ref());
-        ops::dispatch(&call)
+        if !(e.op.answer_is_stored_state() && self.svc.config().server.read_cache) {
+            return ops::dispatch(&call);
+        }
+        // Read before the store is, so that what is kept is at least as new as the version it is kept under.
+        let version = self.svc.data_version();
+        let own_id = format!("\"request_id\":{}", serde_json::Value::from(req.request_id.as_str()));
+        let kept = self.reads.get_or_read(
+            version,
+            || call.read_key(),
+            || {
+                let reply = ops::dispatch(&call)?;
+                // These operations answer their documented status with a body and no extra header.
+                Ok(reply.body.unwrap_or_default().replacen(&own_id, KEPT_REQUEST_ID, 1))
+            },
+        )?;
+        Ok(Reply { status: e.op.status(), body: Some(kept.replacen(KEPT_REQUEST_ID, &own_id, 1)), headers: vec![] })
     }
 
     fn auth_error(&self, e: AuthError) -> HwError {

@@ -378,6 +378,12 @@ impl Op {
         self == Op::KeystoneCreateUserTokenByPassword
     }
 
+    /// Whether the answer depends on nothing but stored state and the request (no clock, no live data-plane state),
+    /// so that it may be kept while the store is unchanged (see `openvgw_api::ReadCache`).
+    pub fn answer_is_stored_state(self) -> bool {
+        matches!(self, Op::ListCgws | Op::ShowCgw | Op::ListVgws | Op::ShowVgw)
+    }
+
     /// Operations of the VPN API proper (what the VPN SDK's `VpnClient` has).
     pub fn is_vpn(self) -> bool {
         self.family() != Family::Iam

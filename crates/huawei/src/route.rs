@@ -20,6 +20,11 @@ impl PathParams {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
+
+    /// Every parameter, in path order.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_str()))
+    }
 }
 
 fn segments(path: &str) -> Vec<&str> {

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use openvgw_api::ReadCache;
 use openvgw_control::reconcile::ResourceState;
 use openvgw_control::Service;
 use openvgw_core::model::{GatewayStatus, TunnelState};
@@ -27,6 +28,8 @@ pub struct Metrics {
     /// Whether this process's reconciler holds the lease (only one replica reconciles at a time).
     leader: Option<Arc<AtomicBool>>,
     connections: Option<Arc<ConnTable>>,
+    /// The dialects' kept answers (see `openvgw_api::ReadCache`), reported here.
+    reads: Arc<ReadCache>,
 }
 
 fn label(v: &str) -> String {
@@ -43,6 +46,11 @@ impl Metrics {
     pub fn with_leader(mut self, leader: Arc<AtomicBool>) -> Self {
         self.leader = Some(leader);
         self
+    }
+
+    /// The cache of answers the dialects share.
+    pub fn reads(&self) -> Arc<ReadCache> {
+        self.reads.clone()
     }
 
     pub fn observe(&self, dialect: &str, action: &str, code: &str, seconds: f64) {
@@ -103,6 +111,13 @@ impl Metrics {
             out.push_str("# TYPE openvgw_reconciler_leader gauge\n");
             let _ = writeln!(out, "openvgw_reconciler_leader {}", u8::from(leader.load(Ordering::Relaxed)));
         }
+        let (hits, misses) = self.reads.stats();
+        out.push_str(
+            "# HELP openvgw_read_cache_total Answers of pure reads served from memory (hit) or read (miss).\n",
+        );
+        out.push_str("# TYPE openvgw_read_cache_total counter\n");
+        let _ = writeln!(out, "openvgw_read_cache_total{{result=\"hit\"}} {hits}");
+        let _ = writeln!(out, "openvgw_read_cache_total{{result=\"miss\"}} {misses}");
         if let Some((commits, writes)) = svc.store().commit_stats() {
             out.push_str(
                 "# HELP openvgw_store_commits_total Commits of the SQLite store (each may carry several writes).\n",

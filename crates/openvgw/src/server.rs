@@ -55,8 +55,8 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
 /// plus health, metrics and the OpenAPI description.
 pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
     let auth = Authenticator::new(svc.clone());
-    let aliyun = ApiServer::new(Aliyun::new(svc.clone()), auth.clone());
-    let huawei = ApiServer::new(Huawei::new(svc.clone()), auth);
+    let aliyun = ApiServer::new(Aliyun::new(svc.clone(), metrics.reads()), auth.clone());
+    let huawei = ApiServer::new(Huawei::new(svc.clone(), metrics.reads()), auth);
     let state = AppState { svc, aliyun, huawei, metrics };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

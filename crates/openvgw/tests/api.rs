@@ -406,3 +406,70 @@ async fn health_and_metrics() {
     assert!(m.contains("openvgw_request_duration_seconds_bucket"));
     assert!(m.contains(r#"openvgw_resources{kind="vpn_gateway",state="active"} 1"#), "{m}");
 }
+
+/// Lists are answered from memory while the store is unchanged (`server.read_cache`): every change — through the
+/// API, by the reconciler, or written to the database by another process — is seen by the next list, in both
+/// formats; a kept answer never reaches another tenant; and a repeated list is served from memory.
+#[tokio::test]
+async fn kept_list_answers_follow_every_change() {
+    let h = harness();
+    let names = |v: &Value| -> Vec<String> {
+        v["CustomerGateways"]["CustomerGateway"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no list in {v}"))
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let hits = || async {
+        let m = h.raw("GET", "/metrics").await.text;
+        let line = m.lines().find(|l| l.starts_with(r#"openvgw_read_cache_total{result="hit"}"#)).map(str::to_string);
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).unwrap_or_else(|| panic!("no hit count in {m}"))
+    };
+    assert!(names(&h.ok("DescribeCustomerGateways", &[]).await).is_empty());
+    let created = h.ok("CreateCustomerGateway", &[("IpAddress", "192.0.2.10"), ("Name", "one")]).await;
+    let cgw = id(&created, "CustomerGatewayId");
+    assert_eq!(names(&h.ok("DescribeCustomerGateways", &[]).await), ["one"], "a create is seen at once");
+    let before = hits().await;
+    assert_eq!(names(&h.ok("DescribeCustomerGateways", &[]).await), ["one"]);
+    assert_eq!(hits().await, before + 1, "an unchanged store answers from memory");
+
+    // Another tenant asking the same question gets its own answer.
+    let other = h.call_as(&h.b, &[("Action", "DescribeCustomerGateways"), ("RegionId", "cn-hangzhou")]).await;
+    assert_eq!(other.body["TotalCount"], 0, "{}", other.text);
+
+    // Another process renames it in the database.
+    let store = openvgw_store::Store::open(&h.dir.join("openvgw.db")).unwrap();
+    let tenant = store.read(|tx| tx.tenants()).unwrap().into_iter().find(|t| t.name == "a").unwrap();
+    let scope = openvgw_core::model::Scope::new(tenant.id, "cn-hangzhou");
+    store
+        .write(|tx| {
+            let mut c: openvgw_core::model::CustomerGateway = tx.require(&scope, &cgw)?;
+            c.name = "two".into();
+            tx.update(&c)
+        })
+        .unwrap();
+    assert_eq!(names(&h.ok("DescribeCustomerGateways", &[]).await), ["two"], "another process's write is seen");
+    let xml = h.call("DescribeCustomerGateways", &[("Format", "XML")]).await;
+    assert!(xml.text.contains("<Name>two</Name>") && xml.text.contains("<RequestId>"), "{}", xml.text);
+    let one = h.ok("DescribeCustomerGateway", &[("CustomerGatewayId", &cgw)]).await;
+    assert_eq!(one["Name"], "two");
+
+    // The API's own changes, and the reconciler's (a gateway going from Provisioning to Active).
+    h.ok("ModifyCustomerGatewayAttribute", &[("CustomerGatewayId", &cgw), ("Name", "three")]).await;
+    assert_eq!(names(&h.ok("DescribeCustomerGateways", &[]).await), ["three"]);
+    let listed = h.ok("DescribeVpnGateways", &[]).await;
+    assert_eq!(listed["TotalCount"], 0);
+    let gw = h.active_gateway().await;
+    let listed = h.ok("DescribeVpnGateways", &[]).await;
+    assert_eq!(listed["VpnGateways"]["VpnGateway"][0]["Status"], "active", "{listed}");
+    h.ok(
+        "TagResources",
+        &[("ResourceType", "VPNGATEWAY"), ("ResourceId.1", &gw), ("Tag.1.Key", "k"), ("Tag.1.Value", "v")],
+    )
+    .await;
+    let tagged = h.ok("DescribeVpnGateways", &[]).await;
+    assert_eq!(tagged["VpnGateways"]["VpnGateway"][0]["Tags"]["Tag"][0]["Key"], "k", "{tagged}");
+    h.ok("DeleteCustomerGateway", &[("CustomerGatewayId", &cgw)]).await;
+    assert!(names(&h.ok("DescribeCustomerGateways", &[]).await).is_empty(), "a delete is seen at once");
+}

@@ -1018,7 +1018,8 @@ fn a_document_changed_by_another_process_is_read_changed() {
 
 /// A signed request records its nonce; on SQLite that must not change the database the readers cache (a change
 /// makes every reader drop its page cache and memory map at its next transaction). `data_version` on another
-/// connection changes exactly when some other connection committed to that file.
+/// connection changes exactly when some other connection committed to that file; `Store::data_version` (what kept
+/// list answers are validated by) follows every commit but no nonce.
 #[test]
 fn recording_a_nonce_leaves_the_database_unchanged() {
     let (dir, st) = sqlite_store();
@@ -1026,13 +1027,20 @@ fn recording_a_nonce_leaves_the_database_unchanged() {
     let watcher = rusqlite::Connection::open(&db).expect("watcher");
     let version = || -> i64 { watcher.query_row("PRAGMA data_version", [], |r| r.get(0)).expect("data_version") };
     let before = version();
+    let own = st.data_version().expect("the store's data version");
     for i in 0..5 {
         assert_eq!(st.use_nonce("AK1", &format!("n{i}"), 1_000, 10_000, 100).expect("nonce"), crate::NonceCheck::New);
     }
     st.purge_nonces(20_000).expect("purge");
     assert_eq!(version(), before, "recording or purging nonces committed to the database");
+    assert_eq!(st.data_version(), Some(own), "kept answers would be dropped by every signed request");
     st.write(|tx| tx.insert(&cgw("cgw-1", &scope(), "198.51.100.1"))).expect("insert");
     assert_ne!(version(), before, "the watcher does not see commits at all");
+    let after_own = st.data_version().expect("version");
+    assert!(after_own > own, "the store's own commit left its data version at {own}");
+    // A commit by another process (here: another connection) moves it too.
+    watcher.execute("UPDATE resources SET name = 'elsewhere'", []).expect("foreign write");
+    assert!(st.data_version().expect("version") > after_own, "another process's commit was not noticed");
     assert!(crate::replay_path(&db).exists(), "no replay file beside the database");
 }
 
