@@ -211,15 +211,9 @@ impl Call<'_> {
     /// What a kept answer of this call is found by: everything it depends on (the format is not: a kept answer
     /// is JSON text, and XML is made from it).
     pub fn read_key(&self) -> String {
-        use std::fmt::Write;
-        // Each part with its length in front, so that no value can pose as a boundary.
-        let mut key = String::with_capacity(128);
-        let parts = ["aliyun", self.scope.tenant_id.as_str(), self.scope.region.as_str(), self.action.name()];
+        let head = ["aliyun", self.scope.tenant_id.as_str(), self.scope.region.as_str(), self.action.name()];
         let params = self.business_params().into_iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
-        for part in parts.into_iter().chain(params) {
-            let _ = write!(key, "{}:{part}", part.len());
-        }
-        key
+        openvgw_api::ReadCache::key(head.into_iter().chain(params))
     }
 
     /// The context of a mutation: scope, client token, a digest of the business parameters, DryRun.

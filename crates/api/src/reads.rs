@@ -78,6 +78,17 @@ impl ReadCache {
         kept.answers.get(key).cloned()
     }
 
+    /// A key of `parts` (tenant, region, operation, parameter names and values…), each with its length in front,
+    /// so that no value can pose as a boundary between two others.
+    pub fn key<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+        use std::fmt::Write;
+        let mut key = String::with_capacity(128);
+        for part in parts {
+            let _ = write!(key, "{}:{part}", part.len());
+        }
+        key
+    }
+
     /// Answers served from memory and answers read, since start.
     pub fn stats(&self) -> (u64, u64) {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
@@ -110,6 +121,13 @@ mod tests {
         assert_eq!(get(&c, Some(2), "c", "new"), "new", "the older answer was not kept");
         assert_eq!(get(&c, None, "a", "no version"), "no version", "without a version nothing is used");
         assert_eq!(c.stats(), (2, 6));
+    }
+
+    #[test]
+    fn keys_keep_their_parts_apart() {
+        assert_eq!(ReadCache::key(["t", "a:b"]), "1:t3:a:b");
+        assert_ne!(ReadCache::key(["a", "b\0c"]), ReadCache::key(["a", "b", "c"]));
+        assert_ne!(ReadCache::key(["ab", "c"]), ReadCache::key(["a", "bc"]));
     }
 
     #[test]

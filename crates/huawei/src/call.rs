@@ -40,19 +40,13 @@ impl<'a> Call<'a> {
     /// What a kept answer of this call is found by (see `openvgw_api::ReadCache`): everything it depends on —
     /// tenant, region, operation, path and query parameters (sorted: their order does not change the answer).
     pub fn read_key(&self) -> String {
-        use std::fmt::Write;
         let mut query: Vec<(&str, &str)> = self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         query.sort_unstable();
         let (tenant, region) = self.scope.as_ref().map_or(("", ""), |s| (s.tenant_id.as_str(), s.region.as_str()));
         let head = ["huawei", tenant, region, self.op.name()];
         let path: Vec<(&str, &str)> = self.params.all().collect();
         let pairs = path.into_iter().chain(query).flat_map(|(k, v)| [k, v]);
-        // Each part with its length in front, so that no value can pose as a boundary.
-        let mut key = String::with_capacity(128);
-        for part in head.into_iter().chain(pairs) {
-            let _ = write!(key, "{}:{part}", part.len());
-        }
-        key
+        openvgw_api::ReadCache::key(head.into_iter().chain(pairs))
     }
 
     pub fn set_header(&self, name: &'static str, value: String) {
