@@ -16,8 +16,9 @@
 //!      store; then the server is restarted with its cache of list answers on (`server.read_cache`, the default;
 //!      phases 1–4 run with it off, so that they measure the store) and the same list is measured again, then
 //!      Huawei's `list_cgws`;
-//!   6. `--sustained` more `DescribeVpnGateways` calls (10 per page) with the server's resident memory before,
-//!      halfway and after (the second half must not grow it), and the sizes of the store's files after.
+//!   6. `--sustained` more `DescribeVpnGateways` calls (10 per page) with the server's resident memory before and
+//!      after and the range of its heap over each half (the second half's peak must not exceed the first's by
+//!      more than noise), and the sizes of the store's files after.
 //!
 //! One access key signs everything, so the per-key cap on remembered nonces (`server.max_nonces_per_key`, 100,000
 //! by default: one key's requests within twice the signature window) is raised for the run.
@@ -67,7 +68,7 @@ struct Args {
     /// Requests per measured read phase.
     #[arg(long, default_value_t = 20_000)]
     requests: u64,
-    /// Requests of the sustained phase (resident memory before, halfway and after).
+    /// Requests of the sustained phase (resident memory before and after, the heap's range over each half).
     #[arg(long, default_value_t = 1_000_000)]
     sustained: u64,
     /// The server's port (0: a free one).
@@ -267,6 +268,37 @@ async fn metric(port: u16, name: &str) -> anyhow::Result<f64> {
     body.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .with_context(|| format!("no {name} in /metrics"))
+}
+
+/// Samples the server's heap (anonymous resident memory) until stopped: a single reading moves by tens of MB as
+/// SQLite's page caches are dropped and refilled, so only the range over a phase says whether memory grows.
+struct Sampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<(u64, u64)>,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let (mut low, mut high) = (u64::MAX, 0);
+            loop {
+                let heap = rss_kb(pid).1;
+                (low, high) = (low.min(heap), high.max(heap));
+                tokio::select! {
+                    _ = &mut stopped => return (low, high),
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        });
+        Sampler { stop, task }
+    }
+
+    /// The lowest and highest heap seen, in kB.
+    async fn stop(self) -> (u64, u64) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or((0, 0))
+    }
 }
 
 /// SQLite's commits and the writes they carried, as the server reports them (`None` for PostgreSQL).
@@ -648,19 +680,19 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     failed.set(failed.get() + setup.errors);
     setup.latencies_us.clear();
-    let describe = |s: Arc<Signer>| -> Arc<dyn Fn(u64) -> String + Send + Sync> {
-        Arc::new(move |_| {
-            s.request("DescribeVpnGateways", &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())])
-        })
+    let describe = |how: &str| {
+        let s = signer.clone();
+        run(
+            format!("DescribeVpnGateways 50/page ({} stored) {how}", args.gateways),
+            port,
+            conc,
+            n,
+            Arc::new(move |_| {
+                s.request("DescribeVpnGateways", &[("RegionId", "cn-hangzhou".into()), ("PageSize", "50".into())])
+            }),
+        )
     };
-    let mut read = run(
-        format!("DescribeVpnGateways 50/page ({} stored) read", args.gateways),
-        port,
-        conc,
-        n,
-        describe(signer.clone()),
-    )
-    .await?;
+    let mut read = describe("read").await?;
     report(&mut read, base);
 
     // The same server on the same data with its cache of list answers on, as deployed.
@@ -670,14 +702,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&config, config_with(true))?;
     let mut server = start_server(&args, &data, &config, &store_args).await?;
     let pid = server.id().context("server pid")?;
-    let mut d = run(
-        format!("DescribeVpnGateways 50/page ({} stored) kept", args.gateways),
-        port,
-        conc,
-        n,
-        describe(signer.clone()),
-    )
-    .await?;
+    let mut d = describe("kept").await?;
     report(&mut d, base);
     let h = hw.clone();
     let mut l = run(
@@ -691,7 +716,7 @@ async fn main() -> anyhow::Result<()> {
     report(&mut l, base);
 
     // 6. Memory under sustained load, in two halves: the first warms what fills up to a bound (SQLite's page caches
-    // of the replay file's growing tables, kept answers), the second shows whether anything keeps growing.
+    // of the replay file's growing tables), the second shows whether anything keeps growing.
     // The default page (10) keeps a million calls to minutes; every call still signs, checks a nonce and lists.
     let sustained = |from: u64, count: u64| {
         let s = signer.clone();
@@ -708,23 +733,27 @@ async fn main() -> anyhow::Result<()> {
     };
     let half = args.sustained / 2;
     let before = rss_kb(pid);
+    let sampler = Sampler::start(pid);
     let mut sus = sustained(0, half).await?;
-    let mid = rss_kb(pid);
+    let first = sampler.stop().await;
+    let sampler = Sampler::start(pid);
     sus.absorb(sustained(half, args.sustained - half).await?);
+    let second = sampler.stop().await;
     let after = rss_kb(pid);
     report(&mut sus, base);
     println!(
-        "resident memory (kB) before / after {half} / after {} more requests: {} / {} / {} ({:+} in the second half); \
-         of it anonymous (the heap): {} / {} / {} ({:+} in the second half)",
-        args.sustained,
+        "resident memory (kB): {} before, {} after {} more requests; of it anonymous (the heap): {} before, {} after; \
+         heap sampled every 100 ms, first half {} to {}, second half {} to {} (the second's peak {:+} on the first's)",
         before.0,
-        mid.0,
         after.0,
-        after.0 as i64 - mid.0 as i64,
+        args.sustained,
         before.1,
-        mid.1,
         after.1,
-        after.1 as i64 - mid.1 as i64
+        first.0,
+        first.1,
+        second.0,
+        second.1,
+        second.1 as i64 - first.1 as i64
     );
     if args.store.is_none() {
         // The WALs must not grow with the load: passive checkpoints alone let them grow without end.
