@@ -127,9 +127,11 @@ impl Reply {
         self.0
     }
 
-    /// A kept answer.
+    /// A kept answer, with room for the request id that follows (so that adding it does not copy the text again).
     pub(crate) fn kept(text: &str) -> Reply {
-        Reply(text.to_string())
+        let mut own = String::with_capacity(text.len() + 64);
+        own.push_str(text);
+        Reply(own)
     }
 
     /// The answer with `RequestId` as its last member: appended to the text, so a listing is serialised once. (Last,
