@@ -33,7 +33,7 @@ impl Service {
         if input.bgp_auth_key.is_some() && input.asn.is_none() {
             return Err(Error::Precondition(Precondition::AsnRequiredForAuthKey));
         }
-        self.mutate(ctx, |tx| {
+        self.mutate_store_only(ctx, |tx| {
             let scope = &ctx.scope;
             quota(
                 tx.count::<CustomerGateway>(&ListQuery::in_scope(scope))?,
@@ -111,7 +111,8 @@ impl Service {
     }
 
     pub fn delete_customer_gateway(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        self.mutate(ctx, |tx| {
+        // Refused while a connection uses it, so no intent changes.
+        self.mutate_store_only(ctx, |tx| {
             let cgw: CustomerGateway = tx.require(&ctx.scope, id)?;
             let users = ListQuery::in_scope(&ctx.scope).key(Index::CustomerGateway, cgw.id.clone());
             if tx.count::<VpnConnection>(&users)? > 0 {

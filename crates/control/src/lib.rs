@@ -56,6 +56,13 @@ impl Ctx {
     }
 }
 
+/// Whether a committed change wakes the reconciler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Reconciler,
+    Nobody,
+}
+
 /// An item with its user tags.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Tagged<T> {
@@ -115,6 +122,25 @@ impl Service {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Tx) -> Result<T>,
     {
+        self.mutate_then(ctx, Wake::Reconciler, f)
+    }
+
+    /// [`Service::mutate`] for a change no data-plane intent depends on (a customer gateway nothing uses yet or
+    /// any more, tags): the reconciler is not woken for it. Creating customer gateways at thousands per second
+    /// otherwise kept it reading every gateway back to back, on the cores the requests need.
+    pub(crate) fn mutate_store_only<T, F>(&self, ctx: &Ctx, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Tx) -> Result<T>,
+    {
+        self.mutate_then(ctx, Wake::Nobody, f)
+    }
+
+    fn mutate_then<T, F>(&self, ctx: &Ctx, wake: Wake, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Tx) -> Result<T>,
+    {
         if ctx.dry_run {
             self.store.write_rollback(f)?;
             return Err(Error::DryRunOperation);
@@ -142,7 +168,9 @@ impl Service {
             }
             Ok(out)
         })?;
-        self.reconcile.notify_one();
+        if wake == Wake::Reconciler {
+            self.reconcile.notify_one();
+        }
         Ok(out)
     }
 

@@ -44,7 +44,7 @@ impl Service {
         if !TAGGABLE.contains(&kind) {
             return Err(Error::invalid(Field::ResourceType, Rule::NotInEnum));
         }
-        self.mutate(ctx, |tx| {
+        self.mutate_store_only(ctx, |tx| {
             for id in ids {
                 require_target(tx, &ctx.scope, kind, id)?;
                 self.put_tags(tx, &ctx.scope, kind, id, tags)?;
@@ -55,7 +55,7 @@ impl Service {
 
     /// Removes the given keys (or every tag when `all`).
     pub fn untag_resources(&self, ctx: &Ctx, kind: Kind, ids: &[String], keys: &[String], all: bool) -> Result<()> {
-        self.mutate(ctx, |tx| {
+        self.mutate_store_only(ctx, |tx| {
             for id in ids {
                 require_target(tx, &ctx.scope, kind, id)?;
                 if all {
