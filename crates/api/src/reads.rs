@@ -54,12 +54,13 @@ impl ReadCache {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         // Kept only under the newest version seen: a request that read an older version while another moved the
         // cache on must not put an older answer among newer ones.
+        let size = text.len() + key.len();
         if kept.version == version
-            && kept.bytes + text.len() <= BUDGET_BYTES
+            && kept.bytes + size <= BUDGET_BYTES
             && kept.answers.len() < MAX_ENTRIES
             && !kept.answers.contains_key(&key)
         {
-            kept.bytes += text.len() + key.len();
+            kept.bytes += size;
             kept.answers.insert(key, text.clone());
         }
         Ok(text)
