@@ -144,11 +144,10 @@ impl Dialect for Aliyun {
 
     fn handle(&self, _req: &ApiRequest, e: Endpoint) -> Result<Reply, WireError> {
         let call = Call { svc: &self.svc, action: e.action, scope: &e.scope, p: &e.params };
-        if !(e.action.answer_is_stored_state() && self.svc.config().server.read_cache) {
-            return action::dispatch(&call);
-        }
         // Read before the store is, so that what is kept is at least as new as the version it is kept under.
-        let version = self.svc.data_version();
+        let Some(version) = e.action.answer_is_stored_state().then(|| self.svc.read_cache_version()).flatten() else {
+            return action::dispatch(&call);
+        };
         let text =
             self.reads.get_or_read(version, || call.read_key(), || action::dispatch(&call).map(Reply::into_text))?;
         Ok(Reply::kept(&text))

@@ -33,17 +33,14 @@ struct Kept {
 
 impl ReadCache {
     /// The answer kept under `key` at `version`, or `read()`'s, kept if it succeeds. `version` is the store's data
-    /// version read before anything `read` reads (`None`: none could be read, and nothing is kept or used). `key`
-    /// must name everything the answer depends on: tenant, region, operation and parameters.
+    /// version read before anything `read` reads (without one, a dialect reads and answers as if there were no
+    /// cache). `key` must name everything the answer depends on: tenant, region, operation and parameters.
     pub fn get_or_read<E>(
         &self,
-        version: Option<i64>,
+        version: i64,
         key: impl FnOnce() -> String,
         read: impl FnOnce() -> Result<String, E>,
     ) -> Result<Arc<str>, E> {
-        let Some(version) = version else {
-            return read().map(Arc::from);
-        };
         let key = key();
         if let Some(hit) = self.lookup(version, &key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -102,7 +99,7 @@ mod tests {
 
     use super::*;
 
-    fn get(c: &ReadCache, version: Option<i64>, key: &str, text: &str) -> String {
+    fn get(c: &ReadCache, version: i64, key: &str, text: &str) -> String {
         c.get_or_read(version, || key.to_string(), || Ok::<_, Infallible>(text.to_string()))
             .map(|t| t.to_string())
             .unwrap_or_default()
@@ -111,16 +108,15 @@ mod tests {
     #[test]
     fn answers_live_as_long_as_their_version() {
         let c = ReadCache::default();
-        assert_eq!(get(&c, Some(1), "a", "one"), "one");
-        assert_eq!(get(&c, Some(1), "a", "two"), "one", "same version: kept");
-        assert_eq!(get(&c, Some(1), "b", "bee"), "bee", "another key is another answer");
-        assert_eq!(get(&c, Some(2), "a", "three"), "three", "a commit since: read again");
-        assert_eq!(get(&c, Some(2), "a", "four"), "three");
+        assert_eq!(get(&c, 1, "a", "one"), "one");
+        assert_eq!(get(&c, 1, "a", "two"), "one", "same version: kept");
+        assert_eq!(get(&c, 1, "b", "bee"), "bee", "another key is another answer");
+        assert_eq!(get(&c, 2, "a", "three"), "three", "a commit since: read again");
+        assert_eq!(get(&c, 2, "a", "four"), "three");
         // A request that read the version before the last commit neither uses nor keeps anything.
-        assert_eq!(get(&c, Some(1), "a", "old"), "old");
-        assert_eq!(get(&c, Some(1), "c", "old"), "old");
-        assert_eq!(get(&c, Some(2), "c", "new"), "new", "the older answer was not kept");
-        assert_eq!(get(&c, None, "a", "no version"), "no version", "without a version nothing is used");
+        assert_eq!(get(&c, 1, "a", "old"), "old");
+        assert_eq!(get(&c, 1, "c", "old"), "old");
+        assert_eq!(get(&c, 2, "c", "new"), "new", "the older answer was not kept");
         assert_eq!(c.stats(), (2, 6));
     }
 
@@ -134,13 +130,13 @@ mod tests {
     #[test]
     fn errors_are_not_kept_and_the_budget_holds() {
         let c = ReadCache::default();
-        let failed: Result<Arc<str>, &str> = c.get_or_read(Some(1), || "a".into(), || Err("busy"));
+        let failed: Result<Arc<str>, &str> = c.get_or_read(1, || "a".into(), || Err("busy"));
         assert!(failed.is_err());
-        assert_eq!(get(&c, Some(1), "a", "ok"), "ok");
+        assert_eq!(get(&c, 1, "a", "ok"), "ok");
         let big = "x".repeat(BUDGET_BYTES / 2);
-        assert_eq!(get(&c, Some(1), "big1", &big).len(), big.len());
-        assert_eq!(get(&c, Some(1), "big2", &big).len(), big.len(), "over the budget: answered, not kept");
-        assert_eq!(get(&c, Some(1), "big2", "again"), "again");
-        assert_eq!(get(&c, Some(1), "big1", "again").len(), big.len(), "the first one was kept");
+        assert_eq!(get(&c, 1, "big1", &big).len(), big.len());
+        assert_eq!(get(&c, 1, "big2", &big).len(), big.len(), "over the budget: answered, not kept");
+        assert_eq!(get(&c, 1, "big2", "again"), "again");
+        assert_eq!(get(&c, 1, "big1", "again").len(), big.len(), "the first one was kept");
     }
 }

@@ -197,8 +197,13 @@ impl Service {
         self.store.read(f)
     }
 
-    /// The store's data version (see `Store::data_version`): answers read after it was `v` are current while it is.
-    pub fn data_version(&self) -> Option<i64> {
+    /// The version kept answers of pure reads are checked against (`Store::data_version`: answers read after it was
+    /// `v` are current while it is), or `None` when none may be kept (`server.read_cache` off, or a store without
+    /// one). Read it before the store is read for the answer.
+    pub fn read_cache_version(&self) -> Option<i64> {
+        if !self.config.server.read_cache {
+            return None;
+        }
         self.store.data_version()
     }
 

@@ -206,11 +206,10 @@ impl Dialect for Huawei {
 
     fn handle(&self, req: &ApiRequest, e: Endpoint) -> Result<Reply, HwError> {
         let call = Call::new(&self.svc, e.op, req, &e.params, e.scope, e.principal.as_ref());
-        if !(e.op.answer_is_stored_state() && self.svc.config().server.read_cache) {
-            return ops::dispatch(&call);
-        }
         // Read before the store is, so that what is kept is at least as new as the version it is kept under.
-        let version = self.svc.data_version();
+        let Some(version) = e.op.answer_is_stored_state().then(|| self.svc.read_cache_version()).flatten() else {
+            return ops::dispatch(&call);
+        };
         let own_id = format!("\"request_id\":{}", serde_json::Value::from(req.request_id.as_str()));
         let kept = self.reads.get_or_read(
             version,

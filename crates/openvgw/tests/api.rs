@@ -473,3 +473,15 @@ async fn kept_list_answers_follow_every_change() {
     h.ok("DeleteCustomerGateway", &[("CustomerGatewayId", &cgw)]).await;
     assert!(names(&h.ok("DescribeCustomerGateways", &[]).await).is_empty(), "a delete is seen at once");
 }
+
+/// With `server.read_cache = false` every list reads the store: nothing is served from memory.
+#[tokio::test]
+async fn without_the_read_cache_nothing_is_kept() {
+    let h = harness_with(test_config(|c| c.server.read_cache = false));
+    for _ in 0..3 {
+        assert_eq!(h.ok("DescribeCustomerGateways", &[]).await["TotalCount"], 0);
+    }
+    let m = h.raw("GET", "/metrics").await.text;
+    assert!(m.contains("openvgw_read_cache_total{result=\"hit\"} 0"), "{m}");
+    assert!(m.contains("openvgw_read_cache_total{result=\"miss\"} 0"), "{m}");
+}
