@@ -10,8 +10,7 @@ if [ "${INSTALL:-0}" = 1 ]; then
   apt-get install -y -qq --no-install-recommends strongswan-swanctl charon-systemd libcharon-extra-plugins \
     libstrongswan-standard-plugins openvpn iputils-ping nftables >/dev/null
 fi
-# The driver enforces what SSL-VPN password users may reach with nftables (scripts/test installs it too, for runs of
-# this script alone).
+# Every gateway's packet filter is nftables (scripts/test installs it too; this is for runs of this script alone).
 if ! command -v nft >/dev/null && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >/dev/null
 fi

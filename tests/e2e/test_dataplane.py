@@ -136,7 +136,7 @@ def _openvpn_client(lab: Lab, ns: str, workdir, config: str, name: str):
     return p, log
 
 
-def test_ssl_vpn_client_reaches_the_vpc_and_revocation_locks_it_out(api, site, gateway, lab, workdir):
+def test_ssl_vpn_client_reaches_the_vpc_and_revocation_ends_its_session(api, site, gateway, lab, workdir):
     gw = gateway["VpnGatewayId"]
     road = lab.netns("road1")
     lab.attach(road, "pub0", "ovgwt-pub", "203.0.113.30/24")
@@ -155,9 +155,13 @@ def test_ssl_vpn_client_reaches_the_vpc_and_revocation_locks_it_out(api, site, g
             assert wait_until(lambda: sessions() == 1, 15)
             logs = api.call("DescribeVpnSslServerLogs", {"VpnSslServerId": srv, "MinutePeriod": 10, "PageSize": 50})
             assert logs["Count"] > 0 and any("alice" in l or cert in l for l in logs["Data"]["Logs"]), logs
+            # Deleting the certificate ends the live session at once (not at the client's next handshake).
+            api.call("DeleteSslVpnClientCert", {"SslVpnClientCertId": cert})
+            assert wait_until(lambda: p.poll() is not None, 15), "the revoked client is still connected"
+            assert not Lab.ping(road, VPC_HOST)
+            assert wait_until(lambda: sessions() == 0, 15), sessions()
         finally:
             Lab.stop(p)
-        api.call("DeleteSslVpnClientCert", {"SslVpnClientCertId": cert})
         wait_active(api, gw)
         p, log = _openvpn_client(lab, road, workdir, bundle["ClientConfig"], "alice-revoked")
         try:

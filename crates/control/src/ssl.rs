@@ -163,6 +163,7 @@ impl Service {
                 server_cert_pem: leaf.cert_pem,
                 server_key_pem: Secret::new(leaf.key_pem),
                 revoked_serials: vec![],
+                revoked_client_ids: vec![],
                 crl_number: 0,
                 connections: 0,
                 since_generation: gw.generation + 1,
@@ -347,6 +348,7 @@ impl Service {
             let mut server: SslVpnServer = tx.require(&ctx.scope, &cert.server_id)?;
             let gw = gateway_for_change(tx, ctx, &server.gateway_id)?;
             server.revoked_serials.push(cert.serial_hex.clone());
+            server.revoked_client_ids.push(cert.id.clone());
             server.crl_number += 1;
             tx.update(&server)?;
             tx.delete_tree(Kind::SslVpnClientCert, id)?;

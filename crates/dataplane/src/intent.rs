@@ -85,8 +85,13 @@ pub struct SslServerIntent {
 pub enum ClientAuthIntent {
     /// A client certificate issued by the server's own CA (`ca_cert_pem`, revocations in `crl_pem`) or, when `cas` is
     /// not empty, by one of these imported CAs. Every client may reach the server's `local_subnets`; addresses come
-    /// from the client pool.
-    Certificate { cas: Vec<String> },
+    /// from the client pool. `revoked`: the common names of revoked certificates of the own CA, whose live sessions
+    /// are ended (the CRL only refuses a client at its next handshake).
+    Certificate {
+        cas: Vec<String>,
+        #[serde(default)]
+        revoked: Vec<String>,
+    },
     /// A user name and a password, checked by openvgw against these users (never written to disk in clear). Each
     /// user always gets its own address and may reach only its `allowed` networks; a user not listed is refused,
     /// and a live session of a user who is no longer listed (or whose address or networks changed) is ended.

@@ -18,7 +18,10 @@ fn any(nets: &[Ipv4Net]) -> bool {
 fn client_auth(s: &SslServerTree) -> ClientAuthIntent {
     match s.server.client_auth {
         ClientAuth::Certificate => {
-            ClientAuthIntent::Certificate { cas: s.client_cas.iter().map(|c| c.certificate.pem.clone()).collect() }
+            let cas: Vec<String> = s.client_cas.iter().map(|c| c.certificate.pem.clone()).collect();
+            // Revocations are of the own CA's certificates: under imported CAs they name nobody.
+            let revoked = if cas.is_empty() { s.server.revoked_client_ids.clone() } else { Vec::new() };
+            ClientAuthIntent::Certificate { cas, revoked }
         }
         ClientAuth::Password => ClientAuthIntent::Password {
             users: s

@@ -200,6 +200,7 @@ fn ssl_server(id: &str, gw: &str, scope: &Scope) -> SslVpnServer {
         server_cert_pem: String::new(),
         server_key_pem: Secret::default(),
         revoked_serials: vec![],
+        revoked_client_ids: vec![],
         crl_number: 0,
         connections: 0,
         since_generation: 1,

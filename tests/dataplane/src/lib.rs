@@ -81,7 +81,7 @@ pub fn can_run(test: &str) -> bool {
     can_run_with(test, &[])
 }
 
-/// [`can_run`], also needing `extra` programs (e.g. `nft`; `run.sh` installs it).
+/// [`can_run`], also needing `extra` programs.
 /// A skip prints `SKIP <test>: <reason>` (run.sh counts them); under CI (`CI` set), where the test command
 /// installs everything and runs as root, a missing prerequisite fails the test instead of hiding it.
 pub fn can_run_with(test: &str, extra: &[&str]) -> bool {
@@ -93,7 +93,7 @@ pub fn can_run_with(test: &str, extra: &[&str]) -> bool {
     if !rustix::process::geteuid().is_root() {
         return skip("needs root (network namespaces)".into());
     }
-    for &p in [CHARON, "swanctl", "openvpn", "ping", "ip"].iter().chain(extra) {
+    for &p in [CHARON, "swanctl", "openvpn", "ping", "ip", "nft"].iter().chain(extra) {
         if !Path::new(p).exists() && !have(p) {
             return skip(format!(
                 "{p} is missing (apt-get install strongswan-swanctl charon-systemd libcharon-extra-plugins \
@@ -553,6 +553,39 @@ pub fn stays_unreachable(ns: &str, dst: &str, during: Duration) -> bool {
         }
     }
     true
+}
+
+/// Counts the clear-text IPv4 packets from `source` that arrive in `ns` on `ifname`: an nftables counter in a table
+/// of the test's own (packets an SA decrypted are not counted). The namespace goes with the lab.
+pub struct Arrivals {
+    ns: String,
+}
+
+impl Arrivals {
+    pub fn count(ns: &str, ifname: &str, source: &str) -> Arrivals {
+        let rules = format!(
+            "table ip ovgwtest {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\t\
+             iifname \"{ifname}\" ip saddr {source} meta ipsec missing counter\n\t}}\n}}\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("rules");
+        drop(child.stdin.take());
+        assert!(child.wait().expect("nft").success(), "loading the counter in {ns}");
+        Arrivals { ns: ns.into() }
+    }
+
+    pub fn packets(&self) -> u64 {
+        let out = must("ip", &["netns", "exec", &self.ns, "nft", "list", "table", "ip", "ovgwtest"]);
+        out.split("counter packets ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no counter in {out}"))
+    }
 }
 
 pub fn tunnel(id: &str, version: IkeVersion) -> TunnelIntent {

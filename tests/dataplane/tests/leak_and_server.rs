@@ -26,18 +26,21 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
     let with_tunnel = intent("vpn-leak", vec![t.clone()]);
     let mut without = with_tunnel.clone();
     without.tunnels.clear();
+    // What leaves the gateway in clear is counted where it arrives (the answers would not come back: the gateway's
+    // packet filter drops clear text on its public side).
+    let leaked = Arrivals::count(&topo.cgw, "out0", VPC_CIDR);
     runtime().block_on(async {
         driver.apply(&without).await.expect("apply without tunnel");
-        assert!(
-            time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(5)).is_some(),
-            "baseline: plain routing works"
-        );
+        ping(&topo.vpc, ONPREM_HOST);
+        assert!(wait_for(Duration::from_secs(5), || leaked.packets() > 0), "baseline: plain routing leaves in clear");
 
-        // With the tunnel configured but no peer answering, the same traffic must not get through in clear.
+        // With the tunnel configured but no peer answering, the same traffic must not leave in clear.
         let mut with_tunnel = with_tunnel.clone();
         with_tunnel.generation = 2;
         driver.apply(&with_tunnel).await.expect("apply with tunnel");
-        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "clear-text leak while SA is down");
+        let before = leaked.packets();
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "answered while SA is down");
+        assert_eq!(leaked.packets(), before, "clear-text leak while SA is down");
 
         // The peer comes up later: charon's own retries (keyingtries 0) reach it without any call to the driver.
         let peer_up = Instant::now();
@@ -49,7 +52,7 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
 }
 
 /// A route-based tunnel whose device goes down must not hand its traffic to the public default route: the blackhole
-/// under the device route catches it (proved by removing it: the same ping then passes in clear); `observe` reports
+/// under the device route catches it (proved by removing it: the same ping then leaves in clear); `observe` reports
 /// the gateway not ready and the reconciler's next apply repairs device and routes.
 #[test]
 fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
@@ -68,9 +71,6 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
     intent.routes =
         vec![RouteIntent { dest: net(ONPREM_CIDR), tunnel_id: t.id.clone(), weight: 100, published: false }];
     lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
-    // The customer gateway answers the VPC in clear (to the EIP, not into its tunnel), so a request that left the
-    // gateway in clear would be answered.
-    must("ip", &["-n", &topo.cgw, "route", "replace", VPC_CIDR, "via", GW_EIP, "dev", "out0"]);
     runtime().block_on(async {
         driver.apply(&intent).await.expect("apply");
         assert!(time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(20)).is_some(), "ping through the tunnel");
@@ -84,14 +84,14 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
             .to_string();
         assert!(routes.lines().any(|l| l.starts_with("blackhole")), "blackhole under the tunnel route: {routes}");
 
+        let leaked = Arrivals::count(&topo.cgw, "out0", VPC_CIDR);
         must("ip", &["-n", &ns, "link", "set", "dev", &dev, "down"]);
-        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "clear-text leak with {dev} down");
-        // The clear-text path is real: without the blackhole the same ping goes through.
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "answered with {dev} down");
+        assert_eq!(leaked.packets(), 0, "clear-text leak with {dev} down");
+        // The clear-text path is real: without the blackhole the same ping leaves in clear.
         must("ip", &["-n", &ns, "route", "del", "blackhole", ONPREM_CIDR, "proto", "77"]);
-        assert!(
-            time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(5)).is_some(),
-            "baseline: in clear without the blackhole"
-        );
+        ping(&topo.vpc, ONPREM_HOST);
+        assert!(wait_for(Duration::from_secs(5), || leaked.packets() > 0), "baseline: in clear without the blackhole");
 
         let started = Instant::now();
         let repaired = loop {
@@ -108,6 +108,58 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
         assert!(repaired, "observe reported it, the re-apply repaired the tunnel device and its routes");
         assert!(time_to_ping(&topo.vpc, ONPREM_HOST, Duration::from_secs(10)).is_some(), "tunnel back");
         eprintln!("TIMING {dev} down -> repaired: {} ms", started.elapsed().as_millis());
+        driver.remove(&intent.gateway_id).await.expect("remove");
+    });
+}
+
+/// Clear text never crosses from the public side: a host on the public segment that routes the VPC through the
+/// gateway's public address reaches no VPC host (and the VPC host sees nothing arrive), while the tunnel beside it
+/// carries traffic. The path is real: with the gateway's packet filter removed the same ping is answered, `observe`
+/// reports the gateway not ready, and the re-apply closes it again.
+#[test]
+fn cleartext_from_the_public_side_never_reaches_the_vpc() {
+    if !can_run("cleartext_from_the_public_side_never_reaches_the_vpc") {
+        return;
+    }
+    let _serial = serial();
+    let mut lab = Lab::new("clear");
+    let topo = lab.site_topology();
+    let driver = lab.driver();
+    let t = tunnel("vco-clear", IkeVersion::V2);
+    let intent = intent("vpn-clear", vec![t.clone()]);
+    lab.start_peer(&topo.cgw, &t, driver.backend(), VPC_CIDR);
+    // A host on the public segment (not the customer gateway: its own traffic to the VPC goes into its tunnel).
+    let outsider = lab.namespace("outsider");
+    let public_bridge = lab.public_bridge.clone();
+    lab.plug(&outsider, "eth0", &public_bridge, "203.0.113.40/24");
+    must("ip", &["-n", &outsider, "route", "add", VPC_CIDR, "via", GW_EIP]);
+    let arrived = Arrivals::count(&topo.vpc, "eth0", "203.0.113.0/24");
+    runtime().block_on(async {
+        driver.apply(&intent).await.expect("apply");
+        assert!(time_to_ping(&topo.onprem, VPC_HOST, Duration::from_secs(20)).is_some(), "ping through the tunnel");
+        assert!(stays_unreachable(&outsider, VPC_HOST, Duration::from_secs(3)), "clear text reached the VPC");
+        // Also towards the gateway itself: nothing but VPN traffic is answered on the public side.
+        assert!(!ping(&outsider, GW_EIP), "the gateway answers a ping on its public side");
+        assert_eq!(arrived.packets(), 0, "clear-text packets arrived at the VPC host");
+
+        let ns = driver.namespace_of(&intent.gateway_id).expect("ns");
+        must("ip", &["netns", "exec", &ns, "nft", "delete", "table", "ip", "openvgw"]);
+        assert!(time_to_ping(&outsider, VPC_HOST, Duration::from_secs(5)).is_some(), "baseline: unfiltered, it crosses");
+        assert!(arrived.packets() > 0);
+        let started = Instant::now();
+        let closed = loop {
+            let obs = reconcile(&driver, &intent).await;
+            if obs.ready {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert!(closed, "observe reported the missing filter and the re-apply restored it");
+        assert!(stays_unreachable(&outsider, VPC_HOST, Duration::from_secs(2)), "open after the re-apply");
+        assert!(time_to_ping(&topo.onprem, VPC_HOST, Duration::from_secs(10)).is_some(), "the tunnel still carries");
         driver.remove(&intent.gateway_id).await.expect("remove");
     });
 }

@@ -302,7 +302,7 @@ fn imported_ca_clients_get_in_and_own_ca_clients_do_not() {
     let carol = issue_client(&imported, "carol", 30).expect("client of the imported CA");
     let dave = issue_client(&own, "dave", 30).expect("client of the own CA");
     let mut gw = intent("vpn-sslca", Vec::new());
-    gw.ssl_servers.push(ssl_server(&own, ClientAuthIntent::Certificate { cas: vec![imported.cert_pem.clone()] }));
+    gw.ssl_servers.push(ssl_server(&own, ClientAuthIntent::Certificate { cas: vec![imported.cert_pem.clone()], revoked: vec![] }));
     let profile = |name: &str, cert: &openvgw_pki::CertifiedKey| {
         let text = openvpn_client_config(&OpenVpnClientProfile {
             remote_host: GW_EIP,
@@ -341,7 +341,7 @@ fn imported_ca_clients_get_in_and_own_ca_clients_do_not() {
 
         // Without imported CAs, the same client is welcome: the refusal was the CA, nothing else.
         gw.generation += 1;
-        gw.ssl_servers[0].clients = ClientAuthIntent::Certificate { cas: vec![] };
+        gw.ssl_servers[0].clients = ClientAuthIntent::Certificate { cas: vec![], revoked: vec![] };
         driver.apply(&gw).await.expect("apply with the own CA");
         lab.spawn(&client_ns, &["openvpn", "--config", &dave_profile], &[], "dave-2.log");
         assert!(time_to_ping(&client_ns, VPC_HOST, SETTLE).is_some(), "own CA's client reaches the VPC");

@@ -38,7 +38,7 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
         server_key_pem: Secret::new(server.key_pem.clone()),
         crl_pem: crl(&ca, &[], 1).expect("crl"),
         dns_servers: vec![],
-        clients: ClientAuthIntent::Certificate { cas: vec![] },
+        clients: ClientAuthIntent::Certificate { cas: vec![], revoked: vec![] },
     });
     let profile = openvpn_client_config(&OpenVpnClientProfile {
         remote_host: GW_EIP,
@@ -79,13 +79,27 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
         let logs = driver.ssl_server_logs("vpn-ssl", "vss-lab", now - 120, now + 5).await.expect("logs");
         assert!(logs.iter().any(|l| l.contains("Initialization Sequence Completed")), "server log lines: {logs:?}");
         assert!(driver.ssl_server_logs("vpn-ssl", "vss-lab", 0, 1000).await.expect("logs").is_empty());
-        lab.kill(client_pid);
 
-        // Revoke alice: the next connection is refused.
+        // Revoke alice while she is connected: her session ends at once, not at her next handshake; her next
+        // connection is refused.
         let server_pid = driver.daemon_pids("vpn-ssl").expect("pids");
         intent.generation += 1;
         intent.ssl_servers[0].crl_pem = crl(&ca, std::slice::from_ref(&client.serial_hex), 2).expect("crl");
+        intent.ssl_servers[0].clients = ClientAuthIntent::Certificate { cas: vec![], revoked: vec!["alice".into()] };
+        let revoked = Instant::now();
         driver.apply(&intent).await.expect("apply revocation");
+        assert!(wait_for(Duration::from_secs(10), || lab.has_exited(client_pid)), "the revoked client is still connected");
+        eprintln!("TIMING revocation applied -> the client's session ended: {} ms", revoked.elapsed().as_millis());
+        // The server lets go of the session a moment after the client has gone.
+        let mut sessions = None;
+        for _ in 0..50 {
+            sessions = driver.observe("vpn-ssl").await.expect("observe").ssl_sessions.get("vss-lab").copied();
+            if sessions == Some(0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(sessions, Some(0), "the server still lists the revoked session");
         assert_eq!(driver.daemon_pids("vpn-ssl").expect("pids"), server_pid, "a revocation needs no restart");
         lab.spawn(&client_ns, &["openvpn", "--config", &profile_path], &[], "alice-2.log");
         assert!(stays_unreachable(&client_ns, VPC_HOST, Duration::from_secs(6)), "revoked client must not get in");

@@ -41,6 +41,10 @@ pub struct SslVpnServer {
     pub server_key_pem: Secret,
     /// Serials of revoked client certificates; the CRL is derived from them.
     pub revoked_serials: Vec<String>,
+    /// Ids (the common names) of the same certificates: the data plane ends their live sessions, which a CRL alone
+    /// would only refuse at the next handshake.
+    #[serde(default)]
+    pub revoked_client_ids: Vec<String>,
     pub crl_number: u64,
     /// Client sessions the data plane last reported.
     pub connections: u32,

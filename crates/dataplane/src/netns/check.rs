@@ -114,7 +114,7 @@ impl Inner {
 /// neither its network, its broadcast nor the server's own address (the pool's first host).
 fn check_ssl_clients(s: &SslServerIntent) -> Result<(), DataplaneError> {
     match &s.clients {
-        ClientAuthIntent::Certificate { cas } => {
+        ClientAuthIntent::Certificate { cas, .. } => {
             if let Some(i) = cas.iter().position(|pem| !pem.contains("-----BEGIN CERTIFICATE-----")) {
                 return Err(failed(format!(
                     "SSL-VPN server {}: imported CA #{} is not a PEM certificate",
@@ -290,7 +290,7 @@ mod tests {
         }
         let mut gw = intent(Vec::new());
         let mut s = crate::netns::openvpn::tests::server();
-        s.clients = ClientAuthIntent::Certificate { cas: vec!["not a certificate".into()] };
+        s.clients = ClientAuthIntent::Certificate { cas: vec!["not a certificate".into()], revoked: vec![] };
         gw.ssl_servers.push(s);
         assert!(libipsec().check(&gw).is_err(), "an imported CA must be a certificate");
     }

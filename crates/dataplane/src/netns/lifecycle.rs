@@ -32,6 +32,8 @@ impl Inner {
         if net::ensure_namespace(ns).await? {
             tracing::info!(gateway = %intent.gateway_id, namespace = ns, "created gateway namespace");
         }
+        // The packet filter before any interface: nothing crosses the gateway unfiltered, not even while it is built.
+        self.sync_firewall(ns, &paths, intent).await?;
         let (public_mac, vpc_mac) = (names::stable_mac(ns, NS_PUBLIC_IF), names::stable_mac(ns, NS_VPC_IF));
         net::ensure_veth(ns, &names.public_veth, NS_PUBLIC_IF, &self.public_bridge, &public_mac).await?;
         net::ensure_veth(ns, &names.vpc_veth, NS_VPC_IF, &vpc_bridge, &vpc_mac).await?;
@@ -73,9 +75,8 @@ impl Inner {
         net::sync_routes(ns, &self.desired_routes(intent)).await?;
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
 
-        // SSL-VPN servers (their access rules first, so no client of a new or changed server is ever unfiltered)
-        // and health checks.
-        self.sync_firewall(ns, &paths, intent).await?;
+        // SSL-VPN servers (their access rules are in place already, so no client of a new or changed server is ever
+        // unfiltered) and health checks.
         self.sync_openvpn(gw, ns, &names, &paths, intent).await?;
         self.sync_health(gw, ns, intent);
         Ok(())

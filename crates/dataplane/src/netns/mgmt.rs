@@ -216,10 +216,26 @@ impl Manager {
         let Some(auth) = self.shared.auth() else {
             return Ok(0);
         };
+        self.end_sessions(|s| {
+            let granted = auth.users.get(&s.user).is_some_and(|u| s.virtual_ip == Some(u.address));
+            !granted || revoked.contains(&s.user)
+        })
+        .await
+    }
+
+    /// Ends the sessions of revoked certificates (`common_names`) of a certificate server.
+    pub(crate) async fn end_revoked(&self, common_names: &[String]) -> Result<usize, DataplaneError> {
+        if common_names.is_empty() {
+            return Ok(0);
+        }
+        let revoked: BTreeSet<&str> = common_names.iter().map(String::as_str).collect();
+        self.end_sessions(|s| revoked.contains(s.user.as_str())).await
+    }
+
+    async fn end_sessions(&self, end: impl Fn(&ClientSession) -> bool) -> Result<usize, DataplaneError> {
         let mut killed = 0;
         for s in self.sessions().await? {
-            let granted = auth.users.get(&s.user).is_some_and(|u| s.virtual_ip == Some(u.address));
-            if granted && !revoked.contains(&s.user) {
+            if !end(&s) {
                 continue;
             }
             let Some(cid) = s.id.rsplit_once(':').and_then(|(_, c)| c.parse().ok()) else {
@@ -227,7 +243,7 @@ impl Manager {
             };
             if self.kill(cid).await? {
                 tracing::info!(gateway = %self.shared.gateway, server = %self.shared.server, user = %printable(&s.user),
-                    "ended a session the new user list no longer grants");
+                    "ended a session that is no longer granted");
                 killed += 1;
             }
         }

@@ -64,10 +64,8 @@ impl Inner {
         if !intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id)) {
             return false;
         }
-        if let Some((_, fp)) = firewall::ruleset(intent) {
-            if !firewall::in_place(&names.namespace, &fp).await {
-                return false;
-            }
+        if !firewall::in_place(&names.namespace, &firewall::ruleset(intent, self.backend).1).await {
+            return false;
         }
         // A server nobody is attached to admits no password client and reports no sessions. A connection opened
         // just now (first look after a restart) gets a moment to be greeted.

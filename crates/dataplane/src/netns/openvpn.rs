@@ -78,7 +78,7 @@ pub(crate) fn server_config(s: &SslServerIntent, public_ip: Ipv4Addr, files: &Se
     let _ = writeln!(c, "cert {}", files.cert.display());
     let _ = writeln!(c, "key {}", files.key.display());
     match &s.clients {
-        ClientAuthIntent::Certificate { cas } => {
+        ClientAuthIntent::Certificate { cas, .. } => {
             // The server's own CRL only covers its own CA; imported CAs come without revocations.
             if cas.is_empty() {
                 // Re-read by OpenVPN whenever the file changes: a revoked client is refused at its next handshake.
@@ -111,7 +111,7 @@ pub(crate) fn server_config(s: &SslServerIntent, public_ip: Ipv4Addr, files: &Se
 /// The CAs the server checks clients against: its own, or only the imported ones.
 pub(crate) fn client_cas(s: &SslServerIntent) -> String {
     match &s.clients {
-        ClientAuthIntent::Certificate { cas } if !cas.is_empty() => {
+        ClientAuthIntent::Certificate { cas, .. } if !cas.is_empty() => {
             cas.iter().map(|pem| format!("{}\n", pem.trim())).collect()
         }
         _ => s.ca_cert_pem.clone(),
@@ -222,7 +222,10 @@ impl Inner {
                     if !manager.wait_attached(DAEMON_START_TIMEOUT).await {
                         return Err(failed(format!("the management interface of {} does not answer", s.id)));
                     }
-                    let ended = manager.enforce(&revoked).await?;
+                    let ended = match &s.clients {
+                        ClientAuthIntent::Certificate { revoked, .. } => manager.end_revoked(revoked).await?,
+                        ClientAuthIntent::Password { .. } => manager.enforce(&revoked).await?,
+                    };
                     if ended > 0 {
                         tracing::info!(gateway = %intent.gateway_id, server = %s.id, ended, "ended revoked sessions");
                     }
@@ -310,7 +313,7 @@ pub(crate) mod tests {
             server_key_pem: Secret::new("PRIVATE-KEY-MATERIAL"),
             crl_pem: String::new(),
             dns_servers: vec![],
-            clients: ClientAuthIntent::Certificate { cas: vec![] },
+            clients: ClientAuthIntent::Certificate { cas: vec![], revoked: vec![] },
         }
     }
 
@@ -392,7 +395,7 @@ pub(crate) mod tests {
         s.ca_cert_pem = "OWN-CA\n".into();
         assert_eq!(client_cas(&s), "OWN-CA\n");
         assert!(server_config(&s, EIP, &files).contains("crl-verify /d/crl.pem\n"));
-        s.clients = ClientAuthIntent::Certificate { cas: vec!["IMPORTED-1".into(), "IMPORTED-2\n\n".into()] };
+        s.clients = ClientAuthIntent::Certificate { cas: vec!["IMPORTED-1".into(), "IMPORTED-2\n\n".into()], revoked: vec![] };
         assert_eq!(client_cas(&s), "IMPORTED-1\nIMPORTED-2\n");
         let c = server_config(&s, EIP, &files);
         assert!(!c.contains("crl-verify"), "the own CRL does not apply to imported CAs:\n{c}");
