@@ -66,7 +66,7 @@ cidr = "{HW_VPC_CIDR}"
 def _missing() -> str:
     if os.geteuid() != 0:
         return "needs root"
-    for tool in ("/usr/sbin/charon-systemd", "swanctl", "openvpn", "ping"):
+    for tool in ("/usr/sbin/charon-systemd", "swanctl", "openvpn", "ping", "nft"):
         if not (Path(tool).exists() or shutil.which(tool)):
             return f"needs {tool}"
     return ""

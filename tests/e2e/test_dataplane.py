@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
 import vgwlib
-from conftest import (CGW_IP, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, VPC, VPC_CIDR, VPC_HOST)
+from conftest import (CGW_IP, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_CIDR,
+                      VPC_HOST)
 from lab import Charon, Lab, sh, swanctl_from_download, wait_until
 
 SSL_POOL = "10.200.0.0/24"
@@ -53,8 +55,18 @@ def peer_up(site, api, vco: str, name: str) -> dict:
 
 
 def peer_down(site, name: str) -> None:
-    site.charon.swanctl("--terminate", "--ike", name, "--force", check=False)
+    """Unloads the customer side's configuration (so nothing new is started or accepted), then ends every IKE_SA of
+    `name`, by id: after a recovery there can be more than one (the customer's own and one the gateway initiated),
+    and a survivor's policies would capture later tests' traffic."""
     site.charon.load("")
+    for _ in range(10):
+        listing = site.charon.swanctl("--list-sas", "--ike", name, check=False).stdout
+        ids = re.findall(rf"^{re.escape(name)}: #(\d+),", listing, flags=re.M)
+        if not ids:
+            return
+        for ike_id in ids:
+            site.charon.swanctl("--terminate", "--ike-id", ike_id, "--force", "--timeout", "5", check=False)
+    raise AssertionError(f"IKE_SAs of {name} survive: {listing}")
 
 
 def delete_connection(api, gw: str, vco: str) -> None:
@@ -243,3 +255,129 @@ def test_peer_config_export_brings_a_tunnel_up(api, server, site, gateway, custo
     finally:
         delete_connection(api, gw, vco)
         peer_down(site, vco)
+
+
+# -- the network customers meet: dead peers, NAT --------------------------------------------------------------------
+
+def _cut(ns: str, ifname: str) -> None:
+    """The customer vanishes without saying so: nothing enters or leaves `ifname` (its addresses and routes stay)."""
+    sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
+              f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
+              f"add rule ip vanish in iifname {ifname} drop; add rule ip vanish out oifname {ifname} drop", ns=ns)
+
+
+def _restore(ns: str) -> None:
+    sh("nft", "delete table ip vanish", ns=ns, check=False)
+
+
+NAT_PUBLIC = "203.0.113.20"
+NAT_INSIDE, NATTED_CGW = "10.77.0.1", "10.77.0.2"
+NATTED_NET, NATTED_HOST = "172.16.40.0/24", "172.16.40.1"
+
+
+@pytest.fixture(scope="module")
+def natted(api, lab, site, gateway, kernel_esp):
+    """A customer gateway behind a NAT (a namespace masquerading it to 203.0.113.20) with its own network."""
+    nat = lab.netns("nat")
+    lab.attach(nat, "pub0", PUB_BRIDGE, f"{NAT_PUBLIC}/24")
+    cgw = lab.netns("cgwnat")
+    lab.wire(nat, "in0", f"{NAT_INSIDE}/24", cgw, "out0", f"{NATTED_CGW}/24")
+    lab.forward(nat)
+    sh("nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority srcnat; }; "
+              "add rule ip nat post oifname pub0 masquerade", ns=nat)
+    sh("ip", "-n", cgw, "route", "add", "default", "via", NAT_INSIDE)
+    sh("ip", "-n", cgw, "addr", "add", f"{NATTED_HOST}/32", "dev", "lo")
+    site.route_vpc_to_gateway(gateway["IntranetIp"], NATTED_NET)
+    charon = Charon(lab, cgw, "natcgw-charon", kernel_esp)
+    cgw_id = api.call("CreateCustomerGateway", {"IpAddress": NAT_PUBLIC, "Name": "behind-nat"})["CustomerGatewayId"]
+    return {"ns": cgw, "charon": charon, "cgw": cgw_id, "kernel_esp": kernel_esp}
+
+
+def _natted_up(api, natted, vco: str, name: str) -> None:
+    cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+    assert cfg["Remote"] == NAT_PUBLIC
+    # The customer's own address is behind the NAT; everything else is the download as it is.
+    natted["charon"].load(swanctl_from_download(dict(cfg, Remote=NATTED_CGW), name, encap=not natted["kernel_esp"]))
+    natted["charon"].initiate(name)
+
+
+def test_customer_behind_nat_connects_with_nat_traversal(api, gateway, natted):
+    gw = gateway["VpnGatewayId"]
+    vco = create_connection(api, gw, natted["cgw"], VPC_CIDR, NATTED_NET, EnableNatTraversal=True,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    try:
+        _natted_up(api, natted, vco, "nat")
+        assert Lab.wait_ping(natted["ns"], VPC_HOST, 30, src=NATTED_HOST), natted["charon"].log_tail()
+        assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 15), conn_status(api, vco)
+        # IKE and ESP moved to NAT-T's port: the NAT was detected and traversed (UDP-encapsulated ESP).
+        sas = natted["charon"].sas()
+        assert f"{NATTED_CGW}[4500]" in sas and f"{gateway['InternetIp']}[4500]" in sas, sas
+    finally:
+        delete_connection(api, gw, vco)
+        natted["charon"].swanctl("--terminate", "--ike", "nat", "--force", check=False)
+        natted["charon"].load("")
+
+
+def test_nat_traversal_off_refuses_a_customer_behind_nat(api, site, gateway, customer_gateway, natted):
+    """`EnableNatTraversal=false`: the gateway takes no UDP-encapsulated ESP from the peer, so the traffic of a
+    customer behind a NAT cannot cross (IKE itself may complete); a customer without NAT connects as before (plain
+    ESP, even though IKE floats to port 4500 with MOBIKE)."""
+    if not natted["kernel_esp"]:
+        pytest.skip("NAT traversal cannot be turned off under kernel-libipsec (every tunnel is UDP-encapsulated); "
+                    "this runs in the VM step, on a kernel with ESP")
+    gw = gateway["VpnGatewayId"]
+    ike = json.dumps({"IkeVersion": "ikev2"})
+    vco = create_connection(api, gw, natted["cgw"], VPC_CIDR, NATTED_NET, EnableNatTraversal=False, IkeConfig=ike)
+    try:
+        _natted_up(api, natted, vco, "nonat")
+        assert not Lab.wait_ping(natted["ns"], VPC_HOST, 12, src=NATTED_HOST), "traffic crossed the NAT"
+    finally:
+        delete_connection(api, gw, vco)
+        natted["charon"].swanctl("--terminate", "--ike", "nonat", "--force", check=False)
+        natted["charon"].load("")
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, EnableNatTraversal=False, IkeConfig=ike)
+    try:
+        peer_up(site, api, vco, "direct")
+        assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+        sas = site.charon.sas()
+        assert "INSTALLED, TUNNEL," in sas and "TUNNEL-in-UDP" not in sas, sas
+    finally:
+        delete_connection(api, gw, vco)
+        peer_down(site, "direct")
+
+
+def test_dead_peer_is_detected_and_the_tunnel_recovers_by_itself(api, site, gateway, customer_gateway):
+    """DPD: a customer that disappears is reported down (connection and health check) within the DPD timeout, and
+    both recover when it returns, with no call to the API and nothing done on the customer side."""
+    gw = gateway["VpnGatewayId"]
+    hc = {"enable": "true", "sip": gateway["IntranetIp"], "dip": ONPREM_HOST, "interval": "2", "retry": "2"}
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=json.dumps(hc),
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}), EnableDpd=True)
+    health = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VcoHealthCheck"].get("Status")
+    try:
+        peer_up(site, api, vco, "dpd")
+        assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+        assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 15), conn_status(api, vco)
+        assert wait_until(lambda: health() == "success", 30), health()
+
+        _cut(site.cgw, "pub0")
+        cut_at = time.monotonic()
+        # DPD every 10 s; IKEv2 gives up after charon's retransmissions (~22 s): well within 75 s.
+        assert wait_until(lambda: conn_status(api, vco) != "ipsec_sa_established", 75, every=1), conn_status(api, vco)
+        detected = time.monotonic() - cut_at
+        assert wait_until(lambda: health() == "failed", 30), health()
+        assert not Lab.ping(site.onprem, VPC_HOST)
+
+        _restore(site.cgw)
+        back_at = time.monotonic()
+        assert Lab.wait_ping(site.onprem, VPC_HOST, 90), site.charon.log_tail()
+        recovered = time.monotonic() - back_at
+        assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 30), conn_status(api, vco)
+        assert wait_until(lambda: health() == "success", 30), health()
+        print(f"TIMING dead peer: reported down {detected:.1f} s after it vanished; "
+              f"traffic {recovered:.1f} s after it returned")
+    finally:
+        _restore(site.cgw)
+        delete_connection(api, gw, vco)
+        peer_down(site, "dpd")
+    assert "dpd" not in site.charon.sas(), site.charon.sas()

@@ -298,6 +298,8 @@ async fn ssl_vpn_artefacts_and_revocation() {
     h.ok("DeleteSslVpnClientCert", &[("SslVpnClientCertId", &cert)]).await;
     let srv = h.store.read(|tx| tx.get_unscoped::<openvgw_core::model::SslVpnServer>(&server)).unwrap().unwrap();
     assert_eq!(srv.revoked_serials, vec![serial]);
+    // The certificate's id is its common name: the data plane ends that client's live session.
+    assert_eq!(srv.revoked_client_ids, vec![cert.clone()]);
     let crl = openvgw_control::ssl::crl_of(&srv).unwrap();
     assert!(crl.starts_with("-----BEGIN X509 CRL-----"));
 }

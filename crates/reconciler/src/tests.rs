@@ -456,3 +456,40 @@ async fn with_a_driver_that_reports_changes_only_changed_gateways_are_observed_e
     pass(crate::Observe::Changed).await.expect("pass");
     assert_eq!(observed(&w).len(), 3);
 }
+
+/// A deleted client certificate reaches the data plane as a revoked common name (its id), so the driver can end its
+/// live session; certificates still issued are not in it.
+#[tokio::test]
+async fn revoked_client_certificates_reach_the_intent_by_common_name() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, NewGateway { ssl_enabled: true, ..new_gateway() }).expect("gw");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let spec = openvgw_control::ssl::NewSslServer {
+        name: None,
+        client_ip_pool: "10.30.0.0/24".parse().expect("net"),
+        local_subnets: vec!["192.168.10.0/24".parse().expect("net")],
+        transport: Transport::Udp,
+        cipher: SslCipher::Aes128Cbc,
+        port: 1194,
+        compress: false,
+        client_auth: ClientAuth::Certificate,
+        dns_servers: vec![],
+        ext: Extensions::default(),
+        default_group: None,
+        client_cas: vec![],
+    };
+    let server = w.svc.create_ssl_server(&w.ctx, &gw.id, spec).expect("server");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let kept = w.svc.create_client_cert(&w.ctx, &server.id, None).expect("cert");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let gone = w.svc.create_client_cert(&w.ctx, &server.id, None).expect("cert");
+    w.rec.converge(&gw.id).await.expect("converge");
+    w.svc.delete_client_cert(&w.ctx, &gone.id).expect("revoke");
+    let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+    let openvgw_dataplane::ClientAuthIntent::Certificate { cas, revoked } = &intent.ssl_servers[0].clients else {
+        panic!("a certificate server: {:?}", intent.ssl_servers[0].clients);
+    };
+    assert!(cas.is_empty());
+    assert_eq!(revoked, &vec![gone.id.clone()]);
+    assert!(!revoked.contains(&kept.id));
+}

@@ -144,7 +144,10 @@ fn cleartext_from_the_public_side_never_reaches_the_vpc() {
 
         let ns = driver.namespace_of(&intent.gateway_id).expect("ns");
         must("ip", &["netns", "exec", &ns, "nft", "delete", "table", "ip", "openvgw"]);
-        assert!(time_to_ping(&outsider, VPC_HOST, Duration::from_secs(5)).is_some(), "baseline: unfiltered, it crosses");
+        assert!(
+            time_to_ping(&outsider, VPC_HOST, Duration::from_secs(5)).is_some(),
+            "baseline: unfiltered, it crosses"
+        );
         assert!(arrived.packets() > 0);
         let started = Instant::now();
         let closed = loop {

@@ -302,7 +302,10 @@ fn imported_ca_clients_get_in_and_own_ca_clients_do_not() {
     let carol = issue_client(&imported, "carol", 30).expect("client of the imported CA");
     let dave = issue_client(&own, "dave", 30).expect("client of the own CA");
     let mut gw = intent("vpn-sslca", Vec::new());
-    gw.ssl_servers.push(ssl_server(&own, ClientAuthIntent::Certificate { cas: vec![imported.cert_pem.clone()], revoked: vec![] }));
+    gw.ssl_servers.push(ssl_server(
+        &own,
+        ClientAuthIntent::Certificate { cas: vec![imported.cert_pem.clone()], revoked: vec![] },
+    ));
     let profile = |name: &str, cert: &openvgw_pki::CertifiedKey| {
         let text = openvpn_client_config(&OpenVpnClientProfile {
             remote_host: GW_EIP,

@@ -88,7 +88,10 @@ fn ssl_vpn_client_reaches_vpc_until_revoked() {
         intent.ssl_servers[0].clients = ClientAuthIntent::Certificate { cas: vec![], revoked: vec!["alice".into()] };
         let revoked = Instant::now();
         driver.apply(&intent).await.expect("apply revocation");
-        assert!(wait_for(Duration::from_secs(10), || lab.has_exited(client_pid)), "the revoked client is still connected");
+        assert!(
+            wait_for(Duration::from_secs(10), || lab.has_exited(client_pid)),
+            "the revoked client is still connected"
+        );
         eprintln!("TIMING revocation applied -> the client's session ended: {} ms", revoked.elapsed().as_millis());
         // The server lets go of the session a moment after the client has gone.
         let mut sessions = None;

@@ -133,7 +133,7 @@ impl Inner {
         let mut out = BTreeMap::new();
         for t in &intent.tunnels {
             let if_id = (t.route_based && !self.backend.is_libipsec()).then(|| names::xfrm_if_id(&t.id));
-            let conn = strongswan::tunnel_conn(t, if_id)?;
+            let conn = strongswan::tunnel_conn(t, if_id, !self.backend.is_libipsec())?;
             out.insert(t.id.clone(), DesiredConn { conn, secret: strongswan::tunnel_secret(t), pool: None });
         }
         if let Some(s) = &intent.ipsec_server {

@@ -5,12 +5,13 @@
 //! before the gateway's interfaces exist (rules match interface names), so no packet ever crosses unfiltered.
 //!
 //! Public side (`pub0`): only what a VPN gateway answers may arrive — IKE (UDP 500), NAT-T (UDP 4500), ESP, each
-//! SSL-VPN server's OpenVPN port, replies to what the gateway itself sent (conntrack) and, under kernel IPsec,
+//! SSL-VPN server's OpenVPN port, ICMP errors (path MTU discovery) and, under kernel IPsec,
 //! what an SA decrypted (it re-enters on `pub0` carrying its SA; under libipsec it comes out of `ipsec0` instead).
 //! Everything else is dropped, above all clear text addressed to the VPC: the gateway forwards between `pub0` and
 //! `vpc0`, so without this a host on the public segment could reach the VPC by routing to the gateway's address.
-//! A tunnel with NAT traversal off (Alibaba `EnableNatTraversal=false`) gets NAT-T refused from its peer to its local
-//! address: behind a NAT, IKE then cannot move to UDP 4500 and the tunnel does not come up, as without NAT-T. Under
+//! A tunnel with NAT traversal off (Alibaba `EnableNatTraversal=false`) gets UDP-encapsulated ESP refused from its peer
+//! to its local address: behind a NAT its ESP cannot cross (IKE may still complete: it floats to port 4500 even
+//! without a NAT when MOBIKE is on), as without NAT-T. Under
 //! libipsec every tunnel is UDP-encapsulated (userspace ESP has no other transport), so there the setting cannot
 //! be honoured and is left out (see ARCHITECTURE.md).
 //!
@@ -83,10 +84,14 @@ fn public_chains(intent: &GatewayIntent, backend: IpsecBackend) -> String {
     let mut c = String::from("\tchain public_input {\n\t\tmeta ipsec exists accept\n");
     if !backend.is_libipsec() {
         for (local, remote) in nat_t_refused(intent) {
-            let _ = writeln!(c, "\t\tip saddr {remote} ip daddr {local} udp dport 4500 drop");
+            // ESP in UDP only (its first word is an SPI, never 0): IKE floats to 4500 with or without a NAT
+            // (MOBIKE), marked by four zero bytes; keepalives are one byte and match nothing here.
+            let _ = writeln!(c, "\t\tip saddr {remote} ip daddr {local} udp dport 4500 @th,64,32 != 0 drop");
         }
     }
-    c.push_str("\t\tct state established,related accept\n\t\tudp dport { 500, 4500 } accept\n");
+    // Stateless (no conntrack in every gateway namespace): ICMP errors, for path MTU discovery among others.
+    c.push_str("\t\ticmp type { destination-unreachable, time-exceeded } accept\n");
+    c.push_str("\t\tudp dport { 500, 4500 } accept\n");
     c.push_str("\t\tip protocol esp accept\n");
     let ports: BTreeSet<(&str, u16)> = intent
         .ssl_servers
@@ -235,13 +240,17 @@ mod tests {
         }
         let input = text.split("chain public_input {").nth(1).expect("input").split("\n\t}").next().expect("end");
         let rules: Vec<&str> = input.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let refused = format!("ip saddr {} ip daddr {} udp dport 4500 drop", off.remote_ip.expect("r"), off.local_ip);
+        let refused = format!(
+            "ip saddr {} ip daddr {} udp dport 4500 @th,64,32 != 0 drop",
+            off.remote_ip.expect("r"),
+            off.local_ip
+        );
         assert_eq!(
             rules,
             [
                 "meta ipsec exists accept",
                 refused.as_str(),
-                "ct state established,related accept",
+                "icmp type { destination-unreachable, time-exceeded } accept",
                 "udp dport { 500, 4500 } accept",
                 "ip protocol esp accept",
                 "tcp dport 443 accept",
@@ -254,10 +263,10 @@ mod tests {
         assert_eq!(forward.split_whitespace().collect::<Vec<_>>().join(" "), "meta ipsec exists accept drop");
 
         // libipsec encapsulates every tunnel: nothing to refuse.
-        assert!(!ruleset(&gw, IpsecBackend::KernelLibipsec).0.contains("dport 4500 drop"));
+        assert!(!ruleset(&gw, IpsecBackend::KernelLibipsec).0.contains("dport 4500 @th"));
         // A peer and address shared with a tunnel that keeps NAT-T on stays open.
         gw.tunnels[0].remote_ip = off.remote_ip;
-        assert!(!ruleset(&gw, KERNEL).0.contains("dport 4500 drop"), "{}", ruleset(&gw, KERNEL).0);
+        assert!(!ruleset(&gw, KERNEL).0.contains("dport 4500 @th"), "{}", ruleset(&gw, KERNEL).0);
         // Without SSL-VPN servers, no OpenVPN port is open.
         gw.ssl_servers.clear();
         assert!(!ruleset(&gw, KERNEL).0.contains("1194"));

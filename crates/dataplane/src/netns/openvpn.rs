@@ -395,7 +395,8 @@ pub(crate) mod tests {
         s.ca_cert_pem = "OWN-CA\n".into();
         assert_eq!(client_cas(&s), "OWN-CA\n");
         assert!(server_config(&s, EIP, &files).contains("crl-verify /d/crl.pem\n"));
-        s.clients = ClientAuthIntent::Certificate { cas: vec!["IMPORTED-1".into(), "IMPORTED-2\n\n".into()], revoked: vec![] };
+        s.clients =
+            ClientAuthIntent::Certificate { cas: vec!["IMPORTED-1".into(), "IMPORTED-2\n\n".into()], revoked: vec![] };
         assert_eq!(client_cas(&s), "IMPORTED-1\nIMPORTED-2\n");
         let c = server_config(&s, EIP, &files);
         assert!(!c.contains("crl-verify"), "the own CRL does not apply to imported CAs:\n{c}");

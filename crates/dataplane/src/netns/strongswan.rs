@@ -161,14 +161,24 @@ fn check_settings(ike: &IkeConfig, ipsec: &IpsecConfig) -> Result<(), DataplaneE
     Ok(())
 }
 
-/// `load-conn` message for a site-to-site tunnel (no secret in it: PSKs go through `load-shared`).
-pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Result<Message, DataplaneError> {
+/// `load-conn` message for a site-to-site tunnel (no secret in it: PSKs go through `load-shared`). `traffic_starts`:
+/// the backend lets traffic start a negotiation (kernel trap policies; libipsec has no acquires).
+pub(crate) fn tunnel_conn(
+    t: &TunnelIntent,
+    if_id: Option<u32>,
+    traffic_starts: bool,
+) -> Result<Message, DataplaneError> {
     check_settings(&t.ike, &t.ipsec)?;
     let ike_proposal = proposals::strongswan::ike_proposal(&t.ike)?;
     let esp_proposal = proposals::strongswan::esp_proposal(&t.ipsec)?;
     let v1 = t.ike.version == IkeVersion::V1;
     // Nothing can be initiated towards a peer without an address: it must come to us.
     let initiate = t.initiate && t.remote_ip.is_some();
+    // A responder whose peer DPD declared dead waits for traffic to negotiate again; where traffic cannot start a
+    // negotiation, it starts one itself, and keeps trying until the peer is back (else the tunnel would stay down
+    // until the customer side happened to initiate).
+    let restart_after_dpd = !initiate && !traffic_starts && t.dpd && t.remote_ip.is_some();
+    let keep_trying = initiate || restart_after_dpd;
     let remote_addr = t.remote_ip.map_or_else(|| ANY.to_string(), |ip| ip.to_string());
     let mut conn = Message::new()
         .with("version", if v1 { "1" } else { "2" })
@@ -178,7 +188,7 @@ pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Result<Messag
         .with("mobike", "no")
         .with("unique", "replace")
         // 0 = keep retrying until the peer answers; a responder only needs one sequence.
-        .with("keyingtries", if initiate { "0" } else { "1" })
+        .with("keyingtries", if keep_trying { "0" } else { "1" })
         .with("dpd_delay", if t.dpd { "10s" } else { "0s" });
     if v1 {
         conn.push_value("aggressive", if t.ike.mode == NegotiationMode::Aggressive { "yes" } else { "no" });
@@ -200,7 +210,7 @@ pub(crate) fn tunnel_conn(t: &TunnelIntent, if_id: Option<u32>) -> Result<Messag
     // only answer (a trap could not reach it).
     let (start, dpd, close) = match (initiate, t.remote_ip.is_some()) {
         (true, _) => ("start", "restart", "start"),
-        (false, true) => ("trap", "trap", "trap"),
+        (false, true) => ("trap", if restart_after_dpd { "restart" } else { "trap" }, "trap"),
         (false, false) => ("none", "clear", "none"),
     };
     let mut children = Message::new();
@@ -344,7 +354,7 @@ pub(super) mod tests {
     }
 
     fn conn(t: &TunnelIntent, if_id: Option<u32>) -> Message {
-        tunnel_conn(t, if_id).expect("strongSwan can do it")
+        tunnel_conn(t, if_id, true).expect("strongSwan can do it")
     }
 
     #[test]
@@ -381,6 +391,39 @@ pub(super) mod tests {
         assert_eq!(children.len(), 2);
         assert_eq!(child_names(&t), ["vco-test-0", "vco-test-1"]);
         assert_eq!(children.get_section("vco-test-1").and_then(|c| c.get_str("start_action")), Some("trap"));
+    }
+
+    /// (initiate, peer address, DPD, traffic starts negotiations) -> (keyingtries, start, dpd, close actions).
+    #[test]
+    fn actions_per_role_and_backend() {
+        let cases = [
+            ((true, true, true, true), ("0", "start", "restart", "start")),
+            ((true, true, true, false), ("0", "start", "restart", "start")),
+            ((false, true, true, true), ("1", "trap", "trap", "trap")),
+            // libipsec: no traffic-triggered negotiation, so after DPD the responder starts one and keeps trying.
+            ((false, true, true, false), ("0", "trap", "restart", "trap")),
+            ((false, true, false, false), ("1", "trap", "trap", "trap")),
+            ((false, false, true, false), ("1", "none", "clear", "none")),
+            ((true, false, true, true), ("1", "none", "clear", "none")),
+        ];
+        for ((initiate, addressed, dpd, traffic), want) in cases {
+            let mut t = tunnel(IkeVersion::V2);
+            t.initiate = initiate;
+            t.dpd = dpd;
+            if !addressed {
+                t.remote_ip = None;
+            }
+            let msg = tunnel_conn(&t, None, traffic).expect("conn");
+            let conn = msg.get_section("vco-test").expect("conn");
+            let child = conn.get_section("children").and_then(|c| c.get_section("vco-test-0")).expect("child");
+            let got = (
+                conn.get_str("keyingtries").expect("tries"),
+                child.get_str("start_action").expect("start"),
+                child.get_str("dpd_action").expect("dpd"),
+                child.get_str("close_action").expect("close"),
+            );
+            assert_eq!(got, want, "initiate {initiate}, addressed {addressed}, dpd {dpd}, traffic starts {traffic}");
+        }
     }
 
     #[test]
@@ -458,10 +501,10 @@ pub(super) mod tests {
         let child = c.get_section("children").and_then(|c| c.get_section("vco-test-0")).expect("child");
         assert_eq!(child.get_list("esp_proposals"), Some(vec!["aes128gcm16-ecp256"]));
         t.ipsec.encryption = Encryption::Sm4;
-        assert!(matches!(tunnel_conn(&t, None), Err(DataplaneError::Unsupported { .. })));
+        assert!(matches!(tunnel_conn(&t, None, true), Err(DataplaneError::Unsupported { .. })));
         t.ipsec.encryption = Encryption::Aes128;
         t.ipsec.transform = TransformProtocol::Ah;
-        assert!(matches!(tunnel_conn(&t, None), Err(DataplaneError::Unsupported { .. })));
+        assert!(matches!(tunnel_conn(&t, None, true), Err(DataplaneError::Unsupported { .. })));
     }
 
     #[test]
