@@ -5,15 +5,17 @@
 //! before the gateway's interfaces exist (rules match interface names), so no packet ever crosses unfiltered.
 //!
 //! Public side (`pub0`): only what a VPN gateway answers may arrive — IKE (UDP 500), NAT-T (UDP 4500), ESP, each
-//! SSL-VPN server's OpenVPN port, ICMP errors (path MTU discovery) and, under kernel IPsec,
-//! what an SA decrypted (it re-enters on `pub0` carrying its SA; under libipsec it comes out of `ipsec0` instead).
-//! Everything else is dropped, above all clear text addressed to the VPC: the gateway forwards between `pub0` and
-//! `vpc0`, so without this a host on the public segment could reach the VPC by routing to the gateway's address.
-//! A tunnel with NAT traversal off (Alibaba `EnableNatTraversal=false`) gets UDP-encapsulated ESP refused from its peer
-//! to its local address: behind a NAT its ESP cannot cross (IKE may still complete: it floats to port 4500 even
-//! without a NAT when MOBIKE is on), as without NAT-T. Under
-//! libipsec every tunnel is UDP-encapsulated (userspace ESP has no other transport), so there the setting cannot
-//! be honoured and is left out (see ARCHITECTURE.md).
+//! SSL-VPN server's OpenVPN port, ICMP errors (path MTU discovery) and, under kernel IPsec, what an SA decrypted (it
+//! re-enters on `pub0` carrying its SA; under libipsec it comes out of `ipsec0` instead). Everything else is dropped,
+//! above all clear text addressed to the VPC: the gateway forwards between `pub0` and `vpc0`, so without this a host
+//! on the public segment could reach the VPC by routing to the gateway's address. Stateless: no conntrack in every
+//! gateway namespace.
+//!
+//! A tunnel with NAT traversal off (Alibaba `EnableNatTraversal=false`) gets UDP-encapsulated ESP refused from its
+//! peer to its local address: behind a NAT its ESP cannot cross, as without NAT-T (IKE itself may complete: it
+//! floats to port 4500 even without a NAT when MOBIKE is on, so the port alone says nothing). Under libipsec every
+//! tunnel is UDP-encapsulated (userspace ESP has no other transport), so there the setting cannot be honoured and is
+//! left out (see ARCHITECTURE.md).
 //!
 //! Password SSL-VPN servers: every packet from a pool (forwarded, or to the gateway itself) is checked, not only the
 //! first of a flow: it passes only from a user's own address to that user's allowed networks; everything else from
@@ -89,7 +91,7 @@ fn public_chains(intent: &GatewayIntent, backend: IpsecBackend) -> String {
             let _ = writeln!(c, "\t\tip saddr {remote} ip daddr {local} udp dport 4500 @th,64,32 != 0 drop");
         }
     }
-    // Stateless (no conntrack in every gateway namespace): ICMP errors, for path MTU discovery among others.
+    // ICMP errors (path MTU discovery among others); stateless, so no replies to anything else.
     c.push_str("\t\ticmp type { destination-unreachable, time-exceeded } accept\n");
     c.push_str("\t\tudp dport { 500, 4500 } accept\n");
     c.push_str("\t\tip protocol esp accept\n");
@@ -218,9 +220,9 @@ mod tests {
         assert_ne!(ruleset(&gw, KERNEL).1, fp);
     }
 
-    /// The public side admits IKE, NAT-T, ESP, the SSL-VPN ports, replies and what an SA decrypted, and drops the
-    /// rest, for the gateway and through it; NAT-T is refused per peer only where the tunnel turns it off and the
-    /// backend can honour that.
+    /// The public side admits IKE, NAT-T, ESP, the SSL-VPN ports, ICMP errors and what an SA decrypted, and drops
+    /// the rest, for the gateway and through it; ESP in UDP is refused per peer only where the tunnel turns NAT
+    /// traversal off and the backend can honour that.
     #[test]
     fn public_side_admits_only_vpn_traffic() {
         let mut off = tunnel("vco-off", IkeVersion::V2);
