@@ -258,6 +258,8 @@ def swanctl_from_download(cfg: dict, name: str, encap: bool) -> str:
         remote_ts = {cfg['LocalSubnet']}
         esp_proposals = {esp_prop}
         life_time = {esp['IpsecLifetime']}s
+        # Without it strongSwan rekeys after 1 h minus a random part of (life_time - 1 h): at once, again and again.
+        rekey_time = {esp['IpsecLifetime'] * 9 // 10}s
         start_action = start
       }}
     }}
