@@ -39,6 +39,16 @@ def conn_status(api, vco: str) -> str:
     return api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["Status"]
 
 
+def health_status(api, vco: str):
+    return api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VcoHealthCheck"].get("Status")
+
+
+def probe_onprem(gateway) -> str:
+    """HealthCheckConfig: probe the on-prem host from the gateway's inside address every 2 s."""
+    return json.dumps({"enable": "true", "sip": gateway["IntranetIp"], "dip": ONPREM_HOST, "interval": "2",
+                       "retry": "2"})
+
+
 def create_connection(api, gw: str, cgw: str, local: str, remote: str, **extra) -> str:
     params = {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": local, "RemoteSubnet": remote}
     params.update(extra)
@@ -125,10 +135,9 @@ def test_destination_route_mode(api, site, gateway, customer_gateway):
 
 def test_health_check_probes_through_the_tunnel(api, site, gateway, customer_gateway):
     gw = gateway["VpnGatewayId"]
-    hc = {"enable": "true", "sip": gateway["IntranetIp"], "dip": ONPREM_HOST, "interval": "2", "retry": "2"}
-    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=json.dumps(hc),
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=probe_onprem(gateway),
                             IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
-    health = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VcoHealthCheck"].get("Status")
+    health = lambda: health_status(api, vco)
     try:
         assert wait_until(lambda: health() == "failed", 20), "health check passed without a tunnel"
         peer_up(site, api, vco, "hc")
@@ -351,10 +360,9 @@ def test_dead_peer_is_detected_and_the_tunnel_recovers_by_itself(api, site, gate
     """DPD: a customer that disappears is reported down (connection and health check) within the DPD timeout, and
     both recover when it returns, with no call to the API and nothing done on the customer side."""
     gw = gateway["VpnGatewayId"]
-    hc = {"enable": "true", "sip": gateway["IntranetIp"], "dip": ONPREM_HOST, "interval": "2", "retry": "2"}
-    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=json.dumps(hc),
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=probe_onprem(gateway),
                             IkeConfig=json.dumps({"IkeVersion": "ikev2"}), EnableDpd=True)
-    health = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VcoHealthCheck"].get("Status")
+    health = lambda: health_status(api, vco)
     try:
         peer_up(site, api, vco, "dpd")
         assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()

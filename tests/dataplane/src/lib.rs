@@ -564,17 +564,10 @@ pub struct Arrivals {
 impl Arrivals {
     pub fn count(ns: &str, ifname: &str, source: &str) -> Arrivals {
         let rules = format!(
-            "table ip ovgwtest {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\t\
-             iifname \"{ifname}\" ip saddr {source} meta ipsec missing counter\n\t}}\n}}\n"
+            "add table ip ovgwtest; add chain ip ovgwtest pre {{ type filter hook prerouting priority raw; }}; \
+             add rule ip ovgwtest pre iifname {ifname} ip saddr {source} meta ipsec missing counter"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("nft");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("rules");
-        drop(child.stdin.take());
-        assert!(child.wait().expect("nft").success(), "loading the counter in {ns}");
+        must("ip", &["netns", "exec", ns, "nft", &rules]);
         Arrivals { ns: ns.into() }
     }
 

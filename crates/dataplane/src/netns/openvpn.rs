@@ -206,7 +206,7 @@ impl Inner {
             sys::create_private_dir(&files.dir)?;
             // Before OpenVPN (re)starts: the first client must already meet the new user list.
             let manager = self.manager(gw, &intent.gateway_id, names, paths, s);
-            let revoked = manager.set_auth(PasswordAuth::of(s));
+            let revoked_users = manager.set_auth(PasswordAuth::of(s));
             let config = server_config(s, public_ip, &files);
             let mut restart = false;
             restart |= sys::write_if_changed(&files.ca, client_cas(s).as_bytes(), 0o644)?;
@@ -224,7 +224,7 @@ impl Inner {
                     }
                     let ended = match &s.clients {
                         ClientAuthIntent::Certificate { revoked, .. } => manager.end_revoked(revoked).await?,
-                        ClientAuthIntent::Password { .. } => manager.enforce(&revoked).await?,
+                        ClientAuthIntent::Password { .. } => manager.enforce(&revoked_users).await?,
                     };
                     if ended > 0 {
                         tracing::info!(gateway = %intent.gateway_id, server = %s.id, ended, "ended revoked sessions");
