@@ -275,6 +275,118 @@ secrets {{
 """
 
 
+
+class Bird:
+    """A customer's BIRD 2 in its own namespace: announces its networks and installs what it learns."""
+
+    def __init__(self, lab: Lab, ns: str, name: str, conf: str):
+        self.ns = ns
+        self.dir = lab.workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket = str(self.dir / "bird.ctl")
+        (self.dir / "bird.conf").write_text(conf)
+        self.proc = lab.spawn(ns, ["/usr/sbin/bird", "-f", "-c", str(self.dir / "bird.conf"), "-s", self.socket],
+                              self.dir / "bird.log")
+        if not wait_until(lambda: self.birdc("show", "status").returncode == 0, 10):
+            raise RuntimeError(f"BIRD in {ns} did not start: {(self.dir / 'bird.log').read_text(errors='replace')}")
+
+    def birdc(self, *args: str) -> subprocess.CompletedProcess:
+        return sh("birdc", "-s", self.socket, *args, check=False)
+
+    def established(self, protocol: str) -> bool:
+        out = self.birdc("show", "protocols", protocol).stdout
+        return any(line.split()[:1] == [protocol] and "Established" in line for line in out.splitlines())
+
+    def log_tail(self, n: int = 30) -> str:
+        return "\n".join((self.dir / "bird.log").read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self) -> None:
+        Lab.stop(self.proc)
+
+
+class BgpCustomer:
+    """A customer gateway that speaks BGP over one route-based tunnel (0.0.0.0/0 both ways) and has no static route:
+    its charon installs none (`install_routes = no`) and its BIRD learns whatever it reaches. The tunnel device is
+    charon's `ipsec0` under libipsec, an XFRM interface whose if_id the CHILD_SA carries under kernel IPsec."""
+
+    IF_ID = 66
+
+    def __init__(self, lab: Lab, name: str, public_cidr: str, bridge: str, network_host: str, kernel_esp: bool):
+        """`network_host`: the customer's network as the address of its host (`172.16.50.1/24`, on lo)."""
+        self.lab, self.kernel_esp = lab, kernel_esp
+        self.ns = lab.netns(name)
+        self.public_ip = public_cidr.split("/")[0]
+        lab.attach(self.ns, "pub0", bridge, public_cidr)
+        sh("ip", "-n", self.ns, "addr", "add", network_host, "dev", "lo")
+        lab.forward(self.ns)
+        self.charon = Charon(lab, self.ns, f"{name}-charon", kernel_esp, charon_options="  install_routes = no")
+        self.device = "xfrm-bgp" if kernel_esp else "ipsec0"
+        if kernel_esp:
+            sh("ip", "-n", self.ns, "link", "add", self.device, "type", "xfrm", "dev", "pub0", "if_id",
+               str(self.IF_ID))
+            sh("ip", "-n", self.ns, "link", "set", self.device, "up")
+        self.bird: Optional[Bird] = None
+        self.name = name
+
+    def up(self, swanctl_conf: str, child: str, tunnel_address: str, bird_config: str) -> None:
+        if self.kernel_esp:
+            swanctl_conf = swanctl_conf.replace(
+                "start_action = start",
+                f"start_action = start\n        if_id_in = {self.IF_ID}\n        if_id_out = {self.IF_ID}")
+        assert "local_ts = 0.0.0.0/0" in swanctl_conf and "remote_ts = 0.0.0.0/0" in swanctl_conf, swanctl_conf
+        self.charon.load(swanctl_conf)
+        self.charon.initiate(child)
+        sh("ip", "-n", self.ns, "addr", "replace", tunnel_address, "dev", self.device)
+        self.bird = Bird(self.lab, self.ns, f"{self.name}-bird", bird_config)
+
+    def down(self, ike: str) -> None:
+        if self.bird:
+            self.bird.stop()
+            self.bird = None
+        self.charon.swanctl("--terminate", "--ike", ike, "--force", check=False)
+        self.charon.load("")
+        sh("ip", "-n", self.ns, "addr", "flush", "dev", self.device, check=False)
+
+    def route(self, dest: str) -> str:
+        return sh("ip", "-n", self.ns, "route", "show", "exact", dest, check=False).stdout.strip()
+
+    def learned(self) -> List[str]:
+        """The prefixes its BIRD installed."""
+        out = sh("ip", "-n", self.ns, "route", "show", "proto", "bird").stdout
+        return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def bird_from_download(bgp: dict, router_id: str, announce: List[str], auth_key: Optional[str] = None) -> str:
+    """The customer's BGP speaker from DownloadVpnConnectionConfig's `BgpConfigs.BgpConfig[0]` (Local* is the VPN
+    gateway's side, Peer* ours)."""
+    return bird_conf(bgp["PeerBgpIp"], bgp["PeerAsn"], bgp["LocalBgpIp"], bgp["LocalAsn"], router_id, announce,
+                     auth_key)
+
+
+def bird_conf(local: str, asn: int, neighbor: str, neighbor_asn: int, router_id: str, announce: List[str],
+              auth_key: Optional[str] = None) -> str:
+    """A customer's BIRD: announces `announce`, installs whatever it learns, has no static route."""
+    password = f'  password "{auth_key}";\n' if auth_key else ""
+    statics = "".join(f"  route {n} unreachable;\n" for n in announce)
+    return f"""router id {router_id};
+log stderr all;
+protocol device {{ scan time 2; }}
+protocol kernel {{
+  ipv4 {{ import none; export where source = RTS_BGP; }};
+}}
+protocol static onprem {{
+  ipv4;
+{statics}}}
+protocol bgp uplink {{
+  local {local} as {asn};
+  neighbor {neighbor} as {neighbor_asn};
+  hold time 30;
+  connect retry time 5;
+  error wait time 5, 30;
+{password}  ipv4 {{ import all; export where proto = "onprem"; }};
+}}
+"""
+
 # -- libreswan ------------------------------------------------------------------------------------------------------
 REPO = Path(__file__).resolve().parent.parent.parent
 LSW_SH = REPO / "tests" / "peers" / "libreswan.sh"

@@ -10,9 +10,9 @@ import time
 import pytest
 
 import vgwlib
-from conftest import (CGW_IP, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_CIDR,
-                      VPC_HOST)
-from lab import Charon, Lab, sh, swanctl_from_download, wait_until
+from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC,
+                      VPC_CIDR, VPC_HOST)
+from lab import BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, wait_until
 
 SSL_POOL = "10.200.0.0/24"
 IPSEC_POOL = "10.210.0.0/24"
@@ -354,6 +354,97 @@ def test_nat_traversal_off_refuses_a_customer_behind_nat(api, site, gateway, cus
     finally:
         delete_connection(api, gw, vco)
         peer_down(site, "direct")
+
+
+# -- BGP over IPsec ---------------------------------------------------------------------------------------------------
+
+BGP_CGW_IP, BGP_ASN, BGP_KEY = "203.0.113.30", 65010, "e2e-bgp-md5-key"
+BGP_NET, BGP_HOST = "172.16.50.0/24", "172.16.50.1"
+BGP_TUNNEL, BGP_GATEWAY_END = "169.254.11.0/30", "169.254.11.1"
+
+
+@pytest.fixture(scope="module")
+def bgp_customer(api, lab, site, gateway, kernel_esp):
+    """A BGP-speaking customer with the network 172.16.50.0/24 and an MD5 key on its sessions."""
+    customer = BgpCustomer(lab, "cgwbgp", f"{BGP_CGW_IP}/24", PUB_BRIDGE, f"{BGP_HOST}/24", kernel_esp)
+    # The VPC's route table (there is no VPC router yet): the customer's network via the gateway.
+    site.route_vpc_to_gateway(gateway["IntranetIp"], BGP_NET)
+    cgw = api.call("CreateCustomerGateway", {"IpAddress": BGP_CGW_IP, "Asn": BGP_ASN, "AuthKey": BGP_KEY,
+                                             "Name": "bgp"})["CustomerGatewayId"]
+    return customer, cgw
+
+
+def _bgp_status(api, vco: str) -> str:
+    return api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["VpnBgpConfig"]["Status"]
+
+
+def _system_routes(api, gw: str) -> list:
+    body = api.call("DescribeVpnRouteEntries", {"VpnGatewayId": gw, "RouteEntryType": "System"})
+    return body["VpnRouteEntries"]["VpnRouteEntry"]
+
+
+def _gateway_route(gw: str, dest: str) -> str:
+    return sh("ip", "-n", f"{NS_PREFIX}{gw}", "route", "show", "exact", dest, check=False).stdout.strip()
+
+
+def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api, site, gateway, bgp_customer):
+    """A customer configured only from the API's download, with its own BGP daemon and no static route: it learns
+    the VPC's block and the gateway learns the customer's network (both installed towards the tunnel, the gateway's
+    shown by DescribeVpnRouteEntries with its AS path, the session by VpnBgpConfig.Status); traffic flows both ways.
+    When the tunnel stops carrying, both sides withdraw within the hold time (30 s); when it carries again, the
+    session and the routes come back by themselves."""
+    customer, cgw = bgp_customer
+    gw = gateway["VpnGatewayId"]
+    bgp_conf = json.dumps({"EnableBgp": "true", "TunnelCidr": BGP_TUNNEL, "LocalBgpIp": BGP_GATEWAY_END})
+    vco = create_connection(api, gw, cgw, "0.0.0.0/0", "0.0.0.0/0", BgpConfig=bgp_conf,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    try:
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        peer = cfg["BgpConfigs"]["BgpConfig"][0]
+        assert (peer["TunnelCidr"], peer["LocalBgpIp"], peer["PeerAsn"]) == (BGP_TUNNEL, BGP_GATEWAY_END, BGP_ASN), peer
+        customer.up(swanctl_from_download(cfg, "bgp", encap=not customer.kernel_esp), "bgp",
+                    f"{peer['PeerBgpIp']}/30", bird_from_download(peer, BGP_CGW_IP, [BGP_NET], BGP_KEY))
+
+        assert wait_until(lambda: _bgp_status(api, vco) == "success", 60), (_bgp_status(api, vco),
+                                                                            customer.bird.log_tail())
+        assert customer.bird.established("uplink")
+        # Each side learned the other's network and routes it into the tunnel. What the gateway announces is the
+        # VPC's block and nothing else, and the customer has no other route to it.
+        assert wait_until(lambda: customer.learned() == [VPC_CIDR], 30), customer.learned()
+        assert f"dev {customer.device}" in customer.route(VPC_CIDR)
+        assert not sh("ip", "-n", customer.ns, "route", "show", "proto", "static").stdout.strip()
+        assert wait_until(lambda: "proto bird" in _gateway_route(gw, BGP_NET), 30), _gateway_route(gw, BGP_NET)
+        assert Lab.wait_ping(site.vpc_host, BGP_HOST, 30), customer.charon.log_tail()
+        assert Lab.ping(customer.ns, VPC_HOST, src=BGP_HOST)
+        assert wait_until(lambda: any(r["RouteDest"] == BGP_NET for r in _system_routes(api, gw)), 30)
+        learned = _system_routes(api, gw)
+        assert len(learned) == 1 and learned[0]["NextHop"] == vco, learned
+        assert learned[0]["AsPath"] == str(BGP_ASN) and learned[0]["RouteEntryType"] == "System", learned
+
+        _cut(customer.ns, "pub0")
+        cut_at = time.monotonic()
+        assert wait_until(lambda: _gateway_route(gw, BGP_NET) == "", 45, every=0.5), _gateway_route(gw, BGP_NET)
+        gateway_withdrew = time.monotonic() - cut_at
+        assert wait_until(lambda: customer.route(VPC_CIDR) == "", 45, every=0.5), customer.route(VPC_CIDR)
+        customer_withdrew = time.monotonic() - cut_at
+        assert wait_until(lambda: _bgp_status(api, vco) == "false" and not _system_routes(api, gw), 30)
+        assert max(gateway_withdrew, customer_withdrew) <= 30 + 5, (gateway_withdrew, customer_withdrew)
+        assert not Lab.ping(site.vpc_host, BGP_HOST)
+
+        _restore(customer.ns)
+        back_at = time.monotonic()
+        assert wait_until(lambda: _bgp_status(api, vco) == "success", 90, every=1), customer.bird.log_tail()
+        assert Lab.wait_ping(site.vpc_host, BGP_HOST, 30)
+        recovered = time.monotonic() - back_at
+        assert wait_until(lambda: any(r["RouteDest"] == BGP_NET for r in _system_routes(api, gw)), 30)
+        print(f"TIMING BGP: gateway withdrew {gateway_withdrew:.1f} s and customer {customer_withdrew:.1f} s after "
+              f"the tunnel stopped carrying (hold time 30 s); traffic {recovered:.1f} s after it carried again")
+    finally:
+        _restore(customer.ns)
+        delete_connection(api, gw, vco)
+        customer.down("bgp")
+    assert wait_until(lambda: _gateway_route(gw, BGP_NET) == "", 15), "learned route outlived the connection"
+    assert not _system_routes(api, gw)
 
 
 def test_dead_peer_is_detected_and_the_tunnel_recovers_by_itself(api, site, gateway, customer_gateway):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import time
 import uuid
 
 import pytest
 
 from conftest import CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE
-from lab import Lab, sh, wait_until
+from lab import BgpCustomer, Lab, bird_conf, sh, wait_until
 
 try:
     import huaweicloudsdkvpn.v5 as sdk
@@ -169,6 +170,67 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
         site.charon.swanctl("--terminate", "--ike", conn.id, "--force", check=False)
         site.charon.load("")
     assert wait_until(lambda: not Lab.ping(site.onprem, HOST_A), 15), "still reachable after the connection is gone"
+    hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
+
+
+HW_BGP_CGW_IP, HW_BGP_ASN = "203.0.113.31", 65020
+HW_BGP_NET, HW_BGP_HOST = "172.16.70.0/24", "172.16.70.1"
+HW_TUNNEL_LOCAL, HW_TUNNEL_PEER = "169.254.12.1", "169.254.12.2"
+
+
+def test_bgp_connection_learns_the_customers_network_and_shows_the_session(hw, lab, vpc, s2c_gateway, kernel_esp):
+    """A `style=bgp` connection: the customer (strongSwan from the exported peer configuration, which selects
+    everything and says how to peer; BIRD with no static route) and the gateway learn each other's networks;
+    `bgp_peer` shows the session (state, duration, routes received) and the routing table the learned route with its
+    AS path; deleting the connection withdraws it."""
+    gw = s2c_gateway
+    customer = BgpCustomer(lab, "cgwbgphw", f"{HW_BGP_CGW_IP}/24", PUB_BRIDGE, f"{HW_BGP_HOST}/24", kernel_esp)
+    lab.route(vpc, HW_BGP_NET, inside_address(gw.id))
+    cgw = hw.create_cgw(sdk.CreateCgwRequest(body=sdk.CreateCgwRequestBody(customer_gateway=sdk.CreateCgwRequestBodyContent(
+        id_value=HW_BGP_CGW_IP, bgp_asn=HW_BGP_ASN, name="hw-e2e-bgp")))).customer_gateway
+    conn = hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
+        vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
+            vgw_id=gw.id, vgw_ip=gw.eip1.id, cgw_id=cgw.id, style="bgp", peer_subnets=[HW_BGP_NET], psk=PSK,
+            tunnel_local_address=f"{HW_TUNNEL_LOCAL}/30", tunnel_peer_address=f"{HW_TUNNEL_PEER}/30",
+            name="hw-e2e-bgp")))).vpn_connection
+    show_gw = lambda: hw.show_vgw(sdk.ShowVgwRequest(vgw_id=gw.id)).vpn_gateway
+    show = lambda: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(vpn_connection_id=conn.id)).vpn_connection
+    routing = lambda: hw.show_vpn_gateway_routing_table(sdk.ShowVpnGatewayRoutingTableRequest(
+        vgw_id=gw.id, is_include_nexthop_resource=True)).routing_table
+    try:
+        assert conn.style == "BGP", conn.style
+        wait_status(show_gw, "ACTIVE")
+        assert show().bgp_peer.state != "established"
+        exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
+            vpn_connection_id=conn.id, body=sdk.ExportPeerConfigurationRequestBody(
+                vendor="strongSwan", type="software", model="swanctl", version="5.9"))).peer_config
+        gw_asn = show_gw().bgp_asn
+        assert f"neighbor {HW_TUNNEL_LOCAL} as {gw_asn} from local {HW_TUNNEL_PEER} as {HW_BGP_ASN}" in exported, exported
+        if not kernel_esp:
+            exported = exported.replace("    proposals =", "    encap = yes\n    proposals =", 1)
+        customer.up(exported, conn.id, f"{HW_TUNNEL_PEER}/30",
+                    bird_conf(HW_TUNNEL_PEER, HW_BGP_ASN, HW_TUNNEL_LOCAL, gw_asn, HW_BGP_CGW_IP, [HW_BGP_NET]))
+        assert wait_until(lambda: show().bgp_peer.state == "established", 60), (show().bgp_peer,
+                                                                                 customer.bird.log_tail())
+        assert wait_until(lambda: customer.learned() == [HW_VPC_CIDR], 30), customer.learned()
+        assert Lab.wait_ping(vpc, HW_BGP_HOST, 30), customer.charon.log_tail()
+        assert wait_until(lambda: show().bgp_peer.num_received_routes == 1, 30), show().bgp_peer
+        peer = show().bgp_peer
+        assert (peer.peer_ip_address, peer.peer_asn) == (HW_TUNNEL_PEER, HW_BGP_ASN), peer
+        assert re.fullmatch(r"(\d+d)?\d\dh\d\dm\d\ds", peer.state_duration), peer.state_duration
+        learned = [r for r in routing() if r.destination == HW_BGP_NET]
+        assert len(learned) == 1, routing()
+        r = learned[0]
+        assert (r.nexthop, r.outbound_interface_ip, r.as_path, r.origin) == (
+            HW_TUNNEL_PEER, HW_TUNNEL_LOCAL, str(HW_BGP_ASN), "egp"), r
+        assert r.nexthop_resource.id == conn.id, r
+        wait_status(show, "ACTIVE", 20)
+    finally:
+        hw.delete_vpn_connection(sdk.DeleteVpnConnectionRequest(vpn_connection_id=conn.id))
+        wait_status(show_gw, "ACTIVE")
+        customer.down(conn.id)
+    assert not [r for r in routing() if r.destination == HW_BGP_NET], routing()
+    assert wait_until(lambda: not Lab.ping(vpc, HW_BGP_HOST), 15), "still reachable after the connection is gone"
     hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
 
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs on the host what the peer scripts use, so they also work inside tests/vm/run
 # (the VM sees the host's filesystem but has no network and cannot install anything):
-# strongSwan (charon-systemd + swanctl + kernel-libipsec + openssl plugin), OpenVPN,
+# strongSwan (charon-systemd + swanctl + kernel-libipsec + openssl plugin), OpenVPN, BIRD 2,
 # ping, tcpdump, and the unpacked libreswan (tests/peers/libreswan.sh). Fast when done.
 # Default VM_PREPARE of tests/vm/run. Root only.
 set -euo pipefail
 PKGS="strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins
-      iputils-ping openvpn tcpdump"
+      iputils-ping openvpn tcpdump bird2"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -67,7 +67,7 @@ sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2
 
 summary=()
 failed=0
-daemons() { { ps -C charon-systemd,openvpn,pluto -o pid= || true; } | wc -l; }
+daemons() { { ps -C charon-systemd,openvpn,pluto,bird -o pid= || true; } | wc -l; }
 before=$(daemons)
 
 run_part() {  # run_part NAME CMD... : runs, records pass/fail and the time it took
@@ -95,7 +95,7 @@ fi
 left=
 ip netns list | grep -E '^(ovgwt|ovgwe2e|ovgwvici|ovgwprobe|ovgwlsw)' && left="namespaces "
 ip -o link show | grep -E ': (ovt[0-9a-f]{4}|ovgwt-)' && left="${left}links "
-[ "$(daemons)" = "$before" ] || { ps -C charon-systemd,openvpn,pluto -o pid,args; left="${left}daemons"; }
+[ "$(daemons)" = "$before" ] || { ps -C charon-systemd,openvpn,pluto,bird -o pid,args; left="${left}daemons"; }
 if [ -n "$left" ]; then
   summary+=("FAIL        left behind: $left")
   failed=1

@@ -478,6 +478,7 @@ impl Service {
             updated_at: now,
             state: TunnelState::IkeSaNotEstablished,
             health_ok: None,
+            bgp_session: None,
             ext: input.ext.clone(),
         };
         tx.insert(&conn)?;
@@ -664,6 +665,14 @@ impl PeerConfig {
             dpd: c.dpd,
             initiate: true,
             force_udp_encap,
+            bgp: c.inside.as_ref().filter(|_| c.bgp.enable).and_then(|i| {
+                Some(peer::PeerBgp {
+                    tunnel_address: format!("{}/{}", i.peer()?, i.cidr.prefix_len()),
+                    neighbor: i.local?.to_string(),
+                    neighbor_asn: c.bgp.local_asn,
+                    asn: self.remote_asn,
+                })
+            }),
         };
         Ok(match format {
             PeerFormat::Strongswan => {

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
 use openvgw_core::model::{
-    AccessPolicy, ClientCa, CustomerGateway, GatewayPhase, GatewayStatus, IpsecServer, RouteEntry, SslVpnServer,
-    TunnelState, VpnConnection, VpnGateway, VpnUser,
+    AccessPolicy, BgpSession, ClientCa, CustomerGateway, GatewayPhase, GatewayStatus, IpsecServer, RouteEntry,
+    RouteOrigin, SslVpnServer, TunnelState, VpnConnection, VpnGateway, VpnUser,
 };
-use openvgw_core::{now_ms, Error, Kind, Result};
+use openvgw_core::{now_ms, Error, IdStyle, Kind, Result};
 use openvgw_dataplane::GatewayObservation;
 use openvgw_store::Tx;
 
@@ -148,6 +148,9 @@ impl Service {
                     Changed::Connection(c) => tx.update(c)?,
                     Changed::SslServer(s) => tx.update(s)?,
                     Changed::IpsecServer(s) => tx.update(s)?,
+                    Changed::Learned(r) => tx.insert(r)?,
+                    Changed::LearnedPath(r) => tx.update(r)?,
+                    Changed::Withdrawn(id) => tx.delete(Kind::RouteEntry, id)?,
                 }
             }
             Ok(changed.len())
@@ -178,15 +181,86 @@ enum Changed {
     Connection(VpnConnection),
     SslServer(SslVpnServer),
     IpsecServer(IpsecServer),
+    /// A route the gateway learned over BGP, new, with another AS path, or withdrawn (by id).
+    Learned(RouteEntry),
+    LearnedPath(RouteEntry),
+    Withdrawn(String),
+}
+
+/// The gateway's system routes follow what its BGP sessions accepted: one route per (connection, prefix), published
+/// into the VPC when the gateway propagates automatically. Connections the observation does not cover keep theirs.
+fn learned_routes(
+    tx: &Tx,
+    gateway_id: &str,
+    connections: &[VpnConnection],
+    obs: &GatewayObservation,
+) -> Result<Vec<Changed>> {
+    let mut wanted: BTreeMap<(String, Ipv4Net), Vec<u32>> = BTreeMap::new();
+    for c in connections {
+        if let Some(bgp) = obs.tunnels.get(&c.id).and_then(|t| t.bgp.as_ref()) {
+            for r in &bgp.learned {
+                wanted.insert((c.id.clone(), r.dest), r.as_path.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for mut r in tx.children_unscoped::<RouteEntry>(gateway_id)? {
+        if r.origin != RouteOrigin::System || !obs.tunnels.contains_key(&r.next_hop) {
+            continue;
+        }
+        match wanted.remove(&(r.next_hop.clone(), r.dest)) {
+            None => out.push(Changed::Withdrawn(r.id)),
+            Some(path) if path != r.as_path => {
+                r.as_path = path;
+                out.push(Changed::LearnedPath(r));
+            }
+            Some(_) => {}
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let Some(gw) = tx.get_unscoped::<VpnGateway>(gateway_id)? else {
+        return Ok(out);
+    };
+    for ((next_hop, dest), as_path) in wanted {
+        let Some(c) = connections.iter().find(|c| c.id == next_hop) else { continue };
+        out.push(Changed::Learned(RouteEntry {
+            id: Kind::RouteEntry.new_id(IdStyle::of(&gw.id)),
+            scope: c.scope.clone(),
+            gateway_id: gw.id.clone(),
+            source: None,
+            dest,
+            next_hop,
+            weight: 100,
+            priority: None,
+            published: gw.auto_propagate,
+            description: String::new(),
+            origin: RouteOrigin::System,
+            as_path,
+            created_at: now_ms(),
+        }));
+    }
+    Ok(out)
 }
 
 fn diff(tx: &Tx, gateway_id: &str, obs: &GatewayObservation) -> Result<Vec<Changed>> {
     let mut out = Vec::new();
-    for mut c in tx.children_unscoped::<VpnConnection>(gateway_id)? {
+    let connections = tx.children_unscoped::<VpnConnection>(gateway_id)?;
+    out.extend(learned_routes(tx, gateway_id, &connections, obs)?);
+    for mut c in connections {
         if let Some(t) = obs.tunnels.get(&c.id) {
-            if c.state != t.state || c.health_ok != t.health_ok {
+            let bgp = t.bgp.as_ref().map(|b| (b.state, b.learned.len() as u32));
+            let had = c.bgp_session.as_ref().map(|s| (s.state, s.received_routes));
+            if c.state != t.state || c.health_ok != t.health_ok || had != bgp {
                 c.state = t.state;
                 c.health_ok = t.health_ok;
+                c.bgp_session = bgp.map(|(state, received_routes)| BgpSession {
+                    state,
+                    // A new count in the same state is not a new state.
+                    since_ms: c.bgp_session.as_ref().filter(|s| s.state == state).map_or_else(now_ms, |s| s.since_ms),
+                    received_routes,
+                });
                 out.push(Changed::Connection(c));
             }
         }

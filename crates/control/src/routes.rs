@@ -95,6 +95,7 @@ impl Service {
                 published: input.published,
                 description: input.description.clone(),
                 origin: RouteOrigin::Custom,
+                as_path: Vec::new(),
                 created_at: now_ms(),
             };
             tx.insert(&route)?;

@@ -55,6 +55,21 @@ pub enum IdStyle {
     Uuid,
 }
 
+impl IdStyle {
+    /// The style an existing id was made in: resources the system adds to a parent get ids like their parent's.
+    pub fn of(id: &str) -> IdStyle {
+        let uuid = id.len() == 36
+            && id
+                .char_indices()
+                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+        if uuid {
+            IdStyle::Uuid
+        } else {
+            IdStyle::Prefixed
+        }
+    }
+}
+
 impl Kind {
     /// The stable name used in storage.
     pub fn as_str(self) -> &'static str {

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use openvgw_core::crypto::{IkeConfig, IpsecConfig, SslCipher, Transport};
-use openvgw_core::model::{HealthCheck, TunnelState};
+use openvgw_core::model::{BgpSessionState, HealthCheck, TunnelState};
 pub use openvgw_core::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,26 @@ pub struct TunnelIntent {
     /// Traffic selectors 0/0 and routes choose what enters (destination-route mode).
     pub route_based: bool,
     pub health_check: Option<HealthCheck>,
+    /// BGP over this (route-based) tunnel.
+    #[serde(default)]
+    pub bgp: Option<BgpIntent>,
+}
+
+/// A BGP session across a tunnel between its two inside addresses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BgpIntent {
+    pub local_asn: u32,
+    pub peer_asn: u32,
+    /// This end's inside address; the tunnel device gets it with `prefix_len`.
+    pub local_ip: Ipv4Addr,
+    pub peer_ip: Ipv4Addr,
+    pub prefix_len: u8,
+    /// TCP MD5 key of the session.
+    pub auth_key: Option<Secret>,
+    /// What the gateway announces to the peer.
+    pub advertise: Vec<Ipv4Net>,
+    /// Never accepted from the peer (the VPC's own block): a customer cannot take over the VPC's addresses.
+    pub refuse: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,4 +205,21 @@ pub struct TunnelObservation {
     pub state: TunnelState,
     /// Health-check verdict when a health check is configured.
     pub health_ok: Option<bool>,
+    /// The BGP session of a BGP tunnel.
+    #[serde(default)]
+    pub bgp: Option<BgpObservation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpObservation {
+    pub state: BgpSessionState,
+    /// What the peer announces and the gateway accepted (empty while the session is down).
+    pub learned: Vec<LearnedRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LearnedRoute {
+    pub dest: Ipv4Net,
+    /// Nearest AS first.
+    pub as_path: Vec<u32>,
 }

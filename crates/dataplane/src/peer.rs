@@ -31,6 +31,51 @@ pub struct PeerSide<'a> {
     pub initiate: bool,
     /// Always wrap ESP in UDP 4500 (the gateway runs userspace ESP, which only speaks ESP-in-UDP).
     pub force_udp_encap: bool,
+    /// A BGP connection: the tunnel selects everything (routes and BGP decide what enters it) and carries a BGP
+    /// session between the inside addresses.
+    pub bgp: Option<PeerBgp>,
+}
+
+/// The customer's half of a BGP session over the tunnel.
+#[derive(Debug, Clone)]
+pub struct PeerBgp {
+    /// The customer's inside address with the tunnel's prefix length (`169.254.11.2/30`).
+    pub tunnel_address: String,
+    /// The gateway's inside address and ASN.
+    pub neighbor: String,
+    pub neighbor_asn: u64,
+    /// The customer's own ASN as the customer gateway records it.
+    pub asn: Option<u64>,
+}
+
+impl PeerBgp {
+    /// What the customer sets up beside the IPsec configuration, as comment lines.
+    fn instructions(&self) -> String {
+        let asn = self.asn.map_or_else(|| "<your ASN>".to_string(), |a| a.to_string());
+        format!(
+            "# BGP over this tunnel: the tunnel selects 0.0.0.0/0 both ways, so keep the IPsec daemon from routing into\n\
+             # it (strongSwan: charon.install_routes = no; with kernel IPsec give the CHILD_SA if_id_in/if_id_out and\n\
+             # create an XFRM interface with that if_id). Put {} on the tunnel device and peer with\n\
+             # neighbor {} as {} from local {} as {asn} (hold time 30 s).\n",
+            self.tunnel_address,
+            self.neighbor,
+            self.neighbor_asn,
+            self.tunnel_address.split('/').next().unwrap_or_default(),
+        )
+    }
+}
+
+const ANY: &str = "0.0.0.0/0";
+
+impl PeerSide<'_> {
+    /// The selectors: everything both ways for BGP.
+    fn subnets(&self) -> (Vec<String>, Vec<String>) {
+        if self.bgp.is_some() {
+            (vec![ANY.into()], vec![ANY.into()])
+        } else {
+            (self.local_subnets.clone(), self.remote_subnets.clone())
+        }
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -58,6 +103,10 @@ pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
     let version = if p.ike.version == IkeVersion::V1 { 1 } else { 2 };
     let mut out = String::new();
     let _ = writeln!(out, "# openvgw: customer side of {}", p.name);
+    if let Some(b) = &p.bgp {
+        out.push_str(&b.instructions());
+    }
+    let (local_ts, remote_ts) = p.subnets();
     let _ = writeln!(out, "connections {{");
     let _ = writeln!(out, "  {} {{", p.name);
     let _ = writeln!(out, "    version = {version}");
@@ -80,8 +129,8 @@ pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
     let _ = writeln!(out, "    remote {{\n      auth = psk\n      id = {}\n    }}", p.remote_id);
     let _ = writeln!(out, "    children {{");
     let _ = writeln!(out, "      {} {{", p.name);
-    let _ = writeln!(out, "        local_ts = {}", p.local_subnets.join(","));
-    let _ = writeln!(out, "        remote_ts = {}", p.remote_subnets.join(","));
+    let _ = writeln!(out, "        local_ts = {}", local_ts.join(","));
+    let _ = writeln!(out, "        remote_ts = {}", remote_ts.join(","));
     let _ = writeln!(out, "        esp_proposals = {esp}");
     if p.ipsec.lifetime_s > 0 {
         let _ = writeln!(out, "        life_time = {}s", p.ipsec.lifetime_s);
@@ -136,6 +185,10 @@ pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
     }
     c.push('\n');
     let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
+    if let Some(b) = &p.bgp {
+        c.push_str(&b.instructions());
+    }
+    let (left, right) = p.subnets();
     let lacks = proposals::libreswan::lacks_dh_group;
     if lacks(p.ike.dh_group) || p.ipsec.pfs.is_some_and(lacks) {
         // Rendered as configured all the same: the gateway insists on the connection's groups, so only changing them
@@ -154,10 +207,10 @@ pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
     }
     let _ = writeln!(c, "\tleft={}", p.local_address);
     let _ = writeln!(c, "\tleftid={}", lsw_id(p.local_id));
-    c.push_str(&lsw_subnets("left", &p.local_subnets));
+    c.push_str(&lsw_subnets("left", &left));
     let _ = writeln!(c, "\tright={}", p.remote_address);
     let _ = writeln!(c, "\trightid={}", lsw_id(p.remote_id));
-    c.push_str(&lsw_subnets("right", &p.remote_subnets));
+    c.push_str(&lsw_subnets("right", &right));
     let _ = writeln!(c, "\tike={ike}");
     let _ = writeln!(c, "\tesp={esp}");
     if p.ipsec.pfs.is_none() {
@@ -202,6 +255,7 @@ mod tests {
             dpd: true,
             initiate: true,
             force_udp_encap: false,
+            bgp: None,
         }
     }
 
@@ -244,6 +298,27 @@ mod tests {
         assert!(conf.contains("remote_ts = 10.0.0.0/8,172.16.0.0/16"));
         assert!(conf.contains("secret = \"s3cr\\\"et\""));
         assert!(conf.contains("start_action = start"));
+    }
+
+    #[test]
+    fn a_bgp_connection_selects_everything_and_says_how_to_peer() {
+        let (ike, ipsec) = proposals();
+        let bgp = PeerBgp {
+            tunnel_address: "169.254.11.2/30".into(),
+            neighbor: "169.254.11.1".into(),
+            neighbor_asn: 45104,
+            asn: Some(65010),
+        };
+        let p = PeerSide { bgp: Some(bgp), ..side(&ike, &ipsec) };
+        let sw = strongswan(&p).expect("renders");
+        assert!(sw.contains("local_ts = 0.0.0.0/0\n") && sw.contains("remote_ts = 0.0.0.0/0\n"), "{sw}");
+        let lsw = libreswan(&p).expect("renders").ipsec_conf;
+        assert!(lsw.contains("leftsubnet=0.0.0.0/0\n") && lsw.contains("rightsubnet=0.0.0.0/0\n"), "{lsw}");
+        for text in [&sw, &lsw] {
+            assert!(text.contains("Put 169.254.11.2/30 on the tunnel device"), "{text}");
+            assert!(text.contains("neighbor 169.254.11.1 as 45104 from local 169.254.11.2 as 65010"), "{text}");
+            assert!(text.contains("install_routes = no"), "{text}");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Driver for SimulatedDriver {
             .iter()
             .map(|t| {
                 let health_ok = t.health_check.as_ref().filter(|h| h.enable).map(|_| false);
-                (t.id.clone(), TunnelObservation { state: TunnelState::IkeSaNotEstablished, health_ok })
+                (t.id.clone(), TunnelObservation { state: TunnelState::IkeSaNotEstablished, health_ok, bgp: None })
             })
             .collect();
         let ssl_sessions = r.intent.ssl_servers.iter().map(|s| (s.id.clone(), 0)).collect();

@@ -3,10 +3,10 @@
 
 use ipnet::Ipv4Net;
 use openvgw_control::reconcile::{GatewayTree, SslServerTree};
-use openvgw_core::model::{ClientAuth, ConnectionMode, RouteEntry};
+use openvgw_core::model::{ClientAuth, ConnectionMode, CustomerGateway, RouteEntry, RouteOrigin, VpnConnection};
 use openvgw_dataplane::{
-    ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector, SslServerIntent,
-    TunnelIntent, UserIntent,
+    BgpIntent, ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector,
+    SslServerIntent, TunnelIntent, UserIntent,
 };
 
 fn any(nets: &[Ipv4Net]) -> bool {
@@ -48,6 +48,35 @@ fn client_auth(s: &SslServerTree) -> ClientAuthIntent {
     }
 }
 
+/// The BGP session of a BGP connection, once everything it needs is known: both inside addresses and the peer's
+/// ASN (ASNs beyond 32 bits cannot be spoken; validation keeps them out). It announces the gateway's local subnets
+/// (the VPC's block when there are none) and the connection's own local subnets, and refuses the VPC's block.
+fn bgp(t: &GatewayTree, c: &VpnConnection, cgw: &CustomerGateway) -> Option<BgpIntent> {
+    if !c.bgp.enable {
+        return None;
+    }
+    let inside = c.inside.as_ref()?;
+    let mut advertise: Vec<Ipv4Net> = if t.gateway.local_subnets.is_empty() {
+        t.vpc_cidr.into_iter().collect()
+    } else {
+        t.gateway.local_subnets.clone()
+    };
+    advertise.extend(c.local_subnets.iter().filter(|n| n.prefix_len() > 0));
+    let mut advertise: Vec<Ipv4Net> = advertise.into_iter().map(|n| n.trunc()).collect();
+    advertise.sort();
+    advertise.dedup();
+    Some(BgpIntent {
+        local_asn: u32::try_from(c.bgp.local_asn).ok()?,
+        peer_asn: u32::try_from(cgw.asn?).ok()?,
+        local_ip: inside.local?,
+        peer_ip: inside.peer()?,
+        prefix_len: inside.cidr.prefix_len(),
+        auth_key: cgw.bgp_auth_key.clone(),
+        advertise,
+        refuse: t.vpc_cidr.into_iter().collect(),
+    })
+}
+
 pub fn compile(t: &GatewayTree) -> GatewayIntent {
     let gw = &t.gateway;
     let mut tunnels = Vec::new();
@@ -82,6 +111,7 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
             nat_traversal: c.nat_traversal,
             route_based,
             health_check: c.health_check.enable.then(|| c.health_check.clone()),
+            bgp: bgp(t, c, cgw),
         });
     }
     let ssl_servers = t
@@ -112,7 +142,9 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         ike: s.ike.clone(),
         ipsec: s.ipsec.clone(),
     });
-    let (policy, dest): (Vec<&RouteEntry>, Vec<&RouteEntry>) = t.routes.iter().partition(|r| r.is_policy());
+    // Routes learned over BGP are the BGP daemon's to install and withdraw; the store only shows them.
+    let (policy, dest): (Vec<&RouteEntry>, Vec<&RouteEntry>) =
+        t.routes.iter().filter(|r| r.origin == RouteOrigin::Custom).partition(|r| r.is_policy());
     GatewayIntent {
         gateway_id: gw.id.clone(),
         tenant_id: gw.scope.tenant_id.clone(),

@@ -73,7 +73,7 @@ impl Driver for FakeDriver {
                     .iter()
                     .map(|t| {
                         let state = s.tunnel_state.unwrap_or(TunnelState::IkeSaNotEstablished);
-                        (t.id.clone(), TunnelObservation { state, health_ok: None })
+                        (t.id.clone(), TunnelObservation { state, health_ok: None, bgp: None })
                     })
                     .collect()
             })
@@ -390,7 +390,7 @@ async fn a_data_plane_that_drifted_is_applied_again_and_observations_are_recorde
                     ready: true,
                     tunnels: [(
                         conn.id.clone(),
-                        TunnelObservation { state: TunnelState::IpsecSaEstablished, health_ok: None }
+                        TunnelObservation { state: TunnelState::IpsecSaEstablished, health_ok: None, bgp: None }
                     )]
                     .into(),
                     ..Default::default()
@@ -492,4 +492,96 @@ async fn revoked_client_certificates_reach_the_intent_by_common_name() {
     assert!(cas.is_empty());
     assert_eq!(revoked, &vec![gone.id.clone()]);
     assert!(!revoked.contains(&kept.id));
+}
+
+/// A BGP connection reaches the data plane as a session between its inside addresses with the customer's ASN and
+/// key; what its session learns comes back as the gateway's system routes (with AS path, published when the gateway
+/// propagates automatically), leaves with the session, and is never compiled into the driver's own routes.
+#[tokio::test]
+async fn bgp_sessions_compile_from_the_connection_and_learned_routes_follow_the_observation() {
+    use openvgw_dataplane::{BgpObservation, LearnedRoute};
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, new_gateway()).expect("gw");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let peer = NewCustomerGateway {
+        asn: Some(65010),
+        bgp_auth_key: Some(openvgw_core::Secret::new("md5-key")),
+        ..cgw("198.51.100.20")
+    };
+    let c = w.svc.create_customer_gateway(&w.ctx, peer).expect("cgw");
+    let spec = NewConnection {
+        mode: ConnectionMode::Bgp,
+        local_subnets: vec!["0.0.0.0/0".parse().expect("net"), "10.0.0.0/16".parse().expect("net")],
+        remote_subnets: vec!["0.0.0.0/0".parse().expect("net")],
+        bgp: BgpPatch {
+            enable: Some(true),
+            local_asn: Some(45104),
+            tunnel_cidr: Some("169.254.11.0/30".parse().expect("net")),
+            local_ip: Some("169.254.11.1".parse().expect("ip")),
+            peer_ip: None,
+        },
+        ..new_connection(&gw.id, &c.id, false)
+    };
+    let conn = w.svc.create_connection(&w.ctx, spec).expect("conn");
+    let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+    let t = &intent.tunnels[0];
+    assert!(t.route_based);
+    let bgp = t.bgp.as_ref().expect("a BGP session");
+    assert_eq!((bgp.local_asn, bgp.peer_asn, bgp.prefix_len), (45104, 65010, 30));
+    assert_eq!((bgp.local_ip.to_string(), bgp.peer_ip.to_string()), ("169.254.11.1".into(), "169.254.11.2".into()));
+    assert_eq!(bgp.auth_key.as_ref().map(|k| k.expose().to_string()), Some("md5-key".into()));
+    // The VPC's block and the connection's own local subnets; 0/0 is never announced, the VPC never accepted.
+    let vpc = intent.vpc_cidr.expect("the VPC's block");
+    let mut want = vec![vpc, "10.0.0.0/16".parse().expect("net")];
+    want.sort();
+    assert_eq!(bgp.advertise, want);
+    assert_eq!(bgp.refuse, vec![vpc]);
+
+    let observe = |state: BgpSessionState, learned: Vec<LearnedRoute>| GatewayObservation {
+        ready: true,
+        tunnels: [(
+            conn.id.clone(),
+            TunnelObservation {
+                state: TunnelState::IpsecSaEstablished,
+                health_ok: None,
+                bgp: Some(BgpObservation { state, learned }),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let learned = |dest: &str, path: Vec<u32>| LearnedRoute { dest: dest.parse().expect("net"), as_path: path };
+    let system = |w: &World| {
+        w.svc
+            .list_routes(&w.ctx.scope, &gw.id, false, Some(RouteOrigin::System), &openvgw_core::PageRequest::ALL)
+            .expect("routes")
+            .items
+    };
+    let obs = observe(
+        BgpSessionState::Established,
+        vec![learned("172.16.50.0/24", vec![65010]), learned("172.16.60.0/24", vec![65010, 65020])],
+    );
+    assert_eq!(w.svc.record_observation(&gw.id, &obs).expect("observe"), 3, "the connection and two routes");
+    let session = |w: &World| w.svc.get_connection(&w.ctx.scope, &conn.id).expect("conn").connection.bgp_session;
+    let up = session(&w).expect("a session");
+    assert_eq!((up.state, up.received_routes), (BgpSessionState::Established, 2));
+    let routes = system(&w);
+    assert_eq!(routes.len(), 2);
+    let r = routes.iter().find(|r| r.dest.to_string() == "172.16.60.0/24").expect("learned route");
+    assert_eq!((r.next_hop.as_str(), r.as_path.clone(), r.weight), (conn.id.as_str(), vec![65010, 65020], 100));
+    assert!(gw.auto_propagate && r.published, "the gateway propagates automatically (the default)");
+    assert_eq!(w.svc.record_observation(&gw.id, &obs).expect("observe"), 0, "nothing changed");
+    // The driver installs learned routes itself (BIRD); the intent's routes are the API's own.
+    let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+    assert!(intent.routes.is_empty(), "{:?}", intent.routes);
+    // One prefix withdrawn, another's path changed.
+    let obs = observe(BgpSessionState::Established, vec![learned("172.16.60.0/24", vec![65010])]);
+    assert_eq!(w.svc.record_observation(&gw.id, &obs).expect("observe"), 3, "a route, a path, the count");
+    assert_eq!(system(&w).iter().map(|r| r.as_path.clone()).collect::<Vec<_>>(), vec![vec![65010]]);
+    // The session ends: its routes go, and the status says so.
+    assert_eq!(w.svc.record_observation(&gw.id, &observe(BgpSessionState::Active, vec![])).expect("observe"), 2);
+    assert!(system(&w).is_empty());
+    let down = session(&w).expect("a session");
+    assert_eq!((down.state, down.received_routes), (BgpSessionState::Active, 0));
+    assert!(down.since_ms >= up.since_ms);
 }

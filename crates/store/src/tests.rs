@@ -133,6 +133,7 @@ fn connection(id: &str, gw: &str, cgw: &str, scope: &Scope) -> VpnConnection {
         updated_at: 1,
         state: TunnelState::IkeSaNotEstablished,
         health_ok: None,
+        bgp_session: None,
         ext: Extensions::default(),
     }
 }
@@ -150,6 +151,7 @@ fn route(id: &str, gw: &str, hop: &str, scope: &Scope) -> RouteEntry {
         published: false,
         description: String::new(),
         origin: RouteOrigin::Custom,
+        as_path: Vec::new(),
         created_at: 1,
     }
 }

@@ -617,6 +617,7 @@ pub fn tunnel(id: &str, version: IkeVersion) -> TunnelIntent {
         nat_traversal: true,
         route_based: false,
         health_check: None,
+        bgp: None,
     }
 }
 

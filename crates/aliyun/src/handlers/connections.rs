@@ -7,7 +7,7 @@ use openvgw_control::connections::{
     NewConnection, PeerConfig, PublicIpRef,
 };
 use openvgw_core::crypto::{IdentityType, IkeConfig, IpsecConfig};
-use openvgw_core::model::{ConnectionMode, Extensions, HealthCheck};
+use openvgw_core::model::{BgpSessionState, ConnectionMode, Extensions, HealthCheck};
 use openvgw_core::{validate, Field, Secret};
 use serde::Serialize;
 
@@ -363,8 +363,14 @@ fn view(t: &ConnectionView, list_item: bool) -> View {
             peer_bgp_ip: opt_ip(inside.and_then(|i| i.peer())),
             auth_key: peer.bgp_auth_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default(),
             peer_asn: peer.asn,
-            // No BGP session exists until the data plane reports one.
-            status: c.bgp.enable.then_some("false"),
+            // The session as the data plane last saw it.
+            status: c.bgp.enable.then_some(
+                if c.bgp_session.as_ref().is_some_and(|s| s.state == BgpSessionState::Established) {
+                    "success"
+                } else {
+                    "false"
+                },
+            ),
         },
         tags: (!list_item).then(|| TagSet::of(&t.tags)),
         tag: list_item.then_some(tags),

@@ -29,7 +29,7 @@ pub struct View {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    as_path: Option<&'static str>,
+    as_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     community: Option<&'static str>,
 }
@@ -56,7 +56,8 @@ fn view(r: &RouteEntry) -> View {
         priority: policy.then_some(r.priority.unwrap_or(10)),
         route_entry_type: (!policy).then_some(origin_name(r.origin)),
         source: (!policy).then_some(""),
-        as_path: (!policy).then_some(""),
+        // Learned routes carry their AS path as the seed spells it: `65501,65001,60011`.
+        as_path: (!policy).then(|| r.as_path.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
         community: (!policy).then_some(""),
     }
 }

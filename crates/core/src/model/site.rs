@@ -137,6 +137,27 @@ impl TunnelInside {
     }
 }
 
+/// A BGP session's state: RFC 4271's finite-state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BgpSessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSession {
+    pub state: BgpSessionState,
+    /// When the session entered `state` (as first observed), unix ms.
+    pub since_ms: i64,
+    /// Routes accepted from the peer.
+    pub received_routes: u32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BgpConfig {
     pub enable: bool,
@@ -178,6 +199,9 @@ pub struct VpnConnection {
     pub state: TunnelState,
     /// Last health-check verdict from the data plane (`None` until probed).
     pub health_ok: Option<bool>,
+    /// The tunnel's BGP session as the data plane last saw it (`None`: not a BGP tunnel, or not seen yet).
+    #[serde(default)]
+    pub bgp_session: Option<BgpSession>,
     pub ext: Extensions,
 }
 
@@ -213,6 +237,9 @@ pub struct RouteEntry {
     pub published: bool,
     pub description: String,
     pub origin: RouteOrigin,
+    /// The AS path of a route learned over BGP, nearest AS first (empty for others).
+    #[serde(default)]
+    pub as_path: Vec<u32>,
     pub created_at: i64,
 }
 

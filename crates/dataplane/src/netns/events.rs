@@ -4,7 +4,7 @@
 //! second made the cost of watching grow with everything that exists. Each charon has one listener subscribed to
 //! `ike-updown` and `child-updown`; an event, the listener's start, and the end of its connection (charon died)
 //! mark the gateway changed. [`Changes::take`] hands the reconciler those gateways, plus the ones whose state no
-//! event reports (SSL-VPN sessions, health-check verdicts) and the ones without a live listener. Anything else that
+//! event reports (SSL-VPN sessions, health-check verdicts, BGP sessions) and the ones without a live listener. Anything else that
 //! can break without an event (a deleted namespace, a flushed ruleset) is found by the reconciler's slower sweep
 //! over all gateways.
 

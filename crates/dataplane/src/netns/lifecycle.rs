@@ -74,6 +74,8 @@ impl Inner {
         // Routing into the tunnels.
         net::sync_routes(ns, &self.desired_routes(intent)).await?;
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
+        // BGP over the tunnels, once their devices exist.
+        self.sync_bird(ns, &paths, intent).await?;
 
         // SSL-VPN servers (their access rules are in place already, so no client of a new or changed server is ever
         // unfiltered) and health checks.
@@ -85,6 +87,7 @@ impl Inner {
     /// Stops every daemon recorded for the gateway, and anything else still running in its namespace.
     async fn stop_daemons(&self, names: &GatewayNames, paths: &GatewayPaths) {
         self.stop_openvpn_servers(names, paths).await;
+        self.stop_bird(paths).await;
         let marker = paths.charon_conf.to_string_lossy().into_owned();
         DaemonId { pid_file: &paths.charon_pid, marker: &marker }.stop().await;
         let _ = std::fs::remove_file(&paths.vici);

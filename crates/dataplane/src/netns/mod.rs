@@ -49,6 +49,7 @@
 //! `firewall` what password clients may reach, `health` the probes, `observe` reads state back.
 
 mod backend;
+mod bird;
 mod charon;
 mod check;
 mod events;
@@ -169,6 +170,11 @@ struct GatewayPaths {
     loaded: PathBuf,
     vici: PathBuf,
     ssl_dir: PathBuf,
+    bird_dir: PathBuf,
+    bird_conf: PathBuf,
+    bird_pid: PathBuf,
+    bird_out: PathBuf,
+    bird_ctl: PathBuf,
 }
 
 impl NetnsDriver {
@@ -317,6 +323,11 @@ impl Inner {
             loaded: charon_dir.join("loaded.json"),
             vici: self.run_dir.join(format!("{}.vici", names.token)),
             ssl_dir: dir.join("ssl"),
+            bird_conf: dir.join("bird").join("bird.conf"),
+            bird_pid: dir.join("bird").join("bird.pid"),
+            bird_out: dir.join("bird").join("bird.out"),
+            bird_ctl: self.run_dir.join(format!("{}.bird", names.token)),
+            bird_dir: dir.join("bird"),
             charon_dir,
             dir,
         }
@@ -333,7 +344,7 @@ impl Inner {
     }
 
     /// `Driver::take_changed`: gateways with events since the last call, and those whose state no event reports
-    /// (SSL-VPN sessions, health-check verdicts) or that have no live subscription yet.
+    /// (SSL-VPN sessions, health-check verdicts, BGP sessions and their routes) or that have no live subscription yet.
     fn take_changed(&self) -> std::collections::HashSet<String> {
         let mut out = self.changes.take();
         let map = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
@@ -341,7 +352,7 @@ impl Inner {
             let st = gw.state();
             let Some(intent) = &st.intent else { continue };
             let unevented = !intent.ssl_servers.is_empty()
-                || intent.tunnels.iter().any(|t| t.health_check.as_ref().is_some_and(|h| h.enable));
+                || intent.tunnels.iter().any(|t| t.health_check.as_ref().is_some_and(|h| h.enable) || t.bgp.is_some());
             if unevented || !st.listener.as_ref().is_some_and(|l| l.is_live()) {
                 out.insert(id.clone());
             }

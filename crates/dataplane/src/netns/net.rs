@@ -125,7 +125,7 @@ pub(crate) async fn ensure_veth(
 }
 
 /// IPv4 addresses (`a.b.c.d/len`) of `dev` with global or host scope, as configured.
-async fn addresses(ns: &str, dev: &str) -> Result<BTreeSet<String>, DataplaneError> {
+pub(crate) async fn addresses(ns: &str, dev: &str) -> Result<BTreeSet<String>, DataplaneError> {
     let links = ip_ns_json(ns, &["-4", "addr", "show", "dev", dev]).await?;
     let mut out = BTreeSet::new();
     for link in links {

@@ -64,6 +64,9 @@ impl Inner {
         if !intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id)) {
             return false;
         }
+        if !self.bird_ready(&names.namespace, &paths, intent).await {
+            return false;
+        }
         if !firewall::in_place(&names.namespace, &firewall::ruleset(intent, self.backend).1).await {
             return false;
         }
@@ -102,6 +105,7 @@ impl Inner {
         }
         let health: BTreeMap<String, Option<bool>> =
             gw.state().health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
+        let mut bgp = self.bgp_observations(&paths, &intent).await;
         let tunnels = intent
             .tunnels
             .iter()
@@ -112,7 +116,7 @@ impl Inner {
                 } else {
                     None
                 };
-                (t.id.clone(), TunnelObservation { state, health_ok })
+                (t.id.clone(), TunnelObservation { state, health_ok, bgp: bgp.remove(&t.id) })
             })
             .collect();
         let mut ssl_sessions = BTreeMap::new();

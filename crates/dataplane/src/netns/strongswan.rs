@@ -350,6 +350,7 @@ pub(super) mod tests {
             nat_traversal: true,
             route_based: false,
             health_check: None,
+            bgp: None,
         }
     }
 

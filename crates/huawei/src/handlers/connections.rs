@@ -13,8 +13,8 @@ use openvgw_core::crypto::{
     IpsecConfig, NegotiationMode, TransformProtocol,
 };
 use openvgw_core::model::{
-    ConnectionMode, CryptoSuite, CustomerGateway, Extensions, GatewayRole, GatewayStatus, HealthCheck, PolicyRule,
-    TunnelState, VpnConnection, VpnGateway,
+    BgpSessionState, ConnectionMode, CryptoSuite, CustomerGateway, Extensions, GatewayRole, GatewayStatus, HealthCheck,
+    PolicyRule, TunnelState, VpnConnection, VpnGateway,
 };
 use openvgw_core::{validate, Field, PageRequest, Secret};
 use schemars::JsonSchema;
@@ -207,13 +207,40 @@ pub struct ConnectionWire {
     pub bgp_peer: Option<BgpPeer>,
 }
 
-/// The BGP neighbour of a BGP connection as configured. openvgw runs no BGP speaker yet, so the session's state
-/// and counters are not shown rather than invented.
+/// The BGP neighbour of a BGP connection and its session as the data plane last saw it. The message counters the
+/// seed also lists are not shown: the BGP daemon does not count messages, and they are not invented.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct BgpPeer {
     pub peer_ip_address: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_asn: Option<u64>,
+    /// `idle`, `connect`, `active`, `opensent`, `openconfirm` or `established`.
+    pub state: &'static str,
+    /// How long the session has been in `state`, as the seed spells it: `3d01h34m24s`.
+    pub state_duration: String,
+    pub num_received_routes: u32,
+}
+
+fn bgp_state_word(s: Option<BgpSessionState>) -> &'static str {
+    match s {
+        None | Some(BgpSessionState::Idle) => "idle",
+        Some(BgpSessionState::Connect) => "connect",
+        Some(BgpSessionState::Active) => "active",
+        Some(BgpSessionState::OpenSent) => "opensent",
+        Some(BgpSessionState::OpenConfirm) => "openconfirm",
+        Some(BgpSessionState::Established) => "established",
+    }
+}
+
+/// `3d01h34m24s`; days only when there are any.
+fn duration_word(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m, s) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m{s:02}s")
+    } else {
+        format!("{h:02}h{m:02}m{s:02}s")
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -354,7 +381,16 @@ fn wire_view(v: &ConnectionView, gw: Option<&VpnGateway>, monitor: Option<String
         bgp_peer: (shape == Shape::Read && conn.mode == ConnectionMode::Bgp)
             .then(|| inside.and_then(|i| i.peer()))
             .flatten()
-            .map(|peer| BgpPeer { peer_ip_address: peer.to_string(), peer_asn: v.customer_gateway.asn }),
+            .map(|peer| {
+                let session = conn.bgp_session.as_ref();
+                BgpPeer {
+                    peer_ip_address: peer.to_string(),
+                    peer_asn: v.customer_gateway.asn,
+                    state: bgp_state_word(session.map(|s| s.state)),
+                    state_duration: duration_word(session.map_or(0, |s| openvgw_core::now_ms() - s.since_ms)),
+                    num_received_routes: session.map_or(0, |s| s.received_routes),
+                }
+            }),
     }
 }
 

@@ -801,7 +801,13 @@ pub fn routing_table(c: &Call, _: NoBody) -> Result<RoutingTable, HwError> {
             nexthop,
             outbound_interface_ip: outbound,
             origin: "egp",
-            as_path: peer_asn,
+            // The AS path BGP learned it with, as the seed spells it ("64513 64514"); the peer's ASN for a route
+            // recorded without one.
+            as_path: if r.as_path.is_empty() {
+                peer_asn
+            } else {
+                r.as_path.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+            },
             med: 0,
             nexthop_resource: with_resource.then(|| NexthopResource { id: r.next_hop.clone(), kind: "vpn_connection" }),
         });
