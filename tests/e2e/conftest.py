@@ -202,7 +202,7 @@ def _dump_dataplane() -> str:
     out = []
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         ns = line.split()[0] if line.strip() else ""
-        if not ns.startswith(("ovgwt", NS_PREFIX)):
+        if not ns.startswith(("ovgwt", NS_PREFIX, NS_PREFIX.rstrip("-") + "r-")):
             continue
         out.append(f"======== namespace {ns}")
         for args in (["-br", "addr"], ["route", "show", "table", "all"], ["rule"], ["-s", "xfrm", "state"],
@@ -259,11 +259,18 @@ def server(workdir, lab):
     reap_orphans()
 
 
+def vpc_router_ns(vpc_id: str) -> str:
+    """The namespace of a VPC's router, named as the driver names it (outside the gateway prefix)."""
+    import hashlib
+    token = hashlib.sha256(f"{NS_PREFIX}/{vpc_id}".encode()).hexdigest()[:8]
+    return f"{NS_PREFIX.rstrip('-')}r-{token}"
+
+
 def remove_gateway_namespaces() -> None:
     """Last resort after a failed run: gateways the API could not delete (their daemons by PID, then the netns)."""
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         ns = line.split()[0] if line.strip() else ""
-        if ns.startswith(NS_PREFIX):
+        if ns.startswith((NS_PREFIX, NS_PREFIX.rstrip("-") + "r-")):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import vgwlib
-from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC,
-                      VPC_CIDR, VPC_HOST)
+from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_BRIDGE,
+                      VPC_CIDR, VPC_HOST, vpc_router_ns)
 from lab import BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, wait_until
 
 SSL_POOL = "10.200.0.0/24"
@@ -131,6 +131,53 @@ def test_destination_route_mode(api, site, gateway, customer_gateway):
     finally:
         delete_connection(api, gw, vco)
         peer_down(site, "dbr")
+
+
+VPC_ROUTER = "192.168.10.1"
+
+
+def _router_route(dest: str) -> str:
+    """The route the VPC's router has for `dest`."""
+    return sh("ip", "-n", vpc_router_ns(VPC), "route", "show", "exact", dest).stdout.strip()
+
+
+def test_vpc_router_routes_only_what_is_published(api, lab, site, gateway, customer_gateway):
+    """A VPC host whose only route is the VPC's router (its .1) reaches a customer network exactly while its route
+    entry is published (PublishVpc, PublishVpnRouteEntry); a host routed to the gateway directly reaches it all
+    along, so the tunnel and the gateway's own route are not what changes."""
+    gw = gateway["VpnGatewayId"]
+    host = lab.netns("vpchost3")
+    lab.attach(host, "eth0", VPC_BRIDGE, "192.168.10.70/24")
+    sh("ip", "-n", host, "route", "add", "default", "via", VPC_ROUTER)
+    assert Lab.wait_ping(host, VPC_ROUTER, 10), "the VPC's router does not answer"
+    vco = create_connection(api, gw, customer_gateway, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    key = {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": vco}
+    publish = lambda on: api.call("PublishVpnRouteEntry", dict(key, RouteType="DBR", PublishVpc=on))
+    try:
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        cfg = dict(cfg, LocalSubnet=VPC_CIDR, RemoteSubnet=f"{ONPREM_NET},{ONPREM_NET2}")
+        site.charon.load(swanctl_from_download(cfg, "vpcr", encap=not site.kernel_esp))
+        site.charon.initiate("vpcr")
+        api.call("CreateVpnRouteEntry", dict(key, Weight=100, PublishVpc=False))
+        wait_active(api, gw)
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30), site.charon.log_tail()
+        assert _router_route(ONPREM_NET2) == ""
+        assert not Lab.ping(host, ONPREM_HOST2), "reached through the router before the route was published"
+
+        publish(True)
+        wait_active(api, gw)
+        assert f"via {gateway['IntranetIp']}" in _router_route(ONPREM_NET2), _router_route(ONPREM_NET2)
+        assert Lab.wait_ping(host, ONPREM_HOST2, 15), "published, yet not reachable through the router"
+
+        publish(False)
+        wait_active(api, gw)
+        assert _router_route(ONPREM_NET2) == ""
+        assert wait_until(lambda: not Lab.ping(host, ONPREM_HOST2), 15), "still routed after unpublishing"
+        assert Lab.ping(site.vpc_host, ONPREM_HOST2), "the tunnel itself went down"
+    finally:
+        delete_connection(api, gw, vco)
+        peer_down(site, "vpcr")
 
 
 def test_health_check_probes_through_the_tunnel(api, site, gateway, customer_gateway):

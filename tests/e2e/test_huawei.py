@@ -18,7 +18,8 @@ import uuid
 
 import pytest
 
-from conftest import CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE
+from conftest import (CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE,
+                      vpc_router_ns)
 from lab import BgpCustomer, Lab, bird_conf, sh, wait_until
 
 try:
@@ -126,6 +127,9 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
         assert Lab.wait_ping(site.onprem, HOST_A, 30), site.charon.log_tail()
         assert Lab.ping(vpc, ONPREM_HOST), "the VPC side cannot reach on-prem"
         wait_status(show, "ACTIVE", 20)
+        # A static connection publishes its peer subnets: the VPC's router sends them to the gateway.
+        router = sh("ip", "-n", vpc_router_ns(HW_VPC), "route", "show", "exact", ONPREM_NET).stdout
+        assert f"via {inside_address(gw.id)}" in router, router
         sas = hw.list_connection_ipsec_sa(sdk.ListConnectionIpsecSaRequest(vpn_connection_id=conn.id)).sa_infos
         assert len(sas) == 1 and sas[0].traffic_recv > 0 and sas[0].packets_recv > 0, sas
         assert sas[0].source_ip_cidr == HW_VPC_CIDR and sas[0].dest_ip_cidr == ONPREM_NET, sas

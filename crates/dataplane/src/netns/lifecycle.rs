@@ -44,6 +44,8 @@ impl Inner {
         let vpc_net = self.vpc_net(intent)?;
         net::ensure_addresses(ns, NS_VPC_IF, &[format!("{}/{}", intent.private_ip, vpc_net.prefix_len())].into())
             .await?;
+        // The VPC's router learns what this gateway publishes.
+        self.sync_vpc_router(intent, vpc_net).await?;
         // Health-check sources are idle VPC addresses: the gateway owns them on lo so that probe replies come back
         // to it.
         let probe_sources: BTreeSet<String> = intent
@@ -116,6 +118,7 @@ impl Inner {
             st.managers.clear();
         }
         self.stop_daemons(&names, &paths).await;
+        self.leave_vpc_router(gateway_id).await?;
         let vpc_bridge = net::master_of(&names.vpc_veth).await;
         if sys::netns_exists(&names.namespace) {
             sys::ip(&["netns", "del", &names.namespace]).await?;

@@ -66,6 +66,7 @@ mod strongswan;
 pub(crate) mod sys;
 #[cfg(test)]
 mod testing;
+mod vpc_router;
 
 pub use net::NEIGH_TABLE_FLOOR;
 
@@ -133,6 +134,8 @@ struct Inner {
     gateways: Mutex<HashMap<String, Arc<Gateway>>>,
     /// Gateways whose charon reported a change (see `events`).
     changes: Arc<events::Changes>,
+    /// One lock per VPC router (several gateways share one).
+    router_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Per-gateway bookkeeping. `work` serialises apply / remove; `state` is only held briefly.
@@ -261,6 +264,7 @@ impl NetnsDriver {
                 run_dir,
                 gateways: Mutex::new(HashMap::new()),
                 changes: Default::default(),
+                router_locks: Default::default(),
                 opts,
             }),
         })

@@ -64,6 +64,9 @@ impl Inner {
         if !intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id)) {
             return false;
         }
+        if !self.vpc_router_exists(&intent.vpc_id) {
+            return false;
+        }
         if !self.bird_ready(&names.namespace, &paths, intent).await {
             return false;
         }

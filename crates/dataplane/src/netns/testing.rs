@@ -16,6 +16,7 @@ impl Inner {
             gateways_dir: PathBuf::from("/nonexistent/gateways"),
             run_dir: PathBuf::from("/nonexistent/run"),
             gateways: Mutex::new(HashMap::new()),
+            router_locks: Default::default(),
             changes: Default::default(),
         }
     }

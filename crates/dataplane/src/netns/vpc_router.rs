@@ -1,0 +1,248 @@
+//! The VPC's router: one namespace per VPC with a known address block, on the VPC's bridge at the block's first host
+//! (the address the control plane never gives a gateway). VPC hosts use it as their gateway; it routes exactly what
+//! the gateways of the VPC publish (`PublishVpnRouteEntry`, `PublishVpc`, a static connection's peer subnets),
+//! each towards the publishing gateway's inside address, so a network the API has not published is not reachable
+//! from the VPC through it.
+//!
+//! Several gateways share a router, each applied on its own: every gateway records what it publishes in a file of
+//! the VPC's directory, and the router's routes are recomputed from all of them under the VPC's lock. The router goes
+//! with the last gateway of its VPC. Its name does not start with the gateway prefix, so it is never mistaken for a
+//! leftover gateway.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use super::names::{self, NS_VPC_IF};
+use super::net::{self, Route, RouteTarget};
+use super::sys::{self, failed};
+use super::Inner;
+use crate::{DataplaneError, GatewayIntent};
+
+/// Route metric of an active (weight 100) and a standby (weight 0) published next hop; each gateway adds its own
+/// offset below 100 so that two gateways publishing one destination with the same weight both keep a route.
+const ACTIVE_METRIC: u32 = 100;
+const STANDBY_METRIC: u32 = 200;
+
+/// What one gateway publishes into its VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Published {
+    pub vpc_cidr: Ipv4Net,
+    pub via: Ipv4Addr,
+    /// Destination -> best metric.
+    pub routes: BTreeMap<Ipv4Net, u32>,
+}
+
+/// The destinations a gateway publishes, each with the metric of its best weight.
+pub(super) fn published(intent: &GatewayIntent, vpc_cidr: Ipv4Net) -> Published {
+    let offset = u32::from_str_radix(&names::short_hash(&intent.gateway_id, 4), 16).unwrap_or(0) % 100;
+    let mut routes: BTreeMap<Ipv4Net, u32> = BTreeMap::new();
+    let dests = intent.routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
+    let policy = intent.policy_routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
+    for (dest, weight) in dests.chain(policy) {
+        let metric = if weight > 0 { ACTIVE_METRIC } else { STANDBY_METRIC } + offset;
+        let e = routes.entry(dest.trunc()).or_insert(metric);
+        *e = (*e).min(metric);
+    }
+    Published { vpc_cidr, via: intent.private_ip, routes }
+}
+
+/// The router's routes from every gateway's record.
+pub(super) fn router_routes(records: &[Published]) -> BTreeSet<Route> {
+    records
+        .iter()
+        .flat_map(|p| {
+            p.routes.iter().map(|(dest, metric)| Route {
+                table: "main".into(),
+                dst: dest.to_string(),
+                target: RouteTarget::Via(p.via.to_string()),
+                metric: *metric,
+            })
+        })
+        .collect()
+}
+
+/// The router's names: its namespace (outside the gateway prefix) and the root end of its veth.
+pub(super) struct RouterNames {
+    pub namespace: String,
+    pub veth: String,
+    pub token: String,
+}
+
+impl Inner {
+    pub(super) fn router_names(&self, vpc_id: &str) -> RouterNames {
+        let base = self.opts.namespace_prefix.trim_end_matches('-');
+        let token = names::short_hash(&format!("{}/{vpc_id}", self.opts.namespace_prefix), 8);
+        RouterNames { namespace: format!("{base}r-{token}"), veth: format!("ovgw{token}r"), token }
+    }
+
+    fn router_dir(&self, token: &str) -> PathBuf {
+        self.gateways_dir.parent().map_or_else(|| self.gateways_dir.join("vpcs"), |p| p.join("vpcs")).join(token)
+    }
+
+    fn router_lock(&self, token: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.router_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(token.to_string()).or_default().clone()
+    }
+
+    fn records(&self, token: &str) -> Vec<Published> {
+        let Ok(entries) = std::fs::read_dir(self.router_dir(token)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Published> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|raw| serde_json::from_slice(&raw).ok())
+            .collect();
+        out.sort_by_key(|p| p.via);
+        out
+    }
+
+    /// Records what `intent` publishes and brings its VPC's router to the union of its gateways' records.
+    pub(super) async fn sync_vpc_router(
+        &self,
+        intent: &GatewayIntent,
+        vpc_cidr: Ipv4Net,
+    ) -> Result<(), DataplaneError> {
+        let rn = self.router_names(&intent.vpc_id);
+        let lock = self.router_lock(&rn.token);
+        let _held = lock.lock().await;
+        let dir = self.router_dir(&rn.token);
+        sys::create_private_dir(&dir)?;
+        let record = published(intent, vpc_cidr);
+        let json = serde_json::to_vec(&record).map_err(|e| failed(format!("serialising published routes: {e}")))?;
+        sys::write_if_changed(&dir.join(format!("{}.json", intent.gateway_id)), &json, 0o600)?;
+        self.converge_router(&rn, &intent.vpc_id, vpc_cidr).await
+    }
+
+    async fn converge_router(&self, rn: &RouterNames, vpc_id: &str, vpc_cidr: Ipv4Net) -> Result<(), DataplaneError> {
+        let ns = rn.namespace.as_str();
+        let address = vpc_cidr.hosts().next().ok_or_else(|| failed(format!("VPC block {vpc_cidr} has no host")))?;
+        if net::ensure_namespace(ns).await? {
+            tracing::info!(vpc = vpc_id, namespace = ns, "created the VPC's router");
+        }
+        // It forwards back out of the interface it received on (host -> router -> gateway on one segment): a
+        // redirect would teach the host to bypass it, and with it what publishing decides.
+        sys::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.all.send_redirects=0",
+                "net.ipv4.conf.default.send_redirects=0",
+            ],
+        )
+        .await?;
+        let bridge = self.vpc_bridge(vpc_id);
+        net::ensure_bridge(&bridge).await?;
+        net::ensure_veth(ns, &rn.veth, NS_VPC_IF, &bridge, &names::stable_mac(ns, NS_VPC_IF)).await?;
+        sys::run("ip", &["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.vpc0.send_redirects=0"]).await?;
+        net::ensure_addresses(ns, NS_VPC_IF, &[format!("{address}/{}", vpc_cidr.prefix_len())].into()).await?;
+        net::sync_routes(ns, &router_routes(&self.records(&rn.token))).await
+    }
+
+    /// Forgets a removed gateway's routes; the router goes with the last gateway of its VPC.
+    pub(super) async fn leave_vpc_router(&self, gateway_id: &str) -> Result<(), DataplaneError> {
+        let vpcs = self.gateways_dir.parent().map_or_else(|| self.gateways_dir.join("vpcs"), |p| p.join("vpcs"));
+        let Ok(dirs) = std::fs::read_dir(&vpcs) else {
+            return Ok(());
+        };
+        for dir in dirs.flatten().map(|d| d.path()) {
+            let record = dir.join(format!("{gateway_id}.json"));
+            let Some(token) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            if !record.exists() {
+                continue;
+            }
+            let lock = self.router_lock(&token);
+            let _held = lock.lock().await;
+            let _ = std::fs::remove_file(&record);
+            let ns = {
+                let base = self.opts.namespace_prefix.trim_end_matches('-');
+                format!("{base}r-{token}")
+            };
+            if self.records(&token).is_empty() {
+                if sys::netns_exists(&ns) {
+                    sys::ip(&["netns", "del", &ns]).await?;
+                }
+                let veth = format!("ovgw{token}r");
+                if sys::link_exists(None, &veth).await {
+                    let _ = sys::ip(&["link", "del", "dev", &veth]).await;
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+                tracing::info!(namespace = %ns, "removed the VPC's router (its last gateway is gone)");
+            } else if sys::netns_exists(&ns) {
+                net::sync_routes(&ns, &router_routes(&self.records(&token))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The router of the gateway's VPC exists.
+    pub(super) fn vpc_router_exists(&self, vpc_id: &str) -> bool {
+        sys::netns_exists(&self.router_names(vpc_id).namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::strongswan::tests::net;
+    use super::super::testing::intent;
+    use super::*;
+    use crate::{PolicyRouteIntent, RouteIntent};
+
+    #[test]
+    fn only_published_destinations_are_routed_and_the_best_weight_wins() {
+        let mut gw = intent(vec![]);
+        let route = |dest: &str, weight: u32, published: bool| RouteIntent {
+            dest: net(dest),
+            tunnel_id: "vco-a".into(),
+            weight,
+            published,
+        };
+        gw.routes = vec![
+            route("172.16.1.0/24", 100, true),
+            route("172.16.2.0/24", 0, true),
+            route("172.16.2.0/24", 100, true),
+            route("172.16.3.0/24", 100, false),
+        ];
+        gw.policy_routes = vec![PolicyRouteIntent {
+            source: net("192.168.10.0/24"),
+            dest: net("172.16.4.7/24"),
+            tunnel_id: "vco-a".into(),
+            weight: 0,
+            priority: 10,
+            published: true,
+        }];
+        let p = published(&gw, net("192.168.10.0/24"));
+        let dests: Vec<String> = p.routes.keys().map(ToString::to_string).collect();
+        assert_eq!(dests, ["172.16.1.0/24", "172.16.2.0/24", "172.16.4.0/24"]);
+        assert!(p.routes[&net("172.16.2.0/24")] < STANDBY_METRIC, "active beats standby");
+        assert!(p.routes[&net("172.16.4.0/24")] >= STANDBY_METRIC);
+        let routes = router_routes(&[p]);
+        assert!(routes.iter().all(|r| r.target == RouteTarget::Via(gw.private_ip.to_string())));
+        assert_eq!(routes.len(), 3);
+    }
+
+    #[test]
+    fn two_gateways_publishing_one_destination_both_keep_a_route() {
+        let route = RouteIntent { dest: net("172.16.1.0/24"), tunnel_id: "t".into(), weight: 100, published: true };
+        let mut a = intent(vec![]);
+        a.routes = vec![route.clone()];
+        let mut b = intent(vec![]);
+        b.gateway_id = "vpn-other".into();
+        b.private_ip = "192.168.10.3".parse().expect("ip");
+        b.routes = vec![route];
+        let routes = router_routes(&[published(&a, net("192.168.10.0/24")), published(&b, net("192.168.10.0/24"))]);
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        let metrics: BTreeSet<u32> = routes.iter().map(|r| r.metric).collect();
+        assert_eq!(metrics.len(), 2, "distinct metrics, or the kernel would keep only one: {routes:?}");
+    }
+}
