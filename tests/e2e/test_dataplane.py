@@ -493,6 +493,100 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
     assert wait_until(lambda: _gateway_route(gw, BGP_NET) == "", 15), "learned route outlived the connection"
     assert not _system_routes(api, gw)
 
+# -- two tunnels: active and standby --------------------------------------------------------------------------------
+
+CGW2_IP = "203.0.113.12"
+
+
+def _xfrm_if(tunnel_id: str) -> str:
+    """The gateway's XFRM interface of a route-based tunnel, named as the driver names it."""
+    import hashlib
+    return "xfrm" + hashlib.sha256(tunnel_id.encode()).hexdigest()[:8]
+
+
+def _preferred_device(gw: str, dest: str) -> str:
+    """The device of the gateway's best (lowest-metric) route to `dest`."""
+    rows = json.loads(sh("ip", "-n", f"{NS_PREFIX}{gw}", "-j", "route", "show", dest).stdout or "[]")
+    rows = [r for r in rows if r.get("type", "unicast") == "unicast" and "dev" in r]
+    return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
+
+
+def _cut_address(ns: str, address: str) -> None:
+    """One of the customer's public addresses stops carrying anything (the other keeps working)."""
+    sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
+              f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
+              f"add rule ip vanish in ip daddr {address} drop; add rule ip vanish out ip saddr {address} drop", ns=ns)
+
+
+def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, customer_gateway):
+    """Two connections to one customer (two public addresses) and a destination route over each: weight 100 (active)
+    and 0 (standby). Traffic takes the active tunnel; when it stops carrying (cut, noticed by DPD) the gateway moves
+    the route to the standby by itself, and back when the active tunnel carries again. The interruption is measured.
+    """
+    if not site.kernel_esp:
+        pytest.skip("two route-based tunnels on one gateway need XFRM interfaces (kernel-libipsec has a single tunnel "
+                    "device); this runs in the VM step, on a kernel with ESP")
+    gw = gateway["VpnGatewayId"]
+    sh("ip", "-n", site.cgw, "addr", "add", f"{CGW2_IP}/24", "dev", "pub0")
+    cgw2 = api.call("CreateCustomerGateway", {"IpAddress": CGW2_IP, "Name": "onprem-second"})["CustomerGatewayId"]
+    ike = json.dumps({"IkeVersion": "ikev2"})
+    active = create_connection(api, gw, customer_gateway, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True,
+                               IkeConfig=ike, EnableDpd=True)
+    standby = create_connection(api, gw, cgw2, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True, IkeConfig=ike,
+                                EnableDpd=True)
+    # The customer's side is route-based as well: an XFRM interface per tunnel. It answers through the standby
+    # tunnel all along (its own choice, out of the gateway's hands), so what changes is the gateway's own path.
+    customer_ifs = (("fa", 71), ("fb", 72))
+    try:
+        confs = []
+        for (name, if_id), vco in zip(customer_ifs, (active, standby)):
+            sh("ip", "-n", site.cgw, "link", "add", f"x{name}", "type", "xfrm", "dev", "pub0", "if_id", str(if_id))
+            sh("ip", "-n", site.cgw, "link", "set", f"x{name}", "up")
+            cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+            conf = swanctl_from_download(cfg, name, encap=False)
+            assert "local_ts = 0.0.0.0/0" in conf, conf
+            confs.append(conf.replace("start_action = start",
+                                      f"start_action = start\n        if_id_in = {if_id}\n        if_id_out = {if_id}"))
+        sh("ip", "-n", site.cgw, "route", "replace", VPC_CIDR, "dev", "xfb")
+        site.charon.load("\n".join(confs))
+        for name, _ in customer_ifs:
+            site.charon.initiate(name)
+        for vco, weight in ((active, 100), (standby, 0)):
+            api.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": vco,
+                                             "Weight": weight, "PublishVpc": False})
+            wait_active(api, gw)
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30), site.charon.log_tail()
+        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(active), 30), \
+            _preferred_device(gw, ONPREM_NET2)
+
+        _cut_address(site.cgw, CGW_IP)
+        cut_at = time.monotonic()
+        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(standby), 90, every=0.5), \
+            _preferred_device(gw, ONPREM_NET2)
+        moved = time.monotonic() - cut_at
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 60), site.charon.log_tail()
+        interruption = time.monotonic() - cut_at
+        assert wait_until(lambda: conn_status(api, active) != "ipsec_sa_established", 30)
+
+        _restore(site.cgw)
+        back_at = time.monotonic()
+        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(active), 120, every=1), \
+            _preferred_device(gw, ONPREM_NET2)
+        returned = time.monotonic() - back_at
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30)
+        print(f"TIMING failover: the route moved to the standby {moved:.1f} s after the active tunnel was cut; "
+              f"traffic flowed again after {interruption:.1f} s; back on the active tunnel {returned:.1f} s after "
+              f"it returned")
+    finally:
+        _restore(site.cgw)
+        for vco in (active, standby):
+            delete_connection(api, gw, vco)
+        for name, _ in customer_ifs:
+            peer_down(site, name)
+            sh("ip", "-n", site.cgw, "link", "del", f"x{name}", check=False)
+        api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw2})
+        sh("ip", "-n", site.cgw, "addr", "del", f"{CGW2_IP}/24", "dev", "pub0", check=False)
+
 
 def test_dead_peer_is_detected_and_the_tunnel_recovers_by_itself(api, site, gateway, customer_gateway):
     """DPD: a customer that disappears is reported down (connection and health check) within the DPD timeout, and

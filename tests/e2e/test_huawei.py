@@ -11,6 +11,7 @@ Every ping is checked to fail before and after, not only to pass during."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import time
@@ -175,6 +176,89 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
         site.charon.load("")
     assert wait_until(lambda: not Lab.ping(site.onprem, HOST_A), 15), "still reachable after the connection is gone"
     hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
+
+
+def _xfrm_if(tunnel_id: str) -> str:
+    """The gateway's XFRM interface of a route-based tunnel, named as the driver names it."""
+    import hashlib
+    return "xfrm" + hashlib.sha256(tunnel_id.encode()).hexdigest()[:8]
+
+
+def _preferred_device(gw_id: str, dest: str) -> str:
+    rows = json.loads(sh("ip", "-n", f"{NS_PREFIX}{gw_id}", "-j", "route", "show", dest).stdout or "[]")
+    rows = [r for r in rows if r.get("type", "unicast") == "unicast" and "dev" in r]
+    return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
+
+
+def test_active_active_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw, site, vpc, s2c_gateway):
+    """An active-active gateway's two EIPs, a static connection to the same customer on each: traffic from the VPC
+    takes one tunnel; when that one stops carrying (cut between the customer and that EIP, noticed by DPD) it moves
+    to the other by itself, and back when the first carries again. The interruption is measured."""
+    if not site.kernel_esp:
+        pytest.skip("two route-based tunnels on one gateway need XFRM interfaces (kernel-libipsec has a single tunnel "
+                    "device); this runs in the VM step, on a kernel with ESP")
+    gw = s2c_gateway
+    show_gw = lambda: hw.show_vgw(sdk.ShowVgwRequest(vgw_id=gw.id)).vpn_gateway
+    cgw = hw.create_cgw(sdk.CreateCgwRequest(body=sdk.CreateCgwRequestBody(
+        customer_gateway=sdk.CreateCgwRequestBodyContent(id_value=CGW_IP, name="hw-e2e-aa")))).customer_gateway
+    conns, eips = [], [gw.eip1, gw.eip2]
+    customer_ifs = (("ha", 81), ("hb", 82))
+    try:
+        for eip in eips:
+            conns.append(hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
+                vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
+                    vgw_id=gw.id, vgw_ip=eip.id, cgw_id=cgw.id, peer_subnets=[ONPREM_NET], psk=PSK,
+                    name=f"hw-e2e-aa-{eip.ip_address}")))).vpn_connection)
+        wait_status(show_gw, "ACTIVE")
+        confs = []
+        for (name, if_id), conn in zip(customer_ifs, conns):
+            sh("ip", "-n", site.cgw, "link", "add", f"x{name}", "type", "xfrm", "dev", "pub0", "if_id", str(if_id))
+            sh("ip", "-n", site.cgw, "link", "set", f"x{name}", "up")
+            exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
+                vpn_connection_id=conn.id, body=sdk.ExportPeerConfigurationRequestBody(
+                    vendor="strongSwan", type="software", model="swanctl", version="5.9"))).peer_config
+            confs.append(exported.replace("start_action = start", f"start_action = start\n        "
+                                          f"if_id_in = {if_id}\n        if_id_out = {if_id}"))
+        # The customer answers through the second tunnel all along (its own choice): what moves is the gateway's
+        # path towards it.
+        sh("ip", "-n", site.cgw, "route", "replace", HW_VPC_CIDR, "dev", "xhb")
+        site.charon.load("\n".join(confs))
+        for conn in conns:
+            site.charon.initiate(conn.id)
+        assert Lab.wait_ping(vpc, ONPREM_HOST, 30), site.charon.log_tail()
+        devices = {_xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
+        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) in devices, 30), _preferred_device(gw.id, ONPREM_NET)
+        first = _preferred_device(gw.id, ONPREM_NET)
+        other = next(d for d in devices if d != first)
+
+        cut = devices[first].ip_address
+        sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
+                  f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
+                  f"add rule ip vanish in ip saddr {cut} drop; add rule ip vanish out ip daddr {cut} drop", ns=site.cgw)
+        cut_at = time.monotonic()
+        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) == other, 90, every=0.5), \
+            _preferred_device(gw.id, ONPREM_NET)
+        assert Lab.wait_ping(vpc, ONPREM_HOST, 60), site.charon.log_tail()
+        interruption = time.monotonic() - cut_at
+
+        sh("nft", "delete table ip vanish", ns=site.cgw)
+        back_at = time.monotonic()
+        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) == first, 120, every=1), \
+            _preferred_device(gw.id, ONPREM_NET)
+        returned = time.monotonic() - back_at
+        assert Lab.wait_ping(vpc, ONPREM_HOST, 30)
+        print(f"TIMING active-active: traffic flowed again {interruption:.1f} s after one tunnel was cut; back on it "
+              f"{returned:.1f} s after it returned")
+    finally:
+        sh("nft", "delete table ip vanish", ns=site.cgw, check=False)
+        for conn in conns:
+            hw.delete_vpn_connection(sdk.DeleteVpnConnectionRequest(vpn_connection_id=conn.id))
+            site.charon.swanctl("--terminate", "--ike", conn.id, "--force", check=False)
+        site.charon.load("")
+        for name, _ in customer_ifs:
+            sh("ip", "-n", site.cgw, "link", "del", f"x{name}", check=False)
+        wait_status(show_gw, "ACTIVE")
+        hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
 
 
 HW_BGP_CGW_IP, HW_BGP_ASN = "203.0.113.31", 65020

@@ -164,6 +164,10 @@ pub struct PolicyRouteIntent {
 pub struct GatewayObservation {
     /// Namespace and daemons are up with the last applied intent.
     pub ready: bool,
+    /// The gateway's routes no longer match which of its tunnels carry (one went down or came back): applying again
+    /// moves traffic to the best tunnel that carries.
+    #[serde(default)]
+    pub reroute: bool,
     pub tunnels: BTreeMap<String, TunnelObservation>,
     /// Connected clients per SSL-VPN server.
     pub ssl_sessions: BTreeMap<String, u32>,

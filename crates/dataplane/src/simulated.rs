@@ -91,7 +91,7 @@ impl Driver for SimulatedDriver {
             })
             .collect();
         let ssl_sessions = r.intent.ssl_servers.iter().map(|s| (s.id.clone(), 0)).collect();
-        Ok(GatewayObservation { ready: true, tunnels, ssl_sessions, ipsec_server_clients: 0 })
+        Ok(GatewayObservation { ready: true, reroute: false, tunnels, ssl_sessions, ipsec_server_clients: 0 })
     }
 
     /// Nothing to negotiate with: no tunnel exists.

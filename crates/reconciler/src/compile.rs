@@ -3,7 +3,9 @@
 
 use ipnet::Ipv4Net;
 use openvgw_control::reconcile::{GatewayTree, SslServerTree};
-use openvgw_core::model::{ClientAuth, ConnectionMode, CustomerGateway, RouteEntry, RouteOrigin, VpnConnection};
+use openvgw_core::model::{
+    ClientAuth, ConnectionMode, CustomerGateway, HaRole, RouteEntry, RouteOrigin, VpnConnection,
+};
 use openvgw_dataplane::{
     BgpIntent, ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector,
     SslServerIntent, TunnelIntent, UserIntent,
@@ -172,9 +174,11 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
                 if c.mode != ConnectionMode::Static || !c.auto_route {
                     continue;
                 }
+                // An active-standby pair's standby connection is the standby path.
+                let weight = if c.ha_role == Some(HaRole::Slave) { 0 } else { 100 };
                 for net in &c.remote_subnets {
                     if !routes.iter().any(|r| r.dest == *net && r.tunnel_id == c.id) {
-                        routes.push(RouteIntent { dest: *net, tunnel_id: c.id.clone(), weight: 100, published: true });
+                        routes.push(RouteIntent { dest: *net, tunnel_id: c.id.clone(), weight, published: true });
                     }
                 }
             }

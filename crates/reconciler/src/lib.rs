@@ -48,6 +48,16 @@ const LEASE_MARGIN: Duration = Duration::from_secs(1);
 /// ruleset). 30 × the service's 1 s.
 const SWEEP_EVERY_RESYNCS: u32 = 30;
 
+/// What an observation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seen {
+    Ready,
+    /// Not what was applied (a daemon, a namespace, a table is missing or different).
+    NotReady,
+    /// As applied, but which tunnels carry changed: the routes must follow.
+    Reroute,
+}
+
 /// Which settled gateways a pass observes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Observe {
@@ -250,9 +260,13 @@ impl Reconciler {
             };
             if !needs_work && look {
                 match self.observe(&gw).await {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(Seen::Ready) => {}
+                    Ok(Seen::NotReady) => {
                         tracing::warn!(gateway = %gw.id, "data plane is not what was applied; re-applying");
+                        needs_work = true;
+                    }
+                    Ok(Seen::Reroute) => {
+                        tracing::info!(gateway = %gw.id, "a tunnel stopped or resumed carrying; re-routing");
                         needs_work = true;
                     }
                     Err(e) => {
@@ -344,14 +358,14 @@ impl Reconciler {
     }
 
     /// Feeds what the data plane sees back into the store and nudges initiating tunnels that have no IKE SA;
-    /// returns whether the data plane is ready with what was applied.
-    async fn observe(&self, gw: &VpnGateway) -> Result<bool> {
+    /// returns whether the data plane is ready with what was applied, or its routes must follow its tunnels.
+    async fn observe(&self, gw: &VpnGateway) -> Result<Seen> {
         let obs = self.driver().observe(&gw.id).await.map_err(Error::internal)?;
         let (owned, seen) = (gw.id.clone(), obs.clone());
         self.store(move |svc| svc.record_observation(&owned, &seen)).await?;
         if !obs.ready {
             self.state().watched.insert(gw.id.clone());
-            return Ok(false);
+            return Ok(Seen::NotReady);
         }
         let due: Vec<String> = {
             let now = Instant::now();
@@ -389,6 +403,6 @@ impl Reconciler {
                 tracing::debug!(gateway = %gw.id, connection = %tunnel, error = %e, "initiate retry failed");
             }
         }
-        Ok(true)
+        Ok(if obs.reroute { Seen::Reroute } else { Seen::Ready })
     }
 }

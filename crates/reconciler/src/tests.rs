@@ -31,6 +31,8 @@ struct Script {
     /// What `take_changed` reports (then emptied); `None`: the driver cannot tell.
     changed: Option<std::collections::HashSet<String>>,
     observed: Vec<String>,
+    /// The next observation reports that the routes must follow the tunnels (then cleared).
+    reroute: bool,
 }
 
 #[derive(Default)]
@@ -78,7 +80,14 @@ impl Driver for FakeDriver {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(GatewayObservation { ready: s.ready, tunnels, ssl_sessions: BTreeMap::new(), ipsec_server_clients: 0 })
+        let reroute = std::mem::take(&mut s.reroute);
+        Ok(GatewayObservation {
+            ready: s.ready,
+            reroute,
+            tunnels,
+            ssl_sessions: BTreeMap::new(),
+            ipsec_server_clients: 0,
+        })
     }
     async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
         self.script().initiated.push((gateway_id.to_string(), tunnel_id.to_string()));
@@ -414,7 +423,7 @@ async fn initiating_tunnels_without_an_sa_are_nudged_not_others() {
     w.rec.converge(&gw.id).await.expect("converge");
     let gw_now = w.svc.all_gateways().expect("all").remove(0);
     // First observation starts the clock; a nudge comes only after the retry period.
-    assert!(w.rec.observe(&gw_now).await.expect("observe"));
+    assert_eq!(w.rec.observe(&gw_now).await.expect("observe"), crate::Seen::Ready);
     assert!(w.driver.script().initiated.is_empty());
     if let Some(t) = w.rec.state().initiating.get_mut(&gw.id).and_then(|m| m.get_mut(&init.id)) {
         *t = Some(std::time::Instant::now() - crate::INITIATE_RETRY);
@@ -425,6 +434,11 @@ async fn initiating_tunnels_without_an_sa_are_nudged_not_others() {
     w.driver.script().tunnel_state = Some(TunnelState::IpsecSaEstablished);
     w.rec.observe(&gw_now).await.expect("observe");
     assert_eq!(w.driver.script().initiated.len(), 1);
+    // A tunnel stopped carrying: the gateway is applied again (its routes follow), once.
+    let applied = w.driver.script().applied.len();
+    w.driver.script().reroute = true;
+    settle(&w, true).await;
+    assert_eq!(w.driver.script().applied.len(), applied + 1, "re-applied once to re-route");
 }
 
 #[tokio::test]

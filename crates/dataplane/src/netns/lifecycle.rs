@@ -74,7 +74,8 @@ impl Inner {
         self.sync_connections(&paths, charon_pid, intent).await?;
 
         // Routing into the tunnels.
-        net::sync_routes(ns, &self.desired_routes(intent)).await?;
+        let carrying = self.carrying_now(&paths).await;
+        net::sync_routes(ns, &self.desired_routes(intent, &carrying)).await?;
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
         // BGP over the tunnels, once their devices exist.
         self.sync_bird(ns, &paths, intent).await?;

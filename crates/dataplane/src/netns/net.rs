@@ -200,7 +200,7 @@ fn normalise_dst(dst: &str) -> String {
     }
 }
 
-async fn owned_routes(ns: &str) -> Result<Vec<Route>, DataplaneError> {
+pub(crate) async fn owned_routes(ns: &str) -> Result<Vec<Route>, DataplaneError> {
     let rows = ip_ns_json(ns, &["-4", "route", "show", "table", "all", "proto", ROUTE_PROTO]).await?;
     Ok(rows
         .iter()

@@ -84,6 +84,17 @@ impl Inner {
         true
     }
 
+    /// The tunnels of a gateway that carry traffic now (see [`carrying`]); none when charon does not answer.
+    pub(super) async fn carrying_now(&self, paths: &super::GatewayPaths) -> std::collections::BTreeSet<String> {
+        let mut states = BTreeMap::new();
+        if let Ok(mut c) = vici(&paths.vici).await {
+            if let Ok(events) = list_sas(&mut c).await {
+                states = tunnel_states(&events);
+            }
+        }
+        carrying(&states)
+    }
+
     /// `Driver::observe`.
     pub(super) async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
         let names = self.names(gateway_id)?;
@@ -131,8 +142,27 @@ impl Inner {
         }
         let ipsec_server_clients =
             intent.ipsec_server.as_ref().and_then(|s| states.get(&s.id)).map(|s| s.1).unwrap_or(0);
-        Ok(GatewayObservation { ready, tunnels, ssl_sessions, ipsec_server_clients })
+        // Destination routes follow which tunnels carry (kernel IPsec; libipsec has one route-based tunnel).
+        let reroute = ready && !self.backend.is_libipsec() && !intent.routes.is_empty() && {
+            let carrying = carrying(&states);
+            let desired = self.desired_routes(&intent, &carrying);
+            net::owned_routes(&names.namespace)
+                .await
+                .is_ok_and(|actual| actual.into_iter().collect::<std::collections::BTreeSet<_>>() != desired)
+        };
+        Ok(GatewayObservation { ready, reroute, tunnels, ssl_sessions, ipsec_server_clients })
     }
+}
+
+/// The tunnels that carry traffic: those with an installed CHILD_SA. (Not the health checks' verdicts: a probe
+/// follows the routes, so once they moved to the standby it would pass through the standby and bring the failed
+/// tunnel back, again and again.)
+pub(super) fn carrying(states: &BTreeMap<String, (TunnelState, u32)>) -> std::collections::BTreeSet<String> {
+    states
+        .iter()
+        .filter(|(_, (state, _))| *state == TunnelState::IpsecSaEstablished)
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// Best state per connection name from the `list-sa` events of a `list-sas` stream.

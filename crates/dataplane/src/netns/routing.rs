@@ -15,6 +15,14 @@ use crate::{DataplaneError, GatewayIntent};
 const POLICY_TABLE_BASE: u32 = 1100;
 /// Policy-based remote subnets fall back to this blackhole (below charon's table 220) under kernel IPsec.
 const BLACKHOLE_METRIC: u32 = 4000;
+/// Destination routes under kernel IPsec: active (weight 100) before standby (weight 0), each tunnel of a
+/// destination at its own metric (the kernel keeps one route per destination and metric), and a tunnel that does
+/// not carry (no installed CHILD_SA) after every one that does; all of them above the blackholes.
+const ACTIVE_METRIC: u32 = 10;
+const STANDBY_METRIC: u32 = 1010;
+const NOT_CARRYING: u32 = 2000;
+/// Tunnels ranked apart within one weight (a gateway has far fewer connections).
+const RANKS: u32 = 900;
 
 impl Inner {
     pub(super) async fn sync_xfrm_interfaces(&self, ns: &str, intent: &GatewayIntent) -> Result<(), DataplaneError> {
@@ -52,7 +60,8 @@ impl Inner {
         }
     }
 
-    pub(super) fn desired_routes(&self, intent: &GatewayIntent) -> BTreeSet<Route> {
+    /// The routes the gateway should have while the tunnels in `carrying` carry traffic.
+    pub(super) fn desired_routes(&self, intent: &GatewayIntent, carrying: &BTreeSet<String>) -> BTreeSet<Route> {
         let main = || "main".to_string();
         let mut out = BTreeSet::new();
         if let Some(gw) = self.opts.public_gateway {
@@ -93,13 +102,14 @@ impl Inner {
             into_tunnel(main(), s.client_ip_pool, policy_based_target(), 0);
         }
         for r in &intent.routes {
-            // Weight 100 is the active path, 0 the standby: a worse metric keeps it as a fallback.
+            // Weight 100 is the active path, 0 the standby: a worse metric keeps it as a fallback. (libipsec has one
+            // route-based tunnel per gateway: nothing to choose between.)
             let metric = if libipsec {
                 0
-            } else if r.weight > 0 {
-                10
             } else {
-                20
+                let base = if r.weight > 0 { ACTIVE_METRIC } else { STANDBY_METRIC };
+                let rank = intent.tunnels.iter().position(|t| t.id == r.tunnel_id).unwrap_or(0) as u32 % RANKS;
+                base + rank + if carrying.contains(&r.tunnel_id) { 0 } else { NOT_CARRYING }
             };
             into_tunnel(main(), r.dest, RouteTarget::Dev(self.tunnel_device(&r.tunnel_id)), metric);
         }
@@ -157,12 +167,13 @@ mod tests {
             Selector { local: vec![net("192.168.11.0/24")], remote: vec![net("172.16.30.7/24")] },
         ];
         let gw = intent(vec![a]);
-        let libipsec = Inner::for_tests(IpsecBackend::KernelLibipsec).desired_routes(&gw);
+        let libipsec = Inner::for_tests(IpsecBackend::KernelLibipsec).desired_routes(&gw, &BTreeSet::new());
         for dst in ["172.16.20.0/24", "172.16.30.0/24"] {
             assert!(has(&libipsec, dst, RouteTarget::Dev(LIBIPSEC_TUN.into())), "{dst} into ipsec0");
             assert!(has(&libipsec, dst, RouteTarget::Blackhole), "{dst} blackholed beneath");
         }
-        let kernel = Inner::for_tests(IpsecBackend::KernelNetlink { xfrm_interfaces: true }).desired_routes(&gw);
+        let kernel = Inner::for_tests(IpsecBackend::KernelNetlink { xfrm_interfaces: true })
+            .desired_routes(&gw, &BTreeSet::new());
         assert!(has(&kernel, "172.16.30.0/24", RouteTarget::Blackhole));
         assert!(!kernel.iter().any(|r| matches!(r.target, RouteTarget::Dev(_))), "charon routes policy-based");
     }
@@ -175,9 +186,48 @@ mod tests {
         gw.routes =
             vec![RouteIntent { dest: net("10.9.0.0/16"), tunnel_id: "vco-rb".into(), weight: 0, published: false }];
         let inner = Inner::for_tests(IpsecBackend::KernelNetlink { xfrm_interfaces: true });
-        let routes = inner.desired_routes(&gw);
+        let routes = inner.desired_routes(&gw, &["vco-rb".to_string()].into());
         let dev = RouteTarget::Dev(names::xfrm_if("vco-rb"));
-        assert!(routes.iter().any(|r| r.dst == "10.9.0.0/16" && r.target == dev && r.metric == 20), "standby metric");
+        assert!(routes.iter().any(|r| r.dst == "10.9.0.0/16" && r.target == dev && r.metric == STANDBY_METRIC));
         assert!(has(&routes, "10.9.0.0/16", RouteTarget::Blackhole));
+    }
+
+    /// Active before standby while both carry; a tunnel that stops carrying goes behind the other; two active
+    /// tunnels of one destination keep distinct metrics (the kernel would replace one with the other).
+    #[test]
+    fn traffic_takes_the_best_tunnel_that_carries() {
+        let mut tunnels = Vec::new();
+        for id in ["vco-a", "vco-b"] {
+            let mut t = tunnel(id, IkeVersion::V2);
+            t.route_based = true;
+            tunnels.push(t);
+        }
+        let mut gw = intent(tunnels);
+        let dest = net("172.16.20.0/24");
+        let route = |tunnel: &str, weight| RouteIntent { dest, tunnel_id: tunnel.into(), weight, published: true };
+        let inner = Inner::for_tests(IpsecBackend::KernelNetlink { xfrm_interfaces: true });
+        let best = |gw: &GatewayIntent, carrying: &[&str]| {
+            let carrying: BTreeSet<String> = carrying.iter().map(|s| s.to_string()).collect();
+            let routes = inner.desired_routes(gw, &carrying);
+            let into_tunnels: Vec<&Route> = routes.iter().filter(|r| matches!(r.target, RouteTarget::Dev(_))).collect();
+            let metrics: BTreeSet<u32> = into_tunnels.iter().map(|r| r.metric).collect();
+            assert_eq!(metrics.len(), into_tunnels.len(), "one metric per route: {into_tunnels:?}");
+            into_tunnels.iter().min_by_key(|r| r.metric).map(|r| r.target.clone())
+        };
+        let dev = |id: &str| Some(RouteTarget::Dev(names::xfrm_if(id)));
+        // Alibaba: active/standby by weight.
+        gw.routes = vec![route("vco-a", 100), route("vco-b", 0)];
+        for (carrying, want) in [
+            (&["vco-a", "vco-b"][..], "vco-a"),
+            (&["vco-b"][..], "vco-b"),
+            (&["vco-a"][..], "vco-a"),
+            (&[][..], "vco-a"),
+        ] {
+            assert_eq!(best(&gw, carrying), dev(want), "carrying {carrying:?}");
+        }
+        // Huawei active-active: equal weights, the first tunnel preferred while it carries.
+        gw.routes = vec![route("vco-a", 100), route("vco-b", 100)];
+        assert_eq!(best(&gw, &["vco-a", "vco-b"]), dev("vco-a"));
+        assert_eq!(best(&gw, &["vco-b"]), dev("vco-b"));
     }
 }

@@ -123,6 +123,10 @@ impl Inner {
     async fn converge_router(&self, rn: &RouterNames, vpc_id: &str, vpc_cidr: Ipv4Net) -> Result<(), DataplaneError> {
         let ns = rn.namespace.as_str();
         let address = vpc_cidr.hosts().next().ok_or_else(|| failed(format!("VPC block {vpc_cidr} has no host")))?;
+        // Built once (each step costs a process or two on every gateway's apply); the routes every time.
+        if sys::netns_exists(ns) && sys::link_exists(Some(ns), NS_VPC_IF).await {
+            return net::sync_routes(ns, &router_routes(&self.records(&rn.token))).await;
+        }
         if net::ensure_namespace(ns).await? {
             tracing::info!(vpc = vpc_id, namespace = ns, "created the VPC's router");
         }
