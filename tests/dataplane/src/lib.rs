@@ -488,7 +488,14 @@ impl Drop for Lab {
         let mut all = self.namespaces.clone();
         let listed = std::fs::read_dir("/run/netns")
             .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect::<Vec<_>>());
-        all.extend(listed.unwrap_or_default().into_iter().filter(|n| n.starts_with(&self.gateway_prefix)));
+        // Gateways, and the VPC routers the driver names outside the gateway prefix.
+        let router_prefix = format!("{}r-", self.gateway_prefix.trim_end_matches('-'));
+        all.extend(
+            listed
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.starts_with(&self.gateway_prefix) || n.starts_with(&router_prefix)),
+        );
         // A failed test: show the data plane as it was (the namespaces are gone afterwards, and in the VM so is
         // the run directory).
         if std::thread::panicking() || std::env::var("OVGW_DUMP").as_deref() == Ok("1") {

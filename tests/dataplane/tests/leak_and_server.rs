@@ -29,18 +29,28 @@ fn no_cleartext_while_the_sa_is_down_and_initiator_retries() {
     // What leaves the gateway in clear is counted where it arrives (the answers would not come back: the gateway's
     // packet filter drops clear text on its public side).
     let leaked = Arrivals::count(&topo.cgw, "out0", VPC_CIDR);
+    let ns = driver.namespace_of(&with_tunnel.gateway_id).expect("ns");
+    let drop_filter = || must("ip", &["netns", "exec", &ns, "nft", "delete", "table", "ip", "openvgw"]);
     runtime().block_on(async {
         driver.apply(&without).await.expect("apply without tunnel");
+        // Without any tunnel the packet filter alone keeps the VPC's traffic off the public side...
+        assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(2)));
+        assert_eq!(leaked.packets(), 0, "clear text left the gateway with its packet filter in place");
+        // ...and the path is real: without it, plain routing leaves in clear.
+        drop_filter();
         ping(&topo.vpc, ONPREM_HOST);
         assert!(wait_for(Duration::from_secs(5), || leaked.packets() > 0), "baseline: plain routing leaves in clear");
 
-        // With the tunnel configured but no peer answering, the same traffic must not leave in clear.
+        // With the tunnel configured but no peer answering, the same traffic must not leave in clear: the routes
+        // into the tunnel (and the blackholes beneath) hold it even with the packet filter gone again.
         let mut with_tunnel = with_tunnel.clone();
         with_tunnel.generation = 2;
         driver.apply(&with_tunnel).await.expect("apply with tunnel");
+        drop_filter();
         let before = leaked.packets();
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "answered while SA is down");
         assert_eq!(leaked.packets(), before, "clear-text leak while SA is down");
+        driver.apply(&with_tunnel).await.expect("the filter back");
 
         // The peer comes up later: charon's own retries (keyingtries 0) reach it without any call to the driver.
         let peer_up = Instant::now();
@@ -86,6 +96,9 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
 
         let leaked = Arrivals::count(&topo.cgw, "out0", VPC_CIDR);
         must("ip", &["-n", &ns, "link", "set", "dev", &dev, "down"]);
+        // The blackhole alone holds (the packet filter, which would also drop clear text leaving on the public
+        // side, is taken away for this).
+        must("ip", &["netns", "exec", &ns, "nft", "delete", "table", "ip", "openvgw"]);
         assert!(stays_unreachable(&topo.vpc, ONPREM_HOST, Duration::from_secs(3)), "answered with {dev} down");
         assert_eq!(leaked.packets(), 0, "clear-text leak with {dev} down");
         // The clear-text path is real: without the blackhole the same ping leaves in clear.
@@ -114,8 +127,10 @@ fn route_based_tunnel_device_down_blackholes_and_is_repaired() {
 
 /// Clear text never crosses from the public side: a host on the public segment that routes the VPC through the
 /// gateway's public address reaches no VPC host (and the VPC host sees nothing arrive), while the tunnel beside it
-/// carries traffic. The path is real: with the gateway's packet filter removed the same ping is answered, `observe`
-/// reports the gateway not ready, and the re-apply closes it again.
+/// carries traffic. Nor the other way: the VPC host routes everything to the gateway, and nothing it sends to the
+/// public segment leaves the gateway in clear (a gateway forwards from the VPC only into tunnels). The paths are
+/// real: with the gateway's packet filter removed the same pings cross, `observe` reports the gateway not ready,
+/// and the re-apply closes them again.
 #[test]
 fn cleartext_from_the_public_side_never_reaches_the_vpc() {
     if !can_run("cleartext_from_the_public_side_never_reaches_the_vpc") {
@@ -134,6 +149,7 @@ fn cleartext_from_the_public_side_never_reaches_the_vpc() {
     lab.plug(&outsider, "eth0", &public_bridge, "203.0.113.40/24");
     must("ip", &["-n", &outsider, "route", "add", VPC_CIDR, "via", GW_EIP]);
     let arrived = Arrivals::count(&topo.vpc, "eth0", "203.0.113.0/24");
+    let left = Arrivals::count(&outsider, "eth0", VPC_CIDR);
     runtime().block_on(async {
         driver.apply(&intent).await.expect("apply");
         assert!(time_to_ping(&topo.onprem, VPC_HOST, Duration::from_secs(20)).is_some(), "ping through the tunnel");
@@ -141,6 +157,8 @@ fn cleartext_from_the_public_side_never_reaches_the_vpc() {
         // Also towards the gateway itself: nothing but VPN traffic is answered on the public side.
         assert!(!ping(&outsider, GW_EIP), "the gateway answers a ping on its public side");
         assert_eq!(arrived.packets(), 0, "clear-text packets arrived at the VPC host");
+        assert!(stays_unreachable(&topo.vpc, "203.0.113.40", Duration::from_secs(2)));
+        assert_eq!(left.packets(), 0, "clear-text packets from the VPC left on the public side");
 
         let ns = driver.namespace_of(&intent.gateway_id).expect("ns");
         must("ip", &["netns", "exec", &ns, "nft", "delete", "table", "ip", "openvgw"]);
@@ -149,6 +167,10 @@ fn cleartext_from_the_public_side_never_reaches_the_vpc() {
             "baseline: unfiltered, it crosses"
         );
         assert!(arrived.packets() > 0);
+        // (No answer comes back, the outsider routes the VPC to the gateway's public address; the request arrives.)
+        let _ = ping(&topo.vpc, "203.0.113.40");
+        assert!(left.packets() > 0, "baseline: unfiltered, the VPC's clear text leaves on the public side");
+        let left_before = left.packets();
         let started = Instant::now();
         let closed = loop {
             let obs = reconcile(&driver, &intent).await;
@@ -162,6 +184,8 @@ fn cleartext_from_the_public_side_never_reaches_the_vpc() {
         };
         assert!(closed, "observe reported the missing filter and the re-apply restored it");
         assert!(stays_unreachable(&outsider, VPC_HOST, Duration::from_secs(2)), "open after the re-apply");
+        assert!(stays_unreachable(&topo.vpc, "203.0.113.40", Duration::from_secs(2)));
+        assert_eq!(left.packets(), left_before, "the VPC's clear text leaves after the re-apply");
         assert!(time_to_ping(&topo.onprem, VPC_HOST, Duration::from_secs(10)).is_some(), "the tunnel still carries");
         driver.remove(&intent.gateway_id).await.expect("remove");
     });

@@ -4,6 +4,9 @@
 //! One table (`ip openvgw`) per gateway namespace, always replaced whole in one `nft -f` transaction, and loaded
 //! before the gateway's interfaces exist (rules match interface names), so no packet ever crosses unfiltered.
 //!
+//! Nothing is forwarded out of `pub0` except into an SA (`rt ipsec missing drop`): the gateway is not a router
+//! between the VPC (or its VPN clients) and the public side.
+//!
 //! Public side (`pub0`): only what a VPN gateway answers may arrive — IKE (UDP 500), NAT-T (UDP 4500), ESP, each
 //! SSL-VPN server's OpenVPN port, ICMP errors (path MTU discovery) and, under kernel IPsec, what an SA decrypted (it
 //! re-enters on `pub0` carrying its SA; under libipsec it comes out of `ipsec0` instead). Everything else is dropped,
@@ -69,6 +72,12 @@ pub(crate) fn ruleset(intent: &GatewayIntent, backend: IpsecBackend) -> (String,
     for (hook, public) in [("forward", "public_forward"), ("input", "public_input")] {
         let _ = writeln!(body, "\tchain {hook} {{\n\t\ttype filter hook {hook} priority filter; policy accept;");
         let _ = writeln!(body, "\t\tiifname \"{NS_PUBLIC_IF}\" jump {public}");
+        if hook == "forward" {
+            // Out of `pub0` only into an SA (kernel IPsec, policy-based: the route carries the SA's bundle); a VPC
+            // host or a client routing other traffic to the gateway gets nothing onto the public side in clear,
+            // neither does a prefix whose BGP route was just withdrawn.
+            let _ = writeln!(body, "\t\toifname \"{NS_PUBLIC_IF}\" rt ipsec missing drop");
+        }
         body.push_str(&jumps);
         body.push_str("\t}\n");
     }
@@ -240,6 +249,9 @@ mod tests {
             let first = chain.lines().nth(2).expect("first rule").trim();
             assert_eq!(first, format!("iifname \"pub0\" jump public_{hook}"), "{text}");
         }
+        // Forwarded out of the public side only into an SA, before any client's rules can accept.
+        let forward = text.split("chain forward {").nth(1).expect("forward");
+        assert_eq!(forward.lines().nth(3).map(str::trim), Some("oifname \"pub0\" rt ipsec missing drop"), "{text}");
         let input = text.split("chain public_input {").nth(1).expect("input").split("\n\t}").next().expect("end");
         let rules: Vec<&str> = input.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let refused = format!(
