@@ -141,15 +141,22 @@ def _router_route(dest: str) -> str:
     return sh("ip", "-n", vpc_router_ns(VPC), "route", "show", "exact", dest).stdout.strip()
 
 
-def test_vpc_router_routes_only_what_is_published(api, lab, site, gateway, customer_gateway):
-    """A VPC host whose only route is the VPC's router (its .1) reaches a customer network exactly while its route
-    entry is published (PublishVpc, PublishVpnRouteEntry); a host routed to the gateway directly reaches it all
-    along, so the tunnel and the gateway's own route are not what changes."""
-    gw = gateway["VpnGatewayId"]
+@pytest.fixture(scope="module")
+def router_host(lab, gateway):
+    """A VPC host whose only route is the VPC's router (its .1)."""
     host = lab.netns("vpchost3")
     lab.attach(host, "eth0", VPC_BRIDGE, "192.168.10.70/24")
     sh("ip", "-n", host, "route", "add", "default", "via", VPC_ROUTER)
     assert Lab.wait_ping(host, VPC_ROUTER, 10), "the VPC's router does not answer"
+    return host
+
+
+def test_vpc_router_routes_only_what_is_published(api, site, gateway, customer_gateway, router_host):
+    """A VPC host behind the VPC's router reaches a customer network exactly while its route entry is published
+    (PublishVpc, PublishVpnRouteEntry); a host routed to the gateway directly reaches it all along, so the tunnel and
+    the gateway's own route are not what changes."""
+    gw = gateway["VpnGatewayId"]
+    host = router_host
     vco = create_connection(api, gw, customer_gateway, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True,
                             IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
     key = {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": vco}
@@ -434,12 +441,14 @@ def _gateway_route(gw: str, dest: str) -> str:
     return sh("ip", "-n", f"{NS_PREFIX}{gw}", "route", "show", "exact", dest, check=False).stdout.strip()
 
 
-def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api, site, gateway, bgp_customer):
+def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api, site, gateway, bgp_customer,
+                                                                          router_host):
     """A customer configured only from the API's download, with its own BGP daemon and no static route: it learns
     the VPC's block and the gateway learns the customer's network (both installed towards the tunnel, the gateway's
-    shown by DescribeVpnRouteEntries with its AS path, the session by VpnBgpConfig.Status); traffic flows both ways.
-    When the tunnel stops carrying, both sides withdraw within the hold time (30 s); when it carries again, the
-    session and the routes come back by themselves."""
+    shown by DescribeVpnRouteEntries with its AS path, the session by VpnBgpConfig.Status, and propagated to the
+    VPC's router: AutoPropagate is on by default); traffic flows both ways. When the tunnel stops carrying, both
+    sides withdraw within the hold time (30 s); when it carries again, the session and the routes come back by
+    themselves."""
     customer, cgw = bgp_customer
     gw = gateway["VpnGatewayId"]
     bgp_conf = json.dumps({"EnableBgp": "true", "TunnelCidr": BGP_TUNNEL, "LocalBgpIp": BGP_GATEWAY_END})
@@ -467,6 +476,10 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
         learned = _system_routes(api, gw)
         assert len(learned) == 1 and learned[0]["NextHop"] == vco, learned
         assert learned[0]["AsPath"] == str(BGP_ASN) and learned[0]["RouteEntryType"] == "System", learned
+        assert learned[0]["State"] == "published", learned
+        assert wait_until(lambda: f"via {gateway['IntranetIp']}" in _router_route(BGP_NET), 15), \
+            _router_route(BGP_NET)
+        assert Lab.wait_ping(router_host, BGP_HOST, 15), "the propagated route does not carry"
 
         _cut(customer.ns, "pub0")
         cut_at = time.monotonic()
@@ -475,6 +488,7 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
         assert wait_until(lambda: customer.route(VPC_CIDR) == "", 45, every=0.5), customer.route(VPC_CIDR)
         customer_withdrew = time.monotonic() - cut_at
         assert wait_until(lambda: _bgp_status(api, vco) == "false" and not _system_routes(api, gw), 30)
+        assert wait_until(lambda: _router_route(BGP_NET) == "", 15), "the VPC's router kept a withdrawn route"
         assert max(gateway_withdrew, customer_withdrew) <= 30 + 5, (gateway_withdrew, customer_withdrew)
         assert not Lab.ping(site.vpc_host, BGP_HOST)
 

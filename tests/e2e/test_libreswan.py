@@ -188,3 +188,108 @@ def test_libreswan_from_peer_config_export(kernel_esp_required, api, server, lsw
         finally:
             peer.stop()
             lsw_site.unroute()
+
+
+# -- route-based with BGP, and behind a NAT -----------------------------------------------------------------------
+
+LSW_TUNNEL, LSW_GATEWAY_END, LSW_ASN = "169.254.13.0/30", "169.254.13.1", 65030
+# The XFRM interface pluto creates for `ipsec-interface=7` (if_id 7).
+LSW_IF = "ipsec7"
+STRONG = {"IkeVersion": "ikev2", "IkeAuthAlg": "sha256", "IkePfs": "group14"}
+STRONG_ESP = {"IpsecAuthAlg": "sha256", "IpsecPfs": "group14"}
+
+
+def test_libreswan_bgp_over_a_route_based_tunnel(kernel_esp_required, api, site, lsw_site, lsw_gateway, workdir,
+                                                 lab):
+    """libreswan with an XFRM interface (`ipsec-interface`, selectors 0.0.0.0/0) and BIRD on the customer gateway,
+    from the download: the session comes up, each side learns the other's network (the customer has no static route
+    to the VPC), the LAN behind libreswan reaches the VPC, and the gateway shows the route it learned."""
+    from lab import Bird, bird_from_download
+    from test_dataplane import _gateway_route, _system_routes, _bgp_status
+    gw = lsw_gateway["VpnGatewayId"]
+    cgw = api.call("CreateCustomerGateway", {"IpAddress": "203.0.113.13", "Asn": LSW_ASN,
+                                             "Name": "libreswan-bgp"})["CustomerGatewayId"]
+    sh("ip", "-n", lsw_site.cgw, "addr", "add", "203.0.113.13/24", "dev", "pub0")
+    bgp = json.dumps({"EnableBgp": "true", "TunnelCidr": LSW_TUNNEL, "LocalBgpIp": LSW_GATEWAY_END})
+    vco = create_connection(api, gw, cgw, "0.0.0.0/0", "0.0.0.0/0", BgpConfig=bgp, IkeConfig=json.dumps(STRONG),
+                            IpsecConfig=json.dumps(STRONG_ESP))
+    peer = Libreswan(lsw_site.cgw, workdir / f"lsw-bgp-{vco}")
+    bird = None
+    try:
+        cfg = download(api, vco)
+        peer_bgp = cfg["BgpConfigs"]["BgpConfig"][0]
+        conf, secrets = libreswan_from_download(cfg, CONN)
+        assert "leftsubnet=0.0.0.0/0" in conf and "rightsubnet=0.0.0.0/0" in conf, conf
+        # Route-based: an XFRM interface carries what is routed into it; no route of pluto's own.
+        conf = conf.replace("\tauto=add", f"\tipsec-interface=7\n\tleftupdown=/bin/true\n\tauto=add")
+        peer.write(conf, secrets)
+        peer.start()
+        r = peer.add(CONN)
+        assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        r = peer.up(CONN)
+        assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        assert wait_until(lambda: sh("ip", "-n", lsw_site.cgw, "link", "show", LSW_IF, check=False).returncode == 0, 10)
+        sh("ip", "-n", lsw_site.cgw, "link", "set", LSW_IF, "up")
+        sh("ip", "-n", lsw_site.cgw, "addr", "replace", f"{peer_bgp['PeerBgpIp']}/30", "dev", LSW_IF)
+        bird = Bird(lab, lsw_site.cgw, "lsw-bird", bird_from_download(peer_bgp, "203.0.113.13", [LSW_NET]))
+        assert wait_until(lambda: _bgp_status(api, vco) == "success", 60), (peer.status(), bird.log_tail())
+        assert wait_until(lambda: "proto bird" in sh("ip", "-n", lsw_site.cgw, "route", "show", "exact", VPC_CIDR,
+                                                     check=False).stdout, 30)
+        assert Lab.wait_ping(lsw_site.lan, VPC_HOST, 30), f"{peer.status()}\n{peer.log_tail()}"
+        assert Lab.ping(site.vpc_host, LSW_HOST)
+        assert wait_until(lambda: "proto bird" in _gateway_route(gw, LSW_NET), 30)
+        learned = [r for r in _system_routes(api, gw) if r["RouteDest"] == LSW_NET]
+        assert len(learned) == 1 and learned[0]["AsPath"] == str(LSW_ASN), learned
+    finally:
+        try:
+            delete_connection(api, gw, vco)
+        finally:
+            if bird:
+                bird.stop()
+            peer.stop()
+            sh("ip", "-n", lsw_site.cgw, "link", "del", LSW_IF, check=False)
+            sh("ip", "-n", lsw_site.cgw, "addr", "del", "203.0.113.13/24", "dev", "pub0", check=False)
+            api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+
+
+def test_libreswan_behind_a_nat(kernel_esp_required, api, site, lsw_gateway, workdir, lab):
+    """libreswan behind a NAT (a namespace masquerading it to 203.0.113.21), configured from the download: it
+    detects the NAT, encapsulates ESP in UDP and its network reaches the VPC."""
+    nat = lab.netns("lswnat")
+    lab.attach(nat, "pub0", PUB_BRIDGE, "203.0.113.21/24")
+    cgw_ns = lab.netns("lswcgwnat")
+    lab.wire(nat, "in0", "10.78.0.1/24", cgw_ns, "out0", "10.78.0.2/24")
+    lab.forward(nat)
+    sh("nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority srcnat; }; "
+              "add rule ip nat post oifname pub0 masquerade", ns=nat)
+    sh("ip", "-n", cgw_ns, "route", "add", "default", "via", "10.78.0.1")
+    sh("ip", "-n", cgw_ns, "addr", "add", "172.16.45.1/32", "dev", "lo")
+    site.route_vpc_to_gateway(lsw_gateway["IntranetIp"], "172.16.45.0/24")
+    gw = lsw_gateway["VpnGatewayId"]
+    cgw = api.call("CreateCustomerGateway", {"IpAddress": "203.0.113.21", "Name": "libreswan-nat"})["CustomerGatewayId"]
+    vco = create_connection(api, gw, cgw, VPC_CIDR, "172.16.45.0/24", EnableNatTraversal=True,
+                            IkeConfig=json.dumps(STRONG), IpsecConfig=json.dumps(STRONG_ESP))
+    peer = Libreswan(cgw_ns, workdir / f"lsw-nat-{vco}")
+    try:
+        cfg = download(api, vco)
+        assert cfg["Remote"] == "203.0.113.21"
+        # Its own address is behind the NAT; its identity (RemoteId) stays the public one the gateway expects.
+        conf, secrets = libreswan_from_download(dict(cfg, Remote="10.78.0.2"), CONN)
+        assert "leftid=203.0.113.21" in conf, conf
+        peer.write(conf, secrets)
+        peer.start()
+        r = peer.add(CONN)
+        assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        r = peer.up(CONN)
+        assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        sh("ip", "-n", cgw_ns, "route", "replace", VPC_CIDR, "via", "10.78.0.1", "src", "172.16.45.1")
+        assert Lab.wait_ping(cgw_ns, VPC_HOST, 30, src="172.16.45.1"), f"{peer.status()}\n{peer.log_tail()}"
+        assert "NAT" in peer.log() and ("ESPinUDP" in peer.log() or "encap" in peer.status().lower()), \
+            peer.log_tail()
+        assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 20), conn_status(api, vco)
+    finally:
+        try:
+            delete_connection(api, gw, vco)
+        finally:
+            peer.stop()
+            api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})

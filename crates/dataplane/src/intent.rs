@@ -28,6 +28,9 @@ pub struct GatewayIntent {
     /// Destination routes (route-based mode): prefix -> tunnel.
     pub routes: Vec<RouteIntent>,
     pub policy_routes: Vec<PolicyRouteIntent>,
+    /// What the gateway learns over BGP is published into the VPC as well (Alibaba's `AutoPropagate`).
+    #[serde(default)]
+    pub propagate_learned: bool,
 }
 
 /// One traffic-selector pair of a policy-based tunnel.

@@ -154,6 +154,7 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         public_ips: gw.public_ips.iter().map(|p| p.address).collect(),
         vpc_id: gw.vpc_id.clone(),
         vpc_cidr: t.vpc_cidr,
+        propagate_learned: gw.auto_propagate,
         private_ip: gw.private_ip,
         bandwidth_mbps: gw.bandwidth_mbps,
         tunnels,

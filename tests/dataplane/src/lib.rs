@@ -643,6 +643,7 @@ pub fn intent(gateway_id: &str, tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         ipsec_server: None,
         routes: Vec::new(),
         policy_routes: Vec::new(),
+        propagate_learned: false,
     }
 }
 

@@ -102,6 +102,12 @@ pub(super) fn config(intent: &GatewayIntent) -> Option<String> {
     Some(c)
 }
 
+/// The prefixes in observations of BGP sessions, once each.
+pub(super) fn learned_of(sessions: &BTreeMap<String, BgpObservation>) -> Vec<Ipv4Net> {
+    let all: BTreeSet<Ipv4Net> = sessions.values().flat_map(|b| b.learned.iter().map(|r| r.dest)).collect();
+    all.into_iter().collect()
+}
+
 /// `birdc show protocols`: the state of each BGP session, by protocol name (BIRD names the FSM state in the Info
 /// column; a disabled or stopped protocol shows none and counts as idle).
 pub(super) fn parse_protocols(out: &str) -> BTreeMap<String, BgpSessionState> {
@@ -261,6 +267,14 @@ impl Inner {
         };
         self.bird_id(paths, |id| id.running()).is_some()
             && std::fs::read_to_string(&paths.bird_conf).is_ok_and(|c| c == conf)
+    }
+
+    /// Every prefix the gateway's established BGP sessions accepted (none when it does not propagate them).
+    pub(super) async fn learned_prefixes(&self, paths: &GatewayPaths, intent: &GatewayIntent) -> Vec<Ipv4Net> {
+        if !intent.propagate_learned || intent.tunnels.iter().all(|t| t.bgp.is_none()) {
+            return Vec::new();
+        }
+        learned_of(&self.bgp_observations(paths, intent).await)
     }
 
     /// Session state and accepted routes of every BGP tunnel, by tunnel id. A BIRD that does not answer reports

@@ -44,8 +44,6 @@ impl Inner {
         let vpc_net = self.vpc_net(intent)?;
         net::ensure_addresses(ns, NS_VPC_IF, &[format!("{}/{}", intent.private_ip, vpc_net.prefix_len())].into())
             .await?;
-        // The VPC's router learns what this gateway publishes.
-        self.sync_vpc_router(intent, vpc_net).await?;
         // Health-check sources are idle VPC addresses: the gateway owns them on lo so that probe replies come back
         // to it.
         let probe_sources: BTreeSet<String> = intent
@@ -79,6 +77,9 @@ impl Inner {
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
         // BGP over the tunnels, once their devices exist.
         self.sync_bird(ns, &paths, intent).await?;
+        // The VPC's router learns what this gateway publishes (with what BGP learned, when it propagates that).
+        let learned = self.learned_prefixes(&paths, intent).await;
+        self.sync_vpc_router(intent, vpc_net, &learned).await?;
 
         // SSL-VPN servers (their access rules are in place already, so no client of a new or changed server is ever
         // unfiltered) and health checks.

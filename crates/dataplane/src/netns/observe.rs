@@ -120,6 +120,13 @@ impl Inner {
         let health: BTreeMap<String, Option<bool>> =
             gw.state().health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
         let mut bgp = self.bgp_observations(&paths, &intent).await;
+        // Learned routes published into the VPC change without an apply: the router's copy must follow them.
+        let learned_moved = ready
+            && intent.propagate_learned
+            && !bgp.is_empty()
+            && self
+                .vpc_net(&intent)
+                .is_ok_and(|cidr| !self.router_record_is(&intent, cidr, &super::bird::learned_of(&bgp)));
         let tunnels = intent
             .tunnels
             .iter()
@@ -143,13 +150,14 @@ impl Inner {
         let ipsec_server_clients =
             intent.ipsec_server.as_ref().and_then(|s| states.get(&s.id)).map(|s| s.1).unwrap_or(0);
         // Destination routes follow which tunnels carry (kernel IPsec; libipsec has one route-based tunnel).
-        let reroute = ready && !self.backend.is_libipsec() && !intent.routes.is_empty() && {
-            let carrying = carrying(&states);
-            let desired = self.desired_routes(&intent, &carrying);
-            net::owned_routes(&names.namespace)
-                .await
-                .is_ok_and(|actual| actual.into_iter().collect::<std::collections::BTreeSet<_>>() != desired)
-        };
+        let reroute = learned_moved
+            || (ready && !self.backend.is_libipsec() && !intent.routes.is_empty() && {
+                let carrying = carrying(&states);
+                let desired = self.desired_routes(&intent, &carrying);
+                net::owned_routes(&names.namespace)
+                    .await
+                    .is_ok_and(|actual| actual.into_iter().collect::<std::collections::BTreeSet<_>>() != desired)
+            });
         Ok(GatewayObservation { ready, reroute, tunnels, ssl_sessions, ipsec_server_clients })
     }
 }

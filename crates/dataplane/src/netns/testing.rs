@@ -43,5 +43,6 @@ pub(super) fn intent(tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         ipsec_server: None,
         routes: Vec::new(),
         policy_routes: Vec::new(),
+        propagate_learned: false,
     }
 }

@@ -37,13 +37,15 @@ pub(super) struct Published {
     pub routes: BTreeMap<Ipv4Net, u32>,
 }
 
-/// The destinations a gateway publishes, each with the metric of its best weight.
-pub(super) fn published(intent: &GatewayIntent, vpc_cidr: Ipv4Net) -> Published {
+/// The destinations a gateway publishes, each with the metric of its best weight; `learned`: what its BGP sessions
+/// accepted, published at weight 100 when the gateway propagates them.
+pub(super) fn published(intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> Published {
     let offset = u32::from_str_radix(&names::short_hash(&intent.gateway_id, 4), 16).unwrap_or(0) % 100;
     let mut routes: BTreeMap<Ipv4Net, u32> = BTreeMap::new();
     let dests = intent.routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
     let policy = intent.policy_routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
-    for (dest, weight) in dests.chain(policy) {
+    let learned = learned.iter().filter(|_| intent.propagate_learned).map(|n| (*n, 100));
+    for (dest, weight) in dests.chain(policy).chain(learned) {
         let metric = if weight > 0 { ACTIVE_METRIC } else { STANDBY_METRIC } + offset;
         let e = routes.entry(dest.trunc()).or_insert(metric);
         *e = (*e).min(metric);
@@ -108,13 +110,14 @@ impl Inner {
         &self,
         intent: &GatewayIntent,
         vpc_cidr: Ipv4Net,
+        learned: &[Ipv4Net],
     ) -> Result<(), DataplaneError> {
         let rn = self.router_names(&intent.vpc_id);
         let lock = self.router_lock(&rn.token);
         let _held = lock.lock().await;
         let dir = self.router_dir(&rn.token);
         sys::create_private_dir(&dir)?;
-        let record = published(intent, vpc_cidr);
+        let record = published(intent, vpc_cidr, learned);
         let json = serde_json::to_vec(&record).map_err(|e| failed(format!("serialising published routes: {e}")))?;
         sys::write_if_changed(&dir.join(format!("{}.json", intent.gateway_id)), &json, 0o600)?;
         self.converge_router(&rn, &intent.vpc_id, vpc_cidr).await
@@ -189,6 +192,17 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether the gateway's record in its VPC's router is what it would publish now (learned routes change
+    /// without an apply).
+    pub(super) fn router_record_is(&self, intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> bool {
+        let rn = self.router_names(&intent.vpc_id);
+        let file = self.router_dir(&rn.token).join(format!("{}.json", intent.gateway_id));
+        std::fs::read(file)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Published>(&raw).ok())
+            .is_some_and(|p| p == published(intent, vpc_cidr, learned))
+    }
+
     /// The router of the gateway's VPC exists.
     pub(super) fn vpc_router_exists(&self, vpc_id: &str) -> bool {
         sys::netns_exists(&self.router_names(vpc_id).namespace)
@@ -225,7 +239,7 @@ mod tests {
             priority: 10,
             published: true,
         }];
-        let p = published(&gw, net("192.168.10.0/24"));
+        let p = published(&gw, net("192.168.10.0/24"), &[]);
         let dests: Vec<String> = p.routes.keys().map(ToString::to_string).collect();
         assert_eq!(dests, ["172.16.1.0/24", "172.16.2.0/24", "172.16.4.0/24"]);
         assert!(p.routes[&net("172.16.2.0/24")] < STANDBY_METRIC, "active beats standby");
@@ -233,6 +247,16 @@ mod tests {
         let routes = router_routes(&[p]);
         assert!(routes.iter().all(|r| r.target == RouteTarget::Via(gw.private_ip.to_string())));
         assert_eq!(routes.len(), 3);
+    }
+
+    #[test]
+    fn learned_routes_are_published_only_when_the_gateway_propagates_them() {
+        let mut gw = intent(vec![]);
+        let learned = [net("172.16.50.0/24")];
+        assert!(published(&gw, net("192.168.10.0/24"), &learned).routes.is_empty());
+        gw.propagate_learned = true;
+        let p = published(&gw, net("192.168.10.0/24"), &learned);
+        assert!(p.routes[&net("172.16.50.0/24")] < STANDBY_METRIC, "at weight 100");
     }
 
     #[test]
@@ -244,7 +268,8 @@ mod tests {
         b.gateway_id = "vpn-other".into();
         b.private_ip = "192.168.10.3".parse().expect("ip");
         b.routes = vec![route];
-        let routes = router_routes(&[published(&a, net("192.168.10.0/24")), published(&b, net("192.168.10.0/24"))]);
+        let routes =
+            router_routes(&[published(&a, net("192.168.10.0/24"), &[]), published(&b, net("192.168.10.0/24"), &[])]);
         assert_eq!(routes.len(), 2, "{routes:?}");
         let metrics: BTreeSet<u32> = routes.iter().map(|r| r.metric).collect();
         assert_eq!(metrics.len(), 2, "distinct metrics, or the kernel would keep only one: {routes:?}");
