@@ -190,25 +190,35 @@ def _preferred_device(gw_id: str, dest: str) -> str:
     return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
 
 
-def test_active_active_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw, site, vpc, s2c_gateway):
-    """An active-active gateway's two EIPs, a static connection to the same customer on each: traffic from the VPC
-    takes one tunnel; when that one stops carrying (cut between the customer and that EIP, noticed by DPD) it moves
-    to the other by itself, and back when the first carries again. The interruption is measured."""
+@pytest.mark.parametrize("ha_mode", ["active-active", "active-standby"])
+def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw, site, vpc, s2c_gateway, ha_mode):
+    """A gateway with two EIPs and a static connection to the same customer on each (active-standby: the first one
+    `master`, the second `slave`): traffic from the VPC (through the VPC's router, to which static connections
+    publish their peer subnets) takes the preferred tunnel; when that one stops carrying (cut between the customer
+    and its EIP, noticed by DPD) it moves to the other by itself, and back when the first carries again. The
+    interruption is measured."""
     if not site.kernel_esp:
         pytest.skip("two route-based tunnels on one gateway need XFRM interfaces (kernel-libipsec has a single tunnel "
                     "device); this runs in the VM step, on a kernel with ESP")
-    gw = s2c_gateway
+    body = sdk.CreateVgwRequestBodyContent(vpc_id=HW_VPC, connect_subnet=str(uuid.uuid4()), local_subnets=[HW_VPC_CIDR],
+                                           eip1=new_eip(), eip2=new_eip(), ha_mode=ha_mode, name=f"hw-e2e-{ha_mode}")
+    gw = hw.create_vgw(sdk.CreateVgwRequest(body=sdk.CreateVgwRequestBody(vpn_gateway=body))).vpn_gateway
     show_gw = lambda: hw.show_vgw(sdk.ShowVgwRequest(vgw_id=gw.id)).vpn_gateway
+    wait_status(show_gw, "ACTIVE")
+    gw = show_gw()
+    router = sh("ip", "-n", vpc_router_ns(HW_VPC), "-4", "-o", "addr", "show", "dev", "vpc0").stdout.split()[3]
+    sh("ip", "-n", vpc, "route", "replace", ONPREM_NET, "via", router.split("/")[0])
     cgw = hw.create_cgw(sdk.CreateCgwRequest(body=sdk.CreateCgwRequestBody(
-        customer_gateway=sdk.CreateCgwRequestBodyContent(id_value=CGW_IP, name="hw-e2e-aa")))).customer_gateway
+        customer_gateway=sdk.CreateCgwRequestBodyContent(id_value=CGW_IP, name=f"hw-e2e-{ha_mode}")))).customer_gateway
     conns, eips = [], [gw.eip1, gw.eip2]
+    roles = ["master", "slave"] if ha_mode == "active-standby" else [None, None]
     customer_ifs = (("ha", 81), ("hb", 82))
     try:
-        for eip in eips:
+        for eip, role in zip(eips, roles):
             conns.append(hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
                 vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
-                    vgw_id=gw.id, vgw_ip=eip.id, cgw_id=cgw.id, peer_subnets=[ONPREM_NET], psk=PSK,
-                    name=f"hw-e2e-aa-{eip.ip_address}")))).vpn_connection)
+                    vgw_id=gw.id, vgw_ip=eip.id, cgw_id=cgw.id, peer_subnets=[ONPREM_NET], psk=PSK, ha_role=role,
+                    name=f"hw-e2e-{ha_mode}-{eip.ip_address}")))).vpn_connection)
         wait_status(show_gw, "ACTIVE")
         confs = []
         for (name, if_id), conn in zip(customer_ifs, conns):
@@ -227,8 +237,11 @@ def test_active_active_gateway_keeps_the_customer_reachable_when_one_tunnel_is_c
             site.charon.initiate(conn.id)
         assert Lab.wait_ping(vpc, ONPREM_HOST, 30), site.charon.log_tail()
         devices = {_xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
-        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) in devices, 30), _preferred_device(gw.id, ONPREM_NET)
+        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) in devices, 30), \
+            _preferred_device(gw.id, ONPREM_NET)
         first = _preferred_device(gw.id, ONPREM_NET)
+        if ha_mode == "active-standby":
+            assert first == _xfrm_if(conns[0].id), "the master's tunnel is the preferred one"
         other = next(d for d in devices if d != first)
 
         cut = devices[first].ip_address
@@ -247,7 +260,7 @@ def test_active_active_gateway_keeps_the_customer_reachable_when_one_tunnel_is_c
             _preferred_device(gw.id, ONPREM_NET)
         returned = time.monotonic() - back_at
         assert Lab.wait_ping(vpc, ONPREM_HOST, 30)
-        print(f"TIMING active-active: traffic flowed again {interruption:.1f} s after one tunnel was cut; back on it "
+        print(f"TIMING {ha_mode}: traffic flowed again {interruption:.1f} s after one tunnel was cut; back on it "
               f"{returned:.1f} s after it returned")
     finally:
         sh("nft", "delete table ip vanish", ns=site.cgw, check=False)
@@ -257,8 +270,11 @@ def test_active_active_gateway_keeps_the_customer_reachable_when_one_tunnel_is_c
         site.charon.load("")
         for name, _ in customer_ifs:
             sh("ip", "-n", site.cgw, "link", "del", f"x{name}", check=False)
+        sh("ip", "-n", vpc, "route", "replace", ONPREM_NET, "via", inside_address(s2c_gateway.id))
         wait_status(show_gw, "ACTIVE")
         hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
+        hw.delete_vgw(sdk.DeleteVgwRequest(vgw_id=gw.id))
+        assert wait_until(lambda: not _exists(lambda: hw.show_vgw(sdk.ShowVgwRequest(vgw_id=gw.id))), 60)
 
 
 HW_BGP_CGW_IP, HW_BGP_ASN = "203.0.113.31", 65020
@@ -266,27 +282,32 @@ HW_BGP_NET, HW_BGP_HOST = "172.16.70.0/24", "172.16.70.1"
 HW_TUNNEL_LOCAL, HW_TUNNEL_PEER = "169.254.12.1", "169.254.12.2"
 
 
-def test_bgp_connection_learns_the_customers_network_and_shows_the_session(hw, lab, vpc, s2c_gateway, kernel_esp):
-    """A `style=bgp` connection: the customer (strongSwan from the exported peer configuration, which selects
+@pytest.mark.parametrize("ike_version", ["v2", "v1"])
+def test_bgp_connection_learns_the_customers_network_and_shows_the_session(hw, lab, vpc, s2c_gateway, kernel_esp,
+                                                                          ike_version):
+    """A `style=bgp` connection (IKEv2, and IKEv1 main mode): the customer (strongSwan from the exported peer configuration, which selects
     everything and says how to peer; BIRD with no static route) and the gateway learn each other's networks;
     `bgp_peer` shows the session (state, duration, routes received) and the routing table the learned route with its
     AS path; deleting the connection withdraws it."""
     gw = s2c_gateway
-    customer = BgpCustomer(lab, "cgwbgphw", f"{HW_BGP_CGW_IP}/24", PUB_BRIDGE, f"{HW_BGP_HOST}/24", kernel_esp)
+    # A customer gateway of its own per case: its namespace stays until the session ends.
+    cgw_ip = HW_BGP_CGW_IP if ike_version == "v2" else "203.0.113.32"
+    customer = BgpCustomer(lab, f"cgwbgphw{ike_version}", f"{cgw_ip}/24", PUB_BRIDGE, f"{HW_BGP_HOST}/24",
+                           kernel_esp)
     lab.route(vpc, HW_BGP_NET, inside_address(gw.id))
     cgw = hw.create_cgw(sdk.CreateCgwRequest(body=sdk.CreateCgwRequestBody(customer_gateway=sdk.CreateCgwRequestBodyContent(
-        id_value=HW_BGP_CGW_IP, bgp_asn=HW_BGP_ASN, name="hw-e2e-bgp")))).customer_gateway
+        id_value=cgw_ip, bgp_asn=HW_BGP_ASN, name="hw-e2e-bgp")))).customer_gateway
     conn = hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
         vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
             vgw_id=gw.id, vgw_ip=gw.eip1.id, cgw_id=cgw.id, style="bgp", peer_subnets=[HW_BGP_NET], psk=PSK,
             tunnel_local_address=f"{HW_TUNNEL_LOCAL}/30", tunnel_peer_address=f"{HW_TUNNEL_PEER}/30",
-            name="hw-e2e-bgp")))).vpn_connection
+            ikepolicy=sdk.IkePolicy(ike_version=ike_version), name="hw-e2e-bgp")))).vpn_connection
     show_gw = lambda: hw.show_vgw(sdk.ShowVgwRequest(vgw_id=gw.id)).vpn_gateway
     show = lambda: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(vpn_connection_id=conn.id)).vpn_connection
     routing = lambda: hw.show_vpn_gateway_routing_table(sdk.ShowVpnGatewayRoutingTableRequest(
         vgw_id=gw.id, is_include_nexthop_resource=True)).routing_table
     try:
-        assert conn.style == "BGP", conn.style
+        assert conn.style == "BGP" and conn.ikepolicy.ike_version == ike_version, (conn.style, conn.ikepolicy)
         wait_status(show_gw, "ACTIVE")
         assert show().bgp_peer.state != "established"
         exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
@@ -297,7 +318,7 @@ def test_bgp_connection_learns_the_customers_network_and_shows_the_session(hw, l
         if not kernel_esp:
             exported = exported.replace("    proposals =", "    encap = yes\n    proposals =", 1)
         customer.up(exported, conn.id, f"{HW_TUNNEL_PEER}/30",
-                    bird_conf(HW_TUNNEL_PEER, HW_BGP_ASN, HW_TUNNEL_LOCAL, gw_asn, HW_BGP_CGW_IP, [HW_BGP_NET]))
+                    bird_conf(HW_TUNNEL_PEER, HW_BGP_ASN, HW_TUNNEL_LOCAL, gw_asn, cgw_ip, [HW_BGP_NET]))
         assert wait_until(lambda: show().bgp_peer.state == "established", 60), (show().bgp_peer,
                                                                                  customer.bird.log_tail())
         assert wait_until(lambda: customer.learned() == [HW_VPC_CIDR], 30), customer.learned()
