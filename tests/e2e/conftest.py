@@ -259,6 +259,19 @@ def server(workdir, lab):
     reap_orphans()
 
 
+def xfrm_if(tunnel_id: str) -> str:
+    """A gateway's XFRM interface of a route-based tunnel, named as the driver names it."""
+    import hashlib
+    return "xfrm" + hashlib.sha256(tunnel_id.encode()).hexdigest()[:8]
+
+
+def preferred_device(gateway_id: str, dest: str) -> str:
+    """The device of the gateway's best (lowest-metric) route to `dest`."""
+    rows = json.loads(sh("ip", "-n", f"{NS_PREFIX}{gateway_id}", "-j", "route", "show", dest).stdout or "[]")
+    rows = [r for r in rows if r.get("type", "unicast") == "unicast" and "dev" in r]
+    return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
+
+
 def vpc_router_ns(vpc_id: str) -> str:
     """The namespace of a VPC's router, named as the driver names it (outside the gateway prefix)."""
     import hashlib

@@ -150,6 +150,18 @@ class Lab:
         self.procs.clear()
 
 
+def vanish(ns: str, arriving: str, leaving: str) -> None:
+    """Something stops carrying without saying so: packets matching `arriving` (prerouting) and `leaving` (output)
+    are dropped in `ns` (addresses and routes stay). `unvanish` ends it."""
+    sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
+              f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
+              f"add rule ip vanish in {arriving} drop; add rule ip vanish out {leaving} drop", ns=ns)
+
+
+def unvanish(ns: str) -> None:
+    sh("nft", "delete table ip vanish", ns=ns, check=False)
+
+
 class Charon:
     """A strongSwan peer (customer gateway or road warrior) in its own namespace, configured with swanctl."""
 

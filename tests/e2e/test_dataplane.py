@@ -11,8 +11,9 @@ import pytest
 
 import vgwlib
 from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_BRIDGE,
-                      VPC_CIDR, VPC_HOST, vpc_router_ns)
-from lab import BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, wait_until
+                      VPC_CIDR, VPC_HOST, preferred_device, vpc_router_ns, xfrm_if)
+from lab import (BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, unvanish, vanish,
+                 wait_until)
 
 SSL_POOL = "10.200.0.0/24"
 IPSEC_POOL = "10.210.0.0/24"
@@ -324,13 +325,10 @@ def test_peer_config_export_brings_a_tunnel_up(api, server, site, gateway, custo
 
 def _cut(ns: str, ifname: str) -> None:
     """The customer vanishes without saying so: nothing enters or leaves `ifname` (its addresses and routes stay)."""
-    sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
-              f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
-              f"add rule ip vanish in iifname {ifname} drop; add rule ip vanish out oifname {ifname} drop", ns=ns)
+    vanish(ns, f"iifname {ifname}", f"oifname {ifname}")
 
 
-def _restore(ns: str) -> None:
-    sh("nft", "delete table ip vanish", ns=ns, check=False)
+_restore = unvanish
 
 
 NAT_PUBLIC = "203.0.113.20"
@@ -512,26 +510,6 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
 CGW2_IP = "203.0.113.12"
 
 
-def _xfrm_if(tunnel_id: str) -> str:
-    """The gateway's XFRM interface of a route-based tunnel, named as the driver names it."""
-    import hashlib
-    return "xfrm" + hashlib.sha256(tunnel_id.encode()).hexdigest()[:8]
-
-
-def _preferred_device(gw: str, dest: str) -> str:
-    """The device of the gateway's best (lowest-metric) route to `dest`."""
-    rows = json.loads(sh("ip", "-n", f"{NS_PREFIX}{gw}", "-j", "route", "show", dest).stdout or "[]")
-    rows = [r for r in rows if r.get("type", "unicast") == "unicast" and "dev" in r]
-    return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
-
-
-def _cut_address(ns: str, address: str) -> None:
-    """One of the customer's public addresses stops carrying anything (the other keeps working)."""
-    sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
-              f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
-              f"add rule ip vanish in ip daddr {address} drop; add rule ip vanish out ip saddr {address} drop", ns=ns)
-
-
 def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, customer_gateway):
     """Two connections to one customer (two public addresses) and a destination route over each: weight 100 (active)
     and 0 (standby). Traffic takes the active tunnel; when it stops carrying (cut, noticed by DPD) the gateway moves
@@ -570,13 +548,13 @@ def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, custo
                                              "Weight": weight, "PublishVpc": False})
             wait_active(api, gw)
         assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30), site.charon.log_tail()
-        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(active), 30), \
-            _preferred_device(gw, ONPREM_NET2)
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(active), 30), \
+            preferred_device(gw, ONPREM_NET2)
 
-        _cut_address(site.cgw, CGW_IP)
+        vanish(site.cgw, f"ip daddr {CGW_IP}", f"ip saddr {CGW_IP}")
         cut_at = time.monotonic()
-        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(standby), 90, every=0.5), \
-            _preferred_device(gw, ONPREM_NET2)
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(standby), 90, every=0.5), \
+            preferred_device(gw, ONPREM_NET2)
         moved = time.monotonic() - cut_at
         assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 60), site.charon.log_tail()
         interruption = time.monotonic() - cut_at
@@ -584,8 +562,8 @@ def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, custo
 
         _restore(site.cgw)
         back_at = time.monotonic()
-        assert wait_until(lambda: _preferred_device(gw, ONPREM_NET2) == _xfrm_if(active), 120, every=1), \
-            _preferred_device(gw, ONPREM_NET2)
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(active), 120, every=1), \
+            preferred_device(gw, ONPREM_NET2)
         returned = time.monotonic() - back_at
         assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30)
         print(f"TIMING failover: the route moved to the standby {moved:.1f} s after the active tunnel was cut; "

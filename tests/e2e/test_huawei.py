@@ -11,7 +11,6 @@ Every ping is checked to fail before and after, not only to pass during."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import time
@@ -20,8 +19,8 @@ import uuid
 import pytest
 
 from conftest import (CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE,
-                      vpc_router_ns)
-from lab import BgpCustomer, Lab, bird_conf, sh, wait_until
+                      preferred_device, vpc_router_ns, xfrm_if)
+from lab import BgpCustomer, Lab, bird_conf, sh, unvanish, vanish, wait_until
 
 try:
     import huaweicloudsdkvpn.v5 as sdk
@@ -178,18 +177,6 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
     hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
 
 
-def _xfrm_if(tunnel_id: str) -> str:
-    """The gateway's XFRM interface of a route-based tunnel, named as the driver names it."""
-    import hashlib
-    return "xfrm" + hashlib.sha256(tunnel_id.encode()).hexdigest()[:8]
-
-
-def _preferred_device(gw_id: str, dest: str) -> str:
-    rows = json.loads(sh("ip", "-n", f"{NS_PREFIX}{gw_id}", "-j", "route", "show", dest).stdout or "[]")
-    rows = [r for r in rows if r.get("type", "unicast") == "unicast" and "dev" in r]
-    return min(rows, key=lambda r: r.get("metric", 0))["dev"] if rows else ""
-
-
 @pytest.mark.parametrize("ha_mode", ["active-active", "active-standby"])
 def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw, site, vpc, s2c_gateway, ha_mode):
     """A gateway with two EIPs and a static connection to the same customer on each (active-standby: the first one
@@ -236,34 +223,32 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
         for conn in conns:
             site.charon.initiate(conn.id)
         assert Lab.wait_ping(vpc, ONPREM_HOST, 30), site.charon.log_tail()
-        devices = {_xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
-        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) in devices, 30), \
-            _preferred_device(gw.id, ONPREM_NET)
-        first = _preferred_device(gw.id, ONPREM_NET)
+        devices = {xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
+        assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) in devices, 30), \
+            preferred_device(gw.id, ONPREM_NET)
+        first = preferred_device(gw.id, ONPREM_NET)
         if ha_mode == "active-standby":
-            assert first == _xfrm_if(conns[0].id), "the master's tunnel is the preferred one"
+            assert first == xfrm_if(conns[0].id), "the master's tunnel is the preferred one"
         other = next(d for d in devices if d != first)
 
         cut = devices[first].ip_address
-        sh("nft", f"add table ip vanish; add chain ip vanish in {{ type filter hook prerouting priority raw; }}; "
-                  f"add chain ip vanish out {{ type filter hook output priority raw; }}; "
-                  f"add rule ip vanish in ip saddr {cut} drop; add rule ip vanish out ip daddr {cut} drop", ns=site.cgw)
+        vanish(site.cgw, f"ip saddr {cut}", f"ip daddr {cut}")
         cut_at = time.monotonic()
-        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) == other, 90, every=0.5), \
-            _preferred_device(gw.id, ONPREM_NET)
+        assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) == other, 90, every=0.5), \
+            preferred_device(gw.id, ONPREM_NET)
         assert Lab.wait_ping(vpc, ONPREM_HOST, 60), site.charon.log_tail()
         interruption = time.monotonic() - cut_at
 
-        sh("nft", "delete table ip vanish", ns=site.cgw)
+        unvanish(site.cgw)
         back_at = time.monotonic()
-        assert wait_until(lambda: _preferred_device(gw.id, ONPREM_NET) == first, 120, every=1), \
-            _preferred_device(gw.id, ONPREM_NET)
+        assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) == first, 120, every=1), \
+            preferred_device(gw.id, ONPREM_NET)
         returned = time.monotonic() - back_at
         assert Lab.wait_ping(vpc, ONPREM_HOST, 30)
         print(f"TIMING {ha_mode}: traffic flowed again {interruption:.1f} s after one tunnel was cut; back on it "
               f"{returned:.1f} s after it returned")
     finally:
-        sh("nft", "delete table ip vanish", ns=site.cgw, check=False)
+        unvanish(site.cgw)
         for conn in conns:
             hw.delete_vpn_connection(sdk.DeleteVpnConnectionRequest(vpn_connection_id=conn.id))
             site.charon.swanctl("--terminate", "--ike", conn.id, "--force", check=False)

@@ -85,6 +85,16 @@ def lsw_gateway(api, lsw_site, site):
     vgwlib.wait_gateway_gone(api, gw, timeout=60)
 
 
+def start(peer: Libreswan, conf: str, secrets: str) -> None:
+    """Writes the customer's files, starts pluto, loads and initiates the connection."""
+    peer.write(conf, secrets)
+    peer.start()
+    r = peer.add(CONN)
+    assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+    r = peer.up(CONN)
+    assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+
+
 def download(api, vco: str) -> dict:
     return api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
 
@@ -116,13 +126,8 @@ def test_libreswan_site_to_site(kernel_esp_required, api, site, lsw_site, lsw_ga
     try:
         cfg = download(api, vco)
         conf, secrets = libreswan_from_download(cfg, CONN)
-        peer.write(conf, secrets)
         lsw_site.route_to_gateway(cfg)
-        peer.start()
-        r = peer.add(CONN)
-        assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
-        r = peer.up(CONN)
-        assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        start(peer, conf, secrets)
         assert Lab.wait_ping(lsw_site.lan, VPC_HOST, 30), f"{peer.status()}\n{peer.log_tail()}"
         assert Lab.ping(site.vpc_host, LSW_HOST), "the VPC side cannot reach the libreswan site"
         assert peer.established(CONN), peer.status()
@@ -222,12 +227,7 @@ def test_libreswan_bgp_over_a_route_based_tunnel(kernel_esp_required, api, site,
         assert "leftsubnet=0.0.0.0/0" in conf and "rightsubnet=0.0.0.0/0" in conf, conf
         # Route-based: an XFRM interface carries what is routed into it; no route of pluto's own.
         conf = conf.replace("\tauto=add", f"\tipsec-interface=7\n\tleftupdown=/bin/true\n\tauto=add")
-        peer.write(conf, secrets)
-        peer.start()
-        r = peer.add(CONN)
-        assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
-        r = peer.up(CONN)
-        assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        start(peer, conf, secrets)
         assert wait_until(lambda: sh("ip", "-n", lsw_site.cgw, "link", "show", LSW_IF, check=False).returncode == 0, 10)
         sh("ip", "-n", lsw_site.cgw, "link", "set", LSW_IF, "up")
         sh("ip", "-n", lsw_site.cgw, "addr", "replace", f"{peer_bgp['PeerBgpIp']}/30", "dev", LSW_IF)
@@ -276,12 +276,7 @@ def test_libreswan_behind_a_nat(kernel_esp_required, api, site, lsw_gateway, wor
         # Its own address is behind the NAT; its identity (RemoteId) stays the public one the gateway expects.
         conf, secrets = libreswan_from_download(dict(cfg, Remote="10.78.0.2"), CONN)
         assert "leftid=203.0.113.21" in conf, conf
-        peer.write(conf, secrets)
-        peer.start()
-        r = peer.add(CONN)
-        assert r.returncode == 0, f"addconn: {r.stdout}{r.stderr}\n{peer.log_tail()}"
-        r = peer.up(CONN)
-        assert r.returncode == 0, f"initiate: {r.stdout}{r.stderr}\n{peer.log_tail()}"
+        start(peer, conf, secrets)
         sh("ip", "-n", cgw_ns, "route", "replace", VPC_CIDR, "via", "10.78.0.1", "src", "172.16.45.1")
         assert Lab.wait_ping(cgw_ns, VPC_HOST, 30, src="172.16.45.1"), f"{peer.status()}\n{peer.log_tail()}"
         assert "NAT" in peer.log() and ("ESPinUDP" in peer.log() or "encap" in peer.status().lower()), \

@@ -71,6 +71,13 @@ pub(crate) fn raise_neighbour_table() {
     }
 }
 
+/// Sets `key=value` settings inside `ns`, in one process.
+pub(crate) async fn sysctl(ns: &str, settings: &[&str]) -> Result<(), DataplaneError> {
+    let mut args = vec!["netns", "exec", ns, "sysctl", "-qw"];
+    args.extend_from_slice(settings);
+    sys::run("ip", &args).await.map(|_| ())
+}
+
 /// Creates the namespace if needed; true when it was created.
 pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
     let created = !sys::netns_exists(ns);
@@ -80,14 +87,9 @@ pub(crate) async fn ensure_namespace(ns: &str) -> Result<bool, DataplaneError> {
     ip_ns(ns, &["link", "set", "dev", "lo", "up"]).await?;
     // One sysctl process for all keys (each process costs, notably under emulation). Set before the gateway's
     // interfaces are created, so they inherit the `default` values.
-    sys::run(
-        "ip",
+    sysctl(
+        ns,
         &[
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
             "net.ipv4.ip_forward=1",
             // A new namespace inherits the host's rp_filter (2 with systemd's defaults, 1 on some distributions).
             // A gateway has legitimate asymmetric paths that strict mode drops: the peer may answer through the

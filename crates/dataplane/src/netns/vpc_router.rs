@@ -135,23 +135,11 @@ impl Inner {
         }
         // It forwards back out of the interface it received on (host -> router -> gateway on one segment): a
         // redirect would teach the host to bypass it, and with it what publishing decides.
-        sys::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.all.send_redirects=0",
-                "net.ipv4.conf.default.send_redirects=0",
-            ],
-        )
-        .await?;
+        net::sysctl(ns, &["net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0"]).await?;
         let bridge = self.vpc_bridge(vpc_id);
         net::ensure_bridge(&bridge).await?;
         net::ensure_veth(ns, &rn.veth, NS_VPC_IF, &bridge, &names::stable_mac(ns, NS_VPC_IF)).await?;
-        sys::run("ip", &["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.vpc0.send_redirects=0"]).await?;
+        net::sysctl(ns, &["net.ipv4.conf.vpc0.send_redirects=0"]).await?;
         net::ensure_addresses(ns, NS_VPC_IF, &[format!("{address}/{}", vpc_cidr.prefix_len())].into()).await?;
         net::sync_routes(ns, &router_routes(&self.records(&rn.token))).await
     }
