@@ -125,6 +125,22 @@ async fn validation_codes() {
         )
         .await;
     assert_eq!(ike.code(), "InvalidIkeConfig");
+    // Dual-tunnel connections are refused, not quietly made single-tunnel.
+    for extra in [("EnableTunnelsBgp", "true"), ("TunnelOptionsSpecification.1.CustomerGatewayId", cgw.as_str())] {
+        let dual = h
+            .call(
+                "CreateVpnConnection",
+                &[
+                    ("VpnGatewayId", &gw),
+                    ("CustomerGatewayId", &cgw),
+                    ("LocalSubnet", "10.0.0.0/8"),
+                    ("RemoteSubnet", "192.168.0.0/16"),
+                    extra,
+                ],
+            )
+            .await;
+        assert_eq!(dual.code(), "OperationUnsupported", "{extra:?}");
+    }
     let ssl = h
         .call(
             "CreateIpsecServer",

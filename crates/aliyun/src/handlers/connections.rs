@@ -143,8 +143,24 @@ pub struct Created {
     create_time: i64,
 }
 
+/// Dual-tunnel connections (`EnableTunnelsBgp`, `TunnelOptionsSpecification.N.*`; in the SDK, not in the seed) are
+/// refused: ignoring them would make a single-tunnel connection the caller did not ask for.
+fn refuse_dual_tunnel(p: &crate::params::Params) -> Result<(), WireError> {
+    let dual = p.pairs().any(|(k, _)| k.starts_with("TunnelOptionsSpecification"))
+        || p.bool("EnableTunnelsBgp")? == Some(true);
+    if dual {
+        return Err(WireError::new(
+            400,
+            "OperationUnsupported",
+            "Dual-tunnel connections (TunnelOptionsSpecification, EnableTunnelsBgp) are not supported; create one connection per tunnel.",
+        ));
+    }
+    Ok(())
+}
+
 pub fn create(c: &Call) -> Result<Created, WireError> {
     let p = c.p;
+    refuse_dual_tunnel(p)?;
     let gateway_id = p.req("VpnGatewayId")?.to_string();
     let customer_gateway_id = p.req("CustomerGatewayId")?.to_string();
     let local_subnets = req_cidrs(c, "LocalSubnet", Field::LocalSubnets)?;
@@ -190,6 +206,7 @@ pub fn create(c: &Call) -> Result<Created, WireError> {
 }
 
 pub fn modify(c: &Call) -> Result<View, WireError> {
+    refuse_dual_tunnel(c.p)?;
     let p = c.p;
     let id = p.req("VpnConnectionId")?;
     let changes = ConnectionChanges {

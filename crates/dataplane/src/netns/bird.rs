@@ -16,7 +16,6 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use openvgw_core::model::BgpSessionState;
 
-use super::names::{self, LIBIPSEC_TUN};
 use super::sys::{self, failed, DaemonId};
 use super::{net, GatewayPaths, Inner, DAEMON_START_TIMEOUT};
 use crate::{BgpObservation, DataplaneError, GatewayIntent, LearnedRoute};
@@ -175,21 +174,13 @@ impl Inner {
         f(&DaemonId { pid_file: &paths.bird_pid, marker: &marker })
     }
 
-    /// The device that carries a tunnel's inside address.
-    fn inside_device(&self, tunnel_id: &str) -> String {
-        if self.backend.is_libipsec() {
-            LIBIPSEC_TUN.to_string()
-        } else {
-            names::xfrm_if(tunnel_id)
-        }
-    }
-
     /// The inside addresses each tunnel device should carry (every route-based tunnel's device is listed, so an
     /// address of a tunnel that stopped speaking BGP goes).
     pub(super) fn inside_addresses(&self, intent: &GatewayIntent) -> BTreeMap<String, BTreeSet<String>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for t in intent.tunnels.iter().filter(|t| t.route_based) {
-            let set = out.entry(self.inside_device(&t.id)).or_default();
+            // The inside address sits on the device the tunnel's traffic is routed into.
+            let set = out.entry(self.tunnel_device(&t.id)).or_default();
             if let Some(b) = &t.bgp {
                 set.insert(format!("{}/{}", b.local_ip, b.prefix_len));
             }

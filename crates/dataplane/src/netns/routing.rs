@@ -44,7 +44,7 @@ impl Inner {
     }
 
     /// The device a tunnel's traffic is routed into.
-    fn tunnel_device(&self, tunnel_id: &str) -> String {
+    pub(super) fn tunnel_device(&self, tunnel_id: &str) -> String {
         if self.backend.is_libipsec() {
             LIBIPSEC_TUN.to_string()
         } else {
