@@ -126,19 +126,14 @@ async fn validation_codes() {
         .await;
     assert_eq!(ike.code(), "InvalidIkeConfig");
     // Dual-tunnel connections are refused, not quietly made single-tunnel.
+    let base = [
+        ("VpnGatewayId", gw.as_str()),
+        ("CustomerGatewayId", &cgw),
+        ("LocalSubnet", "10.0.0.0/8"),
+        ("RemoteSubnet", "192.168.0.0/16"),
+    ];
     for extra in [("EnableTunnelsBgp", "true"), ("TunnelOptionsSpecification.1.CustomerGatewayId", cgw.as_str())] {
-        let dual = h
-            .call(
-                "CreateVpnConnection",
-                &[
-                    ("VpnGatewayId", &gw),
-                    ("CustomerGatewayId", &cgw),
-                    ("LocalSubnet", "10.0.0.0/8"),
-                    ("RemoteSubnet", "192.168.0.0/16"),
-                    extra,
-                ],
-            )
-            .await;
+        let dual = h.call("CreateVpnConnection", &[&base[..], &[extra]].concat()).await;
         assert_eq!(dual.code(), "OperationUnsupported", "{extra:?}");
     }
     let ssl = h

@@ -86,13 +86,7 @@ impl Inner {
 
     /// The tunnels of a gateway that carry traffic now (see [`carrying`]); none when charon does not answer.
     pub(super) async fn carrying_now(&self, paths: &super::GatewayPaths) -> std::collections::BTreeSet<String> {
-        let mut states = BTreeMap::new();
-        if let Ok(mut c) = vici(&paths.vici).await {
-            if let Ok(events) = list_sas(&mut c).await {
-                states = tunnel_states(&events);
-            }
-        }
-        carrying(&states)
+        carrying(&sa_states(paths).await)
     }
 
     /// `Driver::observe`.
@@ -111,12 +105,7 @@ impl Inner {
         let idle = gw.work.try_lock().is_ok();
         let ready = idle && applied == Some(intent.generation) && self.is_ready(&gw, &intent).await;
 
-        let mut states = BTreeMap::new();
-        if let Ok(mut c) = vici(&paths.vici).await {
-            if let Ok(events) = list_sas(&mut c).await {
-                states = tunnel_states(&events);
-            }
-        }
+        let states = sa_states(&paths).await;
         let health: BTreeMap<String, Option<bool>> =
             gw.state().health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
         let mut bgp = self.bgp_observations(&paths, &intent).await;
@@ -160,6 +149,14 @@ impl Inner {
             });
         Ok(GatewayObservation { ready, reroute, tunnels, ssl_sessions, ipsec_server_clients })
     }
+}
+
+/// Each connection's best SA state (and established IKE SAs) as charon reports them; nothing when it does not answer.
+async fn sa_states(paths: &super::GatewayPaths) -> BTreeMap<String, (TunnelState, u32)> {
+    let Ok(mut c) = vici(&paths.vici).await else {
+        return BTreeMap::new();
+    };
+    list_sas(&mut c).await.map(|events| tunnel_states(&events)).unwrap_or_default()
 }
 
 /// The tunnels that carry traffic: those with an installed CHILD_SA. (Not the health checks' verdicts: a probe

@@ -77,13 +77,22 @@ pub(super) struct RouterNames {
 
 impl Inner {
     pub(super) fn router_names(&self, vpc_id: &str) -> RouterNames {
+        self.router_names_of(names::short_hash(&format!("{}/{vpc_id}", self.opts.namespace_prefix), 8))
+    }
+
+    /// The names behind a VPC's token (the name of its records' directory).
+    fn router_names_of(&self, token: String) -> RouterNames {
         let base = self.opts.namespace_prefix.trim_end_matches('-');
-        let token = names::short_hash(&format!("{}/{vpc_id}", self.opts.namespace_prefix), 8);
         RouterNames { namespace: format!("{base}r-{token}"), veth: format!("ovgw{token}r"), token }
     }
 
+    /// Where the VPCs' records live: beside the gateways' directories.
+    fn vpcs_dir(&self) -> PathBuf {
+        self.gateways_dir.parent().map_or_else(|| self.gateways_dir.join("vpcs"), |p| p.join("vpcs"))
+    }
+
     fn router_dir(&self, token: &str) -> PathBuf {
-        self.gateways_dir.parent().map_or_else(|| self.gateways_dir.join("vpcs"), |p| p.join("vpcs")).join(token)
+        self.vpcs_dir().join(token)
     }
 
     fn router_lock(&self, token: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -146,8 +155,7 @@ impl Inner {
 
     /// Forgets a removed gateway's routes; the router goes with the last gateway of its VPC.
     pub(super) async fn leave_vpc_router(&self, gateway_id: &str) -> Result<(), DataplaneError> {
-        let vpcs = self.gateways_dir.parent().map_or_else(|| self.gateways_dir.join("vpcs"), |p| p.join("vpcs"));
-        let Ok(dirs) = std::fs::read_dir(&vpcs) else {
+        let Ok(dirs) = std::fs::read_dir(self.vpcs_dir()) else {
             return Ok(());
         };
         for dir in dirs.flatten().map(|d| d.path()) {
@@ -159,15 +167,11 @@ impl Inner {
             let lock = self.router_lock(&token);
             let _held = lock.lock().await;
             let _ = std::fs::remove_file(&record);
-            let ns = {
-                let base = self.opts.namespace_prefix.trim_end_matches('-');
-                format!("{base}r-{token}")
-            };
+            let RouterNames { namespace: ns, veth, token } = self.router_names_of(token);
             if self.records(&token).is_empty() {
                 if sys::netns_exists(&ns) {
                     sys::ip(&["netns", "del", &ns]).await?;
                 }
-                let veth = format!("ovgw{token}r");
                 if sys::link_exists(None, &veth).await {
                     let _ = sys::ip(&["link", "del", "dev", &veth]).await;
                 }
