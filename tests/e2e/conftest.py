@@ -72,6 +72,13 @@ def _missing() -> str:
     return ""
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "kernel_ipsec: its outcome depends on the kernel's IPsec (policies, ESP, XFRM interfaces, trap "
+        "acquires): the VM step runs it again on Debian's stock kernel (tests/vm/dataplane-suite.sh, -m kernel_ipsec); "
+        "what only OpenVPN or the API decides runs on the host alone")
+
+
 def pytest_collection_modifyitems(config, items):
     why = _missing()
     if why and os.environ.get("CI"):

@@ -85,6 +85,7 @@ def delete_connection(api, gw: str, vco: str) -> None:
     wait_active(api, gw)
 
 
+@pytest.mark.kernel_ipsec
 @pytest.mark.parametrize("ike,ipsec", [
     ({"IkeVersion": "ikev2"}, {}),
     ({"IkeVersion": "ikev1", "IkeMode": "main", "IkeEncAlg": "aes256", "IkeAuthAlg": "sha256", "IkePfs": "group14",
@@ -111,6 +112,7 @@ def test_site_to_site_policy_based(api, site, gateway, customer_gateway, ike, ip
     peer_down(site, "s2s")
 
 
+@pytest.mark.kernel_ipsec
 def test_destination_route_mode(api, site, gateway, customer_gateway):
     gw = gateway["VpnGatewayId"]
     vco = create_connection(api, gw, customer_gateway, "0.0.0.0/0", "0.0.0.0/0", EffectImmediately=True,
@@ -152,6 +154,7 @@ def router_host(lab, gateway):
     return host
 
 
+@pytest.mark.kernel_ipsec
 def test_vpc_router_routes_only_what_is_published(api, site, gateway, customer_gateway, router_host):
     """A VPC host behind the VPC's router reaches a customer network exactly while its route entry is published
     (PublishVpc, PublishVpnRouteEntry); a host routed to the gateway directly reaches it all along, so the tunnel and
@@ -188,6 +191,7 @@ def test_vpc_router_routes_only_what_is_published(api, site, gateway, customer_g
         peer_down(site, "vpcr")
 
 
+@pytest.mark.kernel_ipsec
 def test_health_check_probes_through_the_tunnel(api, site, gateway, customer_gateway):
     gw = gateway["VpnGatewayId"]
     vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET, HealthCheckConfig=probe_onprem(gateway),
@@ -249,6 +253,7 @@ def test_ssl_vpn_client_reaches_the_vpc_and_revocation_ends_its_session(api, sit
         wait_active(api, gw)
 
 
+@pytest.mark.kernel_ipsec
 def test_ipsec_server_road_warrior(api, site, gateway, lab, workdir, kernel_esp):
     gw = gateway["VpnGatewayId"]
     road = lab.netns("road2")
@@ -362,6 +367,7 @@ def _natted_up(api, natted, vco: str, name: str) -> None:
     natted["charon"].initiate(name)
 
 
+@pytest.mark.kernel_ipsec
 def test_customer_behind_nat_connects_with_nat_traversal(api, gateway, natted):
     gw = gateway["VpnGatewayId"]
     vco = create_connection(api, gw, natted["cgw"], VPC_CIDR, NATTED_NET, EnableNatTraversal=True,
@@ -379,6 +385,7 @@ def test_customer_behind_nat_connects_with_nat_traversal(api, gateway, natted):
         natted["charon"].load("")
 
 
+@pytest.mark.kernel_ipsec
 def test_nat_traversal_off_refuses_a_customer_behind_nat(api, site, gateway, customer_gateway, natted):
     """`EnableNatTraversal=false`: the gateway takes no UDP-encapsulated ESP from the peer, so the traffic of a
     customer behind a NAT cannot cross (IKE itself may complete); a customer without NAT connects as before (plain
@@ -439,6 +446,7 @@ def _gateway_route(gw: str, dest: str) -> str:
     return sh("ip", "-n", f"{NS_PREFIX}{gw}", "route", "show", "exact", dest, check=False).stdout.strip()
 
 
+@pytest.mark.kernel_ipsec
 def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api, site, gateway, bgp_customer,
                                                                           router_host):
     """A customer configured only from the API's download, with its own BGP daemon and no static route: it learns
@@ -510,6 +518,7 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
 CGW2_IP = "203.0.113.12"
 
 
+@pytest.mark.kernel_ipsec
 def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, customer_gateway):
     """Two connections to one customer (two public addresses) and a destination route over each: weight 100 (active)
     and 0 (standby). Traffic takes the active tunnel; when it stops carrying (cut, noticed by DPD) the gateway moves
@@ -580,6 +589,7 @@ def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, custo
         sh("ip", "-n", site.cgw, "addr", "del", f"{CGW2_IP}/24", "dev", "pub0", check=False)
 
 
+@pytest.mark.kernel_ipsec
 def test_dead_peer_is_detected_and_the_tunnel_recovers_by_itself(api, site, gateway, customer_gateway):
     """DPD: a customer that disappears is reported down (connection and health check) within the DPD timeout, and
     both recover when it returns, with no call to the API and nothing done on the customer side."""

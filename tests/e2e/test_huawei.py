@@ -177,6 +177,7 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
     hw.delete_cgw(sdk.DeleteCgwRequest(customer_gateway_id=cgw.id))
 
 
+@pytest.mark.kernel_ipsec
 @pytest.mark.parametrize("ha_mode", ["active-active", "active-standby"])
 def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw, site, vpc, s2c_gateway, ha_mode):
     """A gateway with two EIPs and a static connection to the same customer on each (active-standby: the first one
@@ -267,6 +268,7 @@ HW_BGP_NET, HW_BGP_HOST = "172.16.70.0/24", "172.16.70.1"
 HW_TUNNEL_LOCAL, HW_TUNNEL_PEER = "169.254.12.1", "169.254.12.2"
 
 
+@pytest.mark.kernel_ipsec
 @pytest.mark.parametrize("ike_version", ["v2", "v1"])
 def test_bgp_connection_learns_the_customers_network_and_shows_the_session(hw, lab, vpc, s2c_gateway, kernel_esp,
                                                                           ike_version):

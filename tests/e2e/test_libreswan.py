@@ -22,6 +22,9 @@ from conftest import PUB_BRIDGE, VPC, VPC_CIDR, VPC_HOST
 from lab import Lab, Libreswan, libreswan_from_download, libreswan_missing, sh
 from test_dataplane import conn_status, create_connection, delete_connection, wait_until
 
+# libreswan's data plane is the kernel's: every case runs again in the VM.
+pytestmark = pytest.mark.kernel_ipsec
+
 LSW_CGW_IP = "203.0.113.11"
 LSW_NET, LSW_HOST, LSW_LAN_GW = "172.16.40.0/24", "172.16.40.10", "172.16.40.1"
 CONN = "onprem"

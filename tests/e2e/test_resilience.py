@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 import vgwlib
 from conftest import NS_PREFIX, ONPREM_NET, VPC_CIDR, VPC_HOST
 from lab import Lab, sh
@@ -33,6 +35,7 @@ def namespaces() -> list:
     return [l.split()[0] for l in sh("ip", "netns", "list").stdout.splitlines() if l.strip()]
 
 
+@pytest.mark.kernel_ipsec
 def test_killed_charon_restart_and_delete(api, server, site, customer_gateway, lab):
     from test_dataplane import SSL_POOL, IPSEC_POOL  # noqa: F401  (same VPC routes as the main gateway)
     from conftest import VPC
