@@ -463,7 +463,7 @@ def test_bgp_over_ipsec_learns_both_ways_and_withdraws_when_the_tunnel_goes(api,
     try:
         cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
         peer = cfg["BgpConfigs"]["BgpConfig"][0]
-        assert (peer["TunnelCidr"], peer["LocalBgpIp"], peer["PeerAsn"]) == (BGP_TUNNEL, BGP_GATEWAY_END, BGP_ASN), peer
+        assert (peer["TunnelCidr"], peer["LocalBgpIp"], peer["PeerAsn"]) == (BGP_TUNNEL, BGP_GATEWAY_END, str(BGP_ASN)), peer
         customer.up(swanctl_from_download(cfg, "bgp", encap=not customer.kernel_esp), "bgp",
                     f"{peer['PeerBgpIp']}/30", bird_from_download(peer, BGP_CGW_IP, [BGP_NET], BGP_KEY))
 

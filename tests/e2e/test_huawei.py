@@ -101,7 +101,16 @@ def _exists(call) -> bool:
         return False
 
 
-def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2c_gateway):
+def loaded_connection(server, name: str) -> str:
+    """The connection as the gateway's charon has it loaded (VICI list-conns, raw)."""
+    for sock in sorted((server.data / "dataplane" / "run").glob("*.vici")):
+        for line in sh("swanctl", "--list-conns", "--raw", "--uri", f"unix://{sock}", check=False).stdout.splitlines():
+            if name in line:
+                return line
+    raise AssertionError(f"no gateway's charon has {name} loaded")
+
+
+def test_site_to_cloud_through_the_exported_peer_configuration(hw, server, site, vpc, s2c_gateway):
     gw = s2c_gateway
     cgw = hw.create_cgw(sdk.CreateCgwRequest(body=sdk.CreateCgwRequestBody(
         customer_gateway=sdk.CreateCgwRequestBodyContent(id_value=CGW_IP, name="hw-e2e-cgw")))).customer_gateway
@@ -149,18 +158,24 @@ def test_site_to_cloud_through_the_exported_peer_configuration(hw, site, vpc, s2
         site.charon.load("")
     assert wait_until(lambda: not Lab.ping(site.onprem, HOST_A), 15), "still reachable after the connection is gone"
 
-    # A policy connection bound to the second EIP.
+    # A policy connection bound to the second EIP, IKEv1 with DPD timers of its own: the gateway's charon and the
+    # exported customer configuration both use them (idle 15 s; IKEv1: dead after 15 + 2 x 5 s).
     conn = hw.create_vpn_connection(sdk.CreateVpnConnectionRequest(body=sdk.CreateVpnConnectionRequestBody(
         vpn_connection=sdk.CreateVpnConnectionRequestBodyContent(
             vgw_id=gw.id, vgw_ip=gw.eip2.id, cgw_id=cgw.id, style="policy", peer_subnets=[ONPREM_NET], psk=PSK,
-            policy_rules=[sdk.PolicyRule(source=HW_VPC_CIDR, destination=[ONPREM_NET])])))).vpn_connection
+            policy_rules=[sdk.PolicyRule(source=HW_VPC_CIDR, destination=[ONPREM_NET])],
+            ikepolicy=sdk.IkePolicy(ike_version="v1", dpd=sdk.Dpd(interval=15, timeout=5)))))).vpn_connection
     try:
         assert conn.style == "POLICY" and conn.vgw_ip == gw.eip2.id
+        assert (conn.ikepolicy.dpd.interval, conn.ikepolicy.dpd.timeout) == (15, 5), conn.ikepolicy.dpd
         wait_status(show_gw, "ACTIVE")
+        loaded = loaded_connection(server, conn.id)
+        assert "dpd_delay=15 " in loaded and "dpd_timeout=25 " in loaded and "version=IKEv1" in loaded, loaded
         exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
             vpn_connection_id=conn.id, body=sdk.ExportPeerConfigurationRequestBody(
                 vendor="strongSwan", type="software", model="swanctl", version="5.9"))).peer_config
         assert f"remote_addrs = {gw.eip2.ip_address}" in exported, exported
+        assert "dpd_delay = 15s" in exported and "dpd_timeout = 25s" in exported, exported
         if not site.kernel_esp:
             exported = exported.replace("    proposals =", "    encap = yes\n    proposals =", 1)
         site.charon.load(exported)
@@ -223,6 +238,12 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
         site.charon.load("\n".join(confs))
         for conn in conns:
             site.charon.initiate(conn.id)
+        # Both ends initiate (the gateway's connections do, and so does the exported configuration): when the two
+        # exchanges cross, an INITIAL_CONTACT or the gateway's uniqueness policy may delete an IKE_SA the other side
+        # just established, and the gateway negotiates again. Judge traffic once the API reports both tunnels up.
+        for conn in conns:
+            wait_status(lambda c=conn: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(
+                vpn_connection_id=c.id)).vpn_connection, "ACTIVE", 90)
         assert Lab.wait_ping(vpc, ONPREM_HOST, 30), site.charon.log_tail()
         devices = {xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
         assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) in devices, 30), \

@@ -21,8 +21,14 @@ pub fn connection_ike() -> IkeConfig {
         local_id: String::new(),
         remote_id_type: IdentityType::Ip,
         remote_id: String::new(),
-        dpd: Dpd::default(),
+        dpd: dpd(),
     }
+}
+
+/// Alibaba publishes no DPD timers (only `EnableDpd`): a check after 10 s idle, re-sent every 10 s — the peer is
+/// noticed gone about half a minute after it went quiet.
+pub fn dpd() -> Dpd {
+    Dpd { interval_s: 10, timeout_s: 10, ..Dpd::default() }
 }
 
 /// Phase 2 of a new connection (aes, md5, group2, 86400 s).

@@ -86,6 +86,20 @@ pub enum DpdMessage {
     SeqNotifyHash,
 }
 
+impl Dpd {
+    /// The idle time before a liveness check, in whole seconds (at least 1).
+    pub fn idle_s(&self) -> u32 {
+        self.interval_s.max(1)
+    }
+
+    /// How long a peer may stay silent before it counts as dead: the idle time plus two retransmission intervals
+    /// (where a daemon takes one overall timeout rather than a retransmission interval: IKEv1 in strongSwan,
+    /// libreswan).
+    pub fn dead_after_s(&self) -> u32 {
+        self.idle_s().saturating_add(self.timeout_s.saturating_mul(2))
+    }
+}
+
 impl Default for Dpd {
     fn default() -> Self {
         Dpd { interval_s: 30, timeout_s: 15, msg: DpdMessage::SeqHashNotify }

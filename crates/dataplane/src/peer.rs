@@ -120,7 +120,11 @@ pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
         let _ = writeln!(out, "    rekey_time = {}s", p.ike.lifetime_s);
     }
     if p.dpd {
-        let _ = writeln!(out, "    dpd_delay = 10s");
+        // The gateway's own timers: both ends notice a silent peer at about the same time.
+        let _ = writeln!(out, "    dpd_delay = {}s", p.ike.dpd.idle_s());
+        if p.ike.version == IkeVersion::V1 {
+            let _ = writeln!(out, "    dpd_timeout = {}s", p.ike.dpd.dead_after_s());
+        }
     }
     if p.force_udp_encap {
         let _ = writeln!(out, "    encap = yes");
@@ -223,7 +227,12 @@ pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
         let _ = writeln!(c, "\tsalifetime={}s", p.ipsec.lifetime_s);
     }
     if p.dpd {
-        let _ = writeln!(c, "\tdpddelay=10\n\tdpdtimeout=60\n\tdpdaction=restart");
+        let _ = writeln!(
+            c,
+            "\tdpddelay={}\n\tdpdtimeout={}\n\tdpdaction=restart",
+            p.ike.dpd.idle_s(),
+            p.ike.dpd.dead_after_s()
+        );
     }
     let _ = writeln!(c, "\tencapsulation={}", if p.force_udp_encap { "yes" } else { "auto" });
     // The default "ipsec _updown" may resolve to strongSwan's ipsec script where both are present.

@@ -425,14 +425,16 @@ pub fn describe_all(c: &Call) -> Result<Paged<Listed>, WireError> {
     Ok(Paged::new(Listed { vpn_connections: ConnectionList { vpn_connection: items } }, page, listed.total))
 }
 
+/// The ASNs are strings here, unlike `VpnBgpConfig`'s numbers: the SDKs' model of this answer declares them so, and
+/// a typed decoder (Go's, Java's; the Node SDK's audit in the interop suite) refuses a number.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PeerBgp {
     enable_bgp: &'static str,
-    local_asn: u64,
+    local_asn: String,
     local_bgp_ip: String,
     tunnel_cidr: String,
-    peer_asn: Option<u64>,
+    peer_asn: Option<String>,
     peer_bgp_ip: String,
 }
 
@@ -465,10 +467,10 @@ fn peer_view(p: &PeerConfig) -> PeerView {
     let inside = c.inside.as_ref();
     let bgp = c.bgp.enable.then(|| PeerBgp {
         enable_bgp: "true",
-        local_asn: c.bgp.local_asn,
+        local_asn: c.bgp.local_asn.to_string(),
         local_bgp_ip: opt_ip(inside.and_then(|i| i.local)),
         tunnel_cidr: inside.map(|i| i.cidr.to_string()).unwrap_or_default(),
-        peer_asn: p.remote_asn,
+        peer_asn: p.remote_asn.map(|a| a.to_string()),
         peer_bgp_ip: opt_ip(inside.and_then(|i| i.peer())),
     });
     PeerView {

@@ -189,11 +189,13 @@ pub(crate) fn tunnel_conn(
         .with("unique", "replace")
         // 0 = keep retrying until the peer answers; a responder only needs one sequence.
         .with("keyingtries", if keep_trying { "0" } else { "1" })
-        .with("dpd_delay", if t.dpd { "10s" } else { "0s" });
+        .with("dpd_delay", if t.dpd { format!("{}s", t.ike.dpd.idle_s()) } else { "0s".into() });
     if v1 {
         conn.push_value("aggressive", if t.ike.mode == NegotiationMode::Aggressive { "yes" } else { "no" });
+        // IKEv2 has no such setting: its check is an INFORMATIONAL exchange that ends with charon's retransmission
+        // sequence (strongswan.conf above, ~22 s).
         if t.dpd {
-            conn.push_value("dpd_timeout", "30s");
+            conn.push_value("dpd_timeout", format!("{}s", t.ike.dpd.dead_after_s()));
         }
     }
     if t.ike.lifetime_s > 0 {
@@ -392,6 +394,29 @@ pub(super) mod tests {
         assert_eq!(children.len(), 2);
         assert_eq!(child_names(&t), ["vco-test-0", "vco-test-1"]);
         assert_eq!(children.get_section("vco-test-1").and_then(|c| c.get_str("start_action")), Some("trap"));
+    }
+
+    /// The connection's own DPD timers reach charon: the interval as the idle time, and for IKEv1 the time without
+    /// an answer (interval + two retransmission intervals); off means no checks at all.
+    #[test]
+    fn dpd_timers_come_from_the_connection() {
+        let cases = [
+            (IkeVersion::V2, true, (30, 15), Some("30s"), None),
+            (IkeVersion::V2, true, (10, 2), Some("10s"), None),
+            (IkeVersion::V1, true, (30, 15), Some("30s"), Some("60s")),
+            (IkeVersion::V1, true, (3600, 60), Some("3600s"), Some("3720s")),
+            (IkeVersion::V1, false, (30, 15), Some("0s"), None),
+            (IkeVersion::V2, false, (30, 15), Some("0s"), None),
+        ];
+        for (version, on, (interval_s, timeout_s), delay, timeout) in cases {
+            let mut t = tunnel(version);
+            t.dpd = on;
+            t.ike.dpd = Dpd { interval_s, timeout_s, ..Dpd::default() };
+            let msg = conn(&t, None);
+            let conn = msg.get_section("vco-test").expect("conn");
+            let got = (conn.get_str("dpd_delay"), conn.get_str("dpd_timeout"));
+            assert_eq!(got, (delay, timeout), "{version:?} dpd {on} {interval_s}/{timeout_s}");
+        }
     }
 
     /// (initiate, peer address, DPD, traffic starts negotiations) -> (keyingtries, start, dpd, close actions).

@@ -9,8 +9,8 @@ use openvgw_control::connections::{
     PublicIpRef,
 };
 use openvgw_core::crypto::{
-    AuthMethod, DhGroup, Dpd, EncapsulationMode, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity,
-    IpsecConfig, NegotiationMode, TransformProtocol,
+    AuthMethod, DhGroup, Dpd, DpdMessage, EncapsulationMode, Encryption, IdentityType, IkeConfig, IkeVersion,
+    Integrity, IpsecConfig, NegotiationMode, TransformProtocol,
 };
 use openvgw_core::model::{
     BgpSessionState, ConnectionMode, CryptoSuite, CustomerGateway, Extensions, GatewayRole, GatewayStatus, HealthCheck,
@@ -657,7 +657,8 @@ fn default_ike(gm: bool) -> IkeConfig {
         local_id: String::new(),
         remote_id_type: IdentityType::Ip,
         remote_id: String::new(),
-        dpd: Dpd::default(),
+        // Seed table 4-123: idle 30 s, re-sent every 15 s, payloads hash-notify.
+        dpd: Dpd { interval_s: 30, timeout_s: 15, msg: DpdMessage::SeqHashNotify },
     }
 }
 
