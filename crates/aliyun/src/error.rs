@@ -318,6 +318,9 @@ pub fn from_auth(e: &AuthError) -> WireError {
         AuthError::AccessKeyNotFound { .. } => {
             (404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.".into())
         }
+        AuthError::AccessKeyDisabled { .. } => {
+            (400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled.".into())
+        }
         // Alibaba's API takes no tokens; a dialect that presents one never reaches this table.
         AuthError::TokenInvalid => (401, "InvalidSecurityToken", "The security token is not valid.".into()),
         AuthError::MalformedParameters => {
@@ -375,6 +378,7 @@ mod tests {
             (AuthError::InvalidTimestampFormat, "InvalidTimeStamp.Format"),
             (AuthError::SignatureNonceUsed, "SignatureNonceUsed"),
             (AuthError::SignatureNonceTooLong { max: 128 }, "InvalidParameter"),
+            (AuthError::AccessKeyDisabled { access_key_id: "LTAIxxxx".into() }, "InvalidAccessKeyId.Inactive"),
             (AuthError::ReplayCacheFull, "Throttling.User"),
             (AuthError::MissingAccessKeyId, "MissingAccessKeyId"),
             (AuthError::InvalidSignatureMethod, "InvalidSignatureMethod"),

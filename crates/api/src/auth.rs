@@ -101,12 +101,17 @@ impl Authenticator {
             Presented::Signature(s) => s,
         };
         let key_id = signed.access_key_id().to_string();
-        let key = self
+        let known = self
             .svc
             .access_key(&key_id)
             .map_err(Failure::Internal)?
             .ok_or_else(|| Failure::Auth(AuthError::AccessKeyNotFound { access_key_id: key_id.clone() }))?;
+        let key = known.key;
         signed.verify(req, key.secret.expose()).map_err(Failure::Auth)?;
+        // Only a correctly signed request learns that the key's tenant is disabled.
+        if known.tenant_disabled {
+            return Err(Failure::Auth(AuthError::AccessKeyDisabled { access_key_id: key_id }));
+        }
         let now = OffsetDateTime::now_utc();
         signed.check_freshness(now, self.window).map_err(Failure::Auth)?;
         let durable = match signed.replay_key() {

@@ -47,6 +47,9 @@ pub enum AuthError {
     /// Decided by the caller after the key lookup.
     #[error("access key {access_key_id} not found")]
     AccessKeyNotFound { access_key_id: String },
+    /// The key exists and the request is signed with it, but its tenant is disabled (`openvgw tenant disable`).
+    #[error("access key {access_key_id} is disabled")]
+    AccessKeyDisabled { access_key_id: String },
     /// A token that was never issued, or has expired.
     #[error("token is not valid")]
     TokenInvalid,

@@ -52,7 +52,8 @@ impl Service {
     /// (the caller must not tell which).
     pub fn issue_token(&self, domain: &str, user: &str, password: &str, region: &str) -> Result<Option<Issued>> {
         let found = self.store.read(|tx| {
-            let Some(tenant) = tx.tenant_by_name(domain)? else {
+            // A disabled tenant's users cannot sign in (as if the tenant did not exist).
+            let Some(tenant) = tx.tenant_by_name(domain)?.filter(|t| !t.disabled) else {
                 return Ok(None);
             };
             tx.iam_user(&tenant.id, user)
@@ -83,8 +84,11 @@ impl Service {
     }
 
     /// The live token record for `token`, if any.
+    /// A live token of an enabled tenant.
     pub fn token(&self, token: &str) -> Result<Option<Token>> {
-        let t = self.store.read(|tx| tx.token(&digest(token)))?;
-        Ok(t.filter(|t| t.expires_at > now_ms()))
+        self.store.read(|tx| {
+            let Some(t) = tx.token(&digest(token))?.filter(|t| t.expires_at > now_ms()) else { return Ok(None) };
+            Ok(tx.tenant(&t.tenant_id)?.is_some_and(|tenant| !tenant.disabled).then_some(t))
+        })
     }
 }

@@ -14,13 +14,20 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_millis(900);
 /// Entries kept at most; when full, expired ones are dropped and unknown keys stop being remembered.
 const CAPACITY: usize = 10_000;
 
+/// An access key as the store had it, and whether its tenant was disabled then.
+#[derive(Debug, Clone)]
+pub struct KnownKey {
+    pub key: AccessKey,
+    pub tenant_disabled: bool,
+}
+
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    entries: Mutex<HashMap<String, (Instant, Option<AccessKey>)>>,
+    entries: Mutex<HashMap<String, (Instant, Option<KnownKey>)>>,
 }
 
 impl KeyCache {
-    pub(crate) fn get(&self, id: &str, load: impl FnOnce() -> Result<Option<AccessKey>>) -> Result<Option<AccessKey>> {
+    pub(crate) fn get(&self, id: &str, load: impl FnOnce() -> Result<Option<KnownKey>>) -> Result<Option<KnownKey>> {
         let now = Instant::now();
         if let Ok(entries) = self.entries.lock() {
             if let Some((at, key)) = entries.get(id) {
@@ -47,15 +54,17 @@ mod tests {
     use super::*;
     use openvgw_core::Secret;
 
-    fn key(id: &str) -> AccessKey {
-        AccessKey { id: id.into(), secret: Secret::new("s".to_string()), tenant_id: "tnt-1".into(), created_at: 0 }
+    fn key(id: &str) -> KnownKey {
+        let key =
+            AccessKey { id: id.into(), secret: Secret::new("s".to_string()), tenant_id: "tnt-1".into(), created_at: 0 };
+        KnownKey { key, tenant_disabled: false }
     }
 
     #[test]
     fn answers_are_reused_until_they_expire() {
         let c = KeyCache::default();
         let loads = std::cell::Cell::new(0);
-        let load = |k: Option<AccessKey>| {
+        let load = |k: Option<KnownKey>| {
             loads.set(loads.get() + 1);
             Ok(k)
         };

@@ -25,7 +25,7 @@ pub mod tenants;
 use std::sync::Arc;
 
 use openvgw_core::config::Config;
-use openvgw_core::model::{AccessKey, GatewayStatus, Resource, Scope, Tag, Tenant, VpnGateway};
+use openvgw_core::model::{GatewayStatus, Resource, Scope, Tag, Tenant, VpnGateway};
 use openvgw_core::{now_ms, Error, IdStyle, Kind, Quota, Result};
 use openvgw_dataplane::Driver;
 use openvgw_store::{Durable, IdempotencyRecord, NonceCheck, Store, Tx};
@@ -78,7 +78,7 @@ pub struct Service {
     keys: keycache::KeyCache,
 }
 
-pub use keycache::KEY_CACHE_TTL;
+pub use keycache::{KnownKey, KEY_CACHE_TTL};
 
 impl Service {
     pub fn new(store: Arc<Store>, config: Arc<Config>, driver: Arc<dyn Driver>) -> Self {
@@ -98,11 +98,17 @@ impl Service {
         self.reconcile.clone()
     }
 
-    /// Looks up an access key (every signed request), from a cache whose answers are younger than
-    /// [`KEY_CACHE_TTL`]: a key created, deleted or rotated by another process (`openvgw tenant …`, another replica)
-    /// takes effect here within that time.
-    pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
-        self.keys.get(id, || self.store.read(|tx| tx.access_key(id)))
+    /// Looks up an access key and whether its tenant is disabled (every signed request), from a cache whose answers
+    /// are younger than [`KEY_CACHE_TTL`]: a key created, deleted or rotated, or a tenant disabled, by another
+    /// process (`openvgw tenant …`, another replica) takes effect here within that time.
+    pub fn access_key(&self, id: &str) -> Result<Option<KnownKey>> {
+        self.keys.get(id, || {
+            self.store.read(|tx| {
+                let Some(key) = tx.access_key(id)? else { return Ok(None) };
+                let tenant_disabled = tx.tenant(&key.tenant_id)?.is_none_or(|t| t.disabled);
+                Ok(Some(KnownKey { key, tenant_disabled }))
+            })
+        })
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {

@@ -22,6 +22,7 @@ pub fn create_tenant(store: &Store, config: &Config, name: &str) -> Result<Creat
         // A project per region of the dialects that scope requests by project (32 hex digits, as Huawei's).
         projects: config.regions.huawei.iter().map(|r| (r.clone(), random_hex(32))).collect::<BTreeMap<_, _>>(),
         created_at: now_ms(),
+        disabled: false,
     };
     let access_key = new_access_key(&tenant.id);
     store.write(|tx| {
@@ -61,4 +62,90 @@ pub fn delete_access_key(store: &Store, access_key_id: &str) -> Result<bool> {
     let deleted = store.write(|tx| tx.delete_access_key(access_key_id))?;
     store.forget_nonces(access_key_id)?;
     Ok(deleted)
+}
+
+/// One of a tenant's access keys as operators see it: never its secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub access_key_id: String,
+    pub created_at: i64,
+}
+
+/// A tenant as operators see it: its state, keys and how many resources of each kind it holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TenantReport {
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub disabled: bool,
+    pub projects: BTreeMap<String, String>,
+    pub access_keys: Vec<KeyInfo>,
+    pub usage: BTreeMap<String, i64>,
+}
+
+fn report(tx: &openvgw_store::Tx, t: Tenant) -> Result<TenantReport> {
+    let access_keys = tx
+        .access_key_ids(&t.id)?
+        .into_iter()
+        .map(|(access_key_id, created_at)| KeyInfo { access_key_id, created_at })
+        .collect();
+    let usage = tx.tenant_usage(&t.id)?;
+    Ok(TenantReport {
+        tenant_id: t.id,
+        name: t.name,
+        created_at: t.created_at,
+        disabled: t.disabled,
+        projects: t.projects,
+        access_keys,
+        usage,
+    })
+}
+
+/// Every tenant with its keys and usage, oldest first (one consistent read).
+pub fn tenant_reports(store: &Store) -> Result<Vec<TenantReport>> {
+    store.read(|tx| tx.tenants()?.into_iter().map(|t| report(tx, t)).collect())
+}
+
+/// One tenant (by id or name) with its keys and usage.
+pub fn tenant_report(store: &Store, tenant: &str) -> Result<Option<TenantReport>> {
+    store.read(|tx| {
+        let found = match tx.tenant(tenant)? {
+            Some(t) => Some(t),
+            None => tx.tenant_by_name(tenant)?,
+        };
+        found.map(|t| report(tx, t)).transpose()
+    })
+}
+
+/// Disables or re-enables a tenant (by id or name); `None` if there is none. While disabled its keys are refused
+/// (`InvalidAccessKeyId.Inactive`, Huawei's `APIGW.0301`), its users cannot sign in and their tokens are refused;
+/// its resources and their data plane stay as they are. Running servers notice within [`crate::KEY_CACHE_TTL`].
+pub fn set_tenant_disabled(store: &Store, tenant: &str, disabled: bool) -> Result<Option<Tenant>> {
+    store.write(|tx| {
+        let found = match tx.tenant(tenant)? {
+            Some(t) => Some(t),
+            None => tx.tenant_by_name(tenant)?,
+        };
+        let Some(mut t) = found else { return Ok(None) };
+        t.disabled = disabled;
+        tx.update_tenant(&t)?;
+        Ok(Some(t))
+    })
+}
+
+/// Replaces an access key by a new one of the same tenant in one transaction (the old one stops working at once,
+/// on other servers within [`crate::KEY_CACHE_TTL`]); `None` if there is no such key. The new secret is returned
+/// only here.
+pub fn rotate_access_key(store: &Store, access_key_id: &str) -> Result<Option<AccessKey>> {
+    let rotated = store.write(|tx| {
+        let Some(old) = tx.access_key(access_key_id)? else { return Ok(None) };
+        let new = new_access_key(&old.tenant_id);
+        tx.insert_access_key(&new)?;
+        tx.delete_access_key(access_key_id)?;
+        Ok(Some(new))
+    })?;
+    if rotated.is_some() {
+        store.forget_nonces(access_key_id)?;
+    }
+    Ok(rotated)
 }

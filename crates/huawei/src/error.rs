@@ -308,6 +308,7 @@ pub fn from_auth(e: &AuthError) -> HwError {
             "verify aksk signature fail".into()
         }
         AuthError::AccessKeyNotFound { access_key_id } => format!("ak {access_key_id} not exist"),
+        AuthError::AccessKeyDisabled { access_key_id } => format!("ak {access_key_id} is disabled"),
         // APIG's text for a request that carries no credentials at all.
         AuthError::MissingSignature => "x-auth-token not found".into(),
         AuthError::MissingAccessKeyId => "ak not found in Authorization header".into(),
@@ -362,6 +363,7 @@ mod tests {
         for e in [
             AuthError::SignatureDoesNotMatch { string_to_sign: "s".into() },
             AuthError::AccessKeyNotFound { access_key_id: "AK".into() },
+            AuthError::AccessKeyDisabled { access_key_id: "AK".into() },
             AuthError::TokenInvalid,
             AuthError::SignatureNonceUsed,
         ] {

@@ -138,8 +138,54 @@ enum TenantCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// List tenants (no secrets).
+    /// List tenants: state, access keys and the resources each holds (never secrets). A table; --json for scripts.
     List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one tenant (by id or name): its projects, access keys (ids only) and resources.
+    Show {
+        #[arg(long)]
+        tenant: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable a tenant (by id or name): its access keys are refused, its users cannot sign in and their tokens
+    /// stop working, on running servers within a second. Its resources and tunnels are left as they are.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Enable a disabled tenant again (by id or name).
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List a tenant's access keys (ids and creation times; secrets are shown only when a key is made).
+    Keys {
+        #[arg(long)]
+        tenant: String,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Replace an access key by a new one of the same tenant, in one step (prints the new key as JSON; the old
+    /// one is refused at once, by running servers within a second).
+    RotateKey {
+        #[arg(long)]
+        access_key_id: String,
         #[command(flatten)]
         common: Common,
     },
@@ -151,7 +197,7 @@ enum TenantCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Delete an access key. Running servers refuse it within a second.
+    /// Delete (revoke) an access key. Running servers refuse it within a second.
     DeleteKey {
         #[arg(long)]
         access_key_id: String,
@@ -208,6 +254,57 @@ fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
         opts.mode(0o600);
     }
     opts.open(path).with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
+}
+
+fn set_disabled(common: &Common, tenant: &str, disabled: bool) -> anyhow::Result<()> {
+    let store = open_store(&load_config(common)?)?;
+    let t = openvgw_control::tenants::set_tenant_disabled(&store, tenant, disabled)?
+        .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+    println!("{}", serde_json::json!({"tenant_id": t.id, "name": t.name, "disabled": t.disabled}));
+    Ok(())
+}
+
+fn state(disabled: bool) -> &'static str {
+    if disabled {
+        "disabled"
+    } else {
+        "enabled"
+    }
+}
+
+/// `kind=n` pairs, or `-` when the tenant holds nothing.
+fn usage_text(usage: &std::collections::BTreeMap<String, i64>) -> String {
+    if usage.is_empty() {
+        return "-".into();
+    }
+    usage.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC, whole seconds).
+fn stamp(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Left-aligned columns two spaces apart, for people (scripts use --json).
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 fn init_logging(format: &str) {
@@ -328,12 +425,74 @@ fn main() -> anyhow::Result<()> {
             eprintln!("restored {} rows into {} ({})", summary.rows(), store.location(), store.backend());
             Ok(())
         }
-        Command::Tenant { command: TenantCommand::List { common } } => {
-            let config = load_config(&common)?;
-            let store = open_store(&config)?;
-            for t in store.read(|tx| tx.tenants())? {
-                println!("{}", serde_json::json!({"tenant_id": t.id, "name": t.name, "projects": t.projects}));
+        Command::Tenant { command: TenantCommand::List { json, common } } => {
+            let store = open_store(&load_config(&common)?)?;
+            let reports = openvgw_control::tenants::tenant_reports(&store)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+                return Ok(());
             }
+            let rows = reports
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.tenant_id.clone(),
+                        state(r.disabled).into(),
+                        r.access_keys.len().to_string(),
+                        usage_text(&r.usage),
+                        stamp(r.created_at),
+                    ]
+                })
+                .collect();
+            print!("{}", table(&["NAME", "ID", "STATE", "KEYS", "RESOURCES", "CREATED"], rows));
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Show { tenant, json, common } } => {
+            let store = open_store(&load_config(&common)?)?;
+            let r = openvgw_control::tenants::tenant_report(&store, &tenant)?
+                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            }
+            println!("name:      {}\nid:        {}\nstate:     {}", r.name, r.tenant_id, state(r.disabled));
+            println!("created:   {}\nresources: {}", stamp(r.created_at), usage_text(&r.usage));
+            for (region, project) in &r.projects {
+                println!("project:   {region} {project}");
+            }
+            for k in &r.access_keys {
+                println!("key:       {} (created {})", k.access_key_id, stamp(k.created_at));
+            }
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Disable { tenant, common } } => set_disabled(&common, &tenant, true),
+        Command::Tenant { command: TenantCommand::Enable { tenant, common } } => set_disabled(&common, &tenant, false),
+        Command::Tenant { command: TenantCommand::Keys { tenant, json, common } } => {
+            let store = open_store(&load_config(&common)?)?;
+            let r = openvgw_control::tenants::tenant_report(&store, &tenant)?
+                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r.access_keys)?);
+                return Ok(());
+            }
+            let rows = r.access_keys.iter().map(|k| vec![k.access_key_id.clone(), stamp(k.created_at)]).collect();
+            print!("{}", table(&["ACCESS KEY ID", "CREATED"], rows));
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::RotateKey { access_key_id, common } } => {
+            let store = open_store(&load_config(&common)?)?;
+            let key = openvgw_control::tenants::rotate_access_key(&store, &access_key_id)?
+                .ok_or_else(|| anyhow::anyhow!("no access key {access_key_id}"))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "tenant_id": key.tenant_id,
+                    "access_key_id": key.id,
+                    "access_key_secret": key.secret.expose(),
+                    "replaced": access_key_id,
+                })
+            );
             Ok(())
         }
     }

@@ -442,7 +442,7 @@ fn a_v1_database_with_resources_is_refused_not_misread() {
 }
 
 fn tenant(id: &str, name: &str) -> Tenant {
-    Tenant { id: id.into(), name: name.into(), projects: Default::default(), created_at: 7 }
+    Tenant { id: id.into(), name: name.into(), projects: Default::default(), created_at: 7, disabled: false }
 }
 
 fn nul_in_keys_is_not_found_not_an_error(st: &Store) {

@@ -1,5 +1,7 @@
 //! Typed operations inside one transaction.
 
+use std::collections::BTreeMap;
+
 use openvgw_core::model::{AccessKey, IamUser, Index, Resource, Scope, Tag, Tenant, Token};
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use serde::de::DeserializeOwned;
@@ -681,6 +683,38 @@ impl<'a> Tx<'a> {
 
     pub fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
         self.doc("SELECT doc FROM tenants WHERE name = ?1", vals![name])
+    }
+
+    /// Rewrites a tenant's document (its name and id never change).
+    pub fn update_tenant(&self, t: &Tenant) -> Result<()> {
+        self.writable()?;
+        if self.exec("UPDATE tenants SET doc = ?1 WHERE id = ?2", vals![encode(t)?, &t.id])? != 1 {
+            return Err(Error::not_found(Kind::Tenant, &t.id));
+        }
+        Ok(())
+    }
+
+    /// A tenant's access keys — ids and creation times, never secrets — oldest first.
+    pub fn access_key_ids(&self, tenant_id: &str) -> Result<Vec<(String, i64)>> {
+        self.rows(
+            "SELECT id, created_at FROM access_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
+            vals![tenant_id],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?)))
+        .collect()
+    }
+
+    /// How many resources of each kind a tenant holds over every region (the counts the quotas use).
+    pub fn tenant_usage(&self, tenant_id: &str) -> Result<BTreeMap<String, i64>> {
+        self.rows(
+            "SELECT kind, CAST(SUM(n) AS BIGINT) FROM resource_counts WHERE tenant_id = ?1 AND parent_id = '' \
+             GROUP BY kind HAVING SUM(n) > 0 ORDER BY kind",
+            vals![tenant_id],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?)))
+        .collect()
     }
 
     // ---- IAM users and tokens --------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ pub struct Tenant {
     /// Region -> the tenant's project id there, for dialects that scope requests by project.
     pub projects: BTreeMap<String, String>,
     pub created_at: i64,
+    /// Set by `openvgw tenant disable`: its keys and tokens are refused until it is enabled again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl Tenant {
