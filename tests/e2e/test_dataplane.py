@@ -92,7 +92,7 @@ def delete_connection(api, gw: str, vco: str) -> None:
       "IkeLifetime": 28800}, {"IpsecEncAlg": "aes256", "IpsecAuthAlg": "sha256", "IpsecPfs": "group14",
                               "IpsecLifetime": 3600}),
 ], ids=["ikev2-defaults", "ikev1-main-aes256-sha256-modp2048"])
-def test_site_to_site_policy_based(api, site, gateway, customer_gateway, ike, ipsec):
+def test_site_to_site_policy_based(api, server, site, gateway, customer_gateway, ike, ipsec):
     gw = gateway["VpnGatewayId"]
     assert not Lab.ping(site.onprem, VPC_HOST), "reachable before any connection exists"
     extra = {"IkeConfig": json.dumps(ike)}
@@ -106,6 +106,17 @@ def test_site_to_site_policy_based(api, site, gateway, customer_gateway, ike, ip
         assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
         assert Lab.ping(site.vpc_host, ONPREM_HOST), "the VPC side cannot reach on-prem"
         assert wait_until(lambda: conn_status(api, vco) == "ipsec_sa_established", 15), conn_status(api, vco)
+        # The operator's view: the store's record next to what the data plane has (another process, beside serve).
+        admin = [str(server.bin), "admin", "gateway", "--id", gw, "--data-dir", str(server.data), "--config",
+                 str(server.config)]
+        view = json.loads(subprocess.run(admin + ["--json"], check=True, capture_output=True, text=True).stdout)
+        assert view["store"]["status"] == "active" and view["store"]["public_ips"] == [gateway["InternetIp"]], view
+        dp = view["dataplane"]
+        assert dp["namespace"] == f"{NS_PREFIX}{gw}" and dp["namespace_exists"] and dp["daemon_pids"], dp
+        assert dp["error"] is None and dp["observed"]["ready"] is True, dp
+        assert [(c["id"], c["observed"]["state"]) for c in view["connections"]] == [(vco, "IpsecSaEstablished")], view
+        text = subprocess.run(admin, check=True, capture_output=True, text=True).stdout
+        assert f"namespace:  {NS_PREFIX}{gw} (present)" in text and vco in text and "IpsecSaEstablished" in text, text
     finally:
         delete_connection(api, gw, vco)
     assert wait_until(lambda: not Lab.ping(site.onprem, VPC_HOST), 15), "still reachable after the connection is gone"

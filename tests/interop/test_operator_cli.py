@@ -46,8 +46,9 @@ def test_every_command_explains_itself(server):
         assert about and not about.startswith("Usage:"), f"`openvgw {' '.join(path)}` has no description:\n{out.stdout}"
         seen.append(" ".join(path))
         pending.extend(path + [c] for c in _commands(bin_path, *path))
-    for cmd in ("tenant list", "tenant show", "tenant disable", "tenant enable", "tenant keys", "tenant rotate-key",
-                "tenant create-key", "tenant delete-key", "admin backup", "admin restore"):
+    for cmd in ("tenant list", "tenant show", "tenant disable", "tenant enable", "tenant delete", "tenant keys",
+                "tenant rotate-key", "tenant create-key", "tenant delete-key", "admin backup", "admin restore",
+                "admin gateway"):
         assert cmd in seen, (cmd, seen)
 
 
@@ -129,3 +130,22 @@ def test_rotating_a_key_replaces_it_in_one_step(server):
     server.api({**t, **new_key}).call("DescribeVpnGateways", {})
     again = server.run_cli("tenant", "rotate-key", "--access-key-id", t["access_key_id"])
     assert again.returncode != 0 and "no access key" in again.stderr
+
+
+def test_a_tenant_is_deleted_only_once_it_holds_nothing(server):
+    t = server.create_tenant(vgwlib.unique_name("del"))
+    api = server.api(t)
+    cgw, _ = vgwlib.create_cgw(api)
+    refused = server.run_cli("tenant", "delete", "--tenant", t["name"])
+    assert refused.returncode != 0 and "still holds resources (customer_gateway=1)" in refused.stderr, refused.stderr
+    api.call("DescribeVpnGateways", {})  # nothing was taken away
+    api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+    assert server.cli("tenant", "delete", "--tenant", t["tenant_id"]) == {"deleted": t["tenant_id"], "name": t["name"]}
+    time.sleep(1.0)
+    api.error("DescribeVpnGateways", {}, "InvalidAccessKeyId.NotFound")
+    assert t["tenant_id"] not in server.run_cli("tenant", "list").stdout
+    gone = server.run_cli("tenant", "delete", "--tenant", t["tenant_id"])
+    assert gone.returncode != 0 and "no tenant" in gone.stderr
+    # The name is free again.
+    again = server.create_tenant(t["name"])
+    server.api(again).call("DescribeVpnGateways", {})

@@ -149,3 +149,34 @@ pub fn rotate_access_key(store: &Store, access_key_id: &str) -> Result<Option<Ac
     }
     Ok(rotated)
 }
+
+/// What [`delete_tenant`] did.
+#[derive(Debug)]
+pub enum TenantDeletion {
+    NoSuchTenant,
+    /// Nothing was deleted: the tenant still holds these (kind -> count); delete them through the APIs first.
+    HoldsResources(BTreeMap<String, i64>),
+    Deleted(Tenant),
+}
+
+/// Deletes a tenant (by id or name) that holds no resources, with its keys, users and tokens; running servers
+/// refuse its keys within [`crate::KEY_CACHE_TTL`]. A tenant that still holds resources is left as it is.
+pub fn delete_tenant(store: &Store, tenant: &str) -> Result<TenantDeletion> {
+    let (outcome, keys) = store.write(|tx| {
+        let found = match tx.tenant(tenant)? {
+            Some(t) => Some(t),
+            None => tx.tenant_by_name(tenant)?,
+        };
+        let Some(t) = found else { return Ok((TenantDeletion::NoSuchTenant, Vec::new())) };
+        let usage = tx.tenant_usage(&t.id)?;
+        if !usage.is_empty() {
+            return Ok((TenantDeletion::HoldsResources(usage), Vec::new()));
+        }
+        let keys = tx.delete_tenant(&t.id)?;
+        Ok((TenantDeletion::Deleted(t), keys))
+    })?;
+    for key in &keys {
+        store.forget_nonces(key)?;
+    }
+    Ok(outcome)
+}

@@ -1,6 +1,7 @@
 //! `openvgw`: the VPN gateway service (`serve`) and its admin commands.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -110,6 +111,19 @@ enum AdminCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show a gateway as the store has it next to what the netns data plane has now: its namespace, daemons,
+    /// tunnels (IKE/IPsec SA state, health check, BGP session) and SSL-VPN sessions. It only looks; run it on the
+    /// data plane's host (root), beside `serve`.
+    Gateway {
+        /// The gateway's id (either dialect's).
+        #[arg(long)]
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +173,14 @@ enum TenantCommand {
     /// Disable a tenant (by id or name): its access keys are refused, its users cannot sign in and their tokens
     /// stop working, on running servers within a second. Its resources and tunnels are left as they are.
     Disable {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a tenant (by id or name) with its access keys, users and tokens. A tenant that still holds
+    /// resources is refused (delete them through the APIs first).
+    Delete {
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
@@ -254,6 +276,91 @@ fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
         opts.mode(0o600);
     }
     opts.open(path).with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
+}
+
+/// `admin gateway`: the store's record of a gateway and the netns data plane's observation of it, side by side.
+fn gateway_view(common: &Common, id: &str, json: bool) -> anyhow::Result<()> {
+    use openvgw_dataplane::netns::NetnsDriver;
+    use openvgw_dataplane::Driver;
+    let config = load_config(common)?;
+    if config.dataplane.driver != openvgw_core::config::DriverKind::Netns {
+        anyhow::bail!("the simulated data plane keeps nothing outside the server process: there is nothing to show");
+    }
+    let store = open_store(&config)?;
+    let driver = Arc::new(NetnsDriver::new(&config.dataplane, &config.vpcs, config.server.data_dir.join("dataplane"))?);
+    let svc = openvgw_control::Service::new(Arc::new(store), Arc::new(config.clone()), driver.clone());
+    let tree = svc.gateway_tree(id)?.ok_or_else(|| anyhow::anyhow!("no gateway {id}"))?;
+    let gw = &tree.gateway;
+    let namespace = driver.namespace_of(id)?;
+    let namespace_exists = std::path::Path::new("/run/netns").join(&namespace).exists();
+    let daemons = driver.daemon_pids(id)?;
+    let observed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(driver.observe(id))
+        .map_err(|e| e.to_string());
+    let connections: Vec<serde_json::Value> = tree
+        .connections
+        .iter()
+        .map(|(c, cgw)| {
+            serde_json::json!({
+                "id": c.id, "name": c.name, "customer_gateway": cgw.id, "stored_state": c.state,
+                "observed": observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id)),
+            })
+        })
+        .collect();
+    let status = format!("{:?}", gw.status()).to_lowercase();
+    let view = serde_json::json!({
+        "store": {
+            "id": gw.id, "name": gw.name, "status": status, "vpc_id": gw.vpc_id,
+            "public_ips": gw.public_ips.iter().map(|p| p.address.to_string()).collect::<Vec<_>>(),
+            "private_ip": gw.private_ip.to_string(), "generation": gw.generation,
+            "applied_generation": gw.applied_generation,
+        },
+        "dataplane": {
+            "namespace": namespace, "namespace_exists": namespace_exists, "daemon_pids": daemons,
+            "observed": observed.as_ref().ok(), "error": observed.as_ref().err(),
+        },
+        "connections": connections,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    let ips: Vec<String> = gw.public_ips.iter().map(|p| p.address.to_string()).collect();
+    println!(
+        "gateway:    {} ({}), {status}, generation {} applied {}",
+        gw.id, gw.name, gw.generation, gw.applied_generation
+    );
+    println!("addresses:  public {} private {}", ips.join(" "), gw.private_ip);
+    println!("namespace:  {namespace} ({})", if namespace_exists { "present" } else { "absent" });
+    println!("daemons:    {}", if daemons.is_empty() { "-".into() } else { format!("{daemons:?}") });
+    match &observed {
+        Ok(o) => println!("observed:   ready {}, re-route pending {}", o.ready, o.reroute),
+        Err(e) => println!("observed:   error: {e}"),
+    }
+    let rows = tree
+        .connections
+        .iter()
+        .map(|(c, cgw)| {
+            let seen = observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id));
+            vec![
+                c.id.clone(),
+                cgw.id.clone(),
+                format!("{:?}", c.state),
+                seen.map_or("-".into(), |t| format!("{:?}", t.state)),
+                seen.and_then(|t| t.health_ok).map_or("-".into(), |ok| if ok { "ok" } else { "failed" }.into()),
+                seen.and_then(|t| t.bgp.as_ref()).map_or("-".into(), |b| format!("{:?}", b.state)),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["CONNECTION", "CUSTOMER GATEWAY", "STORED", "OBSERVED", "HEALTH", "BGP"], rows));
+    if let Ok(o) = &observed {
+        for (server, n) in &o.ssl_sessions {
+            println!("ssl-vpn:    {server}: {n} client(s)");
+        }
+    }
+    Ok(())
 }
 
 fn set_disabled(common: &Common, tenant: &str, disabled: bool) -> anyhow::Result<()> {
@@ -391,6 +498,7 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Admin { command: AdminCommand::Gateway { id, json, common } } => gateway_view(&common, &id, json),
         Command::Admin { command: AdminCommand::Reseal { common } } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
@@ -468,6 +576,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Tenant { command: TenantCommand::Disable { tenant, common } } => set_disabled(&common, &tenant, true),
         Command::Tenant { command: TenantCommand::Enable { tenant, common } } => set_disabled(&common, &tenant, false),
+        Command::Tenant { command: TenantCommand::Delete { tenant, common } } => {
+            use openvgw_control::tenants::TenantDeletion;
+            let store = open_store(&load_config(&common)?)?;
+            match openvgw_control::tenants::delete_tenant(&store, &tenant)? {
+                TenantDeletion::NoSuchTenant => anyhow::bail!("no tenant {tenant}"),
+                TenantDeletion::HoldsResources(usage) => {
+                    anyhow::bail!("tenant {tenant} still holds resources ({}): delete them first", usage_text(&usage))
+                }
+                TenantDeletion::Deleted(t) => {
+                    println!("{}", serde_json::json!({"deleted": t.id, "name": t.name}));
+                    Ok(())
+                }
+            }
+        }
         Command::Tenant { command: TenantCommand::Keys { tenant, json, common } } => {
             let store = open_store(&load_config(&common)?)?;
             let r = openvgw_control::tenants::tenant_report(&store, &tenant)?

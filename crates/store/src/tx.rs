@@ -694,6 +694,24 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Deletes a tenant that holds no resources, with its access keys, users, tokens and bookkeeping; returns the
+    /// ids of the keys it had (their nonces live elsewhere on SQLite: [`crate::Store::forget_nonces`]).
+    pub fn delete_tenant(&self, id: &str) -> Result<Vec<String>> {
+        self.writable()?;
+        let held = self.count_sql("SELECT COUNT(*) FROM resources WHERE tenant_id = ?1", vals![id])?;
+        if held > 0 {
+            return Err(Error::InUse { kind: Kind::Tenant, id: id.to_string(), by: Kind::VpnGateway });
+        }
+        let keys = self.access_key_ids(id)?.into_iter().map(|(k, _)| k).collect();
+        for table in ["tokens", "iam_users", "access_keys", "idempotency", "tags", "resource_counts"] {
+            self.exec(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), vals![id])?;
+        }
+        if self.exec("DELETE FROM tenants WHERE id = ?1", vals![id])? != 1 {
+            return Err(Error::not_found(Kind::Tenant, id));
+        }
+        Ok(keys)
+    }
+
     /// A tenant's access keys — ids and creation times, never secrets — oldest first.
     pub fn access_key_ids(&self, tenant_id: &str) -> Result<Vec<(String, i64)>> {
         self.rows(
