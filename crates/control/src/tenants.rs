@@ -43,10 +43,15 @@ fn new_access_key(tenant_id: &str) -> AccessKey {
 
 /// The tenant named by id or by name.
 pub fn find_tenant(store: &Store, tenant: &str) -> Result<Option<Tenant>> {
-    store.read(|tx| match tx.tenant(tenant)? {
+    store.read(|tx| lookup(tx, tenant))
+}
+
+/// The tenant `tenant` names, by id or else by name, inside a transaction.
+fn lookup(tx: &openvgw_store::Tx, tenant: &str) -> Result<Option<Tenant>> {
+    match tx.tenant(tenant)? {
         Some(t) => Ok(Some(t)),
         None => tx.tenant_by_name(tenant),
-    })
+    }
 }
 
 /// Another access key for a tenant (key rotation: create the new one, switch clients, delete the old one).
@@ -108,13 +113,7 @@ pub fn tenant_reports(store: &Store) -> Result<Vec<TenantReport>> {
 
 /// One tenant (by id or name) with its keys and usage.
 pub fn tenant_report(store: &Store, tenant: &str) -> Result<Option<TenantReport>> {
-    store.read(|tx| {
-        let found = match tx.tenant(tenant)? {
-            Some(t) => Some(t),
-            None => tx.tenant_by_name(tenant)?,
-        };
-        found.map(|t| report(tx, t)).transpose()
-    })
+    store.read(|tx| lookup(tx, tenant)?.map(|t| report(tx, t)).transpose())
 }
 
 /// Disables or re-enables a tenant (by id or name); `None` if there is none. While disabled its keys are refused
@@ -122,11 +121,7 @@ pub fn tenant_report(store: &Store, tenant: &str) -> Result<Option<TenantReport>
 /// its resources and their data plane stay as they are. Running servers notice within [`crate::KEY_CACHE_TTL`].
 pub fn set_tenant_disabled(store: &Store, tenant: &str, disabled: bool) -> Result<Option<Tenant>> {
     store.write(|tx| {
-        let found = match tx.tenant(tenant)? {
-            Some(t) => Some(t),
-            None => tx.tenant_by_name(tenant)?,
-        };
-        let Some(mut t) = found else { return Ok(None) };
+        let Some(mut t) = lookup(tx, tenant)? else { return Ok(None) };
         t.disabled = disabled;
         tx.update_tenant(&t)?;
         Ok(Some(t))
@@ -163,11 +158,7 @@ pub enum TenantDeletion {
 /// refuse its keys within [`crate::KEY_CACHE_TTL`]. A tenant that still holds resources is left as it is.
 pub fn delete_tenant(store: &Store, tenant: &str) -> Result<TenantDeletion> {
     let (outcome, keys) = store.write(|tx| {
-        let found = match tx.tenant(tenant)? {
-            Some(t) => Some(t),
-            None => tx.tenant_by_name(tenant)?,
-        };
-        let Some(t) = found else { return Ok((TenantDeletion::NoSuchTenant, Vec::new())) };
+        let Some(t) = lookup(tx, tenant)? else { return Ok((TenantDeletion::NoSuchTenant, Vec::new())) };
         let usage = tx.tenant_usage(&t.id)?;
         if !usage.is_empty() {
             return Ok((TenantDeletion::HoldsResources(usage), Vec::new()));

@@ -143,6 +143,29 @@ enum UserCommand {
     },
 }
 
+/// A tenant to act on.
+#[derive(clap::Args)]
+struct TenantArg {
+    /// The tenant's id or name.
+    #[arg(long)]
+    tenant: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// A tenant to show.
+#[derive(clap::Args)]
+struct TenantView {
+    /// The tenant's id or name.
+    #[arg(long)]
+    tenant: String,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant with one access key; prints it as JSON.
@@ -161,48 +184,17 @@ enum TenantCommand {
         common: Common,
     },
     /// Show one tenant (by id or name): its projects, access keys (ids only) and resources.
-    Show {
-        #[arg(long)]
-        tenant: String,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        common: Common,
-    },
+    Show(TenantView),
     /// Disable a tenant (by id or name): its access keys are refused, its users cannot sign in and their tokens
     /// stop working, on running servers within a second. Its resources and tunnels are left as they are.
-    Disable {
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    Disable(TenantArg),
     /// Delete a tenant (by id or name) with its access keys, users and tokens. A tenant that still holds
     /// resources is refused (delete them through the APIs first).
-    Delete {
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    Delete(TenantArg),
     /// Enable a disabled tenant again (by id or name).
-    Enable {
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    Enable(TenantArg),
     /// List a tenant's access keys (ids and creation times; secrets are shown only when a key is made).
-    Keys {
-        #[arg(long)]
-        tenant: String,
-        /// One JSON array instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        common: Common,
-    },
+    Keys(TenantView),
     /// Replace an access key by a new one of the same tenant, in one step (prints the new key as JSON; the old
     /// one is refused at once, by running servers within a second).
     RotateKey {
@@ -361,6 +353,11 @@ fn gateway_view(common: &Common, id: &str, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn tenant_report(common: &Common, tenant: &str) -> anyhow::Result<openvgw_control::tenants::TenantReport> {
+    let store = open_store(&load_config(common)?)?;
+    openvgw_control::tenants::tenant_report(&store, tenant)?.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))
 }
 
 fn set_disabled(common: &Common, tenant: &str, disabled: bool) -> anyhow::Result<()> {
@@ -556,10 +553,8 @@ fn main() -> anyhow::Result<()> {
             print!("{}", table(&["NAME", "ID", "STATE", "KEYS", "RESOURCES", "CREATED"], rows));
             Ok(())
         }
-        Command::Tenant { command: TenantCommand::Show { tenant, json, common } } => {
-            let store = open_store(&load_config(&common)?)?;
-            let r = openvgw_control::tenants::tenant_report(&store, &tenant)?
-                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+        Command::Tenant { command: TenantCommand::Show(TenantView { tenant, json, common }) } => {
+            let r = tenant_report(&common, &tenant)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 return Ok(());
@@ -574,9 +569,13 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Tenant { command: TenantCommand::Disable { tenant, common } } => set_disabled(&common, &tenant, true),
-        Command::Tenant { command: TenantCommand::Enable { tenant, common } } => set_disabled(&common, &tenant, false),
-        Command::Tenant { command: TenantCommand::Delete { tenant, common } } => {
+        Command::Tenant { command: TenantCommand::Disable(TenantArg { tenant, common }) } => {
+            set_disabled(&common, &tenant, true)
+        }
+        Command::Tenant { command: TenantCommand::Enable(TenantArg { tenant, common }) } => {
+            set_disabled(&common, &tenant, false)
+        }
+        Command::Tenant { command: TenantCommand::Delete(TenantArg { tenant, common }) } => {
             use openvgw_control::tenants::TenantDeletion;
             let store = open_store(&load_config(&common)?)?;
             match openvgw_control::tenants::delete_tenant(&store, &tenant)? {
@@ -590,10 +589,8 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Tenant { command: TenantCommand::Keys { tenant, json, common } } => {
-            let store = open_store(&load_config(&common)?)?;
-            let r = openvgw_control::tenants::tenant_report(&store, &tenant)?
-                .ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+        Command::Tenant { command: TenantCommand::Keys(TenantView { tenant, json, common }) } => {
+            let r = tenant_report(&common, &tenant)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r.access_keys)?);
                 return Ok(());
