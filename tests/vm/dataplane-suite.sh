@@ -108,7 +108,7 @@ if [ "${OVGW_SUITE_ONLY:-all}" != rust ]; then
   mark=()
   [ -z "${OVGW_PYTEST_MARK:-}" ] || mark=(-m "$OVGW_PYTEST_MARK")
   # shellcheck disable=SC2086
-  run_part "e2e (pytest tests/e2e ${mark[*]})" .venv/bin/pytest -q -p no:cacheprovider -rfEs --timeout 600 \
+  run_part "e2e (pytest tests/e2e ${mark[*]})" .venv/bin/pytest -q -p no:cacheprovider -rfEs --timeout 600 --durations 12 \
     "${mark[@]}" tests/e2e ${OVGW_PYTEST_ARGS}
 fi
 
