@@ -203,7 +203,7 @@ def workdir(tmp_path_factory) -> Path:
     return d
 
 
-def _dump_dataplane() -> str:
+def dump_dataplane() -> str:
     """Namespaces (links, routes, rules, XFRM state/policies without keys) and the tails of openvgw's, the
     gateways' and the peers' logs: what a failed test looked like, also where nothing survives the run (the VM)."""
     out = []
@@ -234,7 +234,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and call.when in ("setup", "call") and os.geteuid() == 0:
         try:
-            report.sections.append(("data plane at failure", _dump_dataplane()))
+            report.sections.append(("data plane at failure", dump_dataplane()))
         except Exception as e:  # diagnostics must not mask the failure
             report.sections.append(("data plane at failure", f"(dump failed: {e})"))
 

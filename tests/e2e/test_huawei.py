@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from conftest import (CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE,
-                      preferred_device, vpc_router_ns, xfrm_if)
+                      dump_dataplane, preferred_device, vpc_router_ns, xfrm_if)
 from lab import BgpCustomer, Lab, bird_conf, sh, unvanish, vanish, wait_until
 
 try:
@@ -230,21 +230,20 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
             exported = hw.export_vpn_connection_peer_configuration(sdk.ExportVpnConnectionPeerConfigurationRequest(
                 vpn_connection_id=conn.id, body=sdk.ExportPeerConfigurationRequestBody(
                     vendor="strongSwan", type="software", model="swanctl", version="5.9"))).peer_config
-            confs.append(exported.replace("start_action = start", f"start_action = start\n        "
+            # The customer only answers here: the gateway's connections initiate (and keep trying), and when both
+            # ends initiate at once the crossed exchanges have left a tunnel without traffic although both reported
+            # ACTIVE (twice in CI, not reproduced on demand). What this test is about is the failover.
+            confs.append(exported.replace("start_action = start", f"start_action = none\n        "
                                           f"if_id_in = {if_id}\n        if_id_out = {if_id}"))
         # The customer answers through the second tunnel all along (its own choice): what moves is the gateway's
         # path towards it.
         sh("ip", "-n", site.cgw, "route", "replace", HW_VPC_CIDR, "dev", "xhb")
         site.charon.load("\n".join(confs))
         for conn in conns:
-            site.charon.initiate(conn.id)
-        # Both ends initiate (the gateway's connections do, and so does the exported configuration): when the two
-        # exchanges cross, an INITIAL_CONTACT or the gateway's uniqueness policy may delete an IKE_SA the other side
-        # just established, and the gateway negotiates again. Judge traffic once the API reports both tunnels up.
-        for conn in conns:
             wait_status(lambda c=conn: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(
                 vpn_connection_id=c.id)).vpn_connection, "ACTIVE", 90)
-        assert Lab.wait_ping(vpc, ONPREM_HOST, 30), site.charon.log_tail()
+        # The state is dumped here, before the cleanup below takes it away.
+        assert Lab.wait_ping(vpc, ONPREM_HOST, 30), f"{site.charon.log_tail()}\n{dump_dataplane()}"
         devices = {xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
         assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) in devices, 30), \
             preferred_device(gw.id, ONPREM_NET)

@@ -83,8 +83,7 @@ impl Service {
         Ok(Some(Issued { token: Secret::new(token), record, user }))
     }
 
-    /// The live token record for `token`, if any.
-    /// A live token of an enabled tenant.
+    /// The live token record for `token`, if any and if its tenant is enabled (one store read of each per call).
     pub fn token(&self, token: &str) -> Result<Option<Token>> {
         self.store.read(|tx| {
             let Some(t) = tx.token(&digest(token))?.filter(|t| t.expires_at > now_ms()) else { return Ok(None) };
