@@ -288,14 +288,18 @@ class Api:
         req = self._request(action, p)
         return getattr(self.client, snake(action))(req)
 
-    def call(self, action: str, params: Optional[Dict[str, Any]] = None, **kw) -> Dict[str, Any]:
+    def answer(self, action: str, params: Optional[Dict[str, Any]] = None, **kw) -> Tuple[int, Dict[str, Any]]:
+        """The HTTP status and the body's map of a successful call (other SDKs override this)."""
         resp = self.raw(action, params, **kw)
         assert resp.body is not None, (
             f"[{self.mode}] {action}: the SDK could not map the response body (wrong list/object "
             f"shape?); raw response: {getattr(resp, '_map', None)!r}"
         )
-        assert resp.status_code == 200, f"[{self.mode}] {action}: HTTP {resp.status_code}"
-        body = resp.body.to_map()
+        return resp.status_code, resp.body.to_map()
+
+    def call(self, action: str, params: Optional[Dict[str, Any]] = None, **kw) -> Dict[str, Any]:
+        status, body = self.answer(action, params, **kw)
+        assert status == 200, f"[{self.mode}] {action}: HTTP {status}"
         check_fields(body, {"RequestId": str}, None, f"[{self.mode}] {action}")
         assert body["RequestId"], f"[{self.mode}] {action}: empty RequestId"
         return body

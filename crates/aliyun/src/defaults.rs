@@ -27,7 +27,7 @@ pub fn connection_ike() -> IkeConfig {
 
 /// Alibaba publishes no DPD timers (only `EnableDpd`): a check after 10 s idle, re-sent every 10 s — the peer is
 /// noticed gone about half a minute after it went quiet.
-pub fn dpd() -> Dpd {
+fn dpd() -> Dpd {
     Dpd { interval_s: 10, timeout_s: 10, ..Dpd::default() }
 }
 

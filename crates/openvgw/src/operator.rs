@@ -20,20 +20,25 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
     let tree = svc.gateway_tree(id)?.ok_or_else(|| anyhow::anyhow!("no gateway {id}"))?;
     let gw = &tree.gateway;
     let namespace = driver.namespace_of(id)?;
-    let namespace_exists = std::path::Path::new("/run/netns").join(&namespace).exists();
+    let namespace_exists = driver.namespace_present(id)?;
     let daemons = driver.daemon_pids(id)?;
     let observed = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(driver.observe(id))
         .map_err(|e| e.to_string());
-    let connections: Vec<serde_json::Value> = tree
+    // Each connection with what the data plane saw of its tunnel, for both outputs.
+    let seen: Vec<_> = tree
         .connections
         .iter()
-        .map(|(c, cgw)| {
+        .map(|(c, cgw)| (c, cgw, observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id))))
+        .collect();
+    let ips: Vec<String> = gw.public_ips.iter().map(|p| p.address.to_string()).collect();
+    let connections: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|(c, cgw, tunnel)| {
             serde_json::json!({
-                "id": c.id, "name": c.name, "customer_gateway": cgw.id, "stored_state": c.state,
-                "observed": observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id)),
+                "id": c.id, "name": c.name, "customer_gateway": cgw.id, "stored_state": c.state, "observed": tunnel,
             })
         })
         .collect();
@@ -41,7 +46,7 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
     let view = serde_json::json!({
         "store": {
             "id": gw.id, "name": gw.name, "status": status, "vpc_id": gw.vpc_id,
-            "public_ips": gw.public_ips.iter().map(|p| p.address.to_string()).collect::<Vec<_>>(),
+            "public_ips": ips,
             "private_ip": gw.private_ip.to_string(), "generation": gw.generation,
             "applied_generation": gw.applied_generation,
         },
@@ -55,7 +60,6 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
     }
-    let ips: Vec<String> = gw.public_ips.iter().map(|p| p.address.to_string()).collect();
     println!(
         "gateway:    {} ({}), {status}, generation {} applied {}",
         gw.id, gw.name, gw.generation, gw.applied_generation
@@ -67,11 +71,9 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
         Ok(o) => println!("observed:   ready {}, re-route pending {}", o.ready, o.reroute),
         Err(e) => println!("observed:   error: {e}"),
     }
-    let rows = tree
-        .connections
+    let rows = seen
         .iter()
-        .map(|(c, cgw)| {
-            let seen = observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id));
+        .map(|(c, cgw, seen)| {
             vec![
                 c.id.clone(),
                 cgw.id.clone(),

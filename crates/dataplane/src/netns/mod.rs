@@ -279,6 +279,11 @@ impl NetnsDriver {
         Ok(GatewayNames::new(&self.inner.opts.namespace_prefix, gateway_id)?.namespace)
     }
 
+    /// Whether a gateway's namespace exists now.
+    pub fn namespace_present(&self, gateway_id: &str) -> Result<bool, DataplaneError> {
+        Ok(sys::netns_exists(&self.namespace_of(gateway_id)?))
+    }
+
     /// The bridge a VPC's gateways attach to: the declared one, or `ovgw-v<hash>` created on first use.
     pub fn vpc_bridge_of(&self, vpc_id: &str) -> String {
         self.inner.vpc_bridge(vpc_id)
