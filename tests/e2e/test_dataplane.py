@@ -11,7 +11,7 @@ import pytest
 
 import vgwlib
 from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_BRIDGE,
-                      VPC_CIDR, VPC_HOST, preferred_device, vpc_router_ns, xfrm_if)
+                      VPC_CIDR, VPC_HOST, dump_dataplane, preferred_device, vpc_router_ns, xfrm_if)
 from lab import (BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, unvanish, vanish,
                  wait_until)
 
@@ -598,6 +598,86 @@ def test_active_and_standby_tunnels_fail_over_and_back(api, site, gateway, custo
             sh("ip", "-n", site.cgw, "link", "del", f"x{name}", check=False)
         api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw2})
         sh("ip", "-n", site.cgw, "addr", "del", f"{CGW2_IP}/24", "dev", "pub0", check=False)
+
+
+@pytest.mark.kernel_ipsec
+def test_dual_tunnel_connection_fails_over_between_its_tunnels_and_back(api, site, gateway, customer_gateway):
+    """One connection with two tunnels (`TunnelOptionsSpecification`) on a gateway with two addresses
+    (`DisasterRecoveryVSwitchId`), both to the same customer: its remote network is routed over the master tunnel
+    with the slave standing by. When the master stops carrying (the customer loses the path to the gateway's first
+    address; DPD notices) traffic takes the slave by itself, and returns to the master when it carries again. The
+    customer is configured from DownloadVpnConnectionConfig's `TunnelsConfig` alone."""
+    if not site.kernel_esp:
+        pytest.skip("two route-based tunnels on one gateway need XFRM interfaces (kernel-libipsec has a single tunnel "
+                    "device); this runs in the VM step, on a kernel with ESP")
+    body = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "Name": "e2e-dual", "VSwitchId": "vsw-a",
+                                         "DisasterRecoveryVSwitchId": "vsw-b"})
+    gw = body["VpnGatewayId"]
+    d = vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": "e2e-dual"})["IntranetIp"]
+    addresses = (d["InternetIp"], d["DisasterRecoveryInternetIp"])
+    sh("ip", "-n", site.vpc_host, "route", "replace", ONPREM_NET2, "via", intranet)
+    tunnel = {"CustomerGatewayId": customer_gateway, "TunnelIkeConfig": {"IkeVersion": "ikev2"}}
+    vco = None
+    customer_ifs = (("da", 91), ("db", 92))
+    try:
+        vco = api.call("CreateVpnConnection", {
+            "VpnGatewayId": gw, "LocalSubnet": VPC_CIDR, "RemoteSubnet": ONPREM_NET2, "EffectImmediately": True,
+            "TunnelOptionsSpecification": [dict(tunnel, Role="master"), dict(tunnel, Role="slave")]})["VpnConnectionId"]
+        wait_active(api, gw)
+        cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+        tunnels = cfg["TunnelsConfig"]["TunnelConfig"]
+        assert [t["Local"] for t in tunnels] == list(addresses), tunnels
+        confs = []
+        for (name, if_id), t in zip(customer_ifs, tunnels):
+            sh("ip", "-n", site.cgw, "link", "add", f"x{name}", "type", "xfrm", "dev", "pub0", "if_id", str(if_id))
+            sh("ip", "-n", site.cgw, "link", "set", f"x{name}", "up")
+            conf = swanctl_from_download(dict(cfg, Local=t["Local"], Remote=t["Remote"], IkeConfig=t["IkeConfig"],
+                                              IpsecConfig=t["IpsecConfig"]), name, encap=False)
+            # The customer answers; the gateway initiates both tunnels (EffectImmediately) and keeps trying.
+            confs.append(conf.replace("start_action = start",
+                                      f"start_action = none\n        if_id_in = {if_id}\n        if_id_out = {if_id}"))
+        # The customer answers through the second tunnel all along: what moves is the gateway's path.
+        sh("ip", "-n", site.cgw, "route", "replace", VPC_CIDR, "dev", "xdb")
+        site.charon.load("\n".join(confs))
+        options = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})[
+            "TunnelOptionsSpecification"]["TunnelOptions"]
+        both_up = lambda: [o["Status"] for o in options()] == ["ipsec_sa_established"] * 2
+        assert wait_until(both_up, 90), options()
+        master, slave = (o["TunnelId"] for o in options())
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30), f"{site.charon.log_tail()}\n{dump_dataplane()}"
+        # The first tunnel is the connection to the data plane (its routes name the connection).
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(vco), 30), \
+            preferred_device(gw, ONPREM_NET2)
+
+        vanish(site.cgw, f"ip saddr {addresses[0]}", f"ip daddr {addresses[0]}")
+        cut_at = time.monotonic()
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(slave), 90, every=0.5), \
+            preferred_device(gw, ONPREM_NET2)
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 60), site.charon.log_tail()
+        interruption = time.monotonic() - cut_at
+        assert wait_until(lambda: options()[0]["Status"] != "ipsec_sa_established", 60), options()
+        assert conn_status(api, vco) == "ipsec_sa_established", "the connection carries while either tunnel does"
+
+        _restore(site.cgw)
+        back_at = time.monotonic()
+        assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(vco), 120, every=1), \
+            preferred_device(gw, ONPREM_NET2)
+        returned = time.monotonic() - back_at
+        assert Lab.wait_ping(site.vpc_host, ONPREM_HOST2, 30)
+        assert master != slave
+        print(f"TIMING dual tunnel: traffic flowed again {interruption:.1f} s after the master tunnel was cut; back "
+              f"on it {returned:.1f} s after it returned")
+    finally:
+        _restore(site.cgw)
+        if vco:
+            delete_connection(api, gw, vco)
+        for name, _ in customer_ifs:
+            peer_down(site, name)
+            sh("ip", "-n", site.cgw, "link", "del", f"x{name}", check=False)
+        sh("ip", "-n", site.vpc_host, "route", "replace", ONPREM_NET2, "via", gateway["IntranetIp"])
+        api.call("DeleteVpnGateway", {"VpnGatewayId": gw})
+        vgwlib.wait_gateway_gone(api, gw, timeout=60)
 
 
 @pytest.mark.kernel_ipsec

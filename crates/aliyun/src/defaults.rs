@@ -73,6 +73,9 @@ pub struct GatewayBilling {
     pub end_time: i64,
     pub auto_pay: bool,
     pub order_id: i64,
+    /// The second zone's vSwitch of a gateway with a disaster recovery address (for dual-tunnel connections).
+    #[serde(default)]
+    pub disaster_recovery_vswitch_id: String,
 }
 
 impl Extension for GatewayBilling {

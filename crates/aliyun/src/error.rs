@@ -69,7 +69,8 @@ pub fn param_name(f: Field) -> &'static str {
         Field::Bandwidth => "Bandwidth",
         Field::CryptoSuite => "VpnType",
         Field::SslMaxConnections => "SslConnections",
-        Field::HaMode => "HaMode",
+        // A dual-tunnel connection's tunnels have one master and one slave.
+        Field::HaMode => "TunnelOptionsSpecification.Role",
         Field::GatewayAddress => "VpnGatewayId",
         Field::LocalSubnets => "LocalSubnet",
         Field::PeerAddress => "IpAddress",
@@ -143,6 +144,7 @@ fn not_found(kind: Kind) -> (&'static str, &'static str) {
         }
         Kind::IpsecServer => ("InvalidIpsecServerId.NotFound", "The specified IPsec server does not exist."),
         Kind::RouteEntry => ("InvalidVpnRouteEntry.NotFound", "The specified route entry does not exist."),
+        Kind::Tunnel => ("InvalidTunnelId.NotFound", "The specified tunnel is not one of this connection's."),
         _ => ("InvalidResourceId.NotFound", "The specified resource does not exist."),
     }
 }

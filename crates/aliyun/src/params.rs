@@ -66,7 +66,9 @@ impl Params {
                     "A parameter name must be 1-128 letters, digits, '.', '_' or '-'.",
                 ));
             }
-            let long = LONG_PARAMS.contains(&k.as_str());
+            // A dual-tunnel connection's options are flattened: `TunnelOptionsSpecification.1.RemoteCaCertificate`.
+            let long =
+                LONG_PARAMS.contains(&k.as_str()) || k.rsplit('.').next().is_some_and(|f| LONG_PARAMS.contains(&f));
             let max = if is_id_param(k) {
                 MAX_ID
             } else if long {
@@ -263,6 +265,12 @@ pub struct Json {
 }
 
 impl Json {
+    /// A flattened object (`Prefix.N.Object.Field=value`, as the SDKs send dual-tunnel options) read like a
+    /// JSON-string parameter: `fields` are the object's own (`Field` -> value).
+    pub fn of_fields(param: &str, fields: impl IntoIterator<Item = (String, String)>) -> Json {
+        Json { param: param.to_string(), map: fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect() }
+    }
+
     fn value(&self, keys: &[&str]) -> Option<&Value> {
         keys.iter().find_map(|k| self.map.get(*k)).filter(|v| !v.is_null())
     }

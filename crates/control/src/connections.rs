@@ -194,8 +194,57 @@ pub struct NewConnection {
     pub auto_route: bool,
     pub ha_role: Option<HaRole>,
     pub remote_ca_certificate: String,
+    /// A dual-tunnel connection's second tunnel; the fields above then describe its first (with `ha_role`).
+    pub second_tunnel: Option<NewTunnel>,
     pub tags: Vec<Tag>,
     pub ext: Extensions,
+}
+
+impl NewConnection {
+    /// A dual-tunnel connection: its own tunnel fields become `first`'s.
+    pub fn with_tunnels(mut self, first: NewTunnel, second: NewTunnel) -> Self {
+        self.public_ip = first.public_ip;
+        self.ha_role = Some(first.role);
+        self.psk = first.psk;
+        self.ike = first.ike;
+        self.ipsec = first.ipsec;
+        self.dpd = first.dpd;
+        self.nat_traversal = first.nat_traversal;
+        self.bgp = first.bgp;
+        self.remote_ca_certificate = first.remote_ca_certificate;
+        self.second_tunnel = Some(second);
+        self
+    }
+}
+
+/// One tunnel of a new dual-tunnel connection.
+#[derive(Debug, Clone)]
+pub struct NewTunnel {
+    pub customer_gateway_id: String,
+    pub public_ip: PublicIpRef,
+    pub role: HaRole,
+    pub psk: Option<Secret>,
+    pub ike: IkeConfig,
+    pub ipsec: IpsecConfig,
+    pub dpd: bool,
+    pub nat_traversal: bool,
+    pub bgp: BgpPatch,
+    pub remote_ca_certificate: String,
+}
+
+/// Changes to one tunnel of a dual-tunnel connection, named by its id.
+#[derive(Debug, Clone, Default)]
+pub struct TunnelChanges {
+    pub id: String,
+    pub customer_gateway_id: Option<String>,
+    pub role: Option<HaRole>,
+    pub psk: Option<Secret>,
+    pub ike: IkePatch,
+    pub ipsec: IpsecPatch,
+    pub dpd: Option<bool>,
+    pub nat_traversal: Option<bool>,
+    pub bgp: BgpPatch,
+    pub remote_ca_certificate: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -220,6 +269,8 @@ pub struct ConnectionChanges {
     pub customer_gateway_id: Option<String>,
     /// The dialect's own attributes (no reconfiguration unless something else changes too).
     pub ext: Option<crate::ExtUpdate>,
+    /// Per-tunnel changes of a dual-tunnel connection.
+    pub tunnels: Vec<TunnelChanges>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -235,18 +286,38 @@ pub struct ConnectionFilter {
 pub struct ConnectionView {
     pub connection: VpnConnection,
     pub customer_gateway: CustomerGateway,
+    /// A dual-tunnel connection's second tunnel's customer gateway.
+    #[serde(default)]
+    pub second_customer_gateway: Option<CustomerGateway>,
+    /// A dual-tunnel connection's tunnels' addresses on the gateway, in tunnel order (empty for others).
+    #[serde(default)]
+    pub tunnel_addresses: Vec<Ipv4Addr>,
     pub tags: Vec<Tag>,
 }
 
 fn view(tx: &Tx, connection: VpnConnection) -> Result<ConnectionView> {
     let customer_gateway = tx.require(&connection.scope, &connection.customer_gateway_id)?;
-    Ok(ConnectionView { tags: tx.tags_of(&connection.id)?, customer_gateway, connection })
+    let (mut second_customer_gateway, mut tunnel_addresses) = (None, Vec::new());
+    if let Some(t) = &connection.second_tunnel {
+        second_customer_gateway = Some(tx.require(&connection.scope, &t.customer_gateway_id)?);
+        let gw: VpnGateway = tx.require(&connection.scope, &connection.gateway_id)?;
+        for (_, t) in connection.tunnels() {
+            tunnel_addresses.push(Service::check_public_ip_index(&gw, t.public_ip_index)?);
+        }
+    }
+    Ok(ConnectionView {
+        tags: tx.tags_of(&connection.id)?,
+        customer_gateway,
+        second_customer_gateway,
+        tunnel_addresses,
+        connection,
+    })
 }
 
 /// The gateway's BGP flag follows its connections: on while any of them runs BGP.
 fn sync_gateway_bgp(tx: &Tx, gw: &mut VpnGateway) -> Result<()> {
     let conns: Vec<VpnConnection> = tx.children_unscoped(&gw.id)?;
-    gw.enable_bgp = conns.iter().any(|c| c.bgp.enable);
+    gw.enable_bgp = conns.iter().any(|c| c.tunnels().iter().any(|(_, t)| t.bgp.enable));
     Ok(())
 }
 
@@ -257,6 +328,16 @@ pub struct PeerConfig {
     /// The VPN gateway's address this connection terminates on.
     pub local: Ipv4Addr,
     /// The customer gateway's identity (its address, when it has one).
+    pub remote: PeerIdentity,
+    pub remote_asn: Option<u64>,
+    /// A dual-tunnel connection's second tunnel, as the customer side sees it.
+    pub second: Option<PeerEnds>,
+}
+
+/// Both ends of a tunnel as the customer side sees them.
+#[derive(Debug, Clone)]
+pub struct PeerEnds {
+    pub local: Ipv4Addr,
     pub remote: PeerIdentity,
     pub remote_asn: Option<u64>,
 }
@@ -329,7 +410,8 @@ fn check_psk(psk: &Secret) -> Result<()> {
 /// A /30 of 169.254.0.0/16 no other connection of the gateway numbers its tunnel from (169.254.195.0/24 is
 /// reserved by the vendors).
 fn free_inside(siblings: &[VpnConnection]) -> Result<TunnelInside> {
-    let used: Vec<Ipv4Net> = siblings.iter().filter_map(|c| c.inside.as_ref().map(|i| i.cidr)).collect();
+    let used: Vec<Ipv4Net> =
+        siblings.iter().flat_map(|c| c.tunnels()).filter_map(|(_, t)| t.inside.map(|i| i.cidr)).collect();
     let space = Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16).map_err(Error::internal)?;
     let reserved = Ipv4Net::new(Ipv4Addr::new(169, 254, 195, 0), 24).map_err(Error::internal)?;
     space
@@ -391,6 +473,14 @@ impl Service {
             let mut bgp = BgpConfig { enable: false, local_asn: 0 };
             let mut inside = None;
             apply_bgp(&mut bgp, &mut inside, &input.bgp)?;
+            if let Some(t) = &input.second_tunnel {
+                if let Some(psk) = &t.psk {
+                    check_psk(psk)?;
+                }
+                if t.role == input.ha_role.unwrap_or(HaRole::Master) {
+                    return Err(Error::invalid(Field::HaMode, Rule::Conflicts("the other tunnel's role")));
+                }
+            }
             checked.push((input, bgp, inside));
         }
         self.mutate(ctx, |tx| {
@@ -415,7 +505,11 @@ impl Service {
         let cgw: CustomerGateway = tx.require(scope, &input.customer_gateway_id)?;
         let index = resolve_public_ip(&gw, &input.public_ip)?;
         let local_ip = Self::check_public_ip_index(&gw, index)?;
-        let ha_role = check_ha_role(&gw, index, input.ha_role)?;
+        // A dual-tunnel connection names its tunnels' roles itself.
+        let ha_role = match (&input.second_tunnel, input.ha_role) {
+            (Some(_), Some(role)) => role,
+            _ => check_ha_role(&gw, index, input.ha_role)?,
+        };
         let siblings_q = ListQuery::children_of(scope, &gw.id);
         let siblings: Vec<VpnConnection> = tx.all(&siblings_q)?;
         quota(siblings.len() as u64, self.config.quotas.connections_per_gateway, Quota::Connections)?;
@@ -424,14 +518,36 @@ impl Service {
             self.config.quotas.connections_per_region,
             Quota::RegionConnections,
         )?;
-        // One connection per (gateway address, customer gateway).
-        if siblings.iter().any(|c| c.customer_gateway_id == cgw.id && c.public_ip_index == index) {
+        // One tunnel per (gateway address, customer gateway).
+        let taken = |cgw_id: &str, index: u8| {
+            siblings
+                .iter()
+                .flat_map(|c| c.tunnels())
+                .any(|(_, t)| t.customer_gateway_id == cgw_id && t.public_ip_index == index)
+        };
+        if taken(&cgw.id, index) {
             return Err(Error::AlreadyExists { kind: Kind::VpnConnection, what: format!("{} to {}", gw.id, cgw.id) });
         }
         check_remote_ca(&gw, &input.remote_ca_certificate)?;
         if inside.is_none() && input.allocate_inside {
             inside = Some(free_inside(&siblings)?);
         }
+        let second_tunnel = match &input.second_tunnel {
+            None => None,
+            Some(t) => {
+                let second = self.new_tunnel(tx, ctx, &gw, t, &siblings)?;
+                if second.public_ip_index == index || taken(&second.customer_gateway_id, second.public_ip_index) {
+                    return Err(Error::invalid(Field::GatewayAddress, Rule::Conflicts("another tunnel's")));
+                }
+                if let (Some(a), Some(b)) = (&inside, &second.inside) {
+                    if a.cidr == b.cidr {
+                        return Err(Error::invalid(Field::TunnelCidr, Rule::Conflicts("the other tunnel's")));
+                    }
+                }
+                Some(Box::new(second))
+            }
+        };
+        let tunnel_id = second_tunnel.as_ref().map(|_| ctx.new_id(Kind::Tunnel));
         let mut ike = input.ike.clone();
         if ike.local_id.is_empty() {
             (ike.local_id_type, ike.local_id) = (IdentityType::Ip, local_ip.to_string());
@@ -458,7 +574,11 @@ impl Service {
             customer_gateway_id: cgw.id.clone(),
             description: input.description.clone(),
             public_ip_index: index,
-            mode: if bgp.enable { ConnectionMode::Bgp } else { input.mode },
+            mode: if bgp.enable || second_tunnel.as_ref().is_some_and(|t| t.bgp.enable) {
+                ConnectionMode::Bgp
+            } else {
+                input.mode
+            },
             local_subnets,
             remote_subnets: input.remote_subnets.clone(),
             policy_rules: input.policy_rules.clone(),
@@ -479,6 +599,8 @@ impl Service {
             state: TunnelState::IkeSaNotEstablished,
             health_ok: None,
             bgp_session: None,
+            tunnel_id,
+            second_tunnel,
             ext: input.ext.clone(),
         };
         tx.insert(&conn)?;
@@ -487,6 +609,50 @@ impl Service {
         sync_gateway_bgp(tx, &mut gw)?;
         bump(tx, gw)?;
         Ok(conn)
+    }
+
+    /// A dual-tunnel connection's second tunnel, checked against the gateway (its address must exist).
+    fn new_tunnel(
+        &self,
+        tx: &Tx,
+        ctx: &Ctx,
+        gw: &VpnGateway,
+        t: &NewTunnel,
+        siblings: &[VpnConnection],
+    ) -> Result<openvgw_core::model::Tunnel> {
+        let cgw: CustomerGateway = tx.require(&ctx.scope, &t.customer_gateway_id)?;
+        let index = resolve_public_ip(gw, &t.public_ip)?;
+        let local_ip = Self::check_public_ip_index(gw, index)?;
+        check_remote_ca(gw, &t.remote_ca_certificate)?;
+        let mut bgp = BgpConfig { enable: false, local_asn: 0 };
+        let mut inside = None;
+        apply_bgp(&mut bgp, &mut inside, &t.bgp)?;
+        if inside.is_none() && bgp.enable {
+            inside = Some(free_inside(siblings)?);
+        }
+        let mut ike = t.ike.clone();
+        if ike.local_id.is_empty() {
+            (ike.local_id_type, ike.local_id) = (IdentityType::Ip, local_ip.to_string());
+        }
+        if ike.remote_id.is_empty() {
+            (ike.remote_id_type, ike.remote_id) = identity_default(&cgw.identity);
+        }
+        Ok(openvgw_core::model::Tunnel {
+            id: ctx.new_id(Kind::Tunnel),
+            customer_gateway_id: cgw.id,
+            public_ip_index: index,
+            role: t.role,
+            psk: t.psk.clone().unwrap_or_else(|| Secret::new(random_psk(16))),
+            ike,
+            ipsec: t.ipsec.clone(),
+            dpd: t.dpd,
+            nat_traversal: t.nat_traversal,
+            bgp,
+            inside,
+            remote_ca_certificate: t.remote_ca_certificate.clone(),
+            state: TunnelState::IkeSaNotEstablished,
+            bgp_session: None,
+        })
     }
 
     /// Applies the changes and returns the connection as it now reads (from the same transaction). A change of
@@ -525,11 +691,6 @@ impl Service {
             ch.health_check.apply(&mut conn.health_check);
             check_health(&conn.health_check)?;
             apply_bgp(&mut conn.bgp, &mut conn.inside, &ch.bgp)?;
-            if conn.bgp.enable {
-                conn.mode = ConnectionMode::Bgp;
-            } else if before.mode == ConnectionMode::Bgp {
-                conn.mode = ConnectionMode::Policy;
-            }
             if let Some(v) = ch.auto_route {
                 conn.auto_route = v;
             }
@@ -557,6 +718,18 @@ impl Service {
             }
             if let Some(update) = &ch.ext {
                 update(&mut conn.ext)?;
+            }
+            for t in &ch.tunnels {
+                apply_tunnel_changes(tx, scope, &mut conn, t)?;
+            }
+            // Roles may be swapped in one request; what must hold is the result: one master, one slave.
+            if conn.second_tunnel.as_ref().is_some_and(|s| Some(s.role) == conn.ha_role) {
+                return Err(Error::invalid(Field::HaMode, Rule::Conflicts("the other tunnel's role")));
+            }
+            if conn.tunnels().iter().any(|(_, t)| t.bgp.enable) {
+                conn.mode = ConnectionMode::Bgp;
+            } else if before.mode == ConnectionMode::Bgp {
+                conn.mode = ConnectionMode::Policy;
             }
             let tunnel_changed = changes_more_than(&before, &conn, |probe, after| {
                 probe.name = after.name.clone();
@@ -620,6 +793,55 @@ impl Service {
     }
 }
 
+/// Applies one tunnel's changes to a dual-tunnel connection (its first tunnel lives in the connection's own fields).
+fn apply_tunnel_changes(tx: &Tx, scope: &Scope, conn: &mut VpnConnection, ch: &TunnelChanges) -> Result<()> {
+    if let Some(psk) = &ch.psk {
+        check_psk(psk)?;
+    }
+    let cgw: Option<CustomerGateway> = ch.customer_gateway_id.as_deref().map(|id| tx.require(scope, id)).transpose()?;
+    let first = conn.tunnel_id.as_deref() == Some(ch.id.as_str());
+    if conn.second_tunnel.as_ref().filter(|s| first || s.id == ch.id).is_none() {
+        return Err(Error::not_found(Kind::Tunnel, &ch.id));
+    }
+    // The first tunnel's fields are the connection's own; edit a copy of it the same way as the second.
+    let mut t = conn.tunnels().swap_remove(if first { 0 } else { 1 }).1;
+    if let Some(c) = cgw {
+        if c.id != t.customer_gateway_id {
+            if t.ike.remote_id_type == IdentityType::Ip {
+                let old: Option<CustomerGateway> = tx.get(scope, &t.customer_gateway_id)?;
+                if old.is_some_and(|o| identity_default(&o.identity).1 == t.ike.remote_id) {
+                    (t.ike.remote_id_type, t.ike.remote_id) = identity_default(&c.identity);
+                }
+            }
+            t.customer_gateway_id = c.id;
+        }
+    }
+    if let Some(r) = ch.role {
+        t.role = r;
+    }
+    if let Some(p) = &ch.psk {
+        t.psk = p.clone();
+    }
+    ch.ike.apply(&mut t.ike)?;
+    ch.ipsec.apply(&mut t.ipsec);
+    if let Some(v) = ch.dpd {
+        t.dpd = v;
+    }
+    if let Some(v) = ch.nat_traversal {
+        t.nat_traversal = v;
+    }
+    apply_bgp(&mut t.bgp, &mut t.inside, &ch.bgp)?;
+    if let Some(v) = &ch.remote_ca_certificate {
+        t.remote_ca_certificate = v.clone();
+    }
+    if first {
+        conn.set_first_tunnel(t);
+    } else if let Some(second) = conn.second_tunnel.as_deref_mut() {
+        *second = t;
+    }
+    Ok(())
+}
+
 /// The daemon a customer side is rendered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerFormat {
@@ -648,38 +870,55 @@ impl PeerConfig {
     ) -> std::result::Result<Vec<PeerFile>, openvgw_dataplane::DataplaneError> {
         use openvgw_dataplane::peer;
         let c = &self.connection;
-        let own_address = self.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".to_string());
-        let gateway_address = self.local.to_string();
         let nets = |n: &[Ipv4Net]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let side = peer::PeerSide {
-            name: &c.id,
-            local_address: &own_address,
-            remote_address: &gateway_address,
-            local_id: &c.ike.remote_id,
-            remote_id: &c.ike.local_id,
-            local_subnets: nets(&c.remote_subnets),
-            remote_subnets: nets(&c.local_subnets),
-            psk: c.psk.expose(),
-            ike: &c.ike,
-            ipsec: &c.ipsec,
-            dpd: c.dpd,
-            initiate: true,
-            force_udp_encap,
-            bgp: c.inside.as_ref().filter(|_| c.bgp.enable).and_then(|i| {
-                Some(peer::PeerBgp {
-                    tunnel_address: format!("{}/{}", i.peer()?, i.cidr.prefix_len()),
-                    neighbor: i.local?.to_string(),
-                    neighbor_asn: c.bgp.local_asn,
-                    asn: self.remote_asn,
-                })
-            }),
-        };
+        let first = PeerEnds { local: self.local, remote: self.remote.clone(), remote_asn: self.remote_asn };
+        let ends: Vec<&PeerEnds> = std::iter::once(&first).chain(self.second.as_ref()).collect();
+        let tunnels = c.tunnels();
+        // Owned first: the rendered sides borrow them.
+        let texts: Vec<(String, String, String)> = tunnels
+            .iter()
+            .zip(&ends)
+            .map(|((id, t), ends)| {
+                // A dual-tunnel connection's tunnels are two connections of the customer's daemon, named by their ids.
+                let name = if c.second_tunnel.is_some() { t.id.clone() } else { id.clone() };
+                let own = ends.remote.address().map(|a| a.to_string()).unwrap_or_else(|| "%any".to_string());
+                (name, own, ends.local.to_string())
+            })
+            .collect();
+        let sides: Vec<peer::PeerSide> = tunnels
+            .iter()
+            .zip(&ends)
+            .zip(&texts)
+            .map(|(((_, t), ends), (name, own, gateway))| peer::PeerSide {
+                name,
+                local_address: own,
+                remote_address: gateway,
+                local_id: &t.ike.remote_id,
+                remote_id: &t.ike.local_id,
+                local_subnets: nets(&c.remote_subnets),
+                remote_subnets: nets(&c.local_subnets),
+                psk: t.psk.expose(),
+                ike: &t.ike,
+                ipsec: &t.ipsec,
+                dpd: t.dpd,
+                initiate: true,
+                force_udp_encap,
+                bgp: t.inside.as_ref().filter(|_| t.bgp.enable).and_then(|i| {
+                    Some(peer::PeerBgp {
+                        tunnel_address: format!("{}/{}", i.peer()?, i.cidr.prefix_len()),
+                        neighbor: i.local?.to_string(),
+                        neighbor_asn: t.bgp.local_asn,
+                        asn: ends.remote_asn,
+                    })
+                }),
+            })
+            .collect();
         Ok(match format {
             PeerFormat::Strongswan => {
-                vec![PeerFile { name: "swanctl.conf", text: peer::strongswan(&side)?, secret: true }]
+                vec![PeerFile { name: "swanctl.conf", text: peer::strongswan_all(&sides)?, secret: true }]
             }
             PeerFormat::Libreswan => {
-                let l = peer::libreswan(&side)?;
+                let l = peer::libreswan_all(&sides)?;
                 vec![
                     PeerFile { name: "ipsec.conf", text: l.ipsec_conf, secret: false },
                     PeerFile { name: "ipsec.secrets", text: l.ipsec_secrets, secret: true },
@@ -695,7 +934,15 @@ pub fn peer_config(tx: &Tx, scope: &Scope, id: &str) -> Result<PeerConfig> {
     let gw: VpnGateway = tx.require(scope, &connection.gateway_id)?;
     let cgw: CustomerGateway = tx.require(scope, &connection.customer_gateway_id)?;
     let local = Service::check_public_ip_index(&gw, connection.public_ip_index)?;
-    Ok(PeerConfig { local, remote: cgw.identity, remote_asn: cgw.asn, connection })
+    let second = match connection.second_tunnel.as_deref() {
+        None => None,
+        Some(t) => {
+            let cgw: CustomerGateway = tx.require(scope, &t.customer_gateway_id)?;
+            let local = Service::check_public_ip_index(&gw, t.public_ip_index)?;
+            Some(PeerEnds { local, remote: cgw.identity, remote_asn: cgw.asn })
+        }
+    };
+    Ok(PeerConfig { local, remote: cgw.identity, remote_asn: cgw.asn, second, connection })
 }
 
 /// The connection with the given id, whatever its tenant (operator commands such as `openvgw peer-config`).

@@ -9,7 +9,7 @@ use openvgw_core::model::{
     RouteOrigin, SslVpnServer, TunnelState, VpnConnection, VpnGateway, VpnUser,
 };
 use openvgw_core::{now_ms, Error, IdStyle, Kind, Result};
-use openvgw_dataplane::GatewayObservation;
+use openvgw_dataplane::{GatewayObservation, TunnelObservation};
 use openvgw_store::Tx;
 
 use crate::gateways::find_vpc;
@@ -23,6 +23,8 @@ pub struct GatewayTree {
     /// The VPC's address block, when openvgw knows it.
     pub vpc_cidr: Option<Ipv4Net>,
     pub connections: Vec<(VpnConnection, CustomerGateway)>,
+    /// The customer gateways of dual-tunnel connections' second tunnels, by id.
+    pub second_peers: BTreeMap<String, CustomerGateway>,
     pub routes: Vec<RouteEntry>,
     pub ssl_servers: Vec<SslServerTree>,
     pub ipsec_server: Option<IpsecServer>,
@@ -53,10 +55,15 @@ fn tree(tx: &Tx, service: &Service, gw: VpnGateway) -> Result<GatewayTree> {
         None => find_vpc(tx, &gw.scope, &gw.vpc_id)?.map(|v| v.cidr),
     };
     let mut connections = Vec::new();
+    let mut second_peers = BTreeMap::new();
+    let peer = |c: &VpnConnection, id: &str| -> Result<CustomerGateway> {
+        tx.get(&c.scope, id)?.ok_or_else(|| Error::internal(format!("connection {} lost its customer gateway", c.id)))
+    };
     for c in tx.children_unscoped::<VpnConnection>(&gw.id)? {
-        let cgw: CustomerGateway = tx
-            .get(&c.scope, &c.customer_gateway_id)?
-            .ok_or_else(|| Error::internal(format!("connection {} lost its customer gateway", c.id)))?;
+        if let Some(t) = &c.second_tunnel {
+            second_peers.insert(t.customer_gateway_id.clone(), peer(&c, &t.customer_gateway_id)?);
+        }
+        let cgw = peer(&c, &c.customer_gateway_id)?;
         connections.push((c, cgw));
     }
     let ssl_servers = tx
@@ -77,6 +84,7 @@ fn tree(tx: &Tx, service: &Service, gw: VpnGateway) -> Result<GatewayTree> {
         ipsec_server: tx.children_unscoped::<IpsecServer>(&gw.id)?.into_iter().next(),
         vpc_cidr,
         connections,
+        second_peers,
         ssl_servers,
         gateway: gw,
     })
@@ -195,11 +203,15 @@ fn learned_routes(
     connections: &[VpnConnection],
     obs: &GatewayObservation,
 ) -> Result<Vec<Changed>> {
+    // A dual-tunnel connection's tunnels learn for the connection: its routes name it as their next hop (so they go
+    // with it), whichever tunnel learned them.
     let mut wanted: BTreeMap<(String, Ipv4Net), Vec<u32>> = BTreeMap::new();
     for c in connections {
-        if let Some(bgp) = obs.tunnels.get(&c.id).and_then(|t| t.bgp.as_ref()) {
-            for r in &bgp.learned {
-                wanted.insert((c.id.clone(), r.dest), r.as_path.clone());
+        for (tunnel, _) in c.tunnels() {
+            if let Some(bgp) = obs.tunnels.get(&tunnel).and_then(|t| t.bgp.as_ref()) {
+                for r in &bgp.learned {
+                    wanted.entry((c.id.clone(), r.dest)).or_insert_with(|| r.as_path.clone());
+                }
             }
         }
     }
@@ -244,25 +256,49 @@ fn learned_routes(
     Ok(out)
 }
 
+/// Takes a tunnel's observed state and BGP session; whether either changed.
+fn observe(state: &mut TunnelState, session: &mut Option<BgpSession>, t: &TunnelObservation) -> bool {
+    let bgp = t.bgp.as_ref().map(|b| (b.state, b.learned.len() as u32));
+    let had = session.as_ref().map(|s| (s.state, s.received_routes));
+    if *state == t.state && had == bgp {
+        return false;
+    }
+    *state = t.state;
+    *session = bgp.map(|(state, received_routes)| BgpSession {
+        state,
+        // A new count in the same state is not a new state.
+        since_ms: session.as_ref().filter(|s| s.state == state).map_or_else(now_ms, |s| s.since_ms),
+        received_routes,
+    });
+    true
+}
+
 fn diff(tx: &Tx, gateway_id: &str, obs: &GatewayObservation) -> Result<Vec<Changed>> {
     let mut out = Vec::new();
     let connections = tx.children_unscoped::<VpnConnection>(gateway_id)?;
     out.extend(learned_routes(tx, gateway_id, &connections, obs)?);
     for mut c in connections {
+        let mut changed = false;
         if let Some(t) = obs.tunnels.get(&c.id) {
-            let bgp = t.bgp.as_ref().map(|b| (b.state, b.learned.len() as u32));
-            let had = c.bgp_session.as_ref().map(|s| (s.state, s.received_routes));
-            if c.state != t.state || c.health_ok != t.health_ok || had != bgp {
-                c.state = t.state;
-                c.health_ok = t.health_ok;
-                c.bgp_session = bgp.map(|(state, received_routes)| BgpSession {
-                    state,
-                    // A new count in the same state is not a new state.
-                    since_ms: c.bgp_session.as_ref().filter(|s| s.state == state).map_or_else(now_ms, |s| s.since_ms),
-                    received_routes,
-                });
-                out.push(Changed::Connection(c));
+            changed |= observe(&mut c.state, &mut c.bgp_session, t);
+            // A dual-tunnel connection's health check is answered over whichever tunnel carries it.
+            let second_ok = c.second_tunnel.as_ref().and_then(|s| obs.tunnels.get(&s.id)).and_then(|o| o.health_ok);
+            let health_ok = match (t.health_ok, second_ok) {
+                (Some(a), Some(b)) => Some(a || b),
+                (a, b) => a.or(b),
+            };
+            if c.health_ok != health_ok {
+                c.health_ok = health_ok;
+                changed = true;
             }
+        }
+        if let Some(s) = c.second_tunnel.as_deref_mut() {
+            if let Some(t) = obs.tunnels.get(&s.id) {
+                changed |= observe(&mut s.state, &mut s.bgp_session, t);
+            }
+        }
+        if changed {
+            out.push(Changed::Connection(c));
         }
     }
     for mut s in tx.children_unscoped::<SslVpnServer>(gateway_id)? {

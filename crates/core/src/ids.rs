@@ -24,6 +24,8 @@ pub enum Kind {
     Job,
     /// A live client session of an SSL-VPN server (never stored).
     ClientSession,
+    /// A tunnel of a dual-tunnel connection (stored inside its connection).
+    Tunnel,
 }
 
 /// Every kind stored as a resource (all but [`Kind::Tenant`]).
@@ -92,6 +94,7 @@ impl Kind {
             Kind::GatewayCertificate => "gateway_certificate",
             Kind::Job => "job",
             Kind::ClientSession => "client_session",
+            Kind::Tunnel => "tunnel",
         }
     }
 
@@ -150,6 +153,7 @@ impl Kind {
             Kind::GatewayCertificate => "vgc",
             Kind::Job => "job",
             Kind::ClientSession => "session",
+            Kind::Tunnel => "tun",
         }
     }
 

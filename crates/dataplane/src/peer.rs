@@ -98,16 +98,35 @@ fn is_ip(s: &str) -> bool {
 
 /// `swanctl.conf` with the connection and its PSK; `Unsupported` for an algorithm strongSwan does not have.
 pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
+    strongswan_all(std::slice::from_ref(p))
+}
+
+/// One `swanctl.conf` for several connections (a dual-tunnel connection's two tunnels), with one `connections` and
+/// one `secrets` section.
+pub fn strongswan_all(sides: &[PeerSide]) -> Result<String, DataplaneError> {
+    let (mut head, mut conns, mut secrets) = (String::new(), String::new(), String::new());
+    for p in sides {
+        let _ = writeln!(head, "# openvgw: customer side of {}", p.name);
+        if let Some(b) = &p.bgp {
+            head.push_str(&b.instructions());
+        }
+        conns.push_str(&strongswan_connection(p)?);
+        let _ = writeln!(secrets, "  ike-{} {{", p.name);
+        let _ = writeln!(secrets, "    id-local = {}", p.local_id);
+        let _ = writeln!(secrets, "    id-remote = {}", p.remote_id);
+        let _ = writeln!(secrets, "    secret = {}", psk_value(p.psk));
+        let _ = writeln!(secrets, "  }}");
+    }
+    Ok(format!("{head}connections {{\n{conns}}}\nsecrets {{\n{secrets}}}\n"))
+}
+
+/// One connection's entry of `connections { … }`.
+fn strongswan_connection(p: &PeerSide) -> Result<String, DataplaneError> {
     let ike = proposals::strongswan::ike_proposal(p.ike)?;
     let esp = proposals::strongswan::esp_proposal(p.ipsec)?;
     let version = if p.ike.version == IkeVersion::V1 { 1 } else { 2 };
     let mut out = String::new();
-    let _ = writeln!(out, "# openvgw: customer side of {}", p.name);
-    if let Some(b) = &p.bgp {
-        out.push_str(&b.instructions());
-    }
     let (local_ts, remote_ts) = p.subnets();
-    let _ = writeln!(out, "connections {{");
     let _ = writeln!(out, "  {} {{", p.name);
     let _ = writeln!(out, "    version = {version}");
     let _ = writeln!(out, "    local_addrs = {}", p.local_address);
@@ -144,13 +163,7 @@ pub fn strongswan(p: &PeerSide) -> Result<String, DataplaneError> {
         let _ = writeln!(out, "        dpd_action = restart");
     }
     let _ = writeln!(out, "        start_action = {}", if p.initiate { "start" } else { "trap" });
-    let _ = writeln!(out, "      }}\n    }}\n  }}\n}}");
-    let _ = writeln!(out, "secrets {{");
-    let _ = writeln!(out, "  ike-{} {{", p.name);
-    let _ = writeln!(out, "    id-local = {}", p.local_id);
-    let _ = writeln!(out, "    id-remote = {}", p.remote_id);
-    let _ = writeln!(out, "    secret = {}", psk_value(p.psk));
-    let _ = writeln!(out, "  }}\n}}");
+    let _ = writeln!(out, "      }}\n    }}\n  }}");
     Ok(out)
 }
 
@@ -180,14 +193,32 @@ fn lsw_subnets(key: &str, nets: &[String]) -> String {
 
 /// ipsec.conf and ipsec.secrets; `Unsupported` for an algorithm libreswan does not have.
 pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
+    libreswan_all(std::slice::from_ref(p))
+}
+
+/// One `ipsec.conf` (one `config setup`) and one `ipsec.secrets` for several connections (a dual-tunnel
+/// connection's two tunnels).
+pub fn libreswan_all(sides: &[PeerSide]) -> Result<LibreswanConfig, DataplaneError> {
+    let mut out =
+        LibreswanConfig { ipsec_conf: String::from("config setup\n\tlogappend=no\n"), ipsec_secrets: String::new() };
+    if sides.iter().any(|p| p.ike.version == IkeVersion::V1) {
+        // libreswan 4.x refuses IKEv1 unless told to accept it.
+        out.ipsec_conf.push_str("\tikev1-policy=accept\n");
+    }
+    for p in sides {
+        let (conn, secret) = libreswan_connection(p)?;
+        out.ipsec_conf.push('\n');
+        out.ipsec_conf.push_str(&conn);
+        out.ipsec_secrets.push_str(&secret);
+    }
+    Ok(out)
+}
+
+/// One connection's `conn` section and its line of the secrets file.
+fn libreswan_connection(p: &PeerSide) -> Result<(String, String), DataplaneError> {
     let ike = proposals::libreswan::ike(p.ike)?;
     let esp = proposals::libreswan::esp(p.ipsec)?;
-    let mut c = String::from("config setup\n\tlogappend=no\n");
-    if p.ike.version == IkeVersion::V1 {
-        // libreswan 4.x refuses IKEv1 unless told to accept it.
-        c.push_str("\tikev1-policy=accept\n");
-    }
-    c.push('\n');
+    let mut c = String::new();
     let _ = writeln!(c, "# openvgw: customer side of {}", p.name);
     if let Some(b) = &p.bgp {
         c.push_str(&b.instructions());
@@ -238,8 +269,8 @@ pub fn libreswan(p: &PeerSide) -> Result<LibreswanConfig, DataplaneError> {
     // The default "ipsec _updown" may resolve to strongSwan's ipsec script where both are present.
     let _ = writeln!(c, "\tleftupdown=/usr/libexec/ipsec/_updown");
     let _ = writeln!(c, "\tauto={}", if p.initiate { "start" } else { "add" });
-    let secrets = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), psk_value(p.psk));
-    Ok(LibreswanConfig { ipsec_conf: c, ipsec_secrets: secrets })
+    let secret = format!("{} {} : PSK {}\n", lsw_id(p.local_id), lsw_id(p.remote_id), psk_value(p.psk));
+    Ok((c, secret))
 }
 
 #[cfg(test)]
@@ -328,6 +359,27 @@ mod tests {
             assert!(text.contains("neighbor 169.254.11.1 as 45104 from local 169.254.11.2 as 65010"), "{text}");
             assert!(text.contains("install_routes = no"), "{text}");
         }
+    }
+
+    /// A dual-tunnel connection's two tunnels: one file with both connections and both secrets, sections once.
+    #[test]
+    fn two_tunnels_render_into_one_file_each() {
+        let (v1, ipsec) = proposals();
+        let v2 = IkeConfig { version: IkeVersion::V2, mode: NegotiationMode::Main, ..v1.clone() };
+        let first = PeerSide { name: "tun-1", ..side(&v2, &ipsec) };
+        let second = PeerSide { name: "tun-2", remote_address: "203.0.113.11", psk: "other", ..side(&v1, &ipsec) };
+        let conf = strongswan_all(&[first.clone(), second.clone()]).expect("renders");
+        assert_eq!(conf.matches("connections {").count(), 1, "{conf}");
+        assert_eq!(conf.matches("secrets {").count(), 1, "{conf}");
+        assert!(conf.contains("  tun-1 {") && conf.contains("  tun-2 {") && conf.contains("ike-tun-2 {"), "{conf}");
+        assert!(conf.contains("remote_addrs = 203.0.113.10") && conf.contains("remote_addrs = 203.0.113.11"));
+        assert!(conf.contains("secret = \"other\""));
+        assert_eq!(strongswan(&first).expect("one"), strongswan_all(std::slice::from_ref(&first)).expect("one"));
+        let l = libreswan_all(&[first, second]).expect("renders");
+        assert_eq!(l.ipsec_conf.matches("config setup").count(), 1, "{}", l.ipsec_conf);
+        assert_eq!(l.ipsec_conf.matches("ikev1-policy=accept").count(), 1, "one tunnel is IKEv1");
+        assert!(l.ipsec_conf.contains("conn tun-1") && l.ipsec_conf.contains("conn tun-2"));
+        assert_eq!(l.ipsec_secrets.lines().count(), 2, "{}", l.ipsec_secrets);
     }
 
     #[test]

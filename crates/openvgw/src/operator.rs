@@ -27,18 +27,23 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
         .build()?
         .block_on(driver.observe(id))
         .map_err(|e| e.to_string());
-    // Each connection with what the data plane saw of its tunnel, for both outputs.
+    // Each tunnel (a dual-tunnel connection has two) with what the data plane saw of it, for both outputs.
     let seen: Vec<_> = tree
         .connections
         .iter()
-        .map(|(c, cgw)| (c, cgw, observed.as_ref().ok().and_then(|o| o.tunnels.get(&c.id))))
+        .flat_map(|(c, _)| c.tunnels().into_iter().map(move |(id, t)| (c, id, t)))
+        .map(|(c, id, t)| {
+            let tunnel = observed.as_ref().ok().and_then(|o| o.tunnels.get(&id)).cloned();
+            (c, id, t, tunnel)
+        })
         .collect();
     let ips: Vec<String> = gw.public_ips.iter().map(|p| p.address.to_string()).collect();
     let connections: Vec<serde_json::Value> = seen
         .iter()
-        .map(|(c, cgw, tunnel)| {
+        .map(|(c, id, t, tunnel)| {
             serde_json::json!({
-                "id": c.id, "name": c.name, "customer_gateway": cgw.id, "stored_state": c.state, "observed": tunnel,
+                "id": c.id, "tunnel": id, "name": c.name, "customer_gateway": t.customer_gateway_id,
+                "stored_state": t.state, "observed": tunnel,
             })
         })
         .collect();
@@ -73,18 +78,22 @@ pub fn gateway_view(config: &Config, id: &str, json: bool) -> anyhow::Result<()>
     }
     let rows = seen
         .iter()
-        .map(|(c, cgw, seen)| {
+        .map(|(c, id, t, seen)| {
             vec![
                 c.id.clone(),
-                cgw.id.clone(),
-                format!("{:?}", c.state),
-                seen.map_or("-".into(), |t| format!("{:?}", t.state)),
-                seen.and_then(|t| t.health_ok).map_or("-".into(), |ok| if ok { "ok" } else { "failed" }.into()),
-                seen.and_then(|t| t.bgp.as_ref()).map_or("-".into(), |b| format!("{:?}", b.state)),
+                if *id == c.id { "-".into() } else { id.clone() },
+                t.customer_gateway_id.clone(),
+                format!("{:?}", t.state),
+                seen.as_ref().map_or("-".into(), |t| format!("{:?}", t.state)),
+                seen.as_ref()
+                    .and_then(|t| t.health_ok)
+                    .map_or("-".into(), |ok| if ok { "ok" } else { "failed" }.into()),
+                seen.as_ref().and_then(|t| t.bgp.as_ref()).map_or("-".into(), |b| format!("{:?}", b.state)),
             ]
         })
         .collect();
-    print!("{}", table(&["CONNECTION", "CUSTOMER GATEWAY", "STORED", "OBSERVED", "HEALTH", "BGP"], rows));
+    let header = ["CONNECTION", "SECOND TUNNEL", "CUSTOMER GATEWAY", "STORED", "OBSERVED", "HEALTH", "BGP"];
+    print!("{}", table(&header, rows));
     if let Ok(o) = &observed {
         for (server, n) in &o.ssl_sessions {
             println!("ssl-vpn:    {server}: {n} client(s)");

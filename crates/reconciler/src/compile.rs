@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 use openvgw_control::reconcile::{GatewayTree, SslServerTree};
 use openvgw_core::model::{
-    ClientAuth, ConnectionMode, CustomerGateway, HaRole, RouteEntry, RouteOrigin, VpnConnection,
+    ClientAuth, ConnectionMode, CustomerGateway, HaRole, RouteEntry, RouteOrigin, Tunnel, VpnConnection,
 };
 use openvgw_dataplane::{
     BgpIntent, ClientAuthIntent, GatewayIntent, IpsecServerIntent, PolicyRouteIntent, RouteIntent, Selector,
@@ -53,11 +53,11 @@ fn client_auth(s: &SslServerTree) -> ClientAuthIntent {
 /// The BGP session of a BGP connection, once everything it needs is known: both inside addresses and the peer's
 /// ASN (ASNs beyond 32 bits cannot be spoken; validation keeps them out). It announces the gateway's local subnets
 /// (the VPC's block when there are none) and the connection's own local subnets, and refuses the VPC's block.
-fn bgp(t: &GatewayTree, c: &VpnConnection, cgw: &CustomerGateway) -> Option<BgpIntent> {
-    if !c.bgp.enable {
+fn bgp(t: &GatewayTree, c: &VpnConnection, tunnel: &Tunnel, cgw: &CustomerGateway) -> Option<BgpIntent> {
+    if !tunnel.bgp.enable {
         return None;
     }
-    let inside = c.inside.as_ref()?;
+    let inside = tunnel.inside.as_ref()?;
     let mut advertise: Vec<Ipv4Net> = if t.gateway.local_subnets.is_empty() {
         t.vpc_cidr.into_iter().collect()
     } else {
@@ -68,7 +68,7 @@ fn bgp(t: &GatewayTree, c: &VpnConnection, cgw: &CustomerGateway) -> Option<BgpI
     advertise.sort();
     advertise.dedup();
     Some(BgpIntent {
-        local_asn: u32::try_from(c.bgp.local_asn).ok()?,
+        local_asn: u32::try_from(tunnel.bgp.local_asn).ok()?,
         peer_asn: u32::try_from(cgw.asn?).ok()?,
         local_ip: inside.local?,
         peer_ip: inside.peer()?,
@@ -79,42 +79,79 @@ fn bgp(t: &GatewayTree, c: &VpnConnection, cgw: &CustomerGateway) -> Option<BgpI
     })
 }
 
+/// One tunnel of a connection: a dual-tunnel connection's tunnels share its subnets and health check.
+fn tunnel_intent(
+    t: &GatewayTree,
+    c: &VpnConnection,
+    id: String,
+    tunnel: &Tunnel,
+    cgw: &CustomerGateway,
+    route_based: bool,
+) -> TunnelIntent {
+    let gw = &t.gateway;
+    let local_ip = gw
+        .public_ips
+        .get(usize::from(tunnel.public_ip_index))
+        .or(gw.public_ips.first())
+        .map(|p| p.address)
+        .unwrap_or(gw.private_ip);
+    TunnelIntent {
+        id,
+        local_ip,
+        remote_ip: cgw.address(),
+        psk: tunnel.psk.clone(),
+        ike: tunnel.ike.clone(),
+        ipsec: tunnel.ipsec.clone(),
+        local_subnets: c.local_subnets.clone(),
+        remote_subnets: c.remote_subnets.clone(),
+        selectors: c
+            .policy_rules
+            .iter()
+            .map(|r| Selector { local: vec![r.source], remote: r.destinations.clone() })
+            .collect(),
+        initiate: c.initiate,
+        dpd: tunnel.dpd,
+        nat_traversal: tunnel.nat_traversal,
+        route_based,
+        health_check: c.health_check.enable.then(|| c.health_check.clone()),
+        bgp: bgp(t, c, tunnel, cgw),
+    }
+}
+
+/// A route over a dual-tunnel connection as its tunnels take it: the route names the connection, which the data
+/// plane knows as its first tunnel; this adds the second, at the route's weight when it is the master and at 0
+/// (standby) when it is the slave.
+fn second_tunnel_route(c: &VpnConnection, dest: Ipv4Net, weight: u32, published: bool) -> Option<RouteIntent> {
+    let second = c.second_tunnel.as_ref()?;
+    let weight = if second.role == HaRole::Master { weight } else { 0 };
+    Some(RouteIntent { dest, tunnel_id: second.id.clone(), weight, published })
+}
+
+/// The weight of a route over a dual-tunnel connection's first tunnel: 0 (standby) when it is the slave.
+fn first_tunnel_weight(c: &VpnConnection, weight: u32) -> u32 {
+    if c.second_tunnel.is_some() && c.ha_role == Some(HaRole::Slave) {
+        0
+    } else {
+        weight
+    }
+}
+
 pub fn compile(t: &GatewayTree) -> GatewayIntent {
     let gw = &t.gateway;
     let mut tunnels = Vec::new();
-    for (c, cgw) in &t.connections {
-        let local_ip = gw
-            .public_ips
-            .get(usize::from(c.public_ip_index))
-            .or(gw.public_ips.first())
-            .map(|p| p.address)
-            .unwrap_or(gw.private_ip);
-        // A tunnel is route-based when its mode says so, when it selects everything, or when destination routes
-        // point at it (Alibaba's destination-route mode).
+    for (c, first_peer) in &t.connections {
+        // A tunnel is route-based when its mode says so, when it selects everything, when destination routes point
+        // at it (Alibaba's destination-route mode), or when it is one of two (the routes choose between them).
         let route_based = matches!(c.mode, ConnectionMode::Static | ConnectionMode::Bgp)
             || (any(&c.local_subnets) && any(&c.remote_subnets))
-            || t.routes.iter().any(|r| !r.is_policy() && r.next_hop == c.id);
-        tunnels.push(TunnelIntent {
-            id: c.id.clone(),
-            local_ip,
-            remote_ip: cgw.address(),
-            psk: c.psk.clone(),
-            ike: c.ike.clone(),
-            ipsec: c.ipsec.clone(),
-            local_subnets: c.local_subnets.clone(),
-            remote_subnets: c.remote_subnets.clone(),
-            selectors: c
-                .policy_rules
-                .iter()
-                .map(|r| Selector { local: vec![r.source], remote: r.destinations.clone() })
-                .collect(),
-            initiate: c.initiate,
-            dpd: c.dpd,
-            nat_traversal: c.nat_traversal,
-            route_based,
-            health_check: c.health_check.enable.then(|| c.health_check.clone()),
-            bgp: bgp(t, c, cgw),
-        });
+            || t.routes.iter().any(|r| !r.is_policy() && r.next_hop == c.id)
+            || c.second_tunnel.is_some();
+        for (id, tunnel) in c.tunnels() {
+            let cgw = if id == c.id { Some(first_peer) } else { t.second_peers.get(&tunnel.customer_gateway_id) };
+            if let Some(cgw) = cgw {
+                tunnels.push(tunnel_intent(t, c, id, &tunnel, cgw, route_based));
+            }
+        }
     }
     let ssl_servers = t
         .ssl_servers
@@ -161,17 +198,30 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         ssl_servers,
         ipsec_server,
         routes: {
-            let mut routes: Vec<RouteIntent> = dest
-                .into_iter()
-                .map(|r| RouteIntent {
+            let mut routes: Vec<RouteIntent> = Vec::new();
+            for r in dest {
+                let dual = t.connections.iter().find(|(c, _)| c.id == r.next_hop).map(|(c, _)| c);
+                routes.push(RouteIntent {
                     dest: r.dest,
                     tunnel_id: r.next_hop.clone(),
-                    weight: r.weight,
+                    weight: dual.map_or(r.weight, |c| first_tunnel_weight(c, r.weight)),
                     published: r.published,
-                })
-                .collect();
+                });
+                routes.extend(dual.and_then(|c| second_tunnel_route(c, r.dest, r.weight, r.published)));
+            }
             // Static route-based connections that route their own remote subnets (BGP learns its routes).
             for (c, _) in &t.connections {
+                // A dual-tunnel connection routes its remote subnets over its master, the slave standing by.
+                if c.second_tunnel.is_some() && c.mode != ConnectionMode::Bgp && c.auto_route {
+                    for net in c.remote_subnets.iter().filter(|n| n.prefix_len() > 0) {
+                        if !routes.iter().any(|r| r.dest == *net && r.tunnel_id == c.id) {
+                            let weight = first_tunnel_weight(c, 100);
+                            routes.push(RouteIntent { dest: *net, tunnel_id: c.id.clone(), weight, published: true });
+                            routes.extend(second_tunnel_route(c, *net, 100, true));
+                        }
+                    }
+                    continue;
+                }
                 if c.mode != ConnectionMode::Static || !c.auto_route {
                     continue;
                 }

@@ -194,6 +194,7 @@ fn new_connection(gw: &str, cgw: &str, initiate: bool) -> NewConnection {
         auto_route: true,
         ha_role: None,
         remote_ca_certificate: String::new(),
+        second_tunnel: None,
         tags: vec![],
         ext: Extensions::default(),
     }
@@ -598,4 +599,147 @@ async fn bgp_sessions_compile_from_the_connection_and_learned_routes_follow_the_
     let down = session(&w).expect("a session");
     assert_eq!((down.state, down.received_routes), (BgpSessionState::Active, 0));
     assert!(down.since_ms >= up.since_ms);
+}
+
+fn second_tunnel(cgw: &str, role: HaRole) -> openvgw_control::connections::NewTunnel {
+    openvgw_control::connections::NewTunnel {
+        customer_gateway_id: cgw.into(),
+        public_ip: PublicIpRef::Index(1),
+        role,
+        psk: None,
+        ike: ike(),
+        ipsec: new_connection("", "", false).ipsec,
+        dpd: true,
+        nat_traversal: true,
+        bgp: BgpPatch::default(),
+        remote_ca_certificate: String::new(),
+    }
+}
+
+/// A dual-tunnel connection is two tunnels to the data plane, on the gateway's two addresses: the first known by
+/// the connection's id, the second by its own. Routes over the connection take the master at their weight and the
+/// slave at 0 (standby), whichever tunnel is which; observations of each tunnel land on it; roles can be swapped.
+#[tokio::test]
+async fn dual_tunnel_connections_are_two_tunnels_the_master_routed_the_slave_standing_by() {
+    let w = world();
+    let gw = w.svc.create_gateway(&w.ctx, NewGateway { ha_mode: HaMode::ActiveStandby, ..new_gateway() }).expect("gw");
+    w.rec.converge(&gw.id).await.expect("converge");
+    let p1 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.21")).expect("cgw");
+    let p2 = w.svc.create_customer_gateway(&w.ctx, cgw("198.51.100.22")).expect("cgw");
+    let dual = NewConnection {
+        ha_role: Some(HaRole::Master),
+        second_tunnel: Some(second_tunnel(&p2.id, HaRole::Slave)),
+        ..new_connection(&gw.id, &p1.id, true)
+    };
+    let conn = w.svc.create_connection(&w.ctx, dual.clone()).expect("dual");
+    let second = conn.second_tunnel.clone().expect("second tunnel");
+    assert!(conn.tunnel_id.as_deref().is_some_and(|t| t.starts_with("tun-")) && second.id.starts_with("tun-"));
+    assert_ne!(conn.psk.expose(), second.psk.expose(), "each tunnel gets its own key");
+    assert_eq!(second.ike.local_id, gw.public_ips[1].address.to_string(), "identities default to its own ends");
+    assert_eq!(second.ike.remote_id, "198.51.100.22");
+
+    let routes = |w: &World| -> Vec<(String, String, u32)> {
+        let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+        let mut r: Vec<_> = intent.routes.iter().map(|r| (r.tunnel_id.clone(), r.dest.to_string(), r.weight)).collect();
+        r.sort();
+        r
+    };
+    let intent = crate::compile(&w.svc.gateway_tree(&gw.id).expect("tree").expect("exists"));
+    let t1 = intent.tunnels.iter().find(|t| t.id == conn.id).expect("first tunnel");
+    let t2 = intent.tunnels.iter().find(|t| t.id == second.id).expect("second tunnel");
+    assert_eq!((t1.local_ip, t2.local_ip), (gw.public_ips[0].address, gw.public_ips[1].address));
+    assert_eq!((t1.remote_ip, t2.remote_ip), (p1.address(), p2.address()));
+    assert!(t1.route_based && t2.route_based, "two tunnels to one network are chosen between by routes");
+    assert_eq!(t2.psk.expose(), second.psk.expose());
+    let mut expected = vec![
+        (conn.id.clone(), "192.168.0.0/16".to_string(), 100),
+        (second.id.clone(), "192.168.0.0/16".to_string(), 0),
+    ];
+    expected.sort();
+    assert_eq!(routes(&w), expected, "the remote subnets over the master, the slave standing by");
+
+    // A destination route over the connection takes both tunnels the same way.
+    let route = NewRoute {
+        gateway_id: gw.id.clone(),
+        source: None,
+        dest: "172.16.0.0/16".parse().expect("net"),
+        next_hop: conn.id.clone(),
+        weight: 100,
+        priority: None,
+        published: false,
+        description: String::new(),
+    };
+    w.rec.converge(&gw.id).await.expect("converge");
+    w.svc.create_route(&w.ctx, route).expect("route");
+    assert!(routes(&w).contains(&(second.id.clone(), "172.16.0.0/16".to_string(), 0)), "{:?}", routes(&w));
+
+    // Observations of each tunnel land on it; the connection carries while either does.
+    let obs = |s1: TunnelState, s2: TunnelState| GatewayObservation {
+        ready: true,
+        tunnels: [
+            (conn.id.clone(), TunnelObservation { state: s1, health_ok: None, bgp: None }),
+            (second.id.clone(), TunnelObservation { state: s2, health_ok: None, bgp: None }),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    w.svc
+        .record_observation(&gw.id, &obs(TunnelState::IkeSaNotEstablished, TunnelState::IpsecSaEstablished))
+        .expect("obs");
+    let seen = w.svc.get_connection(&w.ctx.scope, &conn.id).expect("conn").connection;
+    assert_eq!(seen.state, TunnelState::IkeSaNotEstablished);
+    assert_eq!(seen.second_tunnel.as_ref().map(|t| t.state), Some(TunnelState::IpsecSaEstablished));
+    assert_eq!(seen.best_state(), TunnelState::IpsecSaEstablished);
+    assert_eq!(
+        w.svc
+            .record_observation(&gw.id, &obs(TunnelState::IkeSaNotEstablished, TunnelState::IpsecSaEstablished))
+            .expect("obs"),
+        0,
+        "nothing new"
+    );
+
+    // Swapping the roles in one request moves the routes; making both masters is refused.
+    w.rec.converge(&gw.id).await.expect("converge");
+    let swap = |first: HaRole, second_role: HaRole| openvgw_control::connections::ConnectionChanges {
+        tunnels: vec![
+            openvgw_control::connections::TunnelChanges {
+                id: conn.tunnel_id.clone().expect("id"),
+                role: Some(first),
+                ..Default::default()
+            },
+            openvgw_control::connections::TunnelChanges {
+                id: second.id.clone(),
+                role: Some(second_role),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    assert!(w.svc.modify_connection(&w.ctx, &conn.id, swap(HaRole::Master, HaRole::Master)).is_err());
+    w.svc.modify_connection(&w.ctx, &conn.id, swap(HaRole::Slave, HaRole::Master)).expect("swap");
+    let swapped = routes(&w);
+    assert!(swapped.contains(&(conn.id.clone(), "192.168.0.0/16".to_string(), 0)), "{swapped:?}");
+    assert!(swapped.contains(&(second.id.clone(), "192.168.0.0/16".to_string(), 100)), "{swapped:?}");
+    let unknown = openvgw_control::connections::ConnectionChanges {
+        tunnels: vec![openvgw_control::connections::TunnelChanges { id: "tun-nope".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    assert!(matches!(
+        w.svc.modify_connection(&w.ctx, &conn.id, unknown),
+        Err(openvgw_core::Error::NotFound { kind: openvgw_core::Kind::Tunnel, .. })
+    ));
+
+    // The second tunnel's address and peer cannot be another connection's tunnel's, and needs a second address.
+    w.rec.converge(&gw.id).await.expect("converge");
+    assert!(w.svc.create_connection(&w.ctx, dual).is_err(), "the same two tunnels again");
+    let single = w.svc.create_gateway(&w.ctx, new_gateway()).expect("gw");
+    w.rec.converge(&single.id).await.expect("converge");
+    let on_single = NewConnection {
+        ha_role: Some(HaRole::Master),
+        second_tunnel: Some(second_tunnel(&p2.id, HaRole::Slave)),
+        ..new_connection(&single.id, &p1.id, true)
+    };
+    assert!(w.svc.create_connection(&w.ctx, on_single).is_err(), "a gateway with one address has no second tunnel");
+    // A customer gateway a second tunnel uses cannot go.
+    assert!(w.svc.delete_customer_gateway(&w.ctx, &p2.id).is_err());
 }

@@ -134,6 +134,8 @@ fn connection(id: &str, gw: &str, cgw: &str, scope: &Scope) -> VpnConnection {
         state: TunnelState::IkeSaNotEstablished,
         health_ok: None,
         bgp_session: None,
+        tunnel_id: None,
+        second_tunnel: None,
         ext: Extensions::default(),
     }
 }

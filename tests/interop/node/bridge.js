@@ -126,19 +126,24 @@ function teaClient(secret) {
   };
 }
 
-// pop-core flattens lists itself (Tag.1.Key); nested objects it would send as "[object Object]", so they are
-// flattened here the same way (Key.Sub).
+// pop-core flattens lists of scalars and of flat objects itself (Tag.1.Key); a nested object, at the top or inside a
+// list's item (TunnelOptionsSpecification.1.TunnelIkeConfig), it would send as "[object Object]", so its callers
+// flatten such requests by hand (Key.Sub, Key.N.Sub.Field), as done here.
 function flattenObjects(params) {
   const out = {};
+  const nested = (v) => v && typeof v === 'object';
   const walk = (prefix, value) => {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => walk(`${prefix}.${i + 1}`, item));
+    } else if (nested(value)) {
       for (const [k, v] of Object.entries(value)) walk(`${prefix}.${k}`, v);
     } else {
       out[prefix] = value;
     }
   };
   for (const [k, v] of Object.entries(params)) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) walk(k, v);
+    const deep = Array.isArray(v) && v.some((item) => nested(item) && Object.values(item).some(nested));
+    if ((nested(v) && !Array.isArray(v)) || deep) walk(k, v);
     else out[k] = v;
   }
   return out;

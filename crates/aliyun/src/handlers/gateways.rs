@@ -64,6 +64,12 @@ pub struct View {
     internet_ip: WireAddr,
     intranet_ip: WireAddr,
     ssl_vpn_internet_ip: WireAddr,
+    /// The second address, which dual-tunnel connections' second tunnels use (gateways created with
+    /// `DisasterRecoveryVSwitchId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disaster_recovery_internet_ip: Option<WireAddr>,
+    #[serde(rename = "DisasterRecoveryVSwitchId", skip_serializing_if = "Option::is_none")]
+    disaster_recovery_vswitch_id: Option<String>,
     create_time: i64,
     end_time: i64,
     spec: String,
@@ -121,6 +127,8 @@ fn view(t: &Tagged<VpnGateway>, reservation: bool) -> View {
         internet_ip: public_ip(gw),
         intranet_ip: WireAddr(Some(gw.private_ip)),
         ssl_vpn_internet_ip: public_ip(gw),
+        disaster_recovery_internet_ip: gw.public_ips.get(1).map(|p| WireAddr(Some(p.address))),
+        disaster_recovery_vswitch_id: gw.public_ips.get(1).map(|_| billing.disaster_recovery_vswitch_id.clone()),
         create_time: gw.created_at,
         end_time: billing.end_time,
         spec: format!("{}M", gw.bandwidth_mbps),
@@ -198,6 +206,18 @@ pub fn create(c: &Call) -> Result<Created, WireError> {
         Some(t) => spelling::crypto_suite::parse(t)
             .ok_or_else(|| WireError::invalid("VpnType", "must be Normal or NationalStandard"))?,
     };
+    // A second zone's vSwitch gives the gateway a second address, for dual-tunnel connections.
+    let disaster_recovery_vswitch_id = p.string("DisasterRecoveryVSwitchId").unwrap_or_default();
+    if !disaster_recovery_vswitch_id.is_empty() {
+        match p.get("VSwitchId") {
+            None => return Err(WireError::missing("VSwitchId")),
+            Some(v) if v == disaster_recovery_vswitch_id => {
+                return Err(WireError::invalid("DisasterRecoveryVSwitchId", "must differ from VSwitchId"))
+            }
+            Some(_) => {}
+        }
+    }
+    let ha_mode = if disaster_recovery_vswitch_id.is_empty() { HaMode::Single } else { HaMode::ActiveStandby };
     let now = now_ms();
     let billing = GatewayBilling {
         charge_type,
@@ -205,6 +225,7 @@ pub fn create(c: &Call) -> Result<Created, WireError> {
         end_time: period.map(|m| add_months(now, m)).unwrap_or(NO_EXPIRY),
         auto_pay: p.bool("AutoPay")?.unwrap_or(false),
         order_id: rand::thread_rng().gen_range(100_000_000_000_000..999_999_999_999_999),
+        disaster_recovery_vswitch_id,
     };
     let input = NewGateway {
         name,
@@ -218,7 +239,7 @@ pub fn create(c: &Call) -> Result<Created, WireError> {
         ssl_enabled: p.bool("EnableSsl")?.unwrap_or(false),
         ssl_max_connections: ssl_connections,
         crypto_suite,
-        ha_mode: HaMode::Single,
+        ha_mode,
         bgp_asn: None,
         tags: vec![],
         ext: Extensions::of(&billing),

@@ -202,12 +202,92 @@ pub struct VpnConnection {
     /// The tunnel's BGP session as the data plane last saw it (`None`: not a BGP tunnel, or not seen yet).
     #[serde(default)]
     pub bgp_session: Option<BgpSession>,
+    /// A dual-tunnel connection's first tunnel's own id (`None`: a single-tunnel connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_id: Option<String>,
+    /// A dual-tunnel connection's second tunnel (Alibaba's `TunnelOptionsSpecification`). The fields above describe
+    /// the first: peer, address, keys, algorithms, BGP, role and state are per tunnel; subnets, routes, health check
+    /// and initiation belong to the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_tunnel: Option<Box<Tunnel>>,
     pub ext: Extensions,
+}
+
+/// One tunnel of a dual-tunnel connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tunnel {
+    pub id: String,
+    pub customer_gateway_id: String,
+    /// Which of the gateway's public addresses the tunnel terminates on.
+    pub public_ip_index: u8,
+    pub role: HaRole,
+    pub psk: Secret,
+    pub ike: IkeConfig,
+    pub ipsec: IpsecConfig,
+    pub dpd: bool,
+    pub nat_traversal: bool,
+    pub bgp: BgpConfig,
+    pub inside: Option<TunnelInside>,
+    pub remote_ca_certificate: String,
+    pub state: TunnelState,
+    pub bgp_session: Option<BgpSession>,
 }
 
 impl VpnConnection {
     fn index_keys(&self) -> Vec<(Index, String)> {
-        vec![(Index::CustomerGateway, self.customer_gateway_id.clone())]
+        let mut keys = vec![(Index::CustomerGateway, self.customer_gateway_id.clone())];
+        if let Some(t) = self.second_tunnel.as_ref().filter(|t| t.customer_gateway_id != self.customer_gateway_id) {
+            keys.push((Index::CustomerGateway, t.customer_gateway_id.clone()));
+        }
+        keys
+    }
+
+    /// The connection's tunnels, each with the id the data plane knows it by: the connection's own id for the first
+    /// (routes, observations and learned routes name it), the tunnel's id for a second.
+    pub fn tunnels(&self) -> Vec<(String, Tunnel)> {
+        let first = Tunnel {
+            id: self.tunnel_id.clone().unwrap_or_else(|| self.id.clone()),
+            customer_gateway_id: self.customer_gateway_id.clone(),
+            public_ip_index: self.public_ip_index,
+            role: self.ha_role.unwrap_or(HaRole::Master),
+            psk: self.psk.clone(),
+            ike: self.ike.clone(),
+            ipsec: self.ipsec.clone(),
+            dpd: self.dpd,
+            nat_traversal: self.nat_traversal,
+            bgp: self.bgp.clone(),
+            inside: self.inside.clone(),
+            remote_ca_certificate: self.remote_ca_certificate.clone(),
+            state: self.state,
+            bgp_session: self.bgp_session.clone(),
+        };
+        let mut out = vec![(self.id.clone(), first)];
+        if let Some(t) = &self.second_tunnel {
+            out.push((t.id.clone(), (**t).clone()));
+        }
+        out
+    }
+
+    /// Takes `t` as the first tunnel (the connection's own fields; the inverse of [`VpnConnection::tunnels`]'s first).
+    pub fn set_first_tunnel(&mut self, t: Tunnel) {
+        self.customer_gateway_id = t.customer_gateway_id;
+        self.public_ip_index = t.public_ip_index;
+        self.ha_role = Some(t.role);
+        self.psk = t.psk;
+        self.ike = t.ike;
+        self.ipsec = t.ipsec;
+        self.dpd = t.dpd;
+        self.nat_traversal = t.nat_traversal;
+        self.bgp = t.bgp;
+        self.inside = t.inside;
+        self.remote_ca_certificate = t.remote_ca_certificate;
+        self.state = t.state;
+        self.bgp_session = t.bgp_session;
+    }
+
+    /// The best state of any of its tunnels: a dual-tunnel connection carries traffic while either does.
+    pub fn best_state(&self) -> TunnelState {
+        self.second_tunnel.as_ref().map_or(self.state, |t| self.state.max(t.state))
     }
 }
 

@@ -791,6 +791,7 @@ fn new_connection(c: &Call, w: CreateConnection) -> Result<NewConnection, HwErro
         auto_route: mode != ConnectionMode::Policy,
         ha_role,
         remote_ca_certificate: remote_ca,
+        second_tunnel: None,
         tags: wire::creation_tags(w.tags)?,
         ext: Extensions::of(&ext),
     })
