@@ -337,6 +337,42 @@ def test_peer_config_export_brings_a_tunnel_up(api, server, site, gateway, custo
         peer_down(site, vco)
 
 
+
+def test_console_shows_a_tunnel_come_up_against_a_real_peer(api, server, site, gateway, customer_gateway, tmp_path):
+    """The web console over the netns data plane (on the host: the browser does not run in the VM). A connection's
+    page shows its tunnel down, then up once a strongSwan customer configured from the API's download connects,
+    with the traffic that crossed it counted, the topology drawn with the tunnel up, and the tunnel's log."""
+    import browser as b
+
+    b.require()
+    from selenium.webdriver.common.by import By
+
+    gw = gateway["VpnGatewayId"]
+    vco = create_connection(api, gw, customer_gateway, VPC_CIDR, ONPREM_NET,
+                            IkeConfig=json.dumps({"IkeVersion": "ikev2"}))
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        with b.chromium(tmp_path) as d:
+            b.sign_in(d, base, "key", api.tenant["access_key_id"], api.tenant["access_key_secret"])
+            d.get(f"{base}/console/gateways/{gw}")
+            state = lambda: [r.get_attribute("data-tunnel-state")
+                             for r in d.find_elements(By.CSS_SELECTOR, f"tr[data-connection='{vco}']")]
+            assert state() == ["down"], state()
+            b.shot(d, "e2e-01-tunnel-down")
+            peer_up(site, api, vco, "console")
+            assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+            # The page refreshes by itself: the reconciler observes the tunnel, the page shows it.
+            b.until(lambda: state() == ["up"], 60, every=0.5)
+            traffic = lambda: d.find_element(By.CSS_SELECTOR, f"tr[data-connection='{vco}'] td:nth-child(7)").text
+            b.until(lambda: not traffic().startswith("0 B"), 30, every=0.5)
+            assert d.find_elements(By.CSS_SELECTOR, "svg.topology line.tunnel.up"), "the topology shows the tunnel up"
+            assert d.find_elements(By.CSS_SELECTOR, "details.log"), "the tunnel's log lines"
+            b.shot(d, "e2e-02-tunnel-up")
+            print(f"TIMING console: tunnel up, traffic {traffic()}")
+    finally:
+        delete_connection(api, gw, vco)
+        peer_down(site, "console")
+
 # -- the network customers meet: dead peers, NAT --------------------------------------------------------------------
 
 def _cut(ns: str, ifname: str) -> None:

@@ -37,6 +37,25 @@ impl Service {
         self.driver.tunnel_sas(&c.gateway_id, &c.id).await.map_err(|e| Error::internal(format!("data plane: {e}")))
     }
 
+    /// Each tunnel's negotiated SAs with their traffic (a dual-tunnel connection has two), by the tunnel's id.
+    pub async fn tunnel_traffic(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Vec<(String, Vec<openvgw_dataplane::SaStats>)>> {
+        let c = self.connection_of(scope, id)?;
+        let mut out = Vec::new();
+        for (tunnel, t) in c.tunnels() {
+            let sas = self
+                .driver
+                .tunnel_sas(&c.gateway_id, &tunnel)
+                .await
+                .map_err(|e| Error::internal(format!("data plane: {e}")))?;
+            out.push((t.id, sas));
+        }
+        Ok(out)
+    }
+
     /// Tears the connection's SAs down and negotiates afresh.
     pub async fn reset_connection(&self, scope: &Scope, id: &str) -> Result<()> {
         let c = self.connection_of(scope, id)?;

@@ -14,7 +14,8 @@ pub const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
 
 pub use openvgw_core::password::{hash as hash_password, verify as verify_password};
 
-fn digest(token: &str) -> String {
+/// How tokens and console sessions are stored: hex SHA-256 of their value.
+pub(crate) fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -9,6 +9,7 @@
 pub mod certificates;
 pub mod clients;
 pub mod connections;
+pub mod console;
 pub mod customer_gateways;
 pub mod gateways;
 pub mod iam;

@@ -96,6 +96,22 @@ impl Service {
         self.store.read(|tx| tx.all(&Default::default()))
     }
 
+    /// Every tunnel of every tenant with its stored state: (gateway, tunnel's own id, connection, state).
+    pub fn tunnel_states(&self) -> Result<Vec<(String, String, String, TunnelState)>> {
+        let connections: Vec<VpnConnection> = self.store.read(|tx| tx.all(&Default::default()))?;
+        Ok(connections
+            .iter()
+            .flat_map(|c| {
+                c.tunnels().into_iter().map(move |(_, t)| (c.gateway_id.clone(), t.id, c.id.clone(), t.state))
+            })
+            .collect())
+    }
+
+    /// What the data plane sees of a gateway now (the operator's view of its health).
+    pub async fn observe_gateway(&self, id: &str) -> Result<GatewayObservation> {
+        self.driver.observe(id).await.map_err(|e| Error::internal(format!("data plane: {e}")))
+    }
+
     pub fn gateway_tree(&self, id: &str) -> Result<Option<GatewayTree>> {
         self.store.read(|tx| tx.get_unscoped::<VpnGateway>(id)?.map(|gw| tree(tx, self, gw)).transpose())
     }

@@ -113,6 +113,11 @@ enum AdminCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Manage the console's operators: people who sign in with a password and see every tenant and the data plane.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Show a gateway as the store has it next to what the netns data plane has now: its namespace, daemons,
     /// tunnels (IKE/IPsec SA state, health check, BGP session) and SSL-VPN sessions. It only looks; run it on the
     /// data plane's host (root), beside `serve`.
@@ -123,6 +128,37 @@ enum AdminCommand {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// A list command's arguments.
+#[derive(clap::Args)]
+struct Listing {
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; its password is generated and printed once (the store keeps only its hash).
+    Create {
+        /// 1-64 letters, digits, '.', '_' or '-'.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the operators.
+    List(Listing),
+    /// Delete an operator; its console sessions end at once.
+    Delete {
+        #[arg(long)]
+        name: String,
         #[command(flatten)]
         common: Common,
     },
@@ -178,13 +214,7 @@ enum TenantCommand {
         common: Common,
     },
     /// List tenants: state, access keys and the resources each holds (never secrets). A table; --json for scripts.
-    List {
-        /// One JSON array instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        common: Common,
-    },
+    List(Listing),
     /// Show one tenant (by id or name): its projects, access keys (ids only) and resources.
     Show(TenantView),
     /// Disable a tenant (by id or name): its access keys are refused, its users cannot sign in and their tokens
@@ -372,6 +402,36 @@ fn main() -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Gateway { id, json, common } } => {
             operator::gateway_view(&load_config(&common)?, &id, json)
         }
+        Command::Admin { command: AdminCommand::Operator { command: OperatorCommand::Create { name, common } } } => {
+            let store = open_store(&load_config(&common)?)?;
+            let password = openvgw_control::console::create_operator(&store, &name)?;
+            println!("operator: {name}\npassword: {}", password.expose());
+            eprintln!("sign in at /console/ with it; it is not shown again");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Operator { command: OperatorCommand::List(Listing { json, common }) },
+        } => {
+            let store = open_store(&load_config(&common)?)?;
+            let operators = store.read(|tx| tx.operators())?;
+            if json {
+                let list: Vec<serde_json::Value> =
+                    operators.iter().map(|(n, at)| serde_json::json!({"name": n, "created_at": at})).collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let rows = operators.iter().map(|(n, at)| vec![n.clone(), operator::stamp(*at)]).collect();
+                print!("{}", operator::table(&["NAME", "CREATED"], rows));
+            }
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Operator { command: OperatorCommand::Delete { name, common } } } => {
+            let store = open_store(&load_config(&common)?)?;
+            if !store.write(|tx| tx.delete_operator(&name))? {
+                anyhow::bail!("no operator {name}");
+            }
+            eprintln!("deleted operator {name}; its sessions ended");
+            Ok(())
+        }
         Command::Admin { command: AdminCommand::Reseal { common } } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
@@ -406,7 +466,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!("restored {} rows into {} ({})", summary.rows(), store.location(), store.backend());
             Ok(())
         }
-        Command::Tenant { command: TenantCommand::List { json, common } } => {
+        Command::Tenant { command: TenantCommand::List(Listing { json, common }) } => {
             let store = open_store(&load_config(&common)?)?;
             let reports = openvgw_control::tenants::tenant_reports(&store)?;
             if json {

@@ -52,11 +52,13 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
 }
 
 /// One port for every dialect: Alibaba's RPC API at `/`, Huawei's REST API under `/v5`, `/v5.1` and `/v3` (IAM),
-/// plus health, metrics and the OpenAPI description.
+/// plus health, metrics, the OpenAPI description and the web console under `/console/`.
 pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
     let auth = Authenticator::new(svc.clone());
     let aliyun = ApiServer::new(Aliyun::new(svc.clone(), metrics.reads()), auth.clone());
     let huawei = ApiServer::new(Huawei::new(svc.clone(), metrics.reads()), auth);
+    let console = openvgw_console::Console::new(svc.clone());
+    tokio::spawn(console.clone().sample(Duration::from_secs(5)));
     let state = AppState { svc, aliyun, huawei, metrics };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -69,6 +71,7 @@ pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+        .merge(console.router())
 }
 
 async fn aliyun_handler(State(st): State<AppState>, req: Request<Body>) -> Response {

@@ -31,6 +31,8 @@ const TABLES: &[(&str, &[&str], &str)] = &[
     ("access_keys", &["id", "tenant_id", "secret", "created_at"], "id"),
     ("iam_users", &["id", "tenant_id", "name", "password_hash", "created_at"], "id"),
     ("tokens", &["digest", "tenant_id", "user_id", "region", "issued_at", "expires_at"], "digest"),
+    ("operators", &["name", "password_hash", "created_at"], "name"),
+    ("console_sessions", &["digest", "principal", "csrf", "issued_at", "expires_at"], "digest"),
     ("resources", &["seq", "kind", "id", "tenant_id", "region", "parent_id", "name", "created_at", "doc"], "seq"),
     ("resource_keys", &["kind", "key", "value", "id"], "kind, key, value, id"),
     ("tags", &["tenant_id", "region", "resource_kind", "resource_id", "key", "value", "seq"], "resource_id, key"),

@@ -205,6 +205,24 @@ CREATE TRIGGER resource_counts_reparent AFTER UPDATE OF parent_id ON resources
     FOR EACH ROW WHEN (OLD.parent_id IS DISTINCT FROM NEW.parent_id) EXECUTE FUNCTION resource_counts_apply();
 "#,
     },
+    // 7: the console's operators (password hashes) and sessions (digests of their cookies).
+    Migration::Same(
+        r#"
+CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE console_sessions (
+    digest TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+"#,
+    ),
 ];
 
 /// Documents written before version 2 use the Alibaba-shaped model; they are not converted.

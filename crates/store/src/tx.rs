@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use openvgw_core::model::{AccessKey, IamUser, Index, Resource, Scope, Tag, Tenant, Token};
+use openvgw_core::model::{
+    AccessKey, ConsolePrincipal, ConsoleSession, IamUser, Index, Operator, Resource, Scope, Tag, Tenant, Token,
+};
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use serde::de::DeserializeOwned;
 
@@ -798,6 +800,85 @@ impl<'a> Tx<'a> {
         self.writable()?;
         self.exec("DELETE FROM tokens WHERE expires_at < ?1", vals![now_ms])
     }
+
+    // ---- console operators and sessions ----------------------------------------------------------------------
+
+    pub fn insert_operator(&self, o: &Operator) -> Result<()> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO operators (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+                vals![&o.name, o.password_hash.expose(), o.created_at],
+            )
+            .map_err(|e| {
+                unique_or(e, || Error::AlreadyExists { kind: Kind::Tenant, what: format!("operator {}", o.name) })
+            })?;
+        Ok(())
+    }
+
+    pub fn operator(&self, name: &str) -> Result<Option<Operator>> {
+        self.row("SELECT name, password_hash, created_at FROM operators WHERE name = ?1", vals![name])?
+            .map(|r| Ok(Operator { name: r.text(0)?, password_hash: Secret::new(r.text(1)?), created_at: r.int(2)? }))
+            .transpose()
+    }
+
+    /// Operators' names and creation times, by name.
+    pub fn operators(&self) -> Result<Vec<(String, i64)>> {
+        self.rows("SELECT name, created_at FROM operators ORDER BY name", vals![])?
+            .into_iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect()
+    }
+
+    /// Removes an operator and ends its sessions; whether it existed.
+    pub fn delete_operator(&self, name: &str) -> Result<bool> {
+        self.writable()?;
+        let principal = principal_text(&ConsolePrincipal::Operator { name: name.to_string() })?;
+        self.exec("DELETE FROM console_sessions WHERE principal = ?1", vals![&principal])?;
+        Ok(self.exec("DELETE FROM operators WHERE name = ?1", vals![name])? > 0)
+    }
+
+    pub fn insert_console_session(&self, s: &ConsoleSession) -> Result<()> {
+        self.writable()?;
+        self.exec(
+            "INSERT INTO console_sessions (digest, principal, csrf, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vals![&s.digest, &principal_text(&s.principal)?, &s.csrf, s.issued_at, s.expires_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn console_session(&self, digest: &str) -> Result<Option<ConsoleSession>> {
+        self.row(
+            "SELECT digest, principal, csrf, issued_at, expires_at FROM console_sessions WHERE digest = ?1",
+            vals![digest],
+        )?
+        .map(|r| {
+            Ok(ConsoleSession {
+                digest: r.text(0)?,
+                principal: serde_json::from_str(&r.text(1)?).map_err(Error::internal)?,
+                csrf: r.text(2)?,
+                issued_at: r.int(3)?,
+                expires_at: r.int(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn delete_console_session(&self, digest: &str) -> Result<()> {
+        self.writable()?;
+        self.exec("DELETE FROM console_sessions WHERE digest = ?1", vals![digest])?;
+        Ok(())
+    }
+
+    pub fn purge_console_sessions(&self, now_ms: i64) -> Result<u64> {
+        self.writable()?;
+        self.exec("DELETE FROM console_sessions WHERE expires_at < ?1", vals![now_ms])
+    }
+}
+
+/// How a session's principal is stored (and matched when its operator is deleted).
+fn principal_text(p: &ConsolePrincipal) -> Result<String> {
+    serde_json::to_string(p).map_err(Error::internal)
 }
 
 /// A uniqueness violation becomes the caller's error; anything else stays internal.

@@ -56,3 +56,35 @@ pub struct Token {
     pub issued_at: i64,
     pub expires_at: i64,
 }
+
+/// Someone who runs the service (created by `openvgw admin operator`): signs in to the console with a password and
+/// sees every tenant and the data plane.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Operator {
+    pub name: String,
+    /// PHC string (argon2id).
+    pub password_hash: Secret,
+    pub created_at: i64,
+}
+
+/// Who a console session acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ConsolePrincipal {
+    /// Signed in with an access key pair: that tenant's resources, as its API calls would see them.
+    Tenant { tenant_id: String, access_key_id: String },
+    /// An operator: every tenant, and the data plane's health.
+    Operator { name: String },
+}
+
+/// A signed-in console session. Only a digest of its cookie is stored, so a copy of the store signs nobody in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the session cookie's value.
+    pub digest: String,
+    pub principal: ConsolePrincipal,
+    /// The token every form and state-changing request must carry (CSRF).
+    pub csrf: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}

@@ -1,0 +1,549 @@
+//! openvgw-console: the web console, served by `openvgw serve` under `/console/`.
+//!
+//! Like a dialect it is a thin layer over `control`: every read and change goes through the same operations the APIs
+//! call, with the same checks and errors; it never touches SQL and never talks to daemons. Sign-in takes a tenant's
+//! access key pair (that tenant's resources) or an operator's password (every tenant and the data plane's health).
+//! Sessions live in the store (digests only) and expire; every state-changing request carries the session's CSRF
+//! token, cookies are `HttpOnly` and `SameSite=Strict`, and the pages allow only their own script and styles.
+//! Pages are rendered on the server; the assets are compiled into the binary.
+
+// A request that cannot go on returns its rendered response at once (`Halt`); it is never held or passed along, so
+// boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+pub mod history;
+pub mod pages;
+pub mod svg;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::Markup;
+use openvgw_control::connections::PeerFormat;
+use openvgw_control::console::{same_secret, NewSession, SESSION_TTL_MS};
+use openvgw_control::ssl::ClientCertFilter;
+use openvgw_control::{Ctx, Service};
+use openvgw_core::ids::random_secret;
+use openvgw_core::model::{
+    ConsolePrincipal, ConsoleSession, Scope, SslVpnClientCert, TunnelState, VpnConnection, VpnGateway,
+};
+use openvgw_core::{now_ms, IdStyle, PageRequest};
+use serde::Deserialize;
+
+use crate::history::History;
+use crate::pages::{Chrome, COOKIE, SIGN_IN_COOKIE};
+
+const CSS: &str = include_str!("../assets/console.css");
+const JS: &str = include_str!("../assets/console.js");
+/// Forms are small: a sign-in, a token, a confirmation.
+const MAX_FORM: usize = 16 * 1024;
+/// Log lines shown per connection.
+const LOG_LINES: usize = 8;
+
+pub struct Console {
+    svc: Arc<Service>,
+    history: History,
+}
+
+type Shared = State<Arc<Console>>;
+
+/// A request's outcome when it cannot go on: a page or a redirect, already rendered.
+type Halt = Response;
+
+impl Console {
+    pub fn new(svc: Arc<Service>) -> Arc<Console> {
+        Arc::new(Console { svc, history: History::default() })
+    }
+
+    /// The console's routes, all under `/console`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/console", get(index))
+            .route("/console/", get(index))
+            .route("/console/sign-in", get(sign_in_page).post(sign_in))
+            .route("/console/sign-out", post(sign_out))
+            .route("/console/gateways", get(gateways))
+            .route("/console/gateways/{id}", get(gateway))
+            .route("/console/gateways/{id}/delete", post(delete_gateway))
+            .route("/console/connections/{id}/config/{format}", get(connection_config))
+            .route("/console/client-certs/{id}/profile", get(client_profile))
+            .route("/console/dataplane", get(dataplane))
+            .route("/console/assets/console.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
+            .route("/console/assets/console.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
+            .layer(DefaultBodyLimit::max(MAX_FORM))
+            .layer(axum::middleware::map_response(security_headers))
+            .with_state(self.clone())
+    }
+
+    /// Samples every tunnel's state for the chart, every `every`, until the runtime ends.
+    pub async fn sample(self: Arc<Self>, every: Duration) {
+        loop {
+            let svc = self.svc.clone();
+            if let Ok(Ok(states)) = tokio::task::spawn_blocking(move || svc.tunnel_states()).await {
+                self.history.record(now_ms(), &states);
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+               form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+fn html(status: StatusCode, m: Markup) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], m.into_string()).into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_string())]).into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Halt> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| failure())
+}
+
+fn failure() -> Response {
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::message("Something went wrong", None, "The request could not be completed; it is in the server's log."),
+    )
+}
+
+fn internal(e: openvgw_core::Error) -> Response {
+    tracing::warn!(error = %e, "console request failed");
+    failure()
+}
+
+/// A signed-in request: its session and the cookie that names it.
+struct Signed {
+    session: ConsoleSession,
+    cookie: String,
+}
+
+impl Signed {
+    fn chrome(&self) -> Chrome<'_> {
+        Chrome { principal: &self.session.principal, csrf: &self.session.csrf }
+    }
+
+    /// Whether this principal may see what lives in `scope`.
+    fn may_see(&self, scope: &Scope) -> bool {
+        may_see(&self.session.principal, scope)
+    }
+
+    fn is_operator(&self) -> bool {
+        matches!(self.session.principal, ConsolePrincipal::Operator { .. })
+    }
+
+    /// A state-changing request must carry the session's token and must not come from another site.
+    fn check_form(&self, headers: &HeaderMap, token: &str) -> Result<(), Halt> {
+        let cross_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "cross-site");
+        if cross_site || !same_secret(&self.session.csrf, token) {
+            return Err(html(
+                StatusCode::FORBIDDEN,
+                pages::message("Refused", Some(&self.chrome()), "The form was not sent from this console's own page."),
+            ));
+        }
+        Ok(())
+    }
+
+    fn not_found(&self, what: &str) -> Response {
+        html(StatusCode::NOT_FOUND, pages::message("Not found", Some(&self.chrome()), &format!("No such {what}.")))
+    }
+}
+
+/// The session of a request, or the sign-in page for one without a live session.
+async fn signed(c: &Arc<Console>, headers: &HeaderMap) -> Result<Signed, Halt> {
+    let Some(value) = cookie(headers, COOKIE) else { return Err(see_other("/console/sign-in")) };
+    let svc = c.svc.clone();
+    let v = value.clone();
+    match blocking(move || svc.console_session(&v)).await? {
+        Ok(Some(session)) => Ok(Signed { session, cookie: value }),
+        Ok(None) => Err(see_other("/console/sign-in")),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn index(State(c): Shared, headers: HeaderMap) -> Response {
+    match signed(&c, &headers).await {
+        Ok(_) => see_other("/console/gateways"),
+        Err(r) => r,
+    }
+}
+
+fn sign_in_form(failed: bool) -> Response {
+    // Signing in needs a token of its own (there is no session yet): one in a cookie of this page, the same in its
+    // form, so that another site cannot sign a browser in under its own key.
+    let pre = random_secret(32);
+    let mut r = html(if failed { StatusCode::UNAUTHORIZED } else { StatusCode::OK }, pages::sign_in(&pre, failed));
+    let set = format!("{SIGN_IN_COOKIE}={pre}; Path=/console/sign-in; HttpOnly; SameSite=Strict; Max-Age=900");
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn sign_in_page() -> Response {
+    sign_in_form(false)
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    kind: String,
+    id: String,
+    secret: String,
+    pre: String,
+}
+
+async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>) -> Response {
+    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(&expected, &f.pre) || f.id.len() > 128 || f.secret.len() > 256 {
+        return sign_in_form(true);
+    }
+    let svc = c.svc.clone();
+    let outcome = blocking(move || match f.kind.as_str() {
+        "key" => svc.console_sign_in_with_key(&f.id, &f.secret),
+        "operator" => svc.console_sign_in_operator(&f.id, &f.secret),
+        _ => Ok(None),
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Some(NewSession { cookie, .. }))) => {
+            let mut r = see_other("/console/gateways");
+            let set = format!(
+                "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
+                cookie.expose(),
+                SESSION_TTL_MS / 1000
+            );
+            if let Ok(v) = HeaderValue::from_str(&set) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(Ok(None)) => sign_in_form(true),
+        Ok(Err(e)) => internal(e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: String,
+}
+
+async fn sign_out(State(c): Shared, headers: HeaderMap, Form(f): Form<TokenForm>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = s.check_form(&headers, &f.csrf) {
+        return r;
+    }
+    let svc = c.svc.clone();
+    let value = s.cookie.clone();
+    match blocking(move || svc.console_sign_out(&value)).await {
+        Ok(Ok(())) => {
+            let mut r = see_other("/console/sign-in");
+            let clear = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(Err(e)) => internal(e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct Fragment {
+    fragment: Option<String>,
+}
+
+/// The gateways the principal may see, oldest first.
+fn visible_gateways(svc: &Service, s: &Signed) -> openvgw_core::Result<Vec<VpnGateway>> {
+    let mut all: Vec<VpnGateway> = svc.all_gateways()?.into_iter().filter(|g| s.may_see(&g.scope)).collect();
+    all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(all)
+}
+
+async fn gateways(State(c): Shared, headers: HeaderMap, Query(q): Query<Fragment>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let svc = c.svc.clone();
+    let (s, listed) = match blocking(move || {
+        let listed = visible_gateways(&svc, &s);
+        (s, listed)
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match listed {
+        Ok(list) if q.fragment.is_some() => html(StatusCode::OK, pages::gateway_rows(&list, s.is_operator())),
+        Ok(list) => html(StatusCode::OK, pages::gateways(&s.chrome(), &list)),
+        Err(e) => internal(e),
+    }
+}
+
+async fn gateway(State(c): Shared, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<Fragment>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let svc = c.svc.clone();
+    let gid = id.clone();
+    let read = blocking(move || -> openvgw_core::Result<_> {
+        let Some(tree) = svc.gateway_tree(&gid)? else { return Ok(None) };
+        let mut certs: Vec<SslVpnClientCert> = Vec::new();
+        for server in &tree.ssl_servers {
+            let f = ClientCertFilter { server_id: Some(server.server.id.clone()), ..Default::default() };
+            certs.extend(svc.list_client_certs(&tree.gateway.scope, &f, &PageRequest::numbered(1, 200))?.items);
+        }
+        Ok(Some((tree, certs)))
+    })
+    .await;
+    let (tree, certs) = match read {
+        Ok(Ok(Some(found))) if s.may_see(&found.0.gateway.scope) => found,
+        Ok(Ok(_)) => return s.not_found("gateway"),
+        Ok(Err(e)) => return internal(e),
+        Err(r) => return r,
+    };
+    let scope = tree.gateway.scope.clone();
+    let now = now_ms();
+    // What only the data plane knows; a gateway whose daemons are not (yet) there shows none of it.
+    let mut live = Vec::new();
+    for (conn, _) in &tree.connections {
+        let tunnels = c.svc.tunnel_traffic(&scope, &conn.id).await.unwrap_or_default();
+        let log = c.svc.connection_logs(&scope, &conn.id, now / 1000 - 3600, now / 1000).await.unwrap_or_default();
+        live.push(pages::ConnectionLive {
+            connection_id: conn.id.clone(),
+            tunnels: tunnels.into_iter().map(|(tunnel_id, sas)| pages::TunnelLive { tunnel_id, sas }).collect(),
+            log: log.iter().skip(log.len().saturating_sub(LOG_LINES)).cloned().collect(),
+        });
+    }
+    let sessions = if tree.ssl_servers.is_empty() {
+        Vec::new()
+    } else {
+        c.svc.client_sessions(&scope, &tree.gateway.id).await.unwrap_or_default()
+    };
+    let tracks = c.history.of_gateway(&tree.gateway.id);
+    let from = (now - history::WINDOW_MS).max(c.history.started_ms().unwrap_or(now));
+    let page = pages::GatewayPage {
+        tree: &tree,
+        live: &live,
+        sessions: &sessions,
+        certs: &certs,
+        chart: svg::state_chart(&tracks, from.min(now - 1000), now),
+        now_ms: now,
+    };
+    if q.fragment.is_some() {
+        html(StatusCode::OK, pages::gateway_live(&page))
+    } else {
+        html(StatusCode::OK, pages::gateway(&s.chrome(), &page))
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf: String,
+    confirm: Option<String>,
+}
+
+async fn delete_gateway(
+    State(c): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<DeleteForm>,
+) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = s.check_form(&headers, &f.csrf) {
+        return r;
+    }
+    if f.confirm.as_deref() != Some("yes") {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::message("Not deleted", Some(&s.chrome()), "Confirm the deletion by ticking the box."),
+        );
+    }
+    let svc = c.svc.clone();
+    let gid = id.clone();
+    let scope = match blocking(move || svc.scope_of::<VpnGateway>(&gid)).await {
+        Ok(Ok(Some(scope))) if s.may_see(&scope) => scope,
+        Ok(Ok(_)) => return s.not_found("gateway"),
+        Ok(Err(e)) => return internal(e),
+        Err(r) => return r,
+    };
+    let ctx = Ctx {
+        scope,
+        operation: "console:DeleteGateway".into(),
+        client_token: None,
+        params_hash: String::new(),
+        dry_run: false,
+        ids: IdStyle::of(&id),
+        queue_changes: false,
+    };
+    let svc = c.svc.clone();
+    match blocking(move || svc.delete_gateway(&ctx, &id)).await {
+        Ok(Ok(())) => see_other("/console/gateways"),
+        // The same refusal the APIs give (a gateway still being set up, connections in the way…), in words.
+        Ok(Err(e)) => {
+            html(StatusCode::CONFLICT, pages::message("Not deleted", Some(&s.chrome()), &format!("Refused: {e}.")))
+        }
+        Err(r) => r,
+    }
+}
+
+/// Whether `p` may see what lives in `scope` (for work that runs off the request's thread).
+fn may_see(p: &ConsolePrincipal, scope: &Scope) -> bool {
+    match p {
+        ConsolePrincipal::Tenant { tenant_id, .. } => *tenant_id == scope.tenant_id,
+        ConsolePrincipal::Operator { .. } => true,
+    }
+}
+
+fn attachment(name: &str, content_type: &'static str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
+async fn connection_config(
+    State(c): Shared,
+    headers: HeaderMap,
+    Path((id, format)): Path<(String, String)>,
+) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let format = match format.as_str() {
+        "strongswan" => PeerFormat::Strongswan,
+        "libreswan" => PeerFormat::Libreswan,
+        _ => return s.not_found("configuration format"),
+    };
+    let svc = c.svc.clone();
+    let principal = s.session.principal.clone();
+    let rendered = blocking(move || -> openvgw_core::Result<Option<Vec<(String, String)>>> {
+        let Some(scope) = svc.scope_of::<VpnConnection>(&id)?.filter(|sc| may_see(&principal, sc)) else {
+            return Ok(None);
+        };
+        let pc = svc.peer_config(&scope, &id)?;
+        let files = pc.render(format, false).map_err(|e| openvgw_core::Error::internal(e.to_string()))?;
+        Ok(Some(files.into_iter().map(|f| (f.name.to_string(), f.text)).collect()))
+    })
+    .await;
+    match rendered {
+        Ok(Ok(Some(files))) => {
+            // One download: swanctl.conf, or ipsec.conf followed by ipsec.secrets, each file marked.
+            let name = if format == PeerFormat::Strongswan { "swanctl.conf" } else { "ipsec.conf+secrets.txt" };
+            let body = if files.len() == 1 {
+                files.into_iter().map(|(_, text)| text).collect()
+            } else {
+                files.iter().map(|(n, text)| format!("# ---- {n} ----\n{text}")).collect::<Vec<_>>().join("\n")
+            };
+            attachment(name, "text/plain; charset=utf-8", body)
+        }
+        Ok(Ok(None)) => s.not_found("connection"),
+        Ok(Err(e)) => internal(e),
+        Err(r) => r,
+    }
+}
+
+async fn client_profile(State(c): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let svc = c.svc.clone();
+    let principal = s.session.principal.clone();
+    let found = blocking(move || -> openvgw_core::Result<Option<(String, String)>> {
+        let Some(scope) = svc.scope_of::<SslVpnClientCert>(&id)?.filter(|sc| may_see(&principal, sc)) else {
+            return Ok(None);
+        };
+        let b = svc.client_bundle(&scope, &id)?;
+        Ok(Some((b.cert.id, b.client_config)))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((cert, profile)))) => attachment(&format!("{cert}.ovpn"), "application/x-openvpn-profile", profile),
+        Ok(Ok(None)) => s.not_found("client certificate"),
+        Ok(Err(e)) => internal(e),
+        Err(r) => r,
+    }
+}
+
+async fn dataplane(State(c): Shared, headers: HeaderMap) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !s.is_operator() {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::message("Operators only", Some(&s.chrome()), "The data plane's view is for operators."),
+        );
+    }
+    let svc = c.svc.clone();
+    let (s, read) = match blocking(move || {
+        let gws = visible_gateways(&svc, &s);
+        let states = svc.tunnel_states();
+        (s, gws.and_then(|g| states.map(|t| (g, t))))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (gateways, states) = match read {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
+    let mut rows = Vec::with_capacity(gateways.len());
+    for gw in gateways {
+        let ready = c.svc.observe_gateway(&gw.id).await.map(|o| o.ready).map_err(|e| e.to_string());
+        let mine: Vec<&TunnelState> = states.iter().filter(|(g, ..)| *g == gw.id).map(|(.., st)| st).collect();
+        rows.push(pages::DataplaneRow {
+            tunnels_up: mine.iter().filter(|st| ***st == TunnelState::IpsecSaEstablished).count(),
+            tunnels: mine.len(),
+            ready,
+            gateway: gw,
+        });
+    }
+    html(StatusCode::OK, pages::dataplane(&s.chrome(), &rows))
+}
