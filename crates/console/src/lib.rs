@@ -132,6 +132,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|_| failure())
 }
 
+/// Store work off the async threads, its error already rendered.
+async fn work<T: Send + 'static>(f: impl FnOnce() -> openvgw_core::Result<T> + Send + 'static) -> Result<T, Halt> {
+    blocking(f).await?.map_err(internal)
+}
+
 fn failure() -> Response {
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,10 +191,9 @@ async fn signed(c: &Arc<Console>, headers: &HeaderMap) -> Result<Signed, Halt> {
     let Some(value) = cookie(headers, COOKIE) else { return Err(see_other("/console/sign-in")) };
     let svc = c.svc.clone();
     let v = value.clone();
-    match blocking(move || svc.console_session(&v)).await? {
-        Ok(Some(session)) => Ok(Signed { session, cookie: value }),
-        Ok(None) => Err(see_other("/console/sign-in")),
-        Err(e) => Err(internal(e)),
+    match work(move || svc.console_session(&v)).await? {
+        Some(session) => Ok(Signed { session, cookie: value }),
+        None => Err(see_other("/console/sign-in")),
     }
 }
 
@@ -230,14 +234,14 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
         return sign_in_form(true);
     }
     let svc = c.svc.clone();
-    let outcome = blocking(move || match f.kind.as_str() {
+    let outcome = work(move || match f.kind.as_str() {
         "key" => svc.console_sign_in_with_key(&f.id, &f.secret),
         "operator" => svc.console_sign_in_operator(&f.id, &f.secret),
         _ => Ok(None),
     })
     .await;
     match outcome {
-        Ok(Ok(Some(NewSession { cookie, .. }))) => {
+        Ok(Some(NewSession { cookie, .. })) => {
             let mut r = see_other("/console/gateways");
             let set = format!(
                 "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -249,8 +253,7 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
             }
             r
         }
-        Ok(Ok(None)) => sign_in_form(true),
-        Ok(Err(e)) => internal(e),
+        Ok(None) => sign_in_form(true),
         Err(r) => r,
     }
 }
@@ -270,8 +273,8 @@ async fn sign_out(State(c): Shared, headers: HeaderMap, Form(f): Form<TokenForm>
     }
     let svc = c.svc.clone();
     let value = s.cookie.clone();
-    match blocking(move || svc.console_sign_out(&value)).await {
-        Ok(Ok(())) => {
+    match work(move || svc.console_sign_out(&value)).await {
+        Ok(()) => {
             let mut r = see_other("/console/sign-in");
             let clear = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
             if let Ok(v) = HeaderValue::from_str(&clear) {
@@ -279,7 +282,6 @@ async fn sign_out(State(c): Shared, headers: HeaderMap, Form(f): Form<TokenForm>
             }
             r
         }
-        Ok(Err(e)) => internal(e),
         Err(r) => r,
     }
 }
@@ -290,8 +292,8 @@ struct Fragment {
 }
 
 /// The gateways the principal may see, oldest first.
-fn visible_gateways(svc: &Service, s: &Signed) -> openvgw_core::Result<Vec<VpnGateway>> {
-    let mut all: Vec<VpnGateway> = svc.all_gateways()?.into_iter().filter(|g| s.may_see(&g.scope)).collect();
+fn visible_gateways(svc: &Service, p: &ConsolePrincipal) -> openvgw_core::Result<Vec<VpnGateway>> {
+    let mut all: Vec<VpnGateway> = svc.all_gateways()?.into_iter().filter(|g| may_see(p, &g.scope)).collect();
     all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(all)
 }
@@ -301,20 +303,11 @@ async fn gateways(State(c): Shared, headers: HeaderMap, Query(q): Query<Fragment
         Ok(s) => s,
         Err(r) => return r,
     };
-    let svc = c.svc.clone();
-    let (s, listed) = match blocking(move || {
-        let listed = visible_gateways(&svc, &s);
-        (s, listed)
-    })
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match listed {
+    let (svc, principal) = (c.svc.clone(), s.session.principal.clone());
+    match work(move || visible_gateways(&svc, &principal)).await {
         Ok(list) if q.fragment.is_some() => html(StatusCode::OK, pages::gateway_rows(&list, s.is_operator())),
         Ok(list) => html(StatusCode::OK, pages::gateways(&s.chrome(), &list)),
-        Err(e) => internal(e),
+        Err(r) => r,
     }
 }
 
@@ -325,7 +318,7 @@ async fn gateway(State(c): Shared, headers: HeaderMap, Path(id): Path<String>, Q
     };
     let svc = c.svc.clone();
     let gid = id.clone();
-    let read = blocking(move || -> openvgw_core::Result<_> {
+    let read = work(move || {
         let Some(tree) = svc.gateway_tree(&gid)? else { return Ok(None) };
         let mut certs: Vec<SslVpnClientCert> = Vec::new();
         for server in &tree.ssl_servers {
@@ -336,9 +329,8 @@ async fn gateway(State(c): Shared, headers: HeaderMap, Path(id): Path<String>, Q
     })
     .await;
     let (tree, certs) = match read {
-        Ok(Ok(Some(found))) if s.may_see(&found.0.gateway.scope) => found,
-        Ok(Ok(_)) => return s.not_found("gateway"),
-        Ok(Err(e)) => return internal(e),
+        Ok(Some(found)) if s.may_see(&found.0.gateway.scope) => found,
+        Ok(_) => return s.not_found("gateway"),
         Err(r) => return r,
     };
     let scope = tree.gateway.scope.clone();
@@ -403,10 +395,9 @@ async fn delete_gateway(
     }
     let svc = c.svc.clone();
     let gid = id.clone();
-    let scope = match blocking(move || svc.scope_of::<VpnGateway>(&gid)).await {
-        Ok(Ok(Some(scope))) if s.may_see(&scope) => scope,
-        Ok(Ok(_)) => return s.not_found("gateway"),
-        Ok(Err(e)) => return internal(e),
+    let scope = match work(move || svc.scope_of::<VpnGateway>(&gid)).await {
+        Ok(Some(scope)) if s.may_see(&scope) => scope,
+        Ok(_) => return s.not_found("gateway"),
         Err(r) => return r,
     };
     let ctx = Ctx {
@@ -459,7 +450,7 @@ async fn connection_config(
     };
     let svc = c.svc.clone();
     let principal = s.session.principal.clone();
-    let rendered = blocking(move || -> openvgw_core::Result<Option<Vec<(String, String)>>> {
+    let rendered = work(move || -> openvgw_core::Result<Option<Vec<(String, String)>>> {
         let Some(scope) = svc.scope_of::<VpnConnection>(&id)?.filter(|sc| may_see(&principal, sc)) else {
             return Ok(None);
         };
@@ -469,7 +460,7 @@ async fn connection_config(
     })
     .await;
     match rendered {
-        Ok(Ok(Some(files))) => {
+        Ok(Some(files)) => {
             // One download: swanctl.conf, or ipsec.conf followed by ipsec.secrets, each file marked.
             let name = if format == PeerFormat::Strongswan { "swanctl.conf" } else { "ipsec.conf+secrets.txt" };
             let body = if files.len() == 1 {
@@ -479,8 +470,7 @@ async fn connection_config(
             };
             attachment(name, "text/plain; charset=utf-8", body)
         }
-        Ok(Ok(None)) => s.not_found("connection"),
-        Ok(Err(e)) => internal(e),
+        Ok(None) => s.not_found("connection"),
         Err(r) => r,
     }
 }
@@ -492,7 +482,7 @@ async fn client_profile(State(c): Shared, headers: HeaderMap, Path(id): Path<Str
     };
     let svc = c.svc.clone();
     let principal = s.session.principal.clone();
-    let found = blocking(move || -> openvgw_core::Result<Option<(String, String)>> {
+    let found = work(move || -> openvgw_core::Result<Option<(String, String)>> {
         let Some(scope) = svc.scope_of::<SslVpnClientCert>(&id)?.filter(|sc| may_see(&principal, sc)) else {
             return Ok(None);
         };
@@ -501,9 +491,8 @@ async fn client_profile(State(c): Shared, headers: HeaderMap, Path(id): Path<Str
     })
     .await;
     match found {
-        Ok(Ok(Some((cert, profile)))) => attachment(&format!("{cert}.ovpn"), "application/x-openvpn-profile", profile),
-        Ok(Ok(None)) => s.not_found("client certificate"),
-        Ok(Err(e)) => internal(e),
+        Ok(Some((cert, profile))) => attachment(&format!("{cert}.ovpn"), "application/x-openvpn-profile", profile),
+        Ok(None) => s.not_found("client certificate"),
         Err(r) => r,
     }
 }
@@ -519,31 +508,23 @@ async fn dataplane(State(c): Shared, headers: HeaderMap) -> Response {
             pages::message("Operators only", Some(&s.chrome()), "The data plane's view is for operators."),
         );
     }
-    let svc = c.svc.clone();
-    let (s, read) = match blocking(move || {
-        let gws = visible_gateways(&svc, &s);
-        let states = svc.tunnel_states();
-        (s, gws.and_then(|g| states.map(|t| (g, t))))
-    })
-    .await
-    {
+    let (svc, principal) = (c.svc.clone(), s.session.principal.clone());
+    let (gateways, states) = match work(move || Ok((visible_gateways(&svc, &principal)?, svc.tunnel_states()?))).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let (gateways, states) = match read {
-        Ok(v) => v,
-        Err(e) => return internal(e),
-    };
+    // Tunnels per gateway: (up, all).
+    let mut counts: std::collections::HashMap<&str, (usize, usize)> = std::collections::HashMap::new();
+    for (gateway, _, _, state) in &states {
+        let n = counts.entry(gateway.as_str()).or_default();
+        n.0 += usize::from(*state == TunnelState::IpsecSaEstablished);
+        n.1 += 1;
+    }
     let mut rows = Vec::with_capacity(gateways.len());
     for gw in gateways {
         let ready = c.svc.observe_gateway(&gw.id).await.map(|o| o.ready).map_err(|e| e.to_string());
-        let mine: Vec<&TunnelState> = states.iter().filter(|(g, ..)| *g == gw.id).map(|(.., st)| st).collect();
-        rows.push(pages::DataplaneRow {
-            tunnels_up: mine.iter().filter(|st| ***st == TunnelState::IpsecSaEstablished).count(),
-            tunnels: mine.len(),
-            ready,
-            gateway: gw,
-        });
+        let (tunnels_up, tunnels) = counts.get(gw.id.as_str()).copied().unwrap_or_default();
+        rows.push(pages::DataplaneRow { tunnels_up, tunnels, ready, gateway: gw });
     }
     html(StatusCode::OK, pages::dataplane(&s.chrome(), &rows))
 }

@@ -336,7 +336,7 @@ fn view(tx: &Tx, connection: VpnConnection) -> Result<ConnectionView> {
 /// The gateway's BGP flag follows its connections: on while any of them runs BGP.
 fn sync_gateway_bgp(tx: &Tx, gw: &mut VpnGateway) -> Result<()> {
     let conns: Vec<VpnConnection> = tx.children_unscoped(&gw.id)?;
-    gw.enable_bgp = conns.iter().any(|c| c.tunnels().iter().any(|(_, t)| t.bgp.enable));
+    gw.enable_bgp = conns.iter().any(VpnConnection::runs_bgp);
     Ok(())
 }
 
@@ -538,12 +538,12 @@ impl Service {
             Quota::RegionConnections,
         )?;
         // One tunnel per (gateway address, customer gateway).
-        let taken = |cgw_id: &str, index: u8| {
-            siblings
-                .iter()
-                .flat_map(|c| c.tunnels())
-                .any(|(_, t)| t.customer_gateway_id == cgw_id && t.public_ip_index == index)
-        };
+        let used: Vec<(String, u8)> = siblings
+            .iter()
+            .flat_map(|c| c.tunnels())
+            .map(|(_, t)| (t.customer_gateway_id, t.public_ip_index))
+            .collect();
+        let taken = |cgw_id: &str, index: u8| used.iter().any(|(c, i)| c == cgw_id && *i == index);
         if taken(&cgw.id, index) {
             return Err(Error::AlreadyExists { kind: Kind::VpnConnection, what: format!("{} to {}", gw.id, cgw.id) });
         }
@@ -745,7 +745,7 @@ impl Service {
             if conn.second_tunnel.as_ref().is_some_and(|s| Some(s.role) == conn.ha_role) {
                 return Err(Error::invalid(Field::HaMode, Rule::Conflicts("the other tunnel's role")));
             }
-            if conn.tunnels().iter().any(|(_, t)| t.bgp.enable) {
+            if conn.runs_bgp() {
                 conn.mode = ConnectionMode::Bgp;
             } else if before.mode == ConnectionMode::Bgp {
                 conn.mode = ConnectionMode::Policy;

@@ -99,12 +99,16 @@ impl Service {
     /// Every tunnel of every tenant with its stored state: (gateway, tunnel's own id, connection, state).
     pub fn tunnel_states(&self) -> Result<Vec<(String, String, String, TunnelState)>> {
         let connections: Vec<VpnConnection> = self.store.read(|tx| tx.all(&Default::default()))?;
-        Ok(connections
-            .iter()
-            .flat_map(|c| {
-                c.tunnels().into_iter().map(move |(_, t)| (c.gateway_id.clone(), t.id, c.id.clone(), t.state))
-            })
-            .collect())
+        // Read field by field: `tunnels()` would copy every tunnel's keys and settings on each sample.
+        let mut out = Vec::with_capacity(connections.len());
+        for c in connections {
+            let first = c.tunnel_id.clone().unwrap_or_else(|| c.id.clone());
+            out.push((c.gateway_id.clone(), first, c.id.clone(), c.state));
+            if let Some(t) = &c.second_tunnel {
+                out.push((c.gateway_id.clone(), t.id.clone(), c.id.clone(), t.state));
+            }
+        }
+        Ok(out)
     }
 
     /// What the data plane sees of a gateway now (the operator's view of its health).

@@ -133,6 +133,15 @@ enum AdminCommand {
     },
 }
 
+/// A command about one thing named by `--name`.
+#[derive(clap::Args)]
+struct Named {
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// A list command's arguments.
 #[derive(clap::Args)]
 struct Listing {
@@ -145,23 +154,13 @@ struct Listing {
 
 #[derive(Subcommand)]
 enum OperatorCommand {
-    /// Create an operator; its password is generated and printed once (the store keeps only its hash).
-    Create {
-        /// 1-64 letters, digits, '.', '_' or '-'.
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    /// Create an operator (a name of 1-64 letters, digits, '.', '_' or '-'); its password is generated and printed
+    /// once (the store keeps only its hash).
+    Create(Named),
     /// List the operators.
     List(Listing),
     /// Delete an operator; its console sessions end at once.
-    Delete {
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    Delete(Named),
 }
 
 #[derive(Subcommand)]
@@ -207,12 +206,7 @@ struct TenantView {
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant with one access key; prints it as JSON.
-    Create {
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        common: Common,
-    },
+    Create(Named),
     /// List tenants: state, access keys and the resources each holds (never secrets). A table; --json for scripts.
     List(Listing),
     /// Show one tenant (by id or name): its projects, access keys (ids only) and resources.
@@ -347,7 +341,7 @@ fn main() -> anyhow::Result<()> {
             let store = open_store(&config)?;
             peer_config(&store, &connection, &format, output_dir.as_deref(), udp_encap)
         }
-        Command::Tenant { command: TenantCommand::Create { name, common } } => {
+        Command::Tenant { command: TenantCommand::Create(Named { name, common }) } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
             let created = openvgw_control::tenants::create_tenant(&store, &config, &name)?;
@@ -402,7 +396,9 @@ fn main() -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Gateway { id, json, common } } => {
             operator::gateway_view(&load_config(&common)?, &id, json)
         }
-        Command::Admin { command: AdminCommand::Operator { command: OperatorCommand::Create { name, common } } } => {
+        Command::Admin {
+            command: AdminCommand::Operator { command: OperatorCommand::Create(Named { name, common }) },
+        } => {
             let store = open_store(&load_config(&common)?)?;
             let password = openvgw_control::console::create_operator(&store, &name)?;
             println!("operator: {name}\npassword: {}", password.expose());
@@ -424,7 +420,9 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Operator { command: OperatorCommand::Delete { name, common } } } => {
+        Command::Admin {
+            command: AdminCommand::Operator { command: OperatorCommand::Delete(Named { name, common }) },
+        } => {
             let store = open_store(&load_config(&common)?)?;
             if !store.write(|tx| tx.delete_operator(&name))? {
                 anyhow::bail!("no operator {name}");

@@ -800,7 +800,7 @@ fn view(t: &ConnectionView, list_item: bool, typing: Typing) -> View {
             // The session as the data plane last saw it.
             status: c.bgp.enable.then_some(bgp_status(c.bgp_session.as_ref())),
         },
-        enable_tunnels_bgp: c.second_tunnel.is_some() && c.tunnels().iter().any(|(_, t)| t.bgp.enable),
+        enable_tunnels_bgp: c.second_tunnel.is_some() && c.runs_bgp(),
         tunnel_options_specification: tunnels_view(t, typing),
         tags: (!list_item).then(|| TagSet::of(&t.tags)),
         tag: list_item.then_some(tags),

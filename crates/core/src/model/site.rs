@@ -285,6 +285,11 @@ impl VpnConnection {
         self.bgp_session = t.bgp_session;
     }
 
+    /// Whether any of its tunnels runs BGP.
+    pub fn runs_bgp(&self) -> bool {
+        self.bgp.enable || self.second_tunnel.as_ref().is_some_and(|t| t.bgp.enable)
+    }
+
     /// The best state of any of its tunnels: a dual-tunnel connection carries traffic while either does.
     pub fn best_state(&self) -> TunnelState {
         self.second_tunnel.as_ref().map_or(self.state, |t| self.state.max(t.state))
