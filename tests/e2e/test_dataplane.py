@@ -357,7 +357,8 @@ def test_console_shows_a_tunnel_come_up_against_a_real_peer(api, server, site, g
             d.get(f"{base}/console/gateways/{gw}")
             state = lambda: [r.get_attribute("data-tunnel-state")
                              for r in d.find_elements(By.CSS_SELECTOR, f"tr[data-connection='{vco}']")]
-            assert state() == ["down"], state()
+            # Read within b.until: the rows are in a live region that is swapped while read.
+            assert b.until(state, 10) == ["down"]
             b.shot(d, "e2e-01-tunnel-down")
             peer_up(site, api, vco, "console")
             assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()

@@ -60,9 +60,16 @@ def shot(driver, name: str) -> None:
 
 
 def until(what, timeout: float = 30.0, every: float = 0.2):
+    """`what()` once it is truthy. The live regions are replaced while they are read: an element found just before
+    its region was swapped is stale, which means "look again", not a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        got = what()
+        try:
+            got = what()
+        except StaleElementReferenceException:
+            got = None
         if got:
             return got
         if time.monotonic() > deadline:

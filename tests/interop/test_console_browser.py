@@ -1,12 +1,15 @@
 """The web console in a real browser: Debian's chromium and chromium-driver, headless, driven by Selenium (the
-driver is given, never downloaded). A tenant signs in with its access key pair, watches a gateway created through
-the SDK go from creating to active without reloading, opens it, downloads a connection's strongSwan configuration
-and signs out; an operator created with `openvgw admin operator create` sees every tenant and the data plane. The
+driver is given, never downloaded). A tenant signs in with its access key pair, creates a gateway in the console's
+form and watches it go from creating to active without reloading, adds a connection with a new customer gateway (a
+refused one first: the API's code is shown and nothing is left behind), downloads the connection's strongSwan
+configuration and the vendor's JSON, and signs out; an operator created with `openvgw admin operator create` sees every tenant and the data plane. The
 page also fits a phone's width.
 
 A screenshot of each page is written to target/console-screenshots/ (OVGW_SCREENSHOTS overrides it) for a reviewer.
 Tunnels coming up against a real peer are shown by tests/e2e/test_console.py (netns data plane, root)."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -16,6 +19,7 @@ from vgwlib import unique_name, unique_vpc
 
 b.require()
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 # Gateways take 4 s to come up here, so that a person (and this test) can watch them being created.
 CONSOLE_CONFIG = conftest.MAIN_CONFIG.replace("provision_delay_ms = 300", "provision_delay_ms = 4000").replace(
@@ -35,9 +39,24 @@ def browser(tmp_path):
         yield driver
 
 
+def attr(driver, css: str, name: str) -> str:
+    """An attribute of the first element `css` finds ("" when there is none). Inside a live region it may go stale
+    while read: call it within `b.until`, which looks again."""
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return (found[0].get_attribute(name) or "") if found else ""
+
+
+def click(driver, css: str) -> bool:
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    return True
+
+
 def status_of(driver, gateway: str) -> str:
-    rows = driver.find_elements(By.CSS_SELECTOR, f"tr[data-gateway='{gateway}'] [data-status]")
-    return rows[0].get_attribute("data-status") if rows else ""
+    return attr(driver, f"tr[data-gateway='{gateway}'] [data-status]", "data-status")
+
+
+def status_of_page(driver) -> str:
+    return attr(driver, "dl.summary [data-status]", "data-status")
 
 
 def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_path):
@@ -56,41 +75,77 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     b.sign_in(d, base, "key", mine["access_key_id"], mine["access_key_secret"])
 
     foreign = other.call("CreateVpnGateway", {"VpcId": unique_vpc(), "Bandwidth": 5})["VpnGatewayId"]
-    name = unique_name("console-gw")
-    gw = api.call("CreateVpnGateway", {"VpcId": unique_vpc(), "Bandwidth": 5, "Name": name})["VpnGatewayId"]
-    # The list refreshes by itself: the gateway appears while it is being created, then turns active.
-    seen = b.until(lambda: status_of(d, gw), 10)
+    # A gateway created in the console's form: a call of the Alibaba API on the tenant's behalf. A refusal is
+    # the API's own code, with what was typed kept.
+    name, vpc = unique_name("console-gw"), unique_vpc()
+    d.find_element(By.LINK_TEXT, "New Alibaba gateway").click()
+    b.until(lambda: d.find_elements(By.ID, "f-vpc"))
+    d.find_element(By.ID, "f-name").send_keys(name)
+    d.find_element(By.ID, "f-vpc").send_keys(vpc)
+    Select(d.find_element(By.ID, "f-bandwidth")).select_by_value("5")
+    d.find_element(By.ID, "f-ssl").click()
+    b.shot(d, "02-new-gateway-form")
+    d.find_element(By.XPATH, "//button[text()='Create gateway']").click()
+    gw = b.until(lambda: d.current_url.rsplit("/console/gateways/", 1)[-1] if "/console/gateways/vpn-" in d.current_url
+                 else None, 15)
+    described = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})
+    assert (described["Name"], described["VpcId"], described["SslVpn"]) == (name, vpc, "enable"), described
+    # The page refreshes by itself: the gateway shows while it is being created, then turns active.
+    seen = b.until(lambda: status_of_page(d), 10)
     assert seen in ("init", "creating"), seen
-    b.shot(d, "02-gateways-creating")
-    b.until(lambda: status_of(d, gw) == "active", 30)
-    b.shot(d, "03-gateways-active")
+    b.shot(d, "03-gateway-creating")
+    b.until(lambda: status_of_page(d) == "active", 30)
+    d.find_element(By.LINK_TEXT, "← Gateways").click()
+    b.until(lambda: status_of(d, gw) == "active", 10)
+    b.shot(d, "04-gateways-active")
     assert foreign not in d.page_source, "another tenant's gateway is not shown"
 
-    cgw = api.call("CreateCustomerGateway", {"IpAddress": "198.51.100.99", "Name": unique_name("cgw")})
-    vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw["CustomerGatewayId"],
-                                           "LocalSubnet": "10.1.0.0/16", "RemoteSubnet": "192.168.90.0/24",
-                                           "Name": "to-the-branch"})["VpnConnectionId"]
-    d.find_element(By.LINK_TEXT, name).click()
+    # A connection with a new customer gateway, from the gateway's page; a refused one first.
+    b.until(lambda: d.find_element(By.LINK_TEXT, name).click() or True)  # a row of the live list
     b.until(lambda: name in d.find_element(By.TAG_NAME, "h1").text)
-    b.until(lambda: d.find_elements(By.CSS_SELECTOR, f"tr[data-connection='{vco}']"), 15)
-    assert d.find_elements(By.CSS_SELECTOR, "svg.topology title"), "the topology picture"
-    assert "198.51.100.99" in d.find_element(By.CSS_SELECTOR, "svg.topology").get_attribute("innerHTML")
-    b.shot(d, "04-gateway")
-    d.find_element(By.CSS_SELECTOR, f"a[href='/console/connections/{vco}/config/strongswan']").click()
+    d.find_element(By.LINK_TEXT, "New connection").click()
+    b.until(lambda: d.find_elements(By.ID, "f-peer_ip"))
+    d.find_element(By.ID, "f-name").send_keys("to-the-branch")
+    d.find_element(By.ID, "f-peer_ip").send_keys("198.51.100.99")
+    local = d.find_element(By.ID, "f-local")
+    local.clear()
+    local.send_keys("10.1.0.0/16")
+    d.find_element(By.ID, "f-remote").send_keys("192.168.90.0/33")
+    d.find_element(By.XPATH, "//button[text()='Create connection']").click()
+    alert = b.until(lambda: d.find_elements(By.ID, "refusal"), 10)[0].text
+    assert "IllegalParam.RemoteSubnet" in alert, alert
+    b.shot(d, "05-connection-refused")
+    assert api.call("DescribeCustomerGateways", {})["TotalCount"] == 0, "a refused form leaves nothing behind"
+    remote = d.find_element(By.ID, "f-remote")
+    remote.clear()
+    remote.send_keys("192.168.90.0/24")
+    d.find_element(By.XPATH, "//button[text()='Create connection']").click()
+    b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
+    # The connections and the picture are in the page's live region, swapped every few seconds.
+    vco = b.until(lambda: attr(d, "tr[data-connection]", "data-connection"), 15)
+    topology = b.until(lambda: attr(d, "svg.topology", "innerHTML"), 10)
+    assert "<title>" in topology and "198.51.100.99" in topology, topology
+    b.shot(d, "06-gateway")
+    b.until(lambda: click(d, f"a[href='/console/connections/{vco}/config/strongswan']"))
     conf = b.until(lambda: (tmp_path / "swanctl.conf").exists() and (tmp_path / "swanctl.conf").read_text(), 15)
     assert "connections {" in conf and "198.51.100.99" in conf, conf
+    b.until(lambda: click(d, f"a[href='/console/connections/{vco}/config/vendor']"))
+    vendor = tmp_path / f"{vco}.json"
+    text = b.until(lambda: vendor.exists() and vendor.read_text(), 15)
+    config = json.loads(text)["VpnConnectionConfig"]
+    assert (config["Remote"], config["RemoteSubnet"]) == ("198.51.100.99", "192.168.90.0/24"), config
 
     # A phone's width: nothing spills sideways out of the page (wide tables scroll inside themselves).
     d.set_window_size(390, 844)
     d.refresh()
     fits = d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    b.shot(d, "05-gateway-phone")
+    b.shot(d, "07-gateway-phone")
     assert fits, "the page is wider than a phone's screen"
     d.set_window_size(1280, 1000)
 
     d.find_element(By.XPATH, "//button[text()='Sign out']").click()
     b.until(lambda: d.current_url.endswith("/console/sign-in"))
-    b.shot(d, "06-signed-out")
+    b.shot(d, "08-signed-out")
     d.get(f"{base}/console/gateways/{gw}")
     assert d.current_url.endswith("/console/sign-in"), "the session is over"
 
@@ -99,9 +154,9 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     fields = dict(line.split(": ", 1) for line in created.stdout.splitlines() if ": " in line)
     b.sign_in(d, base, "operator", fields["operator"], fields["password"])
     b.until(lambda: status_of(d, gw) and status_of(d, foreign), 10)
-    b.shot(d, "07-operator-gateways")
+    b.shot(d, "09-operator-gateways")
     d.find_element(By.LINK_TEXT, "Data plane").click()
     b.until(lambda: d.current_url.endswith("/console/dataplane"))
     assert gw in d.page_source and foreign in d.page_source
-    b.shot(d, "08-operator-dataplane")
+    b.shot(d, "10-operator-dataplane")
     print(f"screenshots: {b.SHOTS}")

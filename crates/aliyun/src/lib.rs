@@ -86,6 +86,19 @@ impl SignedRequest for Signed {
     }
 }
 
+/// The request's parameters (query and form body), the action they name and the format wanted; with the raw pairs
+/// a signature covers.
+fn read(req: &ApiRequest) -> Result<(Decoded, Vec<(String, String)>), WireError> {
+    let pairs = sig::decode_params(&req.parts()).map_err(|e| from_auth(&e))?;
+    let params = Params::parse(&pairs)?;
+    let xml = params.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("xml"));
+    let action = params.string("Action").or_else(|| req.header("x-acs-action").map(str::to_string)).unwrap_or_default();
+    if action.is_empty() {
+        return Err(WireError::missing("Action"));
+    }
+    Ok((Decoded { params: Arc::new(params), action, xml }, pairs))
+}
+
 impl Dialect for Aliyun {
     const NAME: &'static str = "aliyun";
     type Decoded = Decoded;
@@ -101,18 +114,13 @@ impl Dialect for Aliyun {
     }
 
     fn decode(&self, req: &ApiRequest) -> Result<(Decoded, Presented), WireError> {
-        let parts = req.parts();
-        let pairs = sig::decode_params(&parts).map_err(|e| from_auth(&e))?;
-        let params = Params::parse(&pairs)?;
-        let xml = params.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("xml"));
-        let action =
-            params.string("Action").or_else(|| req.header("x-acs-action").map(str::to_string)).unwrap_or_default();
-        if action.is_empty() {
-            return Err(WireError::missing("Action"));
-        }
-        let cred = sig::credential(&parts, &pairs).map_err(|e| from_auth(&e))?;
-        let decoded = Decoded { params: Arc::new(params), action, xml };
+        let (decoded, pairs) = read(req)?;
+        let cred = sig::credential(&req.parts(), &pairs).map_err(|e| from_auth(&e))?;
         Ok((decoded, Presented::Signature(Box::new(Signed { cred, pairs }))))
+    }
+
+    fn decode_trusted(&self, req: &ApiRequest) -> Result<Decoded, WireError> {
+        read(req).map(|(decoded, _)| decoded)
     }
 
     fn route(&self, req: &ApiRequest, d: &Decoded, principal: Option<&Principal>) -> Result<Endpoint, WireError> {

@@ -85,6 +85,9 @@ pub trait Dialect: Send + Sync + 'static {
     fn request_id(&self) -> String;
     /// Decodes the request and extracts its credential, without touching the store.
     fn decode(&self, req: &ApiRequest) -> Result<(Self::Decoded, Presented), Self::Error>;
+    /// Decodes a request made on behalf of a principal the server has already authenticated (the web console's
+    /// session): everything `decode` reads except the credential, which such a request does not carry.
+    fn decode_trusted(&self, req: &ApiRequest) -> Result<Self::Decoded, Self::Error>;
     /// The endpoint an authenticated (or, where the dialect allows it, anonymous) request addresses; builds and
     /// checks its scope.
     fn route(
@@ -126,6 +129,8 @@ struct Processed<D: Dialect> {
     operation: Option<&'static str>,
     tenant: Option<String>,
     result: Result<D::Reply, D::Error>,
+    /// Whether the endpoint ran (and so a replay record, if any, must be durable before the answer).
+    handled: bool,
 }
 
 impl<D: Dialect> ApiServer<D> {
@@ -136,39 +141,78 @@ impl<D: Dialect> ApiServer<D> {
     fn process(&self, req: &ApiRequest) -> Processed<D> {
         let (decoded, presented) = match self.dialect.decode(req) {
             Ok(d) => d,
-            Err(e) => return Processed { decoded: None, operation: None, tenant: None, result: Err(e) },
+            Err(e) => {
+                return Processed { decoded: None, operation: None, tenant: None, result: Err(e), handled: false }
+            }
         };
         let (principal, durable) = match self.auth.authenticate(req, presented) {
             Ok(p) => p,
             Err(auth::Failure::Auth(e)) => {
                 let result = Err(self.dialect.auth_error(e));
-                return Processed { decoded: Some(decoded), operation: None, tenant: None, result };
+                return Processed { decoded: Some(decoded), operation: None, tenant: None, result, handled: false };
             }
             Err(auth::Failure::Internal(e)) => {
                 tracing::error!(request_id = %req.request_id, error = %e, "authentication failed internally");
                 let result = Err(self.dialect.internal_error(&e));
-                return Processed { decoded: Some(decoded), operation: None, tenant: None, result };
+                return Processed { decoded: Some(decoded), operation: None, tenant: None, result, handled: false };
             }
         };
+        let mut processed = self.run(req, decoded, principal);
+        if processed.handled {
+            // The answer waits for the replay record (its commit overlapped the work).
+            if let Err(e) = durable.wait() {
+                tracing::error!(request_id = %req.request_id, error = %e, "recording the request's nonce failed");
+                processed.result = Err(self.dialect.internal_error(&e));
+            }
+        }
+        processed
+    }
+
+    /// Routes, throttles and handles a decoded request of `principal`.
+    fn run(&self, req: &ApiRequest, decoded: D::Decoded, principal: Option<Principal>) -> Processed<D> {
         let tenant = principal.as_ref().map(|p| p.tenant_id.clone());
         let endpoint = match self.dialect.route(req, &decoded, principal.as_ref()) {
             Ok(e) => e,
-            Err(e) => return Processed { decoded: Some(decoded), operation: None, tenant, result: Err(e) },
+            Err(e) => {
+                return Processed { decoded: Some(decoded), operation: None, tenant, result: Err(e), handled: false }
+            }
         };
         let operation = Some(D::operation(&endpoint));
         if let Some(t) = &tenant {
             if let Err(throttled) = self.auth.limiter().check(t, D::operation(&endpoint)) {
                 let result = Err(self.dialect.throttled(throttled));
-                return Processed { decoded: Some(decoded), operation, tenant, result };
+                return Processed { decoded: Some(decoded), operation, tenant, result, handled: false };
             }
         }
-        let mut result = self.dialect.handle(req, endpoint);
-        // The answer waits for the replay record (its commit overlapped the work).
-        if let Err(e) = durable.wait() {
-            tracing::error!(request_id = %req.request_id, error = %e, "recording the request's nonce failed");
-            result = Err(self.dialect.internal_error(&e));
+        let result = self.dialect.handle(req, endpoint);
+        Processed { decoded: Some(decoded), operation, tenant, result, handled: true }
+    }
+
+    /// Renders the outcome, logs the request's line and attaches its [`Outcome`].
+    fn answer(&self, req: &ApiRequest, processed: Processed<D>, started: Instant, via: &str) -> Response<Body> {
+        let (status, code) = match &processed.result {
+            Ok(_) => (None, None),
+            Err(e) => (Some(e.status()), Some(e.code().to_string())),
+        };
+        if let Err(e) = &processed.result {
+            if e.status() >= 500 {
+                tracing::error!(
+                    request_id = %req.request_id, code = e.code(), cause = e.cause().unwrap_or("-"),
+                    "internal error"
+                );
+            }
         }
-        Processed { decoded: Some(decoded), operation, tenant, result }
+        let operation = processed.operation;
+        let mut resp = self.dialect.respond(req, processed.decoded.as_ref(), operation, processed.result);
+        let status = status.unwrap_or(resp.status().as_u16());
+        let code = code.unwrap_or_else(|| status.to_string());
+        tracing::info!(
+            request_id = %req.request_id, dialect = D::NAME, operation = operation.unwrap_or("-"),
+            tenant = processed.tenant.as_deref().unwrap_or("-"), status, code = %code, via,
+            elapsed_us = started.elapsed().as_micros() as u64, "request"
+        );
+        resp.extensions_mut().insert(Outcome { dialect: D::NAME, operation: operation.unwrap_or("-"), code });
+        resp
     }
 
     /// Serves one request.
@@ -219,7 +263,16 @@ impl<D: Dialect> ApiServer<D> {
                         tracing::error!(error = %e, "request handler panicked");
                         let req = request_shell(&parts, request_id);
                         let err = self.dialect.internal_error(&openvgw_core::Error::internal("handler panicked"));
-                        (req, Processed { decoded: None, operation: None, tenant: None, result: Err(err) })
+                        (
+                            req,
+                            Processed {
+                                decoded: None,
+                                operation: None,
+                                tenant: None,
+                                result: Err(err),
+                                handled: false,
+                            },
+                        )
                     }
                 }
             }
@@ -228,32 +281,36 @@ impl<D: Dialect> ApiServer<D> {
                     BodyFailure::TooLarge => self.dialect.body_too_large(),
                     BodyFailure::Timeout => self.dialect.body_timeout(),
                 });
-                (api_req, Processed { decoded: None, operation: None, tenant: None, result })
+                (api_req, Processed { decoded: None, operation: None, tenant: None, result, handled: false })
             }
         };
-        let (status, code) = match &processed.result {
-            Ok(_) => (None, None),
-            Err(e) => (Some(e.status()), Some(e.code().to_string())),
+        self.answer(&api_req, processed, started, "api")
+    }
+}
+
+/// A dialect's API served on behalf of principals the caller has authenticated itself (the web console's sessions,
+/// which re-check the key and the tenant on every request): the dialect decodes, routes, scopes, throttles and
+/// handles such a request exactly as a signed one and answers on its own wire, with its own codes and defaults.
+pub trait OnBehalf: Send + Sync {
+    /// A fresh request id in the dialect's format.
+    fn new_request_id(&self) -> String;
+    /// Serves `req` for `principal`; `via` names the caller in the access log. Runs the store work on the calling
+    /// thread.
+    fn serve_as(&self, req: &ApiRequest, principal: &Principal, via: &str) -> Response<Body>;
+}
+
+impl<D: Dialect> OnBehalf for ApiServer<D> {
+    fn new_request_id(&self) -> String {
+        self.dialect.request_id()
+    }
+
+    fn serve_as(&self, req: &ApiRequest, principal: &Principal, via: &str) -> Response<Body> {
+        let started = Instant::now();
+        let processed = match self.dialect.decode_trusted(req) {
+            Ok(decoded) => self.run(req, decoded, Some(principal.clone())),
+            Err(e) => Processed { decoded: None, operation: None, tenant: None, result: Err(e), handled: false },
         };
-        if let Err(e) = &processed.result {
-            if e.status() >= 500 {
-                tracing::error!(
-                    request_id = %api_req.request_id, code = e.code(), cause = e.cause().unwrap_or("-"),
-                    "internal error"
-                );
-            }
-        }
-        let operation = processed.operation;
-        let mut resp = self.dialect.respond(&api_req, processed.decoded.as_ref(), operation, processed.result);
-        let status = status.unwrap_or(resp.status().as_u16());
-        let code = code.unwrap_or_else(|| status.to_string());
-        tracing::info!(
-            request_id = %api_req.request_id, dialect = D::NAME, operation = operation.unwrap_or("-"),
-            tenant = processed.tenant.as_deref().unwrap_or("-"), status, code = %code,
-            elapsed_us = started.elapsed().as_micros() as u64, "request"
-        );
-        resp.extensions_mut().insert(Outcome { dialect: D::NAME, operation: operation.unwrap_or("-"), code });
-        resp
+        self.answer(req, processed, started, via)
     }
 }
 

@@ -1,7 +1,8 @@
 //! openvgw-console: the web console, served by `openvgw serve` under `/console/`.
 //!
-//! Like a dialect it is a thin layer over `control`: every read and change goes through the same operations the APIs
-//! call, with the same checks and errors; it never touches SQL and never talks to daemons. Sign-in takes a tenant's
+//! Like a dialect it is a thin layer: it reads through `control`, and every change (create, delete) is a call of the
+//! resource's own API made on the signed-in tenant's behalf (`create`), so it has the same defaults, checks and
+//! error codes as from an SDK; it never touches SQL and never talks to daemons. Sign-in takes a tenant's
 //! access key pair (that tenant's resources) or an operator's password (every tenant and the data plane's health).
 //! Sessions live in the store (digests only) and expire; every state-changing request carries the session's CSRF
 //! token, cookies are `HttpOnly` and `SameSite=Strict`, and the pages allow only their own script and styles.
@@ -11,6 +12,8 @@
 // boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod create;
+pub mod guard;
 pub mod history;
 pub mod pages;
 pub mod svg;
@@ -27,14 +30,15 @@ use maud::Markup;
 use openvgw_control::connections::PeerFormat;
 use openvgw_control::console::{same_secret, NewSession, SESSION_TTL_MS};
 use openvgw_control::ssl::ClientCertFilter;
-use openvgw_control::{Ctx, Service};
+use openvgw_control::Service;
 use openvgw_core::ids::random_secret;
 use openvgw_core::model::{
     ConsolePrincipal, ConsoleSession, Scope, SslVpnClientCert, TunnelState, VpnConnection, VpnGateway,
 };
-use openvgw_core::{now_ms, IdStyle, PageRequest};
+use openvgw_core::{now_ms, PageRequest};
 use serde::Deserialize;
 
+use crate::create::{Api, Apis, ConnectionTarget, Values};
 use crate::history::History;
 use crate::pages::{Chrome, COOKIE, SIGN_IN_COOKIE};
 
@@ -47,7 +51,9 @@ const LOG_LINES: usize = 8;
 
 pub struct Console {
     svc: Arc<Service>,
+    apis: Apis,
     history: History,
+    sign_ins: guard::SignInGuard,
 }
 
 type Shared = State<Arc<Console>>;
@@ -56,8 +62,9 @@ type Shared = State<Arc<Console>>;
 type Halt = Response;
 
 impl Console {
-    pub fn new(svc: Arc<Service>) -> Arc<Console> {
-        Arc::new(Console { svc, history: History::default() })
+    /// The console of `svc`; its forms call `apis` (the servers the SDKs reach) on the signed-in tenant's behalf.
+    pub fn new(svc: Arc<Service>, apis: Apis) -> Arc<Console> {
+        Arc::new(Console { svc, apis, history: History::default(), sign_ins: guard::SignInGuard::default() })
     }
 
     /// The console's routes, all under `/console`.
@@ -70,6 +77,8 @@ impl Console {
             .route("/console/gateways", get(gateways))
             .route("/console/gateways/{id}", get(gateway))
             .route("/console/gateways/{id}/delete", post(delete_gateway))
+            .route("/console/create/gateway/{api}", get(new_gateway).post(create_gateway))
+            .route("/console/create/connection/{gateway}", get(new_connection).post(create_connection))
             .route("/console/connections/{id}/config/{format}", get(connection_config))
             .route("/console/client-certs/{id}/profile", get(client_profile))
             .route("/console/dataplane", get(dataplane))
@@ -233,6 +242,13 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
     if expected.is_empty() || !same_secret(&expected, &f.pre) || f.id.len() > 128 || f.secret.len() > 256 {
         return sign_in_form(true);
     }
+    let name = format!("{}:{}", f.kind, f.id);
+    if let Err(seconds) = c.sign_ins.check(&name, now_ms()) {
+        let text = format!("Too many failed sign-ins under this name: try again in {seconds} s.");
+        let mut r = html(StatusCode::TOO_MANY_REQUESTS, pages::message("Sign-in refused", None, &text));
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return r;
+    }
     let svc = c.svc.clone();
     let outcome = work(move || match f.kind.as_str() {
         "key" => svc.console_sign_in_with_key(&f.id, &f.secret),
@@ -242,6 +258,7 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
     .await;
     match outcome {
         Ok(Some(NewSession { cookie, .. })) => {
+            c.sign_ins.succeeded(&name);
             let mut r = see_other("/console/gateways");
             let set = format!(
                 "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -253,7 +270,10 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
             }
             r
         }
-        Ok(None) => sign_in_form(true),
+        Ok(None) => {
+            c.sign_ins.failed(&name, now_ms());
+            sign_in_form(true)
+        }
         Err(r) => r,
     }
 }
@@ -395,28 +415,27 @@ async fn delete_gateway(
     }
     let svc = c.svc.clone();
     let gid = id.clone();
-    let scope = match work(move || svc.scope_of::<VpnGateway>(&gid)).await {
-        Ok(Some(scope)) if s.may_see(&scope) => scope,
+    let found = work(move || -> openvgw_core::Result<Option<(VpnGateway, String)>> {
+        let Some(tree) = svc.gateway_tree(&gid)? else { return Ok(None) };
+        let project = project_of(&svc, &tree.gateway.scope)?;
+        Ok(Some((tree.gateway, project)))
+    })
+    .await;
+    let (gw, project) = match found {
+        Ok(Some(found)) if s.may_see(&found.0.scope) => found,
         Ok(_) => return s.not_found("gateway"),
         Err(r) => return r,
     };
-    let ctx = Ctx {
-        scope,
-        operation: "console:DeleteGateway".into(),
-        client_token: None,
-        params_hash: String::new(),
-        dry_run: false,
-        ids: IdStyle::of(&id),
-        queue_changes: false,
-    };
-    let svc = c.svc.clone();
-    match blocking(move || svc.delete_gateway(&ctx, &id)).await {
-        Ok(Ok(())) => see_other("/console/gateways"),
-        // The same refusal the APIs give (a gateway still being set up, connections in the way…), in words.
-        Ok(Err(e)) => {
-            html(StatusCode::CONFLICT, pages::message("Not deleted", Some(&s.chrome()), &format!("Refused: {e}.")))
-        }
-        Err(r) => r,
+    // Through the gateway's own API, as the tenant: the same operation and refusals (a gateway still being set
+    // up, connections in the way…), shown with that API's code.
+    let call = create::delete_gateway(&gw, &project);
+    match c.apis.call(&s.acting_for(&gw.scope), call).await {
+        Ok(a) if a.ok() => see_other("/console/gateways"),
+        Ok(a) => html(
+            status_of(a.status),
+            pages::message("Not deleted", Some(&s.chrome()), &format!("Refused by the API: {}", a.refusal())),
+        ),
+        Err(e) => call_failed(&e),
     }
 }
 
@@ -446,6 +465,7 @@ async fn connection_config(
     let format = match format.as_str() {
         "strongswan" => PeerFormat::Strongswan,
         "libreswan" => PeerFormat::Libreswan,
+        "vendor" => return vendor_config(&c, &s, id).await,
         _ => return s.not_found("configuration format"),
     };
     let svc = c.svc.clone();
@@ -527,4 +547,277 @@ async fn dataplane(State(c): Shared, headers: HeaderMap) -> Response {
         rows.push(pages::DataplaneRow { tunnels_up, tunnels, ready, gateway: gw });
     }
     html(StatusCode::OK, pages::dataplane(&s.chrome(), &rows))
+}
+
+/// A connection's configuration as its own API gives it (JSON), read through that API.
+async fn vendor_config(c: &Arc<Console>, s: &Signed, id: String) -> Response {
+    let svc = c.svc.clone();
+    let viewer = s.session.principal.clone();
+    let cid = id.clone();
+    let found = work(move || -> openvgw_core::Result<Option<(Scope, String)>> {
+        let Some(scope) = svc.scope_of::<VpnConnection>(&cid)?.filter(|sc| may_see(&viewer, sc)) else {
+            return Ok(None);
+        };
+        let project = project_of(&svc, &scope)?;
+        Ok(Some((scope, project)))
+    })
+    .await;
+    let (scope, project) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return s.not_found("connection"),
+        Err(r) => return r,
+    };
+    let call = create::vendor_config(Api::of(&id), &scope.region, &project, &id);
+    match c.apis.call(&s.acting_for(&scope), call).await {
+        Ok(a) if a.ok() => {
+            let text = serde_json::to_string_pretty(&a.body).unwrap_or_default();
+            attachment(&format!("{id}.json"), "application/json", text)
+        }
+        Ok(a) => html(
+            status_of(a.status),
+            pages::message("Not downloaded", Some(&s.chrome()), &format!("Refused by the API: {}", a.refusal())),
+        ),
+        Err(e) => call_failed(&e),
+    }
+}
+
+/// The tenant's Huawei project id of the scope's region (empty when the tenant has none there).
+fn project_of(svc: &Service, scope: &Scope) -> openvgw_core::Result<String> {
+    Ok(svc.tenant(&scope.tenant_id)?.and_then(|t| t.projects.get(&scope.region).cloned()).unwrap_or_default())
+}
+
+fn status_of(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn call_failed(e: &str) -> Response {
+    tracing::warn!(error = %e, "console call of an API failed");
+    failure()
+}
+
+impl Signed {
+    /// The principal the console calls an API as for what lives in `scope`: the tenant's own key, or for an
+    /// operator the tenant whose resource it is (named `operator:<name>` in the access log's key).
+    fn acting_for(&self, scope: &Scope) -> openvgw_api::Principal {
+        match &self.session.principal {
+            ConsolePrincipal::Tenant { tenant_id, access_key_id } => create::principal(tenant_id, access_key_id),
+            ConsolePrincipal::Operator { name } => create::principal(&scope.tenant_id, &format!("operator:{name}")),
+        }
+    }
+
+    /// The principal a tenant's forms call the APIs as. Operators do not create: resources belong to a tenant.
+    fn creator(&self) -> Result<openvgw_api::Principal, Halt> {
+        match &self.session.principal {
+            ConsolePrincipal::Tenant { tenant_id, access_key_id } => Ok(create::principal(tenant_id, access_key_id)),
+            ConsolePrincipal::Operator { .. } => Err(html(
+                StatusCode::FORBIDDEN,
+                pages::message(
+                    "Tenants only",
+                    Some(&self.chrome()),
+                    "Resources belong to a tenant: sign in with the tenant's access key pair to create them.",
+                ),
+            )),
+        }
+    }
+
+    /// A form's values, once its token is checked.
+    fn form_values(&self, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Result<Values, Halt> {
+        let Some(values) = Values::from_pairs(pairs) else {
+            let text = format!("A value is longer than {} characters.", create::MAX_VALUE);
+            return Err(html(StatusCode::BAD_REQUEST, pages::message("Not created", Some(&self.chrome()), &text)));
+        };
+        self.check_form(headers, values.get("csrf"))?;
+        Ok(values)
+    }
+}
+
+/// The form again, with the values as sent, a fresh token and the API's refusal, under the API's status.
+fn refused(s: &Signed, form: &create::Form, mut values: Values, answer: &create::Answer) -> Response {
+    create::fresh_token(&mut values);
+    html(status_of(answer.status), create::page(&s.chrome(), form, &values, Some(&answer.refusal())))
+}
+
+/// Where a new gateway of `api` may go: Alibaba's regions, or the tenant's Huawei projects (id, label).
+async fn places(c: &Arc<Console>, api: Api, tenant_id: &str) -> Result<Vec<(String, String)>, Halt> {
+    let regions = &c.svc.config().regions;
+    match api {
+        Api::Aliyun => Ok(regions.aliyun.iter().map(|r| (r.clone(), r.clone())).collect()),
+        Api::Huawei => {
+            let (svc, tid) = (c.svc.clone(), tenant_id.to_string());
+            let projects = work(move || svc.tenant(&tid)).await?.map(|t| t.projects).unwrap_or_default();
+            Ok(regions
+                .huawei
+                .iter()
+                .filter_map(|r| projects.get(r).map(|p| (p.clone(), format!("{r} (project {p})"))))
+                .collect())
+        }
+    }
+}
+
+async fn gateway_form(
+    c: &Arc<Console>,
+    s: &Signed,
+    api: &str,
+) -> Result<(Api, openvgw_api::Principal, create::Form), Halt> {
+    let Some(api) = Api::parse(api) else { return Err(s.not_found("API")) };
+    let principal = s.creator()?;
+    let places = places(c, api, &principal.tenant_id).await?;
+    Ok((api, principal, create::gateway_form(api, &places)))
+}
+
+async fn new_gateway(State(c): Shared, headers: HeaderMap, Path(api): Path<String>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match gateway_form(&c, &s, &api).await {
+        Ok((api, _, form)) => {
+            html(StatusCode::OK, create::page(&s.chrome(), &form, &create::gateway_defaults(api), None))
+        }
+        Err(r) => r,
+    }
+}
+
+async fn create_gateway(
+    State(c): Shared,
+    headers: HeaderMap,
+    Path(api): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ((api, principal, form), values) = match gateway_form(&c, &s, &api).await {
+        Ok(f) => match s.form_values(&headers, pairs) {
+            Ok(v) => (f, v),
+            Err(r) => return r,
+        },
+        Err(r) => return r,
+    };
+    let (call, id_at) = create::create_gateway(api, &values);
+    match c.apis.call(&principal, call).await {
+        Ok(a) if a.ok() => match a.text(id_at) {
+            Some(id) => see_other(&format!("/console/gateways/{id}")),
+            None => call_failed("the answer names no gateway"),
+        },
+        Ok(a) => refused(&s, &form, values, &a),
+        Err(e) => call_failed(&e),
+    }
+}
+
+/// The gateway a new connection goes on, as its form needs it, with the local subnets it defaults to.
+async fn connection_target(c: &Arc<Console>, s: &Signed, gateway: String) -> Result<(ConnectionTarget, String), Halt> {
+    let svc = c.svc.clone();
+    let viewer = s.session.principal.clone();
+    let found = work(move || -> openvgw_core::Result<Option<(ConnectionTarget, String)>> {
+        let Some(tree) = svc.gateway_tree(&gateway)?.filter(|t| may_see(&viewer, &t.gateway.scope)) else {
+            return Ok(None);
+        };
+        let gw = &tree.gateway;
+        let api = Api::of(&gw.id);
+        let peers = svc
+            .list_customer_gateways(&gw.scope, None, &PageRequest::numbered(1, 200))?
+            .items
+            .into_iter()
+            .map(|t| t.item)
+            .filter(|p| Api::of(&p.id) == api)
+            .map(|p| {
+                let at = p.identity.address().map(|a| a.to_string()).unwrap_or_else(|| "no fixed address".into());
+                (p.id, format!("{} ({at})", p.name))
+            })
+            .collect();
+        let local =
+            if gw.local_subnets.is_empty() { tree.vpc_cidr.into_iter().collect() } else { gw.local_subnets.clone() };
+        let target = ConnectionTarget {
+            api,
+            gateway_id: gw.id.clone(),
+            gateway_name: gw.name.clone(),
+            region: gw.scope.region.clone(),
+            project: project_of(&svc, &gw.scope)?,
+            addresses: gw.public_ips.iter().map(|p| (p.id.clone(), p.address.to_string())).collect(),
+            peers,
+        };
+        Ok(Some((target, openvgw_core::model::join_nets(&local))))
+    })
+    .await?;
+    found.ok_or_else(|| s.not_found("gateway"))
+}
+
+async fn new_connection(State(c): Shared, headers: HeaderMap, Path(gateway): Path<String>) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = s.creator() {
+        return r;
+    }
+    match connection_target(&c, &s, gateway).await {
+        Ok((t, local)) => {
+            let values = create::connection_defaults(&t, &local);
+            html(StatusCode::OK, create::page(&s.chrome(), &create::connection_form(&t), &values, None))
+        }
+        Err(r) => r,
+    }
+}
+
+async fn create_connection(
+    State(c): Shared,
+    headers: HeaderMap,
+    Path(gateway): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let s = match signed(&c, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let principal = match s.creator() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (t, values) = match connection_target(&c, &s, gateway).await {
+        Ok((t, _)) => match s.form_values(&headers, pairs) {
+            Ok(v) => (t, v),
+            Err(r) => return r,
+        },
+        Err(r) => return r,
+    };
+    let form = create::connection_form(&t);
+    // A customer gateway named by address is created first; if the connection is then refused it is taken back,
+    // so a refused form leaves nothing behind.
+    let chosen = values.get("peer").to_string();
+    let (peer, created_peer) = match chosen.as_str() {
+        "" => {
+            let (call, id_at) = create::create_peer(&t, &values);
+            match c.apis.call(&principal, call).await {
+                Ok(a) if a.ok() => match a.text(id_at) {
+                    Some(id) => (id.to_string(), true),
+                    None => return call_failed("the answer names no customer gateway"),
+                },
+                Ok(a) => return refused(&s, &form, values, &a),
+                Err(e) => return call_failed(&e),
+            }
+        }
+        id => (id.to_string(), false),
+    };
+    let (call, id_at) = create::create_connection(&t, &values, &peer);
+    match c.apis.call(&principal, call).await {
+        Ok(a) if a.ok() && a.text(id_at).is_some() => see_other(&format!("/console/gateways/{}", t.gateway_id)),
+        outcome => {
+            if created_peer {
+                match c.apis.call(&principal, create::delete_peer(&t, &peer)).await {
+                    Ok(d) if d.ok() => {}
+                    Ok(d) => {
+                        tracing::warn!(peer = %peer, refusal = %d.refusal(), "taking back a customer gateway failed")
+                    }
+                    Err(e) => tracing::warn!(peer = %peer, error = %e, "taking back a customer gateway failed"),
+                }
+            }
+            match outcome {
+                Ok(a) if !a.ok() => refused(&s, &form, values, &a),
+                Ok(_) => call_failed("the answer names no connection"),
+                Err(e) => call_failed(&e),
+            }
+        }
+    }
 }

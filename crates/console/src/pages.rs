@@ -155,6 +155,12 @@ pub fn gateways(chrome: &Chrome, gateways: &[VpnGateway]) -> Markup {
         Some(chrome),
         html! {
             h1 { "VPN gateways" }
+            @if !operator {
+                p.actions {
+                    a.button href="/console/create/gateway/aliyun" { "New Alibaba gateway" }
+                    a.button href="/console/create/gateway/huawei" { "New Huawei gateway" }
+                }
+            }
             div data-refresh="/console/gateways?fragment=1" data-every="2000" aria-live="polite" {
                 (gateway_rows(gateways, operator))
             }
@@ -261,7 +267,8 @@ pub fn gateway_live(p: &GatewayPage) -> Markup {
                                 td { (bytes(sas.iter().map(|s| s.bytes_in).sum())) " / " (bytes(sas.iter().map(|s| s.bytes_out).sum())) }
                                 td { @if i == 0 {
                                     a href={"/console/connections/" (c.id) "/config/strongswan"} download { "strongSwan" } " · "
-                                    a href={"/console/connections/" (c.id) "/config/libreswan"} download { "libreswan" }
+                                    a href={"/console/connections/" (c.id) "/config/libreswan"} download { "libreswan" } " · "
+                                    a href={"/console/connections/" (c.id) "/config/vendor"} download { (dialect(&c.id)) " JSON" }
                                 } }
                             }
                         }
@@ -323,6 +330,9 @@ pub fn gateway(chrome: &Chrome, page: &GatewayPage) -> Markup {
         html! {
             p { a href="/console/gateways" { "← Gateways" } }
             h1 { (gw.name) " " span.small { (gw.id) } }
+            @if !matches!(chrome.principal, ConsolePrincipal::Operator { .. }) {
+                p.actions { a.button href={"/console/create/connection/" (gw.id)} { "New connection" } }
+            }
             div data-refresh={"/console/gateways/" (gw.id) "?fragment=1"} data-every="3000" aria-live="polite" {
                 (gateway_live(page))
             }

@@ -57,7 +57,9 @@ pub fn app(svc: Arc<Service>, metrics: Arc<Metrics>) -> Router {
     let auth = Authenticator::new(svc.clone());
     let aliyun = ApiServer::new(Aliyun::new(svc.clone(), metrics.reads()), auth.clone());
     let huawei = ApiServer::new(Huawei::new(svc.clone(), metrics.reads()), auth);
-    let console = openvgw_console::Console::new(svc.clone());
+    // The console's forms call the same two servers the SDKs reach, on the signed-in tenant's behalf.
+    let apis = openvgw_console::create::Apis { aliyun: aliyun.clone(), huawei: huawei.clone() };
+    let console = openvgw_console::Console::new(svc.clone(), apis);
     tokio::spawn(console.clone().sample(Duration::from_secs(5)));
     let state = AppState { svc, aliyun, huawei, metrics };
     Router::new()

@@ -279,8 +279,216 @@ async fn hostile_console_requests_get_a_clear_refusal() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let forged = send(&h, "GET", "/console/gateways", "ovgw_session=forged; other=1", None, &[]).await;
     assert_eq!(forged.status, StatusCode::SEE_OTHER);
+    // Guessing is bounded: after five failures under one name even its right secret is refused for a while,
+    // without being checked; other names are not held back.
+    for (secret, want) in [("wrong", StatusCode::UNAUTHORIZED); 5]
+        .into_iter()
+        .chain([(h.a.secret.as_str(), StatusCode::TOO_MANY_REQUESTS)])
+    {
+        let page = send(&h, "GET", "/console/sign-in", "", None, &[]).await;
+        let (pre_cookie, pre) = (cookie_of(&page, "ovgw_sign_in"), hidden(&page.text, "pre"));
+        let attempt = form(&[("kind", "key"), ("id", &h.a.id), ("secret", secret), ("pre", &pre)]);
+        let r = send(&h, "POST", "/console/sign-in", &pre_cookie, Some(attempt), &[]).await;
+        assert_eq!(r.status, want, "{}", r.text);
+        assert!(cookie_of(&r, "ovgw_session").is_empty());
+    }
+    sign_in(&h, "key", &h.b.id, &h.b.secret).await;
     for asset in ["/console/assets/console.css", "/console/assets/console.js"] {
         let r = send(&h, "GET", asset, "", None, &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{asset} is served without a session");
     }
+}
+
+/// Sends a console form.
+async fn submit(h: &Harness, uri: &str, session: &str, pairs: &[(&str, &str)]) -> Page {
+    send(h, "POST", uri, session, Some(form(pairs)), &[]).await
+}
+
+/// The value of the option a `<select>` of the page starts with.
+fn first_option(text: &str, select: &str) -> String {
+    let at = text.find(&format!("name=\"{select}\"")).unwrap_or_else(|| panic!("no {select} in {text}"));
+    let rest = &text[at..];
+    let rest = &rest[rest.find("<option value=\"").unwrap() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Waits until the console shows the gateway active (its live region, as the browser polls it).
+async fn wait_active_in_console(h: &Harness, session: &str, gateway: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let p = send(h, "GET", &format!("/console/gateways/{gateway}?fragment=1"), session, None, &[]).await;
+        if p.text.contains("data-status=\"active\"") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("gateway {gateway} never showed active");
+}
+
+#[tokio::test]
+async fn the_console_creates_through_each_api_and_shows_its_refusals() {
+    let h = harness();
+    let (session, csrf) = sign_in(&h, "key", &h.a.id, &h.a.secret).await;
+
+    // Alibaba: a refusal is the API's own code, with the values kept and a fresh token; then the gateway.
+    let page = send(&h, "GET", "/console/create/gateway/aliyun", &session, None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let token = hidden(&page.text, "token");
+    let uri = "/console/create/gateway/aliyun";
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("place", "cn-hangzhou"),
+        ("name", "from-the-console"),
+        ("vpc", "vpc-console10"),
+        ("bandwidth", "7"),
+        ("ipsec", "on"),
+    ];
+    let bad = submit(&h, uri, &session, &fields).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("Refused by the API: InvalidBandwidth"), "{}", bad.text);
+    assert!(bad.text.contains("value=\"vpc-console10\""), "the values are kept");
+    let token = hidden(&bad.text, "token");
+    fields[1].1 = token.as_str();
+    fields[5].1 = "10";
+    let good = submit(&h, uri, &session, &fields).await;
+    assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.text);
+    // The same form sent again creates nothing more (the API's ClientToken).
+    let again = submit(&h, uri, &session, &fields).await;
+    assert_eq!(again.location, good.location);
+    let gw = good.location.strip_prefix("/console/gateways/").unwrap().to_string();
+    let described = h.ok("DescribeVpnGateway", &[("VpnGatewayId", &gw)]).await;
+    assert_eq!((described["Name"].as_str(), described["Spec"].as_str()), (Some("from-the-console"), Some("10M")));
+    assert_eq!(h.ok("DescribeVpnGateways", &[]).await["TotalCount"], 1);
+    h.wait_status(&gw, "active").await;
+
+    // A connection to a new customer gateway: when the API refuses the connection, the customer gateway it made
+    // first is taken back.
+    let conn_uri = format!("/console/create/connection/{gw}");
+    let page = send(&h, "GET", &conn_uri, &session, None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let token = hidden(&page.text, "token");
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("name", "branch"),
+        ("peer", ""),
+        ("peer_ip", "198.51.100.61"),
+        ("local", "10.0.0.0/8"),
+        ("remote", "192.168.71.0/33"),
+        ("ike", "ikev2"),
+    ];
+    let bad = submit(&h, &conn_uri, &session, &fields).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("Refused by the API: IllegalParam.RemoteSubnet"), "{}", bad.text);
+    assert_eq!(h.ok("DescribeCustomerGateways", &[]).await["TotalCount"], 0, "nothing is left of a refused form");
+    let token = hidden(&bad.text, "token");
+    fields[1].1 = token.as_str();
+    fields[6].1 = "192.168.71.0/24";
+    let made = submit(&h, &conn_uri, &session, &fields).await;
+    assert_eq!(
+        (made.status, made.location.as_str()),
+        (StatusCode::SEE_OTHER, format!("/console/gateways/{gw}").as_str())
+    );
+    let conns = h.ok("DescribeVpnConnections", &[("VpnGatewayId", &gw)]).await;
+    let vco = conns["VpnConnections"]["VpnConnection"][0]["VpnConnectionId"].as_str().unwrap().to_string();
+    let view = send(&h, "GET", &format!("/console/gateways/{gw}"), &session, None, &[]).await;
+    assert!(view.text.contains(&format!("/console/connections/{vco}/config/vendor")), "{}", view.text);
+
+    // The vendor's own JSON: what DownloadVpnConnectionConfig answers.
+    let json = send(&h, "GET", &format!("/console/connections/{vco}/config/vendor"), &session, None, &[]).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.text);
+    let v: serde_json::Value = serde_json::from_str(&json.text).unwrap();
+    let config = &v["VpnConnectionConfig"];
+    assert_eq!(
+        (config["Remote"].as_str(), config["RemoteSubnet"].as_str()),
+        (Some("198.51.100.61"), Some("192.168.71.0/24"))
+    );
+    assert_eq!(config["IkeConfig"]["IkeVersion"], "ikev2");
+    let (other, other_csrf) = sign_in(&h, "key", &h.b.id, &h.b.secret).await;
+    let foreign = send(&h, "GET", &format!("/console/connections/{vco}/config/vendor"), &other, None, &[]).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let foreign =
+        submit(&h, &conn_uri, &other, &[("csrf", &other_csrf), ("token", "t"), ("peer_ip", "198.51.100.9")]).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another tenant's gateway takes no connection");
+
+    // Huawei: the tenant's project, Huawei's codes, the EIPs the gateway was given.
+    let uri = "/console/create/gateway/huawei";
+    let page = send(&h, "GET", uri, &session, None, &[]).await;
+    let (project, token) = (first_option(&page.text, "place"), hidden(&page.text, "token"));
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("place", project.as_str()),
+        ("name", "hw-from-the-console"),
+        ("vpc", "7c2b6e0a-8d4f-4a43-9a8e-2f0c6f1f7a01"),
+        ("subnet", "9d1c0e5b-6f3a-4b2e-8c7d-1a2b3c4d5e6f"),
+        ("local", "10.40.0.0/16, not-a-cidr"),
+        ("flavor", "Professional1"),
+        ("bandwidth", "100"),
+    ];
+    let bad = submit(&h, uri, &session, &fields).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("Refused by the API: VPN.0001: invalid request: local_subnets"), "{}", bad.text);
+    fields[6].1 = "10.40.0.0/16";
+    let good = submit(&h, uri, &session, &fields).await;
+    assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.text);
+    let hw = good.location.strip_prefix("/console/gateways/").unwrap().to_string();
+    assert_eq!(openvgw_core::IdStyle::of(&hw), openvgw_core::IdStyle::Uuid, "{hw}");
+    wait_active_in_console(&h, &session, &hw).await;
+    let conn_uri = format!("/console/create/connection/{hw}");
+    let page = send(&h, "GET", &conn_uri, &session, None, &[]).await;
+    let (address, token) = (first_option(&page.text, "address"), hidden(&page.text, "token"));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("name", "hw-branch"),
+        ("peer", ""),
+        ("peer_ip", "198.51.100.62"),
+        ("peer_asn", "65010"),
+        ("address", address.as_str()),
+        ("remote", "172.20.1.0/24"),
+        ("psk", "Abcdef12345!"),
+    ];
+    let made = submit(&h, &conn_uri, &session, &fields).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let view = send(&h, "GET", &format!("/console/gateways/{hw}"), &session, None, &[]).await;
+    let at = view.text.find("/config/vendor").expect("a connection with its downloads");
+    let vendor = &view.text[view.text[..at].rfind("/console/connections/").unwrap()..at + 14];
+    let json = send(&h, "GET", vendor, &session, None, &[]).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.text);
+    let v: serde_json::Value = serde_json::from_str(&json.text).unwrap();
+    assert_eq!(v["vpn_connection"]["peer_subnets"][0], "172.20.1.0/24", "{v}");
+    assert_eq!(v["vpn_connection"]["vgw_ip"], address.as_str());
+
+    // Operators do not create (resources belong to a tenant); a form without its token is refused; so is a value
+    // longer than any field takes.
+    let password = openvgw_control::console::create_operator(&h.store, "ops").unwrap();
+    let (ops, ops_csrf) = sign_in(&h, "operator", "ops", password.expose()).await;
+    let r = send(&h, "GET", "/console/create/gateway/aliyun", &ops, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = submit(&h, uri, &ops, &[("csrf", &ops_csrf), ("place", &project)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let ops_json = send(&h, "GET", vendor, &ops, None, &[]).await;
+    assert_eq!(ops_json.status, StatusCode::OK, "an operator reads any tenant's configuration");
+    let r = submit(&h, "/console/create/gateway/aliyun", &session, &[("csrf", "forged"), ("vpc", "vpc-x")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let long = "v".repeat(4096);
+    let r = submit(&h, "/console/create/gateway/aliyun", &session, &[("csrf", &csrf), ("vpc", &long)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&h, "GET", "/console/create/gateway/azure", &session, None, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.ok("DescribeVpnGateways", &[]).await["TotalCount"], 1, "only the one gateway in cn-hangzhou");
+
+    // Deleting goes through the gateway's own API too (Huawei's DELETE, here).
+    let delete = format!("/console/gateways/{hw}/delete");
+    let deleted = submit(&h, &delete, &session, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(
+        (deleted.status, deleted.location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/gateways"),
+        "{}",
+        deleted.text
+    );
+    let page = send(&h, "GET", &format!("/console/gateways/{hw}?fragment=1"), &session, None, &[]).await;
+    assert!(page.status == StatusCode::NOT_FOUND || page.text.contains("data-status=\"deleting\""), "{}", page.text);
 }
