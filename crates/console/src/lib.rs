@@ -465,7 +465,7 @@ async fn connection_config(
     let format = match format.as_str() {
         "strongswan" => PeerFormat::Strongswan,
         "libreswan" => PeerFormat::Libreswan,
-        "vendor" => return vendor_config(&c, &s, id).await,
+        "vendor" => return vendor_config(&c, &s, id).await.unwrap_or_else(|r| r),
         _ => return s.not_found("configuration format"),
     };
     let svc = c.svc.clone();
@@ -550,7 +550,7 @@ async fn dataplane(State(c): Shared, headers: HeaderMap) -> Response {
 }
 
 /// A connection's configuration as its own API gives it (JSON), read through that API.
-async fn vendor_config(c: &Arc<Console>, s: &Signed, id: String) -> Response {
+async fn vendor_config(c: &Arc<Console>, s: &Signed, id: String) -> Result<Response, Halt> {
     let svc = c.svc.clone();
     let viewer = s.session.principal.clone();
     let cid = id.clone();
@@ -561,24 +561,16 @@ async fn vendor_config(c: &Arc<Console>, s: &Signed, id: String) -> Response {
         let project = project_of(&svc, &scope)?;
         Ok(Some((scope, project)))
     })
-    .await;
-    let (scope, project) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return s.not_found("connection"),
-        Err(r) => return r,
-    };
+    .await?;
+    let (scope, project) = found.ok_or_else(|| s.not_found("connection"))?;
     let call = create::vendor_config(Api::of(&id), &scope.region, &project, &id);
-    match c.apis.call(&s.acting_for(&scope), call).await {
-        Ok(a) if a.ok() => {
-            let text = serde_json::to_string_pretty(&a.body).unwrap_or_default();
-            attachment(&format!("{id}.json"), "application/json", text)
-        }
-        Ok(a) => html(
-            status_of(a.status),
-            pages::message("Not downloaded", Some(&s.chrome()), &format!("Refused by the API: {}", a.refusal())),
-        ),
-        Err(e) => call_failed(&e),
+    let a = c.apis.call(&s.acting_for(&scope), call).await.map_err(|e| call_failed(&e))?;
+    if !a.ok() {
+        let text = format!("Refused by the API: {}", a.refusal());
+        return Err(html(status_of(a.status), pages::message("Not downloaded", Some(&s.chrome()), &text)));
     }
+    let text = serde_json::to_string_pretty(&a.body).unwrap_or_default();
+    Ok(attachment(&format!("{id}.json"), "application/json", text))
 }
 
 /// The tenant's Huawei project id of the scope's region (empty when the tenant has none there).
@@ -665,17 +657,12 @@ async fn gateway_form(
     Ok((api, principal, create::gateway_form(api, &places)))
 }
 
-async fn new_gateway(State(c): Shared, headers: HeaderMap, Path(api): Path<String>) -> Response {
-    let s = match signed(&c, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match gateway_form(&c, &s, &api).await {
-        Ok((api, _, form)) => {
-            html(StatusCode::OK, create::page(&s.chrome(), &form, &create::gateway_defaults(api), None))
-        }
-        Err(r) => r,
-    }
+// The handlers below answer `Result<Response, Halt>`: both sides are responses, so `?` ends a request with its page.
+
+async fn new_gateway(State(c): Shared, headers: HeaderMap, Path(api): Path<String>) -> Result<Response, Halt> {
+    let s = signed(&c, &headers).await?;
+    let (api, _, form) = gateway_form(&c, &s, &api).await?;
+    Ok(html(StatusCode::OK, create::page(&s.chrome(), &form, &create::gateway_defaults(api), None)))
 }
 
 async fn create_gateway(
@@ -683,27 +670,17 @@ async fn create_gateway(
     headers: HeaderMap,
     Path(api): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let s = match signed(&c, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let ((api, principal, form), values) = match gateway_form(&c, &s, &api).await {
-        Ok(f) => match s.form_values(&headers, pairs) {
-            Ok(v) => (f, v),
-            Err(r) => return r,
-        },
-        Err(r) => return r,
-    };
+) -> Result<Response, Halt> {
+    let s = signed(&c, &headers).await?;
+    let (api, principal, form) = gateway_form(&c, &s, &api).await?;
+    let values = s.form_values(&headers, pairs)?;
     let (call, id_at) = create::create_gateway(api, &values);
-    match c.apis.call(&principal, call).await {
-        Ok(a) if a.ok() => match a.text(id_at) {
-            Some(id) => see_other(&format!("/console/gateways/{id}")),
-            None => call_failed("the answer names no gateway"),
-        },
-        Ok(a) => refused(&s, &form, values, &a),
-        Err(e) => call_failed(&e),
+    let a = c.apis.call(&principal, call).await.map_err(|e| call_failed(&e))?;
+    if !a.ok() {
+        return Err(refused(&s, &form, values, &a));
     }
+    let id = a.text(id_at).ok_or_else(|| call_failed("the answer names no gateway"))?;
+    Ok(see_other(&format!("/console/gateways/{id}")))
 }
 
 /// The gateway a new connection goes on, as its form needs it, with the local subnets it defaults to.
@@ -744,21 +721,12 @@ async fn connection_target(c: &Arc<Console>, s: &Signed, gateway: String) -> Res
     found.ok_or_else(|| s.not_found("gateway"))
 }
 
-async fn new_connection(State(c): Shared, headers: HeaderMap, Path(gateway): Path<String>) -> Response {
-    let s = match signed(&c, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = s.creator() {
-        return r;
-    }
-    match connection_target(&c, &s, gateway).await {
-        Ok((t, local)) => {
-            let values = create::connection_defaults(&t, &local);
-            html(StatusCode::OK, create::page(&s.chrome(), &create::connection_form(&t), &values, None))
-        }
-        Err(r) => r,
-    }
+async fn new_connection(State(c): Shared, headers: HeaderMap, Path(gateway): Path<String>) -> Result<Response, Halt> {
+    let s = signed(&c, &headers).await?;
+    s.creator()?;
+    let (t, local) = connection_target(&c, &s, gateway).await?;
+    let values = create::connection_defaults(&t, &local);
+    Ok(html(StatusCode::OK, create::page(&s.chrome(), &create::connection_form(&t), &values, None)))
 }
 
 async fn create_connection(
@@ -766,58 +734,43 @@ async fn create_connection(
     headers: HeaderMap,
     Path(gateway): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let s = match signed(&c, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let principal = match s.creator() {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (t, values) = match connection_target(&c, &s, gateway).await {
-        Ok((t, _)) => match s.form_values(&headers, pairs) {
-            Ok(v) => (t, v),
-            Err(r) => return r,
-        },
-        Err(r) => return r,
-    };
+) -> Result<Response, Halt> {
+    let s = signed(&c, &headers).await?;
+    let principal = s.creator()?;
+    let (t, _) = connection_target(&c, &s, gateway).await?;
+    let values = s.form_values(&headers, pairs)?;
     let form = create::connection_form(&t);
     // A customer gateway named by address is created first; if the connection is then refused it is taken back,
     // so a refused form leaves nothing behind.
-    let chosen = values.get("peer").to_string();
-    let (peer, created_peer) = match chosen.as_str() {
+    let (peer, created_peer) = match values.get("peer") {
         "" => {
             let (call, id_at) = create::create_peer(&t, &values);
-            match c.apis.call(&principal, call).await {
-                Ok(a) if a.ok() => match a.text(id_at) {
-                    Some(id) => (id.to_string(), true),
-                    None => return call_failed("the answer names no customer gateway"),
-                },
-                Ok(a) => return refused(&s, &form, values, &a),
-                Err(e) => return call_failed(&e),
+            let a = c.apis.call(&principal, call).await.map_err(|e| call_failed(&e))?;
+            if !a.ok() {
+                return Err(refused(&s, &form, values, &a));
             }
+            let id = a.text(id_at).ok_or_else(|| call_failed("the answer names no customer gateway"))?;
+            (id.to_string(), true)
         }
         id => (id.to_string(), false),
     };
     let (call, id_at) = create::create_connection(&t, &values, &peer);
-    match c.apis.call(&principal, call).await {
-        Ok(a) if a.ok() && a.text(id_at).is_some() => see_other(&format!("/console/gateways/{}", t.gateway_id)),
-        outcome => {
-            if created_peer {
-                match c.apis.call(&principal, create::delete_peer(&t, &peer)).await {
-                    Ok(d) if d.ok() => {}
-                    Ok(d) => {
-                        tracing::warn!(peer = %peer, refusal = %d.refusal(), "taking back a customer gateway failed")
-                    }
-                    Err(e) => tracing::warn!(peer = %peer, error = %e, "taking back a customer gateway failed"),
-                }
-            }
-            match outcome {
-                Ok(a) if !a.ok() => refused(&s, &form, values, &a),
-                Ok(_) => call_failed("the answer names no connection"),
-                Err(e) => call_failed(&e),
-            }
+    let outcome = c.apis.call(&principal, call).await;
+    if let Ok(a) = &outcome {
+        if a.ok() && a.text(id_at).is_some() {
+            return Ok(see_other(&format!("/console/gateways/{}", t.gateway_id)));
         }
+    }
+    if created_peer {
+        match c.apis.call(&principal, create::delete_peer(&t, &peer)).await {
+            Ok(d) if d.ok() => {}
+            Ok(d) => tracing::warn!(peer = %peer, refusal = %d.refusal(), "taking back a customer gateway failed"),
+            Err(e) => tracing::warn!(peer = %peer, error = %e, "taking back a customer gateway failed"),
+        }
+    }
+    match outcome {
+        Ok(a) if !a.ok() => Err(refused(&s, &form, values, &a)),
+        Ok(_) => Err(call_failed("the answer names no connection")),
+        Err(e) => Err(call_failed(&e)),
     }
 }
