@@ -2,8 +2,9 @@
 driver is given, never downloaded). A tenant signs in with its access key pair, creates a gateway in the console's
 form and watches it go from creating to active without reloading, adds a connection with a new customer gateway (a
 refused one first: the API's code is shown and nothing is left behind), downloads the connection's strongSwan
-configuration and the vendor's JSON, and signs out; an operator created with `openvgw admin operator create` sees every tenant and the data plane. The
-page also fits a phone's width.
+configuration and the vendor's JSON, creates an SSL-VPN server and a client certificate and downloads its OpenVPN
+profile, and signs out; an operator created with `openvgw admin operator create` sees every tenant and the data
+plane. The page also fits a phone's width.
 
 A screenshot of each page is written to target/console-screenshots/ (OVGW_SCREENSHOTS overrides it) for a reviewer.
 Tunnels coming up against a real peer are shown by tests/e2e/test_console.py (netns data plane, root)."""
@@ -135,17 +136,43 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     config = json.loads(text)["VpnConnectionConfig"]
     assert (config["Remote"], config["RemoteSubnet"]) == ("198.51.100.99", "192.168.90.0/24"), config
 
+    # SSL-VPN: a server, then a client certificate, then its OpenVPN profile. The gateway takes one change at a
+    # time (Alibaba's VpnGateway.Configuring), so each form waits for it to be active again.
+    b.until(lambda: status_of_page(d) == "active", 30)
+    d.find_element(By.LINK_TEXT, "New SSL-VPN server").click()
+    b.until(lambda: d.find_elements(By.ID, "f-pool"))
+    d.find_element(By.ID, "f-name").send_keys("laptops")
+    d.find_element(By.ID, "f-pool").send_keys("192.168.200.0/24")
+    local = d.find_element(By.ID, "f-local")
+    local.clear()
+    local.send_keys("10.1.0.0/16")
+    b.shot(d, "07-new-ssl-server-form")
+    d.find_element(By.XPATH, "//button[text()='Create server']").click()
+    b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
+    b.until(lambda: status_of_page(d) == "active", 30)
+    d.find_element(By.LINK_TEXT, "New client certificate").click()
+    b.until(lambda: d.find_elements(By.ID, "f-server"))
+    d.find_element(By.ID, "f-name").send_keys("laptop-1")
+    d.find_element(By.XPATH, "//button[text()='Create certificate']").click()
+    b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
+    cert = b.until(lambda: attr(d, "#client-certs a[href$='/profile']", "href"), 15)
+    b.shot(d, "08-gateway-with-ssl")
+    b.until(lambda: click(d, "#client-certs a[href$='/profile']"))
+    profile = tmp_path / (cert.rsplit("/", 2)[-2] + ".ovpn")
+    text = b.until(lambda: profile.exists() and profile.read_text(), 15)
+    assert "<cert>" in text and "remote " in text, text
+
     # A phone's width: nothing spills sideways out of the page (wide tables scroll inside themselves).
     d.set_window_size(390, 844)
     d.refresh()
     fits = d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    b.shot(d, "07-gateway-phone")
+    b.shot(d, "09-gateway-phone")
     assert fits, "the page is wider than a phone's screen"
     d.set_window_size(1280, 1000)
 
     d.find_element(By.XPATH, "//button[text()='Sign out']").click()
     b.until(lambda: d.current_url.endswith("/console/sign-in"))
-    b.shot(d, "08-signed-out")
+    b.shot(d, "10-signed-out")
     d.get(f"{base}/console/gateways/{gw}")
     assert d.current_url.endswith("/console/sign-in"), "the session is over"
 
@@ -154,9 +181,9 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     fields = dict(line.split(": ", 1) for line in created.stdout.splitlines() if ": " in line)
     b.sign_in(d, base, "operator", fields["operator"], fields["password"])
     b.until(lambda: status_of(d, gw) and status_of(d, foreign), 10)
-    b.shot(d, "09-operator-gateways")
+    b.shot(d, "11-operator-gateways")
     d.find_element(By.LINK_TEXT, "Data plane").click()
     b.until(lambda: d.current_url.endswith("/console/dataplane"))
     assert gw in d.page_source and foreign in d.page_source
-    b.shot(d, "10-operator-dataplane")
+    b.shot(d, "12-operator-dataplane")
     print(f"screenshots: {b.SHOTS}")

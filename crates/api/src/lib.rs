@@ -133,6 +133,18 @@ struct Processed<D: Dialect> {
     handled: bool,
 }
 
+impl<D: Dialect> Processed<D> {
+    /// An outcome whose endpoint never ran (so no replay record waits on it).
+    fn unhandled(
+        decoded: Option<D::Decoded>,
+        operation: Option<&'static str>,
+        tenant: Option<String>,
+        e: D::Error,
+    ) -> Self {
+        Processed { decoded, operation, tenant, result: Err(e), handled: false }
+    }
+}
+
 impl<D: Dialect> ApiServer<D> {
     pub fn new(dialect: D, auth: Arc<Authenticator>) -> Arc<Self> {
         Arc::new(ApiServer { dialect, auth })
@@ -141,20 +153,16 @@ impl<D: Dialect> ApiServer<D> {
     fn process(&self, req: &ApiRequest) -> Processed<D> {
         let (decoded, presented) = match self.dialect.decode(req) {
             Ok(d) => d,
-            Err(e) => {
-                return Processed { decoded: None, operation: None, tenant: None, result: Err(e), handled: false }
-            }
+            Err(e) => return Processed::unhandled(None, None, None, e),
         };
         let (principal, durable) = match self.auth.authenticate(req, presented) {
             Ok(p) => p,
             Err(auth::Failure::Auth(e)) => {
-                let result = Err(self.dialect.auth_error(e));
-                return Processed { decoded: Some(decoded), operation: None, tenant: None, result, handled: false };
+                return Processed::unhandled(Some(decoded), None, None, self.dialect.auth_error(e));
             }
             Err(auth::Failure::Internal(e)) => {
                 tracing::error!(request_id = %req.request_id, error = %e, "authentication failed internally");
-                let result = Err(self.dialect.internal_error(&e));
-                return Processed { decoded: Some(decoded), operation: None, tenant: None, result, handled: false };
+                return Processed::unhandled(Some(decoded), None, None, self.dialect.internal_error(&e));
             }
         };
         let mut processed = self.run(req, decoded, principal);
@@ -173,15 +181,12 @@ impl<D: Dialect> ApiServer<D> {
         let tenant = principal.as_ref().map(|p| p.tenant_id.clone());
         let endpoint = match self.dialect.route(req, &decoded, principal.as_ref()) {
             Ok(e) => e,
-            Err(e) => {
-                return Processed { decoded: Some(decoded), operation: None, tenant, result: Err(e), handled: false }
-            }
+            Err(e) => return Processed::unhandled(Some(decoded), None, tenant, e),
         };
         let operation = Some(D::operation(&endpoint));
         if let Some(t) = &tenant {
             if let Err(throttled) = self.auth.limiter().check(t, D::operation(&endpoint)) {
-                let result = Err(self.dialect.throttled(throttled));
-                return Processed { decoded: Some(decoded), operation, tenant, result, handled: false };
+                return Processed::unhandled(Some(decoded), operation, tenant, self.dialect.throttled(throttled));
             }
         }
         let result = self.dialect.handle(req, endpoint);
@@ -263,25 +268,16 @@ impl<D: Dialect> ApiServer<D> {
                         tracing::error!(error = %e, "request handler panicked");
                         let req = request_shell(&parts, request_id);
                         let err = self.dialect.internal_error(&openvgw_core::Error::internal("handler panicked"));
-                        (
-                            req,
-                            Processed {
-                                decoded: None,
-                                operation: None,
-                                tenant: None,
-                                result: Err(err),
-                                handled: false,
-                            },
-                        )
+                        (req, Processed::unhandled(None, None, None, err))
                     }
                 }
             }
             Err(failure) => {
-                let result = Err(match failure {
+                let err = match failure {
                     BodyFailure::TooLarge => self.dialect.body_too_large(),
                     BodyFailure::Timeout => self.dialect.body_timeout(),
-                });
-                (api_req, Processed { decoded: None, operation: None, tenant: None, result, handled: false })
+                };
+                (api_req, Processed::unhandled(None, None, None, err))
             }
         };
         self.answer(&api_req, processed, started, "api")
@@ -308,7 +304,7 @@ impl<D: Dialect> OnBehalf for ApiServer<D> {
         let started = Instant::now();
         let processed = match self.dialect.decode_trusted(req) {
             Ok(decoded) => self.run(req, decoded, Some(principal.clone())),
-            Err(e) => Processed { decoded: None, operation: None, tenant: None, result: Err(e), handled: false },
+            Err(e) => Processed::unhandled(None, None, None, e),
         };
         self.answer(req, processed, started, via)
     }

@@ -1,6 +1,6 @@
 // openvgw console: the one script. Regions marked data-refresh are fetched again every data-every milliseconds while
 // the page is visible and swapped in (the server renders them, escaped); a session that ended sends the page to the
-// sign-in form. Open <details> stay open across a swap.
+// sign-in form. Open <details> stay open across a swap. Create forms disable their button once sent.
 (function () {
   'use strict';
   function refresh(el) {
@@ -32,5 +32,15 @@
   }
   document.addEventListener('DOMContentLoaded', function () {
     document.querySelectorAll('[data-refresh]').forEach(refresh);
+    // A create form is sent once: Huawei's API has no idempotency token to catch a double click.
+    document.querySelectorAll('form.create').forEach(function (f) {
+      f.addEventListener('submit', function () {
+        f.querySelectorAll('button[type=submit]').forEach(function (b) { b.disabled = true; });
+      });
+    });
+  });
+  // A page brought back by the browser's Back button keeps its state: its buttons work again.
+  window.addEventListener('pageshow', function () {
+    document.querySelectorAll('form.create button[type=submit]').forEach(function (b) { b.disabled = false; });
   });
 })();

@@ -236,7 +236,7 @@ pub fn page(chrome: &Chrome, form: &Form, values: &Values, refusal: Option<&str>
             @if let Some(r) = refusal {
                 p.error #refusal role="alert" { "Refused by the API: " (r) }
             }
-            form.card.wide method="post" action=(form.action) {
+            form.card.wide.create method="post" action=(form.action) {
                 input type="hidden" name="csrf" value=(chrome.csrf);
                 input type="hidden" name="token" value=(values.get("token"));
                 @for f in &form.fields {
@@ -365,8 +365,8 @@ pub fn create_gateway(api: Api, v: &Values) -> (Call, &'static str) {
     }
 }
 
-/// What the connection form needs to know of the gateway.
-pub struct ConnectionTarget {
+/// What a form on a gateway's page needs to know of the gateway.
+pub struct Target {
     pub api: Api,
     pub gateway_id: String,
     pub gateway_name: String,
@@ -377,9 +377,129 @@ pub struct ConnectionTarget {
     pub addresses: Vec<(String, String)>,
     /// The tenant's customer gateways of this API in the region: (id, "name (address)").
     pub peers: Vec<(String, String)>,
+    /// The gateway's SSL-VPN servers: (id, name).
+    pub servers: Vec<(String, String)>,
+    /// Whether the gateway serves SSL-VPN.
+    pub ssl: bool,
+    /// What a new connection's local subnets default to.
+    pub local_subnets: String,
 }
 
-pub fn connection_form(t: &ConnectionTarget) -> Form {
+/// What a form on a gateway's page creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Connection,
+    SslServer,
+    ClientCert,
+}
+
+impl What {
+    pub fn parse(s: &str) -> Option<What> {
+        match s {
+            "connection" => Some(What::Connection),
+            "ssl-server" => Some(What::SslServer),
+            "client-cert" => Some(What::ClientCert),
+            _ => None,
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            What::Connection => "connection",
+            What::SslServer => "ssl-server",
+            What::ClientCert => "client-cert",
+        }
+    }
+
+    /// Whether the console offers it on `t`: SSL-VPN servers and their certificates are Alibaba's, on a gateway
+    /// with SSL-VPN (Huawei's client-to-site servers and users are created through its API).
+    pub fn offered(self, t: &Target) -> bool {
+        match self {
+            What::Connection => true,
+            What::SslServer => t.api == Api::Aliyun && t.ssl,
+            What::ClientCert => t.api == Api::Aliyun && !t.servers.is_empty(),
+        }
+    }
+}
+
+/// The form of `what` on the gateway `t`, with its first values.
+pub fn form_on(what: What, t: &Target) -> (Form, Values) {
+    let mut v = Values::default();
+    let (title, fields, submit) = match what {
+        What::Connection => {
+            v.set("local", t.local_subnets.clone());
+            v.set("ike", "ikev2");
+            if let Some((id, _)) = t.addresses.first() {
+                v.set("address", id.clone());
+            }
+            ("connection", connection_fields(t), "Create connection")
+        }
+        What::SslServer => {
+            v.set("proto", "UDP");
+            v.set("port", "1194");
+            v.set("cipher", "AES-128-CBC");
+            v.set("local", t.local_subnets.clone());
+            ("SSL-VPN server", ssl_server_fields(), "Create server")
+        }
+        What::ClientCert => {
+            if let Some((id, _)) = t.servers.first() {
+                v.set("server", id.clone());
+            }
+            let fields = vec![
+                Field::new("server", "SSL-VPN server", Input::Select(t.servers.clone())).required(),
+                Field::new("name", "Name", Input::Text),
+            ];
+            ("client certificate", fields, "Create certificate")
+        }
+    };
+    fresh_token(&mut v);
+    let form = Form {
+        title: format!("New {title} on {}", t.gateway_name),
+        action: format!("/console/create/{}/{}", what.slug(), t.gateway_id),
+        fields,
+        submit,
+        back: (format!("/console/gateways/{}", t.gateway_id), "Gateway"),
+    };
+    (form, v)
+}
+
+fn ssl_server_fields() -> Vec<Field> {
+    let options = |list: &[&str]| list.iter().map(|o| (o.to_string(), o.to_string())).collect();
+    vec![
+        Field::new("name", "Name", Input::Text),
+        Field::new("pool", "Client address pool", Input::Text)
+            .required()
+            .hint("a CIDR block clients get addresses from"),
+        Field::new("local", "Local subnets", Input::Text).required().hint("CIDR blocks, comma-separated"),
+        Field::new("proto", "Protocol", Input::Select(options(&["UDP", "TCP"]))),
+        Field::new("port", "Port", Input::Number),
+        Field::new("cipher", "Cipher", Input::Select(options(&["AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "none"]))),
+    ]
+}
+
+/// The call that creates an SSL-VPN server (`What::SslServer`) or a client certificate (`What::ClientCert`) on
+/// `t`, and where its id is in the answer.
+pub fn create_ssl(what: What, t: &Target, v: &Values) -> (Call, &'static str) {
+    let mut params = vec![("ClientToken", v.get("token").to_string())];
+    params.extend(v.given("name").map(|n| ("Name", n)));
+    let (action, id_at) = if what == What::ClientCert {
+        params.push(("SslVpnServerId", v.get("server").to_string()));
+        ("CreateSslVpnClientCert", "/SslVpnClientCertId")
+    } else {
+        params.extend([
+            ("VpnGatewayId", t.gateway_id.clone()),
+            ("ClientIpPool", v.get("pool").to_string()),
+            ("LocalSubnet", v.list("local").join(",")),
+            ("Proto", v.get("proto").to_string()),
+            ("Port", v.get("port").to_string()),
+            ("Cipher", v.get("cipher").to_string()),
+        ]);
+        ("CreateSslVpnServer", "/SslVpnServerId")
+    };
+    (Call::Aliyun { action, region: t.region.clone(), params }, id_at)
+}
+
+fn connection_fields(t: &Target) -> Vec<Field> {
     let mut peers = vec![(String::new(), "— a new one, at the address below —".to_string())];
     peers.extend(t.peers.iter().cloned());
     let mut fields = vec![
@@ -409,28 +529,11 @@ pub fn connection_form(t: &ConnectionTarget) -> Form {
             fields.push(Field::new("psk", "Pre-shared key", Input::Secret).required());
         }
     }
-    Form {
-        title: format!("New connection on {}", t.gateway_name),
-        action: format!("/console/create/connection/{}", t.gateway_id),
-        fields,
-        submit: "Create connection",
-        back: (format!("/console/gateways/{}", t.gateway_id), "Gateway"),
-    }
-}
-
-pub fn connection_defaults(t: &ConnectionTarget, local_subnets: &str) -> Values {
-    let mut v = Values::default();
-    v.set("local", local_subnets);
-    v.set("ike", "ikev2");
-    if let Some((id, _)) = t.addresses.first() {
-        v.set("address", id.clone());
-    }
-    fresh_token(&mut v);
-    v
+    fields
 }
 
 /// The call that creates the customer gateway the form names by address, and where its id is in the answer.
-pub fn create_peer(t: &ConnectionTarget, v: &Values) -> (Call, &'static str) {
+pub fn create_peer(t: &Target, v: &Values) -> (Call, &'static str) {
     let name = v.given("name").map(|n| format!("{n}-peer"));
     match t.api {
         Api::Aliyun => {
@@ -454,7 +557,7 @@ pub fn create_peer(t: &ConnectionTarget, v: &Values) -> (Call, &'static str) {
 }
 
 /// Takes back a customer gateway created for a connection the API then refused.
-pub fn delete_peer(t: &ConnectionTarget, id: &str) -> Call {
+pub fn delete_peer(t: &Target, id: &str) -> Call {
     match t.api {
         Api::Aliyun => Call::Aliyun {
             action: "DeleteCustomerGateway",
@@ -468,7 +571,7 @@ pub fn delete_peer(t: &ConnectionTarget, id: &str) -> Call {
 }
 
 /// The call that creates the connection to customer gateway `peer`, and where its id is in the answer.
-pub fn create_connection(t: &ConnectionTarget, v: &Values, peer: &str) -> (Call, &'static str) {
+pub fn create_connection(t: &Target, v: &Values, peer: &str) -> (Call, &'static str) {
     match t.api {
         Api::Aliyun => {
             let mut params = vec![

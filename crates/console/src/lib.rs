@@ -38,7 +38,7 @@ use openvgw_core::model::{
 use openvgw_core::{now_ms, PageRequest};
 use serde::Deserialize;
 
-use crate::create::{Api, Apis, ConnectionTarget, Values};
+use crate::create::{Api, Apis, Target, Values, What};
 use crate::history::History;
 use crate::pages::{Chrome, COOKIE, SIGN_IN_COOKIE};
 
@@ -78,7 +78,7 @@ impl Console {
             .route("/console/gateways/{id}", get(gateway))
             .route("/console/gateways/{id}/delete", post(delete_gateway))
             .route("/console/create/gateway/{api}", get(new_gateway).post(create_gateway))
-            .route("/console/create/connection/{gateway}", get(new_connection).post(create_connection))
+            .route("/console/create/{what}/{gateway}", get(new_on_gateway).post(create_on_gateway))
             .route("/console/connections/{id}/config/{format}", get(connection_config))
             .route("/console/client-certs/{id}/profile", get(client_profile))
             .route("/console/dataplane", get(dataplane))
@@ -683,11 +683,11 @@ async fn create_gateway(
     Ok(see_other(&format!("/console/gateways/{id}")))
 }
 
-/// The gateway a new connection goes on, as its form needs it, with the local subnets it defaults to.
-async fn connection_target(c: &Arc<Console>, s: &Signed, gateway: String) -> Result<(ConnectionTarget, String), Halt> {
+/// The gateway a form on its page creates on, as the form needs it.
+async fn target(c: &Arc<Console>, s: &Signed, gateway: String) -> Result<Target, Halt> {
     let svc = c.svc.clone();
     let viewer = s.session.principal.clone();
-    let found = work(move || -> openvgw_core::Result<Option<(ConnectionTarget, String)>> {
+    let found = work(move || -> openvgw_core::Result<Option<Target>> {
         let Some(tree) = svc.gateway_tree(&gateway)?.filter(|t| may_see(&viewer, &t.gateway.scope)) else {
             return Ok(None);
         };
@@ -706,7 +706,7 @@ async fn connection_target(c: &Arc<Console>, s: &Signed, gateway: String) -> Res
             .collect();
         let local =
             if gw.local_subnets.is_empty() { tree.vpc_cidr.into_iter().collect() } else { gw.local_subnets.clone() };
-        let target = ConnectionTarget {
+        Ok(Some(Target {
             api,
             gateway_id: gw.id.clone(),
             gateway_name: gw.name.clone(),
@@ -714,32 +714,58 @@ async fn connection_target(c: &Arc<Console>, s: &Signed, gateway: String) -> Res
             project: project_of(&svc, &gw.scope)?,
             addresses: gw.public_ips.iter().map(|p| (p.id.clone(), p.address.to_string())).collect(),
             peers,
-        };
-        Ok(Some((target, openvgw_core::model::join_nets(&local))))
+            servers: tree.ssl_servers.iter().map(|t| (t.server.id.clone(), t.server.name.clone())).collect(),
+            ssl: gw.ssl_enabled,
+            local_subnets: openvgw_core::model::join_nets(&local),
+        }))
     })
     .await?;
     found.ok_or_else(|| s.not_found("gateway"))
 }
 
-async fn new_connection(State(c): Shared, headers: HeaderMap, Path(gateway): Path<String>) -> Result<Response, Halt> {
-    let s = signed(&c, &headers).await?;
-    s.creator()?;
-    let (t, local) = connection_target(&c, &s, gateway).await?;
-    let values = create::connection_defaults(&t, &local);
-    Ok(html(StatusCode::OK, create::page(&s.chrome(), &create::connection_form(&t), &values, None)))
+/// What a form on a gateway's page creates, offered there, with the gateway.
+async fn form_target(c: &Arc<Console>, s: &Signed, what: &str, gateway: String) -> Result<(What, Target), Halt> {
+    let what = What::parse(what).ok_or_else(|| s.not_found("form"))?;
+    let t = target(c, s, gateway).await?;
+    if !what.offered(&t) {
+        return Err(s.not_found("form for this gateway"));
+    }
+    Ok((what, t))
 }
 
-async fn create_connection(
+async fn new_on_gateway(
     State(c): Shared,
     headers: HeaderMap,
-    Path(gateway): Path<String>,
+    Path((what, gateway)): Path<(String, String)>,
+) -> Result<Response, Halt> {
+    let s = signed(&c, &headers).await?;
+    s.creator()?;
+    let (what, t) = form_target(&c, &s, &what, gateway).await?;
+    let (form, values) = create::form_on(what, &t);
+    Ok(html(StatusCode::OK, create::page(&s.chrome(), &form, &values, None)))
+}
+
+async fn create_on_gateway(
+    State(c): Shared,
+    headers: HeaderMap,
+    Path((what, gateway)): Path<(String, String)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, Halt> {
     let s = signed(&c, &headers).await?;
     let principal = s.creator()?;
-    let (t, _) = connection_target(&c, &s, gateway).await?;
+    let (what, t) = form_target(&c, &s, &what, gateway).await?;
     let values = s.form_values(&headers, pairs)?;
-    let form = create::connection_form(&t);
+    let (form, _) = create::form_on(what, &t);
+    let back = see_other(&format!("/console/gateways/{}", t.gateway_id));
+    if what != What::Connection {
+        let (call, id_at) = create::create_ssl(what, &t, &values);
+        let a = c.apis.call(&principal, call).await.map_err(|e| call_failed(&e))?;
+        if !a.ok() {
+            return Err(refused(&s, &form, values, &a));
+        }
+        a.text(id_at).ok_or_else(|| call_failed("the answer names nothing created"))?;
+        return Ok(back);
+    }
     // A customer gateway named by address is created first; if the connection is then refused it is taken back,
     // so a refused form leaves nothing behind.
     let (peer, created_peer) = match values.get("peer") {
@@ -758,7 +784,7 @@ async fn create_connection(
     let outcome = c.apis.call(&principal, call).await;
     if let Ok(a) = &outcome {
         if a.ok() && a.text(id_at).is_some() {
-            return Ok(see_other(&format!("/console/gateways/{}", t.gateway_id)));
+            return Ok(back);
         }
     }
     if created_peer {

@@ -331,7 +331,16 @@ pub fn gateway(chrome: &Chrome, page: &GatewayPage) -> Markup {
             p { a href="/console/gateways" { "← Gateways" } }
             h1 { (gw.name) " " span.small { (gw.id) } }
             @if !matches!(chrome.principal, ConsolePrincipal::Operator { .. }) {
-                p.actions { a.button href={"/console/create/connection/" (gw.id)} { "New connection" } }
+                p.actions {
+                    a.button href={"/console/create/connection/" (gw.id)} { "New connection" }
+                    // SSL-VPN through the console is Alibaba's (see `create::What::offered`).
+                    @if dialect(&gw.id) == "Alibaba" && gw.ssl_enabled {
+                        a.button href={"/console/create/ssl-server/" (gw.id)} { "New SSL-VPN server" }
+                        @if !page.tree.ssl_servers.is_empty() {
+                            a.button href={"/console/create/client-cert/" (gw.id)} { "New client certificate" }
+                        }
+                    }
+                }
             }
             div data-refresh={"/console/gateways/" (gw.id) "?fragment=1"} data-every="3000" aria-live="polite" {
                 (gateway_live(page))

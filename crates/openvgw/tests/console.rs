@@ -492,3 +492,69 @@ async fn the_console_creates_through_each_api_and_shows_its_refusals() {
     let page = send(&h, "GET", &format!("/console/gateways/{hw}?fragment=1"), &session, None, &[]).await;
     assert!(page.status == StatusCode::NOT_FOUND || page.text.contains("data-status=\"deleting\""), "{}", page.text);
 }
+
+#[tokio::test]
+async fn the_console_creates_ssl_vpn_servers_and_client_certificates() {
+    let h = harness();
+    let gw = h.active_gateway().await;
+    let plain = gateway_of(&h, &h.a, "vpc-console20").await;
+    let (session, csrf) = sign_in(&h, "key", &h.a.id, &h.a.secret).await;
+    let page = send(&h, "GET", &format!("/console/gateways/{gw}"), &session, None, &[]).await;
+    assert!(page.text.contains(&format!("/console/create/ssl-server/{gw}")), "{}", page.text);
+    assert!(!page.text.contains("/console/create/client-cert/"), "no server yet, no certificate form");
+
+    let uri = format!("/console/create/ssl-server/{gw}");
+    let form_page = send(&h, "GET", &uri, &session, None, &[]).await;
+    assert_eq!(form_page.status, StatusCode::OK, "{}", form_page.text);
+    let token = hidden(&form_page.text, "token");
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("name", "laptops"),
+        ("pool", "192.168.100.0/33"),
+        ("local", "10.0.0.0/8"),
+        ("proto", "UDP"),
+        ("port", "1194"),
+        ("cipher", "AES-128-CBC"),
+    ];
+    let bad = submit(&h, &uri, &session, &fields).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("Refused by the API: IllegalParam.ClientIpPool"), "{}", bad.text);
+    let token = hidden(&bad.text, "token");
+    fields[1].1 = token.as_str();
+    fields[3].1 = "192.168.100.0/24";
+    let made = submit(&h, &uri, &session, &fields).await;
+    assert_eq!(
+        (made.status, made.location.as_str()),
+        (StatusCode::SEE_OTHER, format!("/console/gateways/{gw}").as_str())
+    );
+    let servers = h.ok("DescribeSslVpnServers", &[("VpnGatewayId", &gw)]).await;
+    assert_eq!(servers["TotalCount"], 1, "{servers}");
+    let server = servers["SslVpnServers"]["SslVpnServer"][0]["SslVpnServerId"].as_str().unwrap().to_string();
+    // Alibaba's gateway refuses changes while it applies one (VpnGateway.Configuring), in the console too.
+    h.wait_status(&gw, "active").await;
+
+    let uri = format!("/console/create/client-cert/{gw}");
+    let form_page = send(&h, "GET", &uri, &session, None, &[]).await;
+    assert_eq!(first_option(&form_page.text, "server"), server);
+    let token = hidden(&form_page.text, "token");
+    let fields =
+        [("csrf", csrf.as_str()), ("token", token.as_str()), ("server", server.as_str()), ("name", "laptop-1")];
+    let made = submit(&h, &uri, &session, &fields).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let certs = h.ok("DescribeSslVpnClientCerts", &[("SslVpnServerId", &server)]).await;
+    let cert = &certs["SslVpnClientCertKeys"]["SslVpnClientCertKey"][0];
+    assert_eq!(cert["Name"], "laptop-1", "{certs}");
+    let cert_id = cert["SslVpnClientCertId"].as_str().unwrap();
+    let profile = send(&h, "GET", &format!("/console/client-certs/{cert_id}/profile"), &session, None, &[]).await;
+    assert_eq!(profile.status, StatusCode::OK);
+    assert!(profile.text.contains("client") && profile.text.contains("<cert>"), "{}", profile.text);
+
+    // Offered only where it applies: a gateway without SSL-VPN, an unknown form.
+    for other in [format!("/console/create/ssl-server/{plain}"), format!("/console/create/client-cert/{plain}")] {
+        let r = send(&h, "GET", &other, &session, None, &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{other}");
+    }
+    let r = send(&h, "GET", &format!("/console/create/vpc/{gw}"), &session, None, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
