@@ -52,6 +52,24 @@ def click(driver, css: str) -> bool:
     return True
 
 
+def open_form(driver, link: str, field: str) -> None:
+    """Follows the button `link` to a console form and waits for its `field`."""
+    driver.find_element(By.LINK_TEXT, link).click()
+    b.until(lambda: driver.find_elements(By.ID, f"f-{field}"))
+
+
+def fill(driver, **fields: str) -> None:
+    """Types each value into the form's field of that name, replacing what the field held."""
+    for name, value in fields.items():
+        field = driver.find_element(By.ID, f"f-{name}")
+        field.clear()
+        field.send_keys(value)
+
+
+def send(driver, button: str) -> None:
+    driver.find_element(By.XPATH, f"//button[text()='{button}']").click()
+
+
 def status_of(driver, gateway: str) -> str:
     return attr(driver, f"tr[data-gateway='{gateway}'] [data-status]", "data-status")
 
@@ -79,14 +97,12 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     # A gateway created in the console's form: a call of the Alibaba API on the tenant's behalf. A refusal is
     # the API's own code, with what was typed kept.
     name, vpc = unique_name("console-gw"), unique_vpc()
-    d.find_element(By.LINK_TEXT, "New Alibaba gateway").click()
-    b.until(lambda: d.find_elements(By.ID, "f-vpc"))
-    d.find_element(By.ID, "f-name").send_keys(name)
-    d.find_element(By.ID, "f-vpc").send_keys(vpc)
+    open_form(d, "New Alibaba gateway", "vpc")
+    fill(d, name=name, vpc=vpc)
     Select(d.find_element(By.ID, "f-bandwidth")).select_by_value("5")
     d.find_element(By.ID, "f-ssl").click()
     b.shot(d, "02-new-gateway-form")
-    d.find_element(By.XPATH, "//button[text()='Create gateway']").click()
+    send(d, "Create gateway")
     gw = b.until(lambda: d.current_url.rsplit("/console/gateways/", 1)[-1] if "/console/gateways/vpn-" in d.current_url
                  else None, 15)
     described = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})
@@ -104,23 +120,15 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     # A connection with a new customer gateway, from the gateway's page; a refused one first.
     b.until(lambda: d.find_element(By.LINK_TEXT, name).click() or True)  # a row of the live list
     b.until(lambda: name in d.find_element(By.TAG_NAME, "h1").text)
-    d.find_element(By.LINK_TEXT, "New connection").click()
-    b.until(lambda: d.find_elements(By.ID, "f-peer_ip"))
-    d.find_element(By.ID, "f-name").send_keys("to-the-branch")
-    d.find_element(By.ID, "f-peer_ip").send_keys("198.51.100.99")
-    local = d.find_element(By.ID, "f-local")
-    local.clear()
-    local.send_keys("10.1.0.0/16")
-    d.find_element(By.ID, "f-remote").send_keys("192.168.90.0/33")
-    d.find_element(By.XPATH, "//button[text()='Create connection']").click()
+    open_form(d, "New connection", "peer_ip")
+    fill(d, name="to-the-branch", peer_ip="198.51.100.99", local="10.1.0.0/16", remote="192.168.90.0/33")
+    send(d, "Create connection")
     alert = b.until(lambda: d.find_elements(By.ID, "refusal"), 10)[0].text
     assert "IllegalParam.RemoteSubnet" in alert, alert
     b.shot(d, "05-connection-refused")
     assert api.call("DescribeCustomerGateways", {})["TotalCount"] == 0, "a refused form leaves nothing behind"
-    remote = d.find_element(By.ID, "f-remote")
-    remote.clear()
-    remote.send_keys("192.168.90.0/24")
-    d.find_element(By.XPATH, "//button[text()='Create connection']").click()
+    fill(d, remote="192.168.90.0/24")
+    send(d, "Create connection")
     b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
     # The connections and the picture are in the page's live region, swapped every few seconds.
     vco = b.until(lambda: attr(d, "tr[data-connection]", "data-connection"), 15)
@@ -139,21 +147,15 @@ def test_a_tenant_and_an_operator_use_the_console(console_server, browser, tmp_p
     # SSL-VPN: a server, then a client certificate, then its OpenVPN profile. The gateway takes one change at a
     # time (Alibaba's VpnGateway.Configuring), so each form waits for it to be active again.
     b.until(lambda: status_of_page(d) == "active", 30)
-    d.find_element(By.LINK_TEXT, "New SSL-VPN server").click()
-    b.until(lambda: d.find_elements(By.ID, "f-pool"))
-    d.find_element(By.ID, "f-name").send_keys("laptops")
-    d.find_element(By.ID, "f-pool").send_keys("192.168.200.0/24")
-    local = d.find_element(By.ID, "f-local")
-    local.clear()
-    local.send_keys("10.1.0.0/16")
+    open_form(d, "New SSL-VPN server", "pool")
+    fill(d, name="laptops", pool="192.168.200.0/24", local="10.1.0.0/16")
     b.shot(d, "07-new-ssl-server-form")
-    d.find_element(By.XPATH, "//button[text()='Create server']").click()
+    send(d, "Create server")
     b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
     b.until(lambda: status_of_page(d) == "active", 30)
-    d.find_element(By.LINK_TEXT, "New client certificate").click()
-    b.until(lambda: d.find_elements(By.ID, "f-server"))
-    d.find_element(By.ID, "f-name").send_keys("laptop-1")
-    d.find_element(By.XPATH, "//button[text()='Create certificate']").click()
+    open_form(d, "New client certificate", "server")
+    fill(d, name="laptop-1")
+    send(d, "Create certificate")
     b.until(lambda: d.current_url.endswith(f"/console/gateways/{gw}"), 10)
     cert = b.until(lambda: attr(d, "#client-certs a[href$='/profile']", "href"), 15)
     b.shot(d, "08-gateway-with-ssl")
