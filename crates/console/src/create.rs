@@ -381,6 +381,8 @@ pub struct Target {
     pub servers: Vec<(String, String)>,
     /// Whether the gateway serves SSL-VPN.
     pub ssl: bool,
+    /// Whether it takes IPsec connections (a client-to-site gateway does not).
+    pub site: bool,
     /// What a new connection's local subnets default to.
     pub local_subnets: String,
 }
@@ -415,7 +417,7 @@ impl What {
     /// with SSL-VPN (Huawei's client-to-site servers and users are created through its API).
     pub fn offered(self, t: &Target) -> bool {
         match self {
-            What::Connection => true,
+            What::Connection => t.site,
             What::SslServer => t.api == Api::Aliyun && t.ssl,
             What::ClientCert => t.api == Api::Aliyun && !t.servers.is_empty(),
         }
@@ -626,5 +628,48 @@ pub fn vendor_config(api: Api, region: &str, project: &str, id: &str) -> Call {
             params: vec![("VpnConnectionId", id.to_string())],
         },
         Api::Huawei => Call::Huawei { method: "GET", path: format!("/v5/{project}/vpn-connection/{id}"), body: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(api: Api, ssl: bool, site: bool, servers: usize) -> Target {
+        Target {
+            api,
+            gateway_id: String::new(),
+            gateway_name: String::new(),
+            region: String::new(),
+            project: String::new(),
+            addresses: Vec::new(),
+            peers: Vec::new(),
+            servers: (0..servers).map(|i| (format!("vss-{i}"), String::new())).collect(),
+            ssl,
+            site,
+            local_subnets: String::new(),
+        }
+    }
+
+    /// Every form against every kind of gateway: a new `What` without a row here fails to compile the match below.
+    #[test]
+    fn forms_are_offered_only_where_they_apply() {
+        let kinds = [
+            ("alibaba site", target(Api::Aliyun, false, true, 0)),
+            ("alibaba ssl, no server", target(Api::Aliyun, true, true, 0)),
+            ("alibaba ssl, a server", target(Api::Aliyun, true, true, 1)),
+            ("huawei site", target(Api::Huawei, false, true, 0)),
+            ("huawei client-to-site", target(Api::Huawei, true, false, 1)),
+        ];
+        for what in [What::Connection, What::SslServer, What::ClientCert] {
+            let want: [bool; 5] = match what {
+                What::Connection => [true, true, true, true, false],
+                What::SslServer => [false, true, true, false, false],
+                What::ClientCert => [false, false, true, false, false],
+            };
+            for ((name, t), want) in kinds.iter().zip(want) {
+                assert_eq!(what.offered(t), want, "{what:?} on {name}");
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ use openvgw_control::ssl::ClientCertFilter;
 use openvgw_control::Service;
 use openvgw_core::ids::random_secret;
 use openvgw_core::model::{
-    ConsolePrincipal, ConsoleSession, Scope, SslVpnClientCert, TunnelState, VpnConnection, VpnGateway,
+    ConsolePrincipal, ConsoleSession, GatewayRole, Scope, SslVpnClientCert, TunnelState, VpnConnection, VpnGateway,
 };
 use openvgw_core::{now_ms, PageRequest};
 use serde::Deserialize;
@@ -242,6 +242,12 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
     if expected.is_empty() || !same_secret(&expected, &f.pre) || f.id.len() > 128 || f.secret.len() > 256 {
         return sign_in_form(true);
     }
+    // Only the two kinds are checked (and counted): any other signs nobody in and costs nothing.
+    let operator = match f.kind.as_str() {
+        "key" => false,
+        "operator" => true,
+        _ => return sign_in_form(true),
+    };
     let name = format!("{}:{}", f.kind, f.id);
     if let Err(seconds) = c.sign_ins.check(&name, now_ms()) {
         let text = format!("Too many failed sign-ins under this name: try again in {seconds} s.");
@@ -250,10 +256,9 @@ async fn sign_in(State(c): Shared, headers: HeaderMap, Form(f): Form<SignInForm>
         return r;
     }
     let svc = c.svc.clone();
-    let outcome = work(move || match f.kind.as_str() {
-        "key" => svc.console_sign_in_with_key(&f.id, &f.secret),
-        "operator" => svc.console_sign_in_operator(&f.id, &f.secret),
-        _ => Ok(None),
+    let outcome = work(move || match operator {
+        false => svc.console_sign_in_with_key(&f.id, &f.secret),
+        true => svc.console_sign_in_operator(&f.id, &f.secret),
     })
     .await;
     match outcome {
@@ -716,6 +721,7 @@ async fn target(c: &Arc<Console>, s: &Signed, gateway: String) -> Result<Target,
             peers,
             servers: tree.ssl_servers.iter().map(|t| (t.server.id.clone(), t.server.name.clone())).collect(),
             ssl: gw.ssl_enabled,
+            site: gw.role != GatewayRole::Client,
             local_subnets: openvgw_core::model::join_nets(&local),
         }))
     })

@@ -3,9 +3,10 @@
 
 use maud::{html, Markup, DOCTYPE};
 use openvgw_control::reconcile::GatewayTree;
-use openvgw_core::model::{ConsolePrincipal, GatewayStatus, SslVpnClientCert, VpnGateway};
+use openvgw_core::model::{ConsolePrincipal, GatewayRole, GatewayStatus, SslVpnClientCert, VpnGateway};
 use openvgw_dataplane::{ClientSession, SaStats};
 
+use crate::create::Api;
 use crate::svg;
 
 pub const COOKIE: &str = "ovgw_session";
@@ -92,12 +93,9 @@ pub fn message(title: &str, chrome: Option<&Chrome>, text: &str) -> Markup {
     )
 }
 
-/// Which API a gateway belongs to, from its id's style.
+/// Which API a resource belongs to, as people name it.
 pub fn dialect(id: &str) -> &'static str {
-    match openvgw_core::IdStyle::of(id) {
-        openvgw_core::IdStyle::Prefixed => "Alibaba",
-        openvgw_core::IdStyle::Uuid => "Huawei",
-    }
+    Api::of(id).title()
 }
 
 fn status(s: GatewayStatus) -> Markup {
@@ -332,9 +330,11 @@ pub fn gateway(chrome: &Chrome, page: &GatewayPage) -> Markup {
             h1 { (gw.name) " " span.small { (gw.id) } }
             @if !matches!(chrome.principal, ConsolePrincipal::Operator { .. }) {
                 p.actions {
-                    a.button href={"/console/create/connection/" (gw.id)} { "New connection" }
-                    // SSL-VPN through the console is Alibaba's (see `create::What::offered`).
-                    @if dialect(&gw.id) == "Alibaba" && gw.ssl_enabled {
+                    // The forms `create::What::offered` offers on this gateway.
+                    @if gw.role != GatewayRole::Client {
+                        a.button href={"/console/create/connection/" (gw.id)} { "New connection" }
+                    }
+                    @if Api::of(&gw.id) == Api::Aliyun && gw.ssl_enabled {
                         a.button href={"/console/create/ssl-server/" (gw.id)} { "New SSL-VPN server" }
                         @if !page.tree.ssl_servers.is_empty() {
                             a.button href={"/console/create/client-cert/" (gw.id)} { "New client certificate" }

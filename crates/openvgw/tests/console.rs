@@ -292,6 +292,14 @@ async fn hostile_console_requests_get_a_clear_refusal() {
         assert_eq!(r.status, want, "{}", r.text);
         assert!(cookie_of(&r, "ovgw_session").is_empty());
     }
+    // A kind that is neither is refused without being counted: the guard's memory stays bounded by real names.
+    for _ in 0..6 {
+        let page = send(&h, "GET", "/console/sign-in", "", None, &[]).await;
+        let (pre_cookie, pre) = (cookie_of(&page, "ovgw_sign_in"), hidden(&page.text, "pre"));
+        let attempt = form(&[("kind", "nobody"), ("id", &h.b.id), ("secret", "wrong"), ("pre", &pre)]);
+        let r = send(&h, "POST", "/console/sign-in", &pre_cookie, Some(attempt), &[]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
     sign_in(&h, "key", &h.b.id, &h.b.secret).await;
     for asset in ["/console/assets/console.css", "/console/assets/console.js"] {
         let r = send(&h, "GET", asset, "", None, &[]).await;
