@@ -6,6 +6,7 @@
 //! and change the store in exactly one transaction. Changes the data plane must realise bump the gateway's
 //! generation and wake the reconciler; nothing here waits for the data plane.
 
+pub mod agents;
 pub mod certificates;
 pub mod clients;
 pub mod connections;

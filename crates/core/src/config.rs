@@ -176,6 +176,8 @@ pub enum DriverKind {
     Simulated,
     /// strongSwan and OpenVPN in one network namespace per gateway (root).
     Netns,
+    /// Gateways on other hosts: each `openvgw agent` runs the netns driver there and attaches to `[dataplane.agents]`.
+    Agents,
 }
 
 /// Which IPsec backend the netns driver uses.
@@ -206,6 +208,24 @@ pub struct DataplaneConfig {
     pub namespace_prefix: String,
     pub ipsec_backend: IpsecBackendChoice,
     pub simulated: SimulatedConfig,
+    pub agents: AgentsConfig,
+}
+
+/// The port gateway hosts (`openvgw agent`) attach to, with mutual TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    pub listen: String,
+    /// A call on an agent's driver (applying a gateway starts its daemons) fails after this long without an answer.
+    pub call_timeout_s: u64,
+    /// HTTP/2 pings every this many seconds; a peer silent for as long again is cut off (its session ends).
+    pub keepalive_s: u64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig { listen: "127.0.0.1:7443".into(), call_timeout_s: 60, keepalive_s: 5 }
+    }
 }
 
 impl Default for DataplaneConfig {
@@ -220,6 +240,7 @@ impl Default for DataplaneConfig {
             namespace_prefix: "ovgw-".into(),
             ipsec_backend: IpsecBackendChoice::Auto,
             simulated: SimulatedConfig::default(),
+            agents: AgentsConfig::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `openvgw` service assembly: HTTP server, metrics, and helpers shared by the admin commands.
 
+pub mod agents;
 pub mod http;
 pub mod metrics;
 pub mod server;

@@ -47,8 +47,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: Option<String>,
-        /// Data-plane driver, overriding the config: simulated or netns (root).
-        #[arg(long, value_parser = ["simulated", "netns"])]
+        /// Data-plane driver, overriding the config: simulated, netns (root) or agents (gateways on the hosts
+        /// running `openvgw agent`, which attach to `[dataplane.agents] listen`).
+        #[arg(long, value_parser = ["simulated", "netns", "agents"])]
         dataplane: Option<String>,
         /// Log format: json (default) or text.
         #[arg(long, default_value = "json")]
@@ -68,6 +69,34 @@ enum Command {
         /// Always wrap ESP in UDP (for gateways running userspace ESP).
         #[arg(long)]
         udp_encap: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run a gateway host: join the control plane once (with a token from `openvgw admin agent token`; the
+    /// identity is kept in the data directory), then attach to it and hold the gateways it places here with this
+    /// host's data plane. The agent connects out: it may sit behind NAT.
+    Agent {
+        /// The control plane's agents' port: https://host:port (`[dataplane.agents] listen` of `serve`).
+        #[arg(long)]
+        control: String,
+        /// The agents' CA certificate (PEM), as `openvgw admin agent token` writes it.
+        #[arg(long)]
+        ca: PathBuf,
+        /// A one-time join token; needed the first time only.
+        #[arg(long)]
+        token: Option<String>,
+        /// How people will know this host; default: its host name.
+        #[arg(long)]
+        name: Option<String>,
+        /// This host's driver: netns (root) or simulated.
+        #[arg(long, default_value = "netns", value_parser = ["simulated", "netns"])]
+        dataplane: String,
+        /// How many gateways this host takes (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        capacity: u32,
+        /// Log format: json (default) or text.
+        #[arg(long, default_value = "json")]
+        log_format: String,
         #[command(flatten)]
         common: Common,
     },
@@ -118,6 +147,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Gateway hosts (`openvgw agent`): join tokens, the agents that joined, revocation.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Show a gateway as the store has it next to what the netns data plane has now: its namespace, daemons,
     /// tunnels (IKE/IPsec SA state, health check, BGP session) and SSL-VPN sessions. It only looks; run it on the
     /// data plane's host (root), beside `serve`.
@@ -161,6 +195,35 @@ enum OperatorCommand {
     List(Listing),
     /// Delete an operator; its console sessions end at once.
     Delete(Named),
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create a one-time join token (printed once; the store keeps its digest) and write the agents' CA
+    /// certificate, which `openvgw agent --ca` checks the control plane against.
+    Token {
+        /// How long the token may be used, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Where to write the CA certificate (PEM).
+        #[arg(long)]
+        ca_out: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the agents that joined.
+    List(Listing),
+    /// Revoke an agent: from its next attach on it is refused (its certificate is no longer admitted).
+    Revoke {
+        /// The agent's id (agt-…).
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +372,36 @@ fn set_disabled(common: &Common, tenant: &str, disabled: bool) -> anyhow::Result
     Ok(())
 }
 
+fn driver_kind(name: &str) -> openvgw_core::config::DriverKind {
+    match name {
+        "netns" => openvgw_core::config::DriverKind::Netns,
+        "agents" => openvgw_core::config::DriverKind::Agents,
+        _ => openvgw_core::config::DriverKind::Simulated,
+    }
+}
+
+/// `openvgw agent`: the identity (joining if needed), then sessions until SIGTERM or Ctrl-C.
+async fn run_agent(
+    config: Config,
+    control: String,
+    ca: &Path,
+    token: Option<String>,
+    name: String,
+    capacity: u32,
+) -> anyhow::Result<()> {
+    let ca_pem = std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+    let ep = openvgw_agent::host::Endpoint { url: control, ca_pem };
+    let id = openvgw::agents::identity(&ep, &config.server.data_dir, token.as_deref(), &name).await?;
+    let driver = openvgw::server::driver_for(&config)?;
+    println!("openvgw agent {} ({name}) attaching to {}", id.agent_id, ep.url);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let session = tokio::spawn(openvgw_agent::host::run(ep, id, driver, capacity, stop_rx));
+    openvgw::server::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = session.await;
+    Ok(())
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -329,13 +422,24 @@ fn main() -> anyhow::Result<()> {
                 config.server.listen = l;
             }
             if let Some(d) = dataplane {
-                config.dataplane.driver = match d.as_str() {
-                    "netns" => openvgw_core::config::DriverKind::Netns,
-                    _ => openvgw_core::config::DriverKind::Simulated,
-                };
+                config.dataplane.driver = driver_kind(&d);
             }
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(server::serve(config))
         }
+        Command::Agent { control, ca, token, name, dataplane, capacity, log_format, common } => {
+            init_logging(&log_format);
+            let mut config = load_config(&common)?;
+            config.dataplane.driver = driver_kind(&dataplane);
+            let name = match name {
+                Some(n) => n,
+                None => std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(run_agent(config, control, &ca, token, name, capacity))
+        }
+        Command::Admin { command: AdminCommand::Agent { command } } => admin_agent(command),
         Command::PeerConfig { connection, format, output_dir, udp_encap, common } => {
             let config = load_config(&common)?;
             let store = open_store(&config)?;
@@ -546,6 +650,49 @@ fn main() -> anyhow::Result<()> {
                     "replaced": access_key_id,
                 })
             );
+            Ok(())
+        }
+    }
+}
+
+fn admin_agent(command: AgentCommand) -> anyhow::Result<()> {
+    match command {
+        AgentCommand::Token { ttl, ca_out, json, common } => {
+            let store = open_store(&load_config(&common)?)?;
+            let ca = openvgw_control::agents::agent_ca(&store)?;
+            std::fs::write(&ca_out, &ca.cert_pem).with_context(|| format!("cannot write {}", ca_out.display()))?;
+            let token = openvgw_control::agents::create_join_token(&store, ttl)?;
+            if json {
+                let doc = serde_json::json!({"token": token.expose(), "ttl_s": ttl, "ca": ca_out});
+                println!("{doc}");
+            } else {
+                println!("token: {}", token.expose());
+                println!("ca:    {} (give it to the agent as --ca)", ca_out.display());
+                eprintln!("the token joins one agent within {ttl} s; it is not shown again");
+            }
+            Ok(())
+        }
+        AgentCommand::List(Listing { json, common }) => {
+            let store = open_store(&load_config(&common)?)?;
+            let agents = store.read(|tx| tx.agents())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&agents)?);
+            } else {
+                let rows = agents
+                    .iter()
+                    .map(|a| {
+                        let revoked = a.revoked_at.map(stamp).unwrap_or_else(|| "-".into());
+                        vec![a.id.clone(), a.name.clone(), stamp(a.joined_at), revoked]
+                    })
+                    .collect();
+                print!("{}", table(&["ID", "NAME", "JOINED", "REVOKED"], rows));
+            }
+            Ok(())
+        }
+        AgentCommand::Revoke { id, common } => {
+            let store = open_store(&load_config(&common)?)?;
+            openvgw_control::agents::revoke_agent(&store, &id)?;
+            println!("{}", serde_json::json!({"agent_id": id, "revoked": true}));
             Ok(())
         }
     }

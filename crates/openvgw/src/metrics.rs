@@ -30,6 +30,8 @@ pub struct Metrics {
     connections: Option<Arc<ConnTable>>,
     /// The dialects' kept answers (see `openvgw_api::ReadCache`), reported here.
     reads: Arc<ReadCache>,
+    /// The gateway hosts attached to this control plane (`--dataplane agents`).
+    agents: Option<Arc<openvgw_agent::hub::AgentHub>>,
 }
 
 fn label(v: &str) -> String {
@@ -45,6 +47,12 @@ impl Metrics {
     /// Also report whether this replica's reconciler leads.
     pub fn with_leader(mut self, leader: Arc<AtomicBool>) -> Self {
         self.leader = Some(leader);
+        self
+    }
+
+    /// Also report the attached agents and the gateways each holds.
+    pub fn with_agents(mut self, hub: Option<Arc<openvgw_agent::hub::AgentHub>>) -> Self {
+        self.agents = hub;
         self
     }
 
@@ -74,6 +82,17 @@ impl Metrics {
     /// The exposition text; resource gauges are read from the store at scrape time.
     pub fn render(&self, svc: &Service) -> String {
         let mut out = String::new();
+        if let Some(hub) = &self.agents {
+            let agents = hub.agents();
+            out.push_str("# HELP openvgw_agents_attached Gateway hosts (openvgw agent) attached now.\n");
+            out.push_str("# TYPE openvgw_agents_attached gauge\n");
+            let _ = writeln!(out, "openvgw_agents_attached {}", agents.len());
+            out.push_str("# HELP openvgw_agent_gateways Gateways an attached agent holds.\n");
+            out.push_str("# TYPE openvgw_agent_gateways gauge\n");
+            for a in &agents {
+                let _ = writeln!(out, "openvgw_agent_gateways{{agent=\"{}\"}} {}", label(&a.agent_id), a.gateways);
+            }
+        }
         if let Some(c) = &self.connections {
             out.push_str("# HELP openvgw_http_connections_open Client connections open now.\n");
             out.push_str("# TYPE openvgw_http_connections_open gauge\n");

@@ -48,6 +48,7 @@ pub fn driver_for(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
             let state_dir = config.server.data_dir.join("dataplane");
             Ok(Arc::new(NetnsDriver::new(&config.dataplane, &config.vpcs, state_dir)?))
         }
+        DriverKind::Agents => anyhow::bail!("the agents' driver is the hub `serve` runs (crate::agents::start_hub)"),
     }
 }
 
@@ -152,10 +153,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await??;
     tracing::info!(backend = store.backend(), location = %store.location(), "store open");
     let config = Arc::new(config);
-    let driver = driver_for(&config)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let hub = match config.dataplane.driver {
+        DriverKind::Agents => Some(crate::agents::start_hub(store.clone(), &config, stop_rx.clone()).await?),
+        _ => None,
+    };
+    let driver: Arc<dyn Driver> = match &hub {
+        Some(hub) => hub.clone(),
+        None => driver_for(&config)?,
+    };
     tracing::info!(driver = driver.name(), data_dir = %data_dir.display(), "data plane ready");
     let svc = Arc::new(Service::new(store.clone(), config.clone(), driver));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
     let leader = reconciler.leader_flag();
     tracing::info!(holder = reconciler.holder(), "reconciler starting (acts while it holds the store's lease)");
@@ -169,7 +177,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, max_connections = limits.max_connections, "openvgw listening");
     println!("openvgw listening on http://{addr}");
     let conns = Arc::new(crate::http::ConnTable::default());
-    let metrics = Arc::new(Metrics::new(conns.clone()).with_leader(leader));
+    let metrics = Arc::new(Metrics::new(conns.clone()).with_leader(leader).with_agents(hub));
     let http = tokio::spawn(crate::http::serve(
         listener,
         app(svc, metrics),
@@ -222,7 +230,7 @@ async fn purge_idempotency(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -207,8 +207,62 @@ fn issue_leaf(
     sans: Vec<SanType>,
     not_after: OffsetDateTime,
 ) -> Result<CertifiedKey, PkiError> {
-    let issuer = LoadedCa::load(ca)?;
     let key = KeyPair::generate()?;
+    let (cert_pem, serial_hex) = sign_leaf(ca, &key, common_name, eku, sans, not_after)?;
+    Ok(CertifiedKey { cert_pem, key_pem: key.serialize_pem(), serial_hex, not_after_unix: not_after.unix_timestamp() })
+}
+
+/// A new key (ECDSA P-256, PKCS#8 PEM) and a certificate signing request for it (PEM): what a host that must keep
+/// its key to itself (an `openvgw agent`) sends to be certified.
+pub fn new_key_and_request(common_name: &str) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(common_name)?;
+    let csr = params.serialize_request(&key)?;
+    Ok((key.serialize_pem(), csr.pem()?))
+}
+
+/// A client certificate for the key of `csr_pem`, signed by `ca`. Only the request's public key is taken: the
+/// subject (`common_name`), usages and validity are the signer's, whatever the request asks for.
+pub fn sign_client_request(
+    ca: &CaMaterial,
+    csr_pem: &str,
+    common_name: &str,
+    valid_days: u32,
+) -> Result<(String, String, i64), PkiError> {
+    let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| PkiError::InvalidArgument(format!("not a certificate signing request: {e}")))?;
+    let not_after = now_utc()
+        .checked_add(Duration::days(i64::from(valid_days.max(1))))
+        .filter(|t| t.year() <= 9999)
+        .ok_or_else(|| PkiError::InvalidArgument(format!("valid_days {valid_days} too large")))?;
+    let (cert_pem, serial_hex) =
+        sign_leaf(ca, &csr.public_key, common_name, ExtendedKeyUsagePurpose::ClientAuth, Vec::new(), not_after)?;
+    Ok((cert_pem, serial_hex, not_after.unix_timestamp()))
+}
+
+/// The subject's common name and the serial (lowercase hex) of a DER certificate: how a TLS peer is named.
+pub fn subject_of_der(der: &[u8]) -> Result<(String, String), PkiError> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .ok_or_else(|| PkiError::InvalidCertificate("no common name".into()))?;
+    Ok((cn.to_string(), to_hex(cert.raw_serial())))
+}
+
+fn sign_leaf(
+    ca: &CaMaterial,
+    key: &impl rcgen::PublicKeyData,
+    common_name: &str,
+    eku: ExtendedKeyUsagePurpose,
+    sans: Vec<SanType>,
+    not_after: OffsetDateTime,
+) -> Result<(String, String), PkiError> {
+    let issuer = LoadedCa::load(ca)?;
     let (serial, serial_hex) = random_serial();
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(common_name)?;
@@ -222,13 +276,8 @@ fn issue_leaf(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyAgreement];
     params.extended_key_usages = vec![eku];
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &issuer.cert, &issuer.key)?;
-    Ok(CertifiedKey {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        serial_hex,
-        not_after_unix: not_after.unix_timestamp(),
-    })
+    let cert = params.signed_by(key, &issuer.cert, &issuer.key)?;
+    Ok((cert.pem(), serial_hex))
 }
 
 fn parse_cert(cert_pem: &str) -> Result<CertificateParams, PkiError> {

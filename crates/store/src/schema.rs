@@ -223,6 +223,29 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 "#,
     ),
+    // 8: gateway hosts (`openvgw agent`): the CA that certifies them and the control plane (one row; its key
+    // sealed), digests of unused join tokens, and the agents that joined.
+    Migration::Same(
+        r#"
+CREATE TABLE agent_ca (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    cert_pem TEXT NOT NULL,
+    key_pem TEXT NOT NULL
+);
+CREATE TABLE agent_tokens (
+    digest TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+"#,
+    ),
 ];
 
 /// Documents written before version 2 use the Alibaba-shaped model; they are not converted.

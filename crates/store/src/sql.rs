@@ -100,6 +100,15 @@ impl Row {
             _ => Err(column_err(i, "an integer")),
         }
     }
+
+    /// An integer column that may be NULL.
+    pub fn opt_int(&self, i: usize) -> openvgw_core::Result<Option<i64>> {
+        match self.0.get(i) {
+            Some(Val::Int(n)) => Ok(Some(*n)),
+            Some(Val::Null) => Ok(None),
+            _ => Err(column_err(i, "an integer or NULL")),
+        }
+    }
 }
 
 /// A failed statement: whether it broke a uniqueness constraint (callers map that to `AlreadyExists`), and whether

@@ -729,7 +729,37 @@ both!(
     rate_buckets_are_all_or_nothing,
     counts_follow_every_change,
     tags_of_many_matches_tags_of,
+    agent_tokens_are_spent_once_and_agents_revoked_once,
 );
+
+fn agent_tokens_are_spent_once_and_agents_revoked_once(st: &Store) {
+    let agent = |id: &str| AgentRecord {
+        id: id.into(),
+        name: format!("host {id}"),
+        serial: "0abc".into(),
+        joined_at: 1_000,
+        revoked_at: None,
+    };
+    assert_eq!(st.read(|tx| tx.agent_ca()).expect("ca"), None);
+    assert!(st.write(|tx| tx.insert_agent_ca("CERT-1", &Secret::new("KEY-1"))).expect("ca"));
+    assert!(!st.write(|tx| tx.insert_agent_ca("CERT-2", &Secret::new("KEY-2"))).expect("ca"), "the first CA stays");
+    let (cert, key) = st.read(|tx| tx.agent_ca()).expect("ca").expect("stored");
+    assert_eq!((cert.as_str(), key.expose()), ("CERT-1", "KEY-1"));
+
+    st.write(|tx| tx.insert_agent_token("d-live", 1_000, 5_000)).expect("token");
+    st.write(|tx| tx.insert_agent_token("d-old", 1_000, 2_000)).expect("token");
+    assert_eq!(st.read(|tx| tx.agent_tokens(3_000)).expect("tokens"), vec![(1_000, 5_000)]);
+    assert!(!st.write(|tx| tx.redeem_agent_token("d-old", 3_000, &agent("agt-0"))).expect("expired"));
+    assert!(!st.write(|tx| tx.redeem_agent_token("d-none", 3_000, &agent("agt-0"))).expect("unknown"));
+    assert!(st.write(|tx| tx.redeem_agent_token("d-live", 3_000, &agent("agt-1"))).expect("redeem"));
+    assert!(!st.write(|tx| tx.redeem_agent_token("d-live", 3_000, &agent("agt-2"))).expect("spent"));
+    assert_eq!(st.read(|tx| tx.agents()).expect("agents"), vec![agent("agt-1")]);
+
+    assert!(st.write(|tx| tx.revoke_agent("agt-1", 4_000)).expect("revoke"));
+    assert!(!st.write(|tx| tx.revoke_agent("agt-1", 4_500)).expect("revoke twice"));
+    assert!(!st.write(|tx| tx.revoke_agent("agt-none", 4_500)).expect("revoke unknown"));
+    assert_eq!(st.read(|tx| tx.agent("agt-1")).expect("agent").and_then(|a| a.revoked_at), Some(4_000));
+}
 
 fn tags_of_many_matches_tags_of(st: &Store) {
     let s = scope();

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use openvgw_core::model::{
-    AccessKey, ConsolePrincipal, ConsoleSession, IamUser, Index, Operator, Resource, Scope, Tag, Tenant, Token,
+    AccessKey, AgentRecord, ConsolePrincipal, ConsoleSession, IamUser, Index, Operator, Resource, Scope, Tag, Tenant,
+    Token,
 };
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use serde::de::DeserializeOwned;
@@ -874,6 +875,91 @@ impl<'a> Tx<'a> {
         self.writable()?;
         self.exec("DELETE FROM console_sessions WHERE expires_at < ?1", vals![now_ms])
     }
+}
+
+/// Gateway hosts (`openvgw agent`): their CA, join tokens and the agents that joined.
+impl Tx<'_> {
+    /// The agents' CA (certificate, key), if one was made.
+    pub fn agent_ca(&self) -> Result<Option<(String, Secret)>> {
+        self.row("SELECT cert_pem, key_pem FROM agent_ca WHERE id = 1", vals![])?
+            .map(|r| Ok((r.text(0)?, Secret::new(open(&r.text(1)?)?))))
+            .transpose()
+    }
+
+    /// Stores the agents' CA unless one exists (replicas starting together keep the first); whether it was stored.
+    pub fn insert_agent_ca(&self, cert_pem: &str, key_pem: &Secret) -> Result<bool> {
+        self.writable()?;
+        let n = self.exec(
+            "INSERT INTO agent_ca (id, cert_pem, key_pem) VALUES (1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+            vals![cert_pem, &seal(key_pem.expose())?],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Stores a join token's digest (and forgets the expired ones).
+    pub fn insert_agent_token(&self, digest: &str, created_at: i64, expires_at: i64) -> Result<()> {
+        self.writable()?;
+        self.exec("DELETE FROM agent_tokens WHERE expires_at <= ?1", vals![created_at])?;
+        self.exec(
+            "INSERT INTO agent_tokens (digest, created_at, expires_at) VALUES (?1, ?2, ?3)",
+            vals![digest, created_at, expires_at],
+        )?;
+        Ok(())
+    }
+
+    /// Spends the token of `digest` if it is unexpired, recording `agent` as joined; whether it was spent.
+    pub fn redeem_agent_token(&self, digest: &str, now_ms: i64, agent: &AgentRecord) -> Result<bool> {
+        self.writable()?;
+        if self.exec("DELETE FROM agent_tokens WHERE digest = ?1 AND expires_at > ?2", vals![digest, now_ms])? == 0 {
+            return Ok(false);
+        }
+        self.exec(
+            "INSERT INTO agents (id, name, serial, joined_at) VALUES (?1, ?2, ?3, ?4)",
+            vals![&agent.id, &agent.name, &agent.serial, agent.joined_at],
+        )?;
+        Ok(true)
+    }
+
+    /// Unused, unexpired join tokens: (created, expires), oldest first.
+    pub fn agent_tokens(&self, now_ms: i64) -> Result<Vec<(i64, i64)>> {
+        self.rows(
+            "SELECT created_at, expires_at FROM agent_tokens WHERE expires_at > ?1 ORDER BY created_at",
+            vals![now_ms],
+        )?
+        .into_iter()
+        .map(|r| Ok((r.int(0)?, r.int(1)?)))
+        .collect()
+    }
+
+    pub fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        self.row("SELECT id, name, serial, joined_at, revoked_at FROM agents WHERE id = ?1", vals![id])?
+            .map(|r| agent_of(&r))
+            .transpose()
+    }
+
+    /// Every agent that joined, by id.
+    pub fn agents(&self) -> Result<Vec<AgentRecord>> {
+        self.rows("SELECT id, name, serial, joined_at, revoked_at FROM agents ORDER BY id", vals![])?
+            .iter()
+            .map(agent_of)
+            .collect()
+    }
+
+    /// Revokes an agent (it can no longer attach); whether it was known and not yet revoked.
+    pub fn revoke_agent(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.writable()?;
+        Ok(self.exec("UPDATE agents SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", vals![id, now_ms])? > 0)
+    }
+}
+
+fn agent_of(r: &Row) -> Result<AgentRecord> {
+    Ok(AgentRecord {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        serial: r.text(2)?,
+        joined_at: r.int(3)?,
+        revoked_at: r.opt_int(4)?,
+    })
 }
 
 /// How a session's principal is stored (and matched when its operator is deleted).

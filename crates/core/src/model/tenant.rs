@@ -88,3 +88,14 @@ pub struct ConsoleSession {
     pub issued_at: i64,
     pub expires_at: i64,
 }
+
+/// A gateway host (`openvgw agent`) the control plane certified: it joined with a one-time token and attaches with
+/// the certificate of `serial` (lowercase hex) until revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub id: String,
+    pub name: String,
+    pub serial: String,
+    pub joined_at: i64,
+    pub revoked_at: Option<i64>,
+}

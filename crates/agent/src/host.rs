@@ -1,0 +1,204 @@
+//! The agent's side: join once, then attach and answer the control plane's calls with the host's driver, reporting
+//! what the driver saw change. The agent dials out; it keeps no state of its own beyond its key and certificate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openvgw_dataplane::{DataplaneError, Driver};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity as TlsIdentity};
+
+use crate::proto::control_client::ControlClient;
+use crate::proto::{
+    agent_message, answer, call, control_message, AgentMessage, Answer, Call, Changed, Empty, Hello, JoinRequest,
+    Strings,
+};
+use crate::wire::{failure, from_json, to_json};
+use crate::CONTROL_NAME;
+
+/// Where the control plane is and how to recognise it.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// `https://host:port`.
+    pub url: String,
+    /// The CA the control plane's certificate (and the agent's) is issued by.
+    pub ca_pem: String,
+}
+
+/// What an agent is known by: its id, its certificate and its key (which never left the host).
+#[derive(Clone)]
+pub struct Identity {
+    pub agent_id: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("agent_id", &self.agent_id).field("key_pem", &"<redacted>").finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot reach the control plane: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("the control plane refused: {}: {}", .0.code(), .0.message())]
+    Refused(#[from] tonic::Status),
+    #[error("{0}")]
+    Local(String),
+}
+
+fn channel(ep: &Endpoint, identity: Option<&Identity>) -> Result<tonic::transport::Endpoint, AgentError> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ep.ca_pem)).domain_name(CONTROL_NAME);
+    if let Some(id) = identity {
+        tls = tls.identity(TlsIdentity::from_pem(&id.cert_pem, &id.key_pem));
+    }
+    Ok(Channel::from_shared(ep.url.clone())
+        .map_err(|e| AgentError::Local(format!("control plane address {:?}: {e}", ep.url)))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true))
+}
+
+/// Exchanges a one-time join token for this host's identity: the key is generated here, only its certificate
+/// request travels.
+pub async fn join(ep: &Endpoint, token: &str, name: &str) -> Result<Identity, AgentError> {
+    // The request's subject is not taken (the control plane names the agent): the name travels beside it.
+    let (key_pem, csr_pem) =
+        openvgw_pki::new_key_and_request("openvgw agent").map_err(|e| AgentError::Local(e.to_string()))?;
+    let mut client = ControlClient::new(channel(ep, None)?.connect().await?);
+    let reply = client.join(JoinRequest { token: token.into(), name: name.into(), csr_pem }).await?.into_inner();
+    Ok(Identity { agent_id: reply.agent_id, cert_pem: reply.certificate_pem, key_pem })
+}
+
+/// How often the driver is asked what changed.
+const CHANGES_EVERY: Duration = Duration::from_millis(250);
+
+fn message(body: agent_message::Body) -> AgentMessage {
+    AgentMessage { body: Some(body) }
+}
+
+/// One session: attaches, answers calls until the control plane ends it, the connection fails or `stop` turns
+/// true. The session's epoch is returned when it ends cleanly.
+pub async fn attach(
+    ep: &Endpoint,
+    identity: &Identity,
+    driver: Arc<dyn Driver>,
+    capacity: u32,
+    mut stop: watch::Receiver<bool>,
+) -> Result<u64, AgentError> {
+    let mut client = ControlClient::new(channel(ep, Some(identity))?.connect().await?);
+    let (tx, rx) = mpsc::channel::<AgentMessage>(256);
+    let reports_changes = driver.take_changed().is_some();
+    let hello = Hello { driver: driver.name().to_string(), capacity, reports_changes };
+    tx.send(message(agent_message::Body::Hello(hello))).await.map_err(|_| AgentError::Local("closed".into()))?;
+    let mut inbound = client.attach(ReceiverStream::new(rx)).await?.into_inner();
+    let mut epoch = 0;
+    let mut tick = tokio::time::interval(CHANGES_EVERY);
+    loop {
+        tokio::select! {
+            msg = inbound.message() => match msg? {
+                Some(m) => match m.body {
+                    Some(control_message::Body::Welcome(w)) => {
+                        epoch = w.epoch;
+                        tracing::info!(agent = %w.agent_id, epoch, "attached to the control plane");
+                    }
+                    Some(control_message::Body::Call(c)) => {
+                        let (driver, tx) = (driver.clone(), tx.clone());
+                        // Calls run side by side: a slow apply of one gateway does not hold another's observe.
+                        tokio::spawn(async move {
+                            let a = answer(driver.as_ref(), c).await;
+                            let _ = tx.send(message(agent_message::Body::Answer(a))).await;
+                        });
+                    }
+                    None => {}
+                },
+                None => return Ok(epoch),
+            },
+            _ = tick.tick(), if reports_changes => {
+                if let Some(changed) = driver.take_changed() {
+                    if !changed.is_empty() {
+                        let c = Changed { gateway_ids: changed.into_iter().collect() };
+                        let _ = tx.send(message(agent_message::Body::Changed(c))).await;
+                    }
+                }
+            }
+            _ = stop.changed() => return Ok(epoch),
+        }
+    }
+}
+
+/// Attaches again and again (waiting 1 s, doubling to 30 s, after a failed attempt) until `stop` turns true.
+pub async fn run(
+    ep: Endpoint,
+    identity: Identity,
+    driver: Arc<dyn Driver>,
+    capacity: u32,
+    stop: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(1);
+    while !*stop.borrow() {
+        match attach(&ep, &identity, driver.clone(), capacity, stop.clone()).await {
+            Ok(epoch) => {
+                tracing::warn!(epoch, "session with the control plane ended");
+                wait = Duration::from_secs(1);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "cannot attach to the control plane");
+            }
+        }
+        let mut stop = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn done(r: Result<(), DataplaneError>) -> answer::Result {
+    r.map_or_else(failure, |()| answer::Result::Done(Empty {}))
+}
+
+fn json<T: serde::Serialize>(r: Result<T, DataplaneError>) -> answer::Result {
+    match r.and_then(|v| to_json(&v)) {
+        Ok(j) => answer::Result::Json(j),
+        Err(e) => failure(e),
+    }
+}
+
+fn lines(r: Result<Vec<String>, DataplaneError>) -> answer::Result {
+    r.map_or_else(failure, |items| answer::Result::Lines(Strings { items }))
+}
+
+/// One call on the host's driver.
+async fn answer(d: &dyn Driver, c: Call) -> Answer {
+    use call::Op;
+    let result = match c.op {
+        Some(Op::Apply(intent)) => match from_json(&intent) {
+            Ok(intent) => done(d.apply(&intent).await),
+            Err(e) => failure(e),
+        },
+        Some(Op::Remove(g)) => done(d.remove(&g).await),
+        Some(Op::Observe(g)) => json(d.observe(&g).await),
+        Some(Op::Initiate(t)) => done(d.initiate(&t.gateway_id, &t.tunnel_id).await),
+        Some(Op::Reset(t)) => done(d.reset(&t.gateway_id, &t.tunnel_id).await),
+        Some(Op::TunnelSas(t)) => json(d.tunnel_sas(&t.gateway_id, &t.tunnel_id).await),
+        Some(Op::TunnelLogs(l)) => lines(d.tunnel_logs(&l.gateway_id, &l.id, l.from_s, l.to_s).await),
+        Some(Op::SslServerLogs(l)) => lines(d.ssl_server_logs(&l.gateway_id, &l.id, l.from_s, l.to_s).await),
+        Some(Op::Sessions(g)) => json(d.sessions(&g).await),
+        Some(Op::Disconnect(s)) => {
+            d.disconnect(&s.gateway_id, &s.session_id).await.map_or_else(failure, answer::Result::Found)
+        }
+        Some(Op::Realised(Empty {})) => {
+            d.realised_gateways().await.map_or_else(failure, |items| answer::Result::Gateways(Strings { items }))
+        }
+        // A call this agent does not know (a newer control plane): said so, not ignored.
+        None => failure(DataplaneError::Failed("a call this agent does not know".into())),
+    };
+    Answer { id: c.id, result: Some(result) }
+}

@@ -1,0 +1,291 @@
+//! The agent protocol over real TCP and mutual TLS on loopback: agents join with one-time tokens, attach with their
+//! certificates, and the hub's calls reach the driver of the agent holding each gateway. The drivers here are the
+//! simulated one (the netns driver behind an agent is the e2e suite's).
+
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed assertion
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use openvgw_agent::host::{self, AgentError, Endpoint, Identity};
+use openvgw_agent::hub::{AgentHub, Enrollment};
+use openvgw_agent::proto::control_client::ControlClient;
+use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
+use openvgw_dataplane::simulated::SimulatedDriver;
+use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+/// Join tokens and certified agents, in memory (the store's version is `openvgw admin agent …`).
+#[derive(Default)]
+struct Tokens {
+    tokens: Mutex<HashSet<String>>,
+    /// agent → (name, serial).
+    agents: Mutex<HashMap<String, (String, String)>>,
+    revoked: Mutex<HashSet<String>>,
+}
+
+impl Tokens {
+    fn with(tokens: &[&str]) -> Arc<Tokens> {
+        let t = Tokens::default();
+        t.tokens.lock().unwrap().extend(tokens.iter().map(|s| s.to_string()));
+        Arc::new(t)
+    }
+}
+
+impl Enrollment for Tokens {
+    fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
+        if !self.tokens.lock().unwrap().remove(token) {
+            return Ok(false);
+        }
+        self.agents.lock().unwrap().insert(agent_id.into(), (name.into(), serial_hex.into()));
+        Ok(true)
+    }
+
+    fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
+        let known = self.agents.lock().unwrap().get(agent_id).is_some_and(|(_, s)| s == serial_hex);
+        Ok(known && !self.revoked.lock().unwrap().contains(agent_id))
+    }
+}
+
+struct ControlPlane {
+    hub: Arc<AgentHub>,
+    tokens: Arc<Tokens>,
+    ep: Endpoint,
+    ca: openvgw_pki::CaMaterial,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn control_plane(tokens: &[&str]) -> ControlPlane {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[]).unwrap();
+    let tokens = Tokens::with(tokens);
+    let hub = AgentHub::new(tokens.clone(), ca.clone(), Duration::from_secs(10));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(hub.clone().serve(listener, server, Duration::from_secs(1), async {
+        let _ = stopped.await;
+    }));
+    ControlPlane { hub, tokens, ep: Endpoint { url, ca_pem: ca.cert_pem.clone() }, ca, _stop: stop }
+}
+
+/// A simulated driver that reports the gateways it applied as changed.
+struct Reporting {
+    inner: SimulatedDriver,
+    changed: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl Driver for Reporting {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+    async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
+        self.inner.apply(intent).await?;
+        self.changed.lock().unwrap().insert(intent.gateway_id.clone());
+        Ok(())
+    }
+    async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError> {
+        self.inner.remove(gateway_id).await
+    }
+    fn take_changed(&self) -> Option<HashSet<String>> {
+        Some(std::mem::take(&mut *self.changed.lock().unwrap()))
+    }
+    async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
+        self.inner.observe(gateway_id).await
+    }
+    async fn initiate(&self, _: &str, _: &str) -> Result<(), DataplaneError> {
+        Err(DataplaneError::Unsupported { backend: "simulated", what: "negotiating".into() })
+    }
+    async fn ssl_server_logs(&self, g: &str, s: &str, from: i64, to: i64) -> Result<Vec<String>, DataplaneError> {
+        self.inner.ssl_server_logs(g, s, from, to).await
+    }
+    async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {
+        self.inner.realised_gateways().await
+    }
+}
+
+fn reporting() -> Arc<Reporting> {
+    Arc::new(Reporting { inner: SimulatedDriver::new(Duration::ZERO, Duration::ZERO), changed: Mutex::default() })
+}
+
+fn intent(gateway_id: &str) -> GatewayIntent {
+    GatewayIntent {
+        gateway_id: gateway_id.into(),
+        tenant_id: "t-1".into(),
+        generation: 1,
+        public_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
+        vpc_id: "vpc-1".into(),
+        vpc_cidr: None,
+        private_ip: Ipv4Addr::new(10, 0, 0, 2),
+        bandwidth_mbps: 10,
+        tunnels: Vec::new(),
+        ssl_servers: Vec::new(),
+        ipsec_server: None,
+        routes: Vec::new(),
+        policy_routes: Vec::new(),
+        propagate_learned: false,
+    }
+}
+
+/// A running agent: its driver, and how to stop it.
+struct Agent {
+    id: Identity,
+    driver: Arc<Reporting>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(ep: &Endpoint, id: Identity, driver: Arc<Reporting>) -> Agent {
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(host::run(ep.clone(), id.clone(), driver.clone(), 0, stopped));
+    Agent { id, driver, stop, task }
+}
+
+/// Waits (up to 20 s) until `f` holds.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn gateways_are_spread_over_agents_and_every_call_reaches_the_one_holding_it() {
+    let cp = control_plane(&["tok-a", "tok-b"]).await;
+    let a = start(&cp.ep, host::join(&cp.ep, "tok-a", "host-a").await.unwrap(), reporting());
+    let b = start(&cp.ep, host::join(&cp.ep, "tok-b", "host-b").await.unwrap(), reporting());
+    assert_ne!(a.id.agent_id, b.id.agent_id);
+    until("two agents attached", || cp.hub.agents().len() == 2).await;
+
+    let gateways = ["vpn-1", "vpn-2", "vpn-3", "vpn-4"];
+    for g in gateways {
+        cp.hub.apply(&intent(g)).await.unwrap();
+    }
+    // Spread by what each holds: two each; and each gateway is on the driver of the agent the hub names.
+    let views = cp.hub.agents();
+    assert_eq!(views.iter().map(|v| v.gateways).collect::<Vec<_>>(), vec![2, 2], "{views:?}");
+    for g in gateways {
+        let holder = cp.hub.agent_of(g).unwrap();
+        let (mine, other) = if holder == a.id.agent_id { (&a, &b) } else { (&b, &a) };
+        assert!(mine.driver.inner.realised_gateways().await.unwrap().contains(&g.to_string()), "{g} on {holder}");
+        assert!(!other.driver.inner.realised_gateways().await.unwrap().contains(&g.to_string()));
+        let obs = cp.hub.observe(g).await.unwrap();
+        assert!(obs.ready, "{g}: {obs:?}");
+    }
+    // The driver's answers of every kind come back typed: an error keeps its kind, lists are lists.
+    let err = cp.hub.initiate("vpn-1", "tun-1").await.unwrap_err();
+    assert!(matches!(err, DataplaneError::Unsupported { backend: "simulated", .. }), "{err:?}");
+    assert_eq!(cp.hub.ssl_server_logs("vpn-1", "vss-1", 0, i64::MAX).await.unwrap(), Vec::<String>::new());
+    let mut realised = cp.hub.realised_gateways().await.unwrap();
+    realised.sort();
+    assert_eq!(realised, gateways);
+    // What each agent's driver saw change reaches the reconciler's question.
+    let mut seen = HashSet::new();
+    until("every applied gateway reported changed", || {
+        seen.extend(cp.hub.take_changed().expect("both agents report changes"));
+        seen.len() == gateways.len()
+    })
+    .await;
+
+    // A gateway nobody holds: nothing to observe, nothing to remove.
+    assert_eq!(cp.hub.observe("vpn-none").await.unwrap(), GatewayObservation::default());
+    cp.hub.remove("vpn-none").await.unwrap();
+    // Removing reaches the holder and frees the gateway.
+    cp.hub.remove("vpn-1").await.unwrap();
+    assert_eq!(cp.hub.agent_of("vpn-1"), None);
+    let mut left = cp.hub.realised_gateways().await.unwrap();
+    left.sort();
+    assert_eq!(left, ["vpn-2", "vpn-3", "vpn-4"]);
+
+    for agent in [a, b] {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_stays_with_its_agent_across_a_reconnect_and_calls_meanwhile_fail_at_once() {
+    let cp = control_plane(&["tok-a"]).await;
+    let id = host::join(&cp.ep, "tok-a", "host-a").await.unwrap();
+    let driver = reporting();
+    let a = start(&cp.ep, id.clone(), driver.clone());
+    until("the agent attached", || cp.hub.agents().len() == 1).await;
+    cp.hub.apply(&intent("vpn-1")).await.unwrap();
+    let first_epoch = cp.hub.agents()[0].epoch;
+
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+    until("the session closed", || cp.hub.agents().is_empty()).await;
+    let started = Instant::now();
+    let err = cp.hub.observe("vpn-1").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "a call for an absent agent does not wait for it");
+    assert!(err.to_string().contains("is not connected"), "{err}");
+    assert!(cp.hub.apply(&intent("vpn-2")).await.unwrap_err().to_string().contains("no connected agent"));
+
+    // The same agent (same certificate, same driver) comes back: a new epoch, and its gateway is served again.
+    let again = start(&cp.ep, id, driver);
+    until("the agent attached again", || cp.hub.agents().len() == 1).await;
+    assert!(cp.hub.agents()[0].epoch > first_epoch);
+    assert_eq!(cp.hub.agent_of("vpn-1").as_deref(), Some(again.id.agent_id.as_str()));
+    assert!(cp.hub.observe("vpn-1").await.unwrap().ready);
+    again.stop.send(true).unwrap();
+    again.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn joining_and_attaching_are_refused_without_the_right_token_or_certificate() {
+    let cp = control_plane(&["tok-a"]).await;
+    let refused = |r: Result<Identity, AgentError>, code: tonic::Code| match r {
+        Err(AgentError::Refused(s)) => assert_eq!(s.code(), code, "{s:?}"),
+        other => panic!("expected {code:?}, got {other:?}"),
+    };
+    refused(host::join(&cp.ep, "tok-unknown", "host-a").await, tonic::Code::PermissionDenied);
+    refused(host::join(&cp.ep, &"t".repeat(500), "host-a").await, tonic::Code::InvalidArgument);
+    refused(host::join(&cp.ep, "tok-a", "bad\nname").await, tonic::Code::InvalidArgument);
+    // The refusals above did not spend the token; the first use does.
+    let id = host::join(&cp.ep, "tok-a", "host-a").await.unwrap();
+    refused(host::join(&cp.ep, "tok-a", "host-b").await, tonic::Code::PermissionDenied);
+
+    let (_stop, stopped) = watch::channel(false);
+    let attach = |id: Identity| {
+        let (ep, stopped) = (cp.ep.clone(), stopped.clone());
+        async move { host::attach(&ep, &id, reporting(), 0, stopped).await }
+    };
+    // A certificate of the hub's CA for an agent that never joined (here: signed for a made-up id).
+    let (key_pem, csr) = openvgw_pki::new_key_and_request("x").unwrap();
+    let (cert_pem, _, _) = openvgw_pki::sign_client_request(&cp.ca, &csr, "agt-forged", 1).unwrap();
+    let forged = Identity { agent_id: "agt-forged".into(), cert_pem, key_pem };
+    match attach(forged).await {
+        Err(AgentError::Refused(s)) => assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}"),
+        other => panic!("{other:?}"),
+    }
+    // A certificate of another CA does not get through TLS.
+    let other_ca = openvgw_pki::new_ca("elsewhere").unwrap();
+    let (key_pem, csr) = openvgw_pki::new_key_and_request("x").unwrap();
+    let (cert_pem, _, _) = openvgw_pki::sign_client_request(&other_ca, &csr, &id.agent_id, 1).unwrap();
+    let stranger = Identity { agent_id: id.agent_id.clone(), cert_pem, key_pem };
+    assert!(attach(stranger).await.is_err());
+    // No certificate at all (TLS lets that through for joining): the stream is refused as unauthenticated.
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cp.ca.cert_pem))
+        .domain_name(openvgw_agent::CONTROL_NAME);
+    let channel = Channel::from_shared(cp.ep.url.clone()).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
+    let hello = AgentMessage { body: Some(agent_message::Body::Hello(Hello::default())) };
+    let bare = ControlClient::new(channel).attach(tokio_stream::iter(vec![hello])).await;
+    assert_eq!(bare.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert!(cp.hub.agents().is_empty());
+
+    // A revoked agent is turned away; its certificate still is what it was.
+    cp.tokens.revoked.lock().unwrap().insert(id.agent_id.clone());
+    match attach(id).await {
+        Err(AgentError::Refused(s)) => assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,92 @@
+//! Gateway hosts: the hub `serve --dataplane agents` runs (its port, its certificate, the store's enrollment) and
+//! the `openvgw agent` process (its identity on disk, its driver, its session).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use openvgw_agent::host::{Endpoint, Identity};
+use openvgw_agent::hub::{AgentHub, Enrollment};
+use openvgw_core::config::Config;
+use openvgw_store::Store;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// Join tokens and revocations as the store has them.
+struct StoreEnrollment {
+    store: Arc<Store>,
+}
+
+impl Enrollment for StoreEnrollment {
+    fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
+        openvgw_control::agents::redeem_join_token(&self.store, token, name, agent_id, serial_hex)
+            .map_err(|e| e.to_string())
+    }
+
+    fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
+        openvgw_control::agents::agent_admitted(&self.store, agent_id, serial_hex).map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the agents' port (`[dataplane.agents] listen`) and returns the hub, the driver the reconciler calls.
+pub async fn start_hub(
+    store: Arc<Store>,
+    config: &Config,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Arc<AgentHub>> {
+    let cfg = config.dataplane.agents.clone();
+    let s = store.clone();
+    let (ca, server) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let ca = openvgw_control::agents::agent_ca(&s)?;
+        // Issued afresh at each start: agents check the CA and the name, not this certificate.
+        let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[])?;
+        Ok((ca, server))
+    })
+    .await??;
+    let hub = AgentHub::new(Arc::new(StoreEnrollment { store }), ca, Duration::from_secs(cfg.call_timeout_s.max(1)));
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen for agents on {}", cfg.listen))?;
+    tracing::info!(addr = %cfg.listen, "agents attach here (mutual TLS)");
+    let mut stop = stop;
+    let serving = hub.clone().serve(listener, server, Duration::from_secs(cfg.keepalive_s.max(1)), async move {
+        let _ = stop.changed().await;
+    });
+    tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, "the agents' port failed");
+        }
+    });
+    Ok(hub)
+}
+
+/// What an agent keeps between runs (mode 0600: it holds the key).
+#[derive(Serialize, Deserialize)]
+struct StoredIdentity {
+    agent_id: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn identity_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("agent-identity.json")
+}
+
+/// The agent's identity: read from the data directory, or got by joining with `token` and stored there.
+pub async fn identity(ep: &Endpoint, data_dir: &Path, token: Option<&str>, name: &str) -> anyhow::Result<Identity> {
+    let path = identity_path(data_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let s: StoredIdentity =
+            serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))?;
+        return Ok(Identity { agent_id: s.agent_id, cert_pem: s.cert_pem, key_pem: s.key_pem });
+    }
+    let token = token.context("this host has not joined yet: give --token (from `openvgw admin agent token`)")?;
+    let id = openvgw_agent::host::join(ep, token, name).await?;
+    std::fs::create_dir_all(data_dir)?;
+    let stored =
+        StoredIdentity { agent_id: id.agent_id.clone(), cert_pem: id.cert_pem.clone(), key_pem: id.key_pem.clone() };
+    crate::write_private(&path, &serde_json::to_string(&stored)?)?;
+    tracing::info!(agent = %id.agent_id, "joined the control plane");
+    Ok(id)
+}

@@ -1,0 +1,186 @@
+"""Gateways on other hosts: `serve --dataplane agents` with `openvgw agent` processes attached over mutual TLS.
+
+The agents run the simulated driver here (the netns driver behind an agent is the e2e suite's business); what is
+proven is the path: join tokens from `openvgw admin agent token`, gateways created through Alibaba's SDK placed on
+the agents and brought to `active` by them, an agent killed with SIGKILL leaving its gateways with it until it comes
+back with the identity it kept, revocation, and a spent token.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+
+import ownserver
+import vgwlib
+
+AGENT_CONFIG = """
+[dataplane.simulated]
+provision_delay_ms = 100
+apply_delay_ms = 20
+"""
+
+
+def control_config(agent_port: int) -> str:
+    return f"""
+[dataplane]
+driver = "agents"
+eip_pool = "198.18.64.0/24"
+
+[dataplane.agents]
+listen = "127.0.0.1:{agent_port}"
+call_timeout_s = 10
+keepalive_s = 1
+"""
+
+
+def admin(srv: ownserver.OwnServer, *args: str) -> subprocess.CompletedProcess:
+    cmd = [str(srv.bin), "admin", "agent", *args, "--data-dir", str(srv.data_dir), "--config", str(srv.config_path),
+           *srv.store_args()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def admin_json(srv: ownserver.OwnServer, *args: str):
+    r = admin(srv, *args)
+    assert r.returncode == 0, f"admin agent {args} exited {r.returncode}: {r.stderr}"
+    return json.loads(r.stdout)
+
+
+class Agent:
+    """One `openvgw agent` process with a data directory of its own (its key and certificate live there)."""
+
+    def __init__(self, srv: ownserver.OwnServer, workdir: Path, name: str, ca: Path):
+        self.srv, self.name, self.ca = srv, name, ca
+        self.data_dir = workdir / name
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / f"{name}.toml"
+        self.config.write_text(AGENT_CONFIG)
+        self.log = workdir / f"{name}.log"
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, token: Optional[str] = None) -> subprocess.Popen:
+        cmd = [str(self.srv.bin), "agent", "--control", f"https://127.0.0.1:{self.srv.agent_port}", "--ca",
+               str(self.ca), "--name", self.name, "--dataplane", "simulated", "--log-format", "text",
+               "--data-dir", str(self.data_dir), "--config", str(self.config)]
+        if token:
+            cmd += ["--token", token]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        return self.proc
+
+    def kill9(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        ownserver.stop_process(self.proc, grace=5)
+
+    def tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def scrape(srv: ownserver.OwnServer) -> Dict[str, int]:
+    """The agents' gauges: 'attached' and each agent's gateways."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    m = re.search(r"^openvgw_agents_attached (\d+)$", text, re.M)
+    assert m, "no openvgw_agents_attached in /metrics"
+    out["attached"] = int(m.group(1))
+    for agent, n in re.findall(r'^openvgw_agent_gateways\{agent="([^"]+)"\} (\d+)$', text, re.M):
+        out[agent] = int(n)
+    return out
+
+
+def until(what: str, check, timeout: float = 30.0, detail=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{detail()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def control(tmp_path_factory):
+    port = ownserver.free_port()
+    srv = ownserver.started(tmp_path_factory, "agents-control", control_config(port))
+    srv.agent_port = port
+    srv.agents = []
+    yield srv
+    for a in srv.agents:
+        print(f"--- {a.name} log tail ---\n{a.tail()}")
+        a.stop()
+    ownserver.finish(srv)
+
+
+def test_gateways_land_on_agents_stay_with_them_across_a_kill_and_revocation_turns_an_agent_away(control, tmp_path):
+    srv = control
+    ca = tmp_path / "agents-ca.pem"
+    tokens = [admin_json(srv, "token", "--ca-out", str(ca), "--json")["token"] for _ in range(2)]
+    assert ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    a, b = Agent(srv, tmp_path, "host-a", ca), Agent(srv, tmp_path, "host-b", ca)
+    srv.agents += [a, b]
+    a.start(tokens[0])
+    b.start(tokens[1])
+    logs = lambda: f"{a.tail()}\n{b.tail()}\n{srv.tail()}"  # noqa: E731
+    until("both agents attached", lambda: scrape(srv)["attached"] == 2, detail=logs)
+    joined = {x["name"]: x for x in admin_json(srv, "list", "--json")}
+    assert sorted(joined) == ["host-a", "host-b"], joined
+    assert all(x["revoked_at"] is None and x["id"].startswith("agt-") for x in joined.values()), joined
+    a_id, b_id = joined["host-a"]["id"], joined["host-b"]["id"]
+
+    t = srv.create_tenant("agents")
+    api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], srv.port, "v3"), "v3", t,
+                     srv.port)
+    gateways = [vgwlib.create_gateway(api, wait=False)[0] for _ in range(4)]
+    for gw in gateways:
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
+    assert {k: v for k, v in scrape(srv).items() if k != "attached"} == {a_id: 2, b_id: 2}
+
+    # SIGKILL: the session ends with the process; its gateways stay placed on it (their state is not lost with a
+    # session), and what is created meanwhile goes to the agent that is there.
+    a.kill9()
+    until("host-a's session closed", lambda: scrape(srv)["attached"] == 1, detail=logs)
+    extra, _ = vgwlib.create_gateway(api, wait=False)
+    vgwlib.wait_gateway_status(api, extra, "active", timeout=30)
+    assert scrape(srv) == {"attached": 1, b_id: 3}
+
+    # Back with the identity it kept (no token this time): the same agent, holding its two gateways again.
+    a.start()
+    until("host-a attached again", lambda: scrape(srv).get(a_id) == 2, detail=logs)
+    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 3}
+
+    # Revoked: from its next attach on it is turned away.
+    assert admin_json(srv, "revoke", "--id", a_id) == {"agent_id": a_id, "revoked": True}
+    assert next(x for x in admin_json(srv, "list", "--json") if x["id"] == a_id)["revoked_at"] is not None
+    a.kill9()
+    until("host-a's session closed", lambda: scrape(srv)["attached"] == 1, detail=logs)
+    a.start()
+    until("host-a refused", lambda: "revoked" in a.log.read_text(errors="replace"), detail=logs)
+    assert scrape(srv)["attached"] == 1
+    r = admin(srv, "revoke", "--id", a_id)
+    assert r.returncode != 0, "revoking twice is refused"
+
+    # A spent token joins nobody: the new host says why and exits.
+    c = Agent(srv, tmp_path, "host-c", ca)
+    srv.agents.append(c)
+    proc = c.start(tokens[0])
+    assert proc.wait(timeout=30) != 0
+    assert "unknown, used or expired" in c.log.read_text(errors="replace"), c.tail()
+    assert not (c.data_dir / "agent-identity.json").exists()
+
