@@ -90,11 +90,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Server:
-    def __init__(self, workdir: Path, extra_config: str = ""):
+    def __init__(self, workdir: Path, extra_config: str = "", config: str = CONFIG, dataplane: str = "netns"):
         self.workdir = workdir
         self.data = workdir / "data"
         self.config = workdir / "config.toml"
-        self.config.write_text(CONFIG + extra_config)
+        self.config.write_text(config + extra_config)
+        self.dataplane = dataplane
         self.log = workdir / "server.log"
         self.bin = Path(os.environ.get("OPENVGW_BIN") or REPO / "target" / "debug" / "openvgw")
         self.port = 0
@@ -105,7 +106,7 @@ class Server:
         self.port = self.port or vgwlib_free_port()
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [str(self.bin), "serve", "--dataplane", "netns", "--listen", f"127.0.0.1:{self.port}",
+            [str(self.bin), "serve", "--dataplane", self.dataplane, "--listen", f"127.0.0.1:{self.port}",
              "--data-dir", str(self.data), "--config", str(self.config)],
             stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()

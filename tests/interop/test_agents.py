@@ -29,7 +29,7 @@ apply_delay_ms = 20
 """
 
 
-def control_config(agent_port: int) -> str:
+def control_config(agent_port: int, dead_after_s: int) -> str:
     return f"""
 [dataplane]
 driver = "agents"
@@ -39,6 +39,7 @@ eip_pool = "198.18.64.0/24"
 listen = "127.0.0.1:{agent_port}"
 call_timeout_s = 10
 keepalive_s = 1
+dead_after_s = {dead_after_s}
 """
 
 
@@ -101,6 +102,9 @@ def scrape(srv: ownserver.OwnServer) -> Dict[str, int]:
     out["attached"] = int(m.group(1))
     for agent, n in re.findall(r'^openvgw_agent_gateways\{agent="([^"]+)"\} (\d+)$', text, re.M):
         out[agent] = int(n)
+    m = re.search(r"^openvgw_agent_gateways_moved_total (\d+)$", text, re.M)
+    assert m, "no openvgw_agent_gateways_moved_total in /metrics"
+    out["moved"] = int(m.group(1))
     return out
 
 
@@ -116,20 +120,46 @@ def until(what: str, check, timeout: float = 30.0, detail=lambda: ""):
 
 
 @pytest.fixture
-def control(tmp_path_factory):
-    port = ownserver.free_port()
-    srv = ownserver.started(tmp_path_factory, "agents-control", control_config(port))
-    srv.agent_port = port
-    srv.agents = []
-    yield srv
-    for a in srv.agents:
-        print(f"--- {a.name} log tail ---\n{a.tail()}")
-        a.stop()
-    ownserver.finish(srv)
+def control_plane(tmp_path_factory):
+    """Starts control planes (`dead_after_s` as given) and stops them and their agents after the test, by PID."""
+    started = []
+
+    def start(dead_after_s: int) -> ownserver.OwnServer:
+        port = ownserver.free_port()
+        srv = ownserver.started(tmp_path_factory, "agents-control", control_config(port, dead_after_s))
+        srv.agent_port = port
+        srv.agents = []
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        for a in srv.agents:
+            print(f"--- {a.name} log tail ---\n{a.tail()}")
+            a.stop()
+        ownserver.finish(srv)
 
 
-def test_gateways_land_on_agents_stay_with_them_across_a_kill_and_revocation_turns_an_agent_away(control, tmp_path):
-    srv = control
+def tenant_api(srv: ownserver.OwnServer, t: Dict) -> vgwlib.Api:
+    return vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], srv.port, "v3"), "v3", t,
+                      srv.port)
+
+
+def two_agents(srv: ownserver.OwnServer, tmp_path: Path):
+    """host-a and host-b joined and attached: (a, b, a's id, b's id)."""
+    ca = tmp_path / "agents-ca.pem"
+    tokens = [admin_json(srv, "token", "--ca-out", str(ca), "--json")["token"] for _ in range(2)]
+    a, b = Agent(srv, tmp_path, "host-a", ca), Agent(srv, tmp_path, "host-b", ca)
+    srv.agents += [a, b]
+    a.start(tokens[0])
+    b.start(tokens[1])
+    until("both agents attached", lambda: scrape(srv)["attached"] == 2, detail=lambda: f"{a.tail()}\n{b.tail()}")
+    joined = {x["name"]: x["id"] for x in admin_json(srv, "list", "--json")}
+    return a, b, joined["host-a"], joined["host-b"]
+
+
+def test_gateways_land_on_agents_and_stay_with_them_across_kills_and_restarts(control_plane, tmp_path):
+    srv = control_plane(3600)
     ca = tmp_path / "agents-ca.pem"
     tokens = [admin_json(srv, "token", "--ca-out", str(ca), "--json")["token"] for _ in range(2)]
     assert ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
@@ -150,7 +180,7 @@ def test_gateways_land_on_agents_stay_with_them_across_a_kill_and_revocation_tur
     gateways = [vgwlib.create_gateway(api, wait=False)[0] for _ in range(4)]
     for gw in gateways:
         vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
-    assert {k: v for k, v in scrape(srv).items() if k != "attached"} == {a_id: 2, b_id: 2}
+    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 2, "moved": 0}
 
     # SIGKILL: the session ends with the process; its gateways stay placed on it (their state is not lost with a
     # session), and what is created meanwhile goes to the agent that is there.
@@ -158,12 +188,27 @@ def test_gateways_land_on_agents_stay_with_them_across_a_kill_and_revocation_tur
     until("host-a's session closed", lambda: scrape(srv)["attached"] == 1, detail=logs)
     extra, _ = vgwlib.create_gateway(api, wait=False)
     vgwlib.wait_gateway_status(api, extra, "active", timeout=30)
-    assert scrape(srv) == {"attached": 1, b_id: 3}
+    assert scrape(srv) == {"attached": 1, b_id: 3, "moved": 0}
 
     # Back with the identity it kept (no token this time): the same agent, holding its two gateways again.
     a.start()
     until("host-a attached again", lambda: scrape(srv).get(a_id) == 2, detail=logs)
-    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 3}
+    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 3, "moved": 0}
+
+    # Placements are stored: a restarted control plane sends each gateway to the agent that has it, and the agents
+    # (which keep retrying) attach again by themselves.
+    held = {x["id"]: sorted(x["gateways"]) for x in admin_json(srv, "list", "--json")}
+    assert (len(held[a_id]), len(held[b_id])) == (2, 3), held
+    assert sorted(held[a_id] + held[b_id]) == sorted(gateways + [extra]), held
+    srv.stop()
+    srv.start()
+    until("both agents attached to the restarted control plane", lambda: scrape(srv).get("attached") == 2,
+          detail=logs)
+    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 3, "moved": 0}
+    api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], srv.port, "v3"), "v3", t,
+                     srv.port)
+    for gw in gateways + [extra]:
+        assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "active", gw
 
     # Revoked: from its next attach on it is turned away.
     assert admin_json(srv, "revoke", "--id", a_id) == {"agent_id": a_id, "revoked": True}
@@ -184,3 +229,39 @@ def test_gateways_land_on_agents_stay_with_them_across_a_kill_and_revocation_tur
     assert "unknown, used or expired" in c.log.read_text(errors="replace"), c.tail()
     assert not (c.data_dir / "agent-identity.json").exists()
 
+
+
+def test_the_gateways_of_a_dead_agent_move_to_another_and_stay_active(control_plane, tmp_path):
+    srv = control_plane(2)
+    a, b, a_id, b_id = two_agents(srv, tmp_path)
+    logs = lambda: f"{a.tail()}\n{b.tail()}\n{srv.tail()}"  # noqa: E731
+    t = srv.create_tenant("failover")
+    api = tenant_api(srv, t)
+    gateways = [vgwlib.create_gateway(api, wait=False)[0] for _ in range(4)]
+    for gw in gateways:
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
+    assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 2, "moved": 0}
+    on_a = next(x["gateways"] for x in admin_json(srv, "list", "--json") if x["id"] == a_id)
+
+    # SIGKILL host-a: 2 s later it is dead, its two gateways are placed on host-b, which the reconciler finds
+    # without them and applies them to; the API shows them active throughout.
+    a.kill9()
+    until("host-a's gateways moved", lambda: scrape(srv) == {"attached": 1, b_id: 4, "moved": 2}, detail=logs)
+    held = {x["id"]: x["gateways"] for x in admin_json(srv, "list", "--json")}
+    assert (held[a_id], sorted(held[b_id])) == ([], sorted(gateways)), held
+    for gw in gateways:
+        assert api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["Status"] == "active", gw
+    # The reconciler found each moved gateway missing where it now is, and applied it there.
+    reapplied = lambda: all(  # noqa: E731
+        any(gw in line and "re-applying" in line for line in srv.stderr_path.read_text().splitlines()) for gw in on_a)
+    until("the moved gateways applied on host-b", reapplied, detail=logs)
+
+    # host-a comes back (its simulated data plane started empty): it holds nothing and new gateways go to it.
+    a.start()
+    until("host-a attached again", lambda: scrape(srv)["attached"] == 2, detail=logs)
+    assert scrape(srv) == {"attached": 2, a_id: 0, b_id: 4, "moved": 2}
+    extra, _ = vgwlib.create_gateway(api)
+    assert scrape(srv)[a_id] == 1, "the agent holding the fewest gets the next gateway"
+    api.call("DeleteVpnGateway", {"VpnGatewayId": extra})
+    vgwlib.wait_gateway_gone(api, extra, timeout=30)
+    assert scrape(srv)[a_id] == 0

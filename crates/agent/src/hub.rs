@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use openvgw_dataplane::{ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, SaStats};
@@ -30,13 +30,18 @@ use crate::proto::{
 use crate::wire::{error_of, from_json, to_json};
 use crate::{MAX_CSR, MAX_NAME, MAX_TOKEN};
 
-/// Who may join and who may attach: join tokens and revocations live in the control plane's store.
-pub trait Enrollment: Send + Sync + 'static {
+/// What the hub keeps in the control plane's store: who may join and attach (join tokens, revocations) and which
+/// agent holds which gateway. Called on blocking threads.
+pub trait Registry: Send + Sync + 'static {
     /// Takes a one-time join token for the agent `agent_id` (named `name`, certified under `serial_hex`): `false`
     /// when the token is unknown, used or expired.
     fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String>;
     /// Whether the agent may attach with the certificate of this serial (it has not been revoked).
     fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String>;
+    /// Every placed gateway with its agent.
+    fn placements(&self) -> Result<Vec<(String, String)>, String>;
+    /// Records that `agent_id` holds the gateway (`None`: nobody does any more).
+    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String>;
 }
 
 /// How an agent that attached is seen (`openvgw admin`, metrics).
@@ -51,9 +56,18 @@ pub struct AgentView {
 
 pub struct AgentHub {
     state: Mutex<HubState>,
-    enrollment: Arc<dyn Enrollment>,
+    registry: Arc<dyn Registry>,
     ca: CaMaterial,
-    call_timeout: Duration,
+    timing: Timing,
+}
+
+/// How long the hub waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A call that gets no answer within this fails (applying a gateway starts daemons: tens of seconds).
+    pub call_timeout: Duration,
+    /// An agent without a session for this long is dead: its gateways are placed on other agents.
+    pub dead_after: Duration,
 }
 
 #[derive(Default)]
@@ -64,6 +78,10 @@ struct HubState {
     changed: HashSet<String>,
     /// The last epoch given to each agent.
     epochs: HashMap<String, u64>,
+    /// Agents holding gateways without a session, since when (their session ended, or the hub started).
+    away: HashMap<String, Instant>,
+    /// Gateways moved off agents that stayed away.
+    moved: u64,
 }
 
 struct Session {
@@ -82,6 +100,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn failed(text: String) -> DataplaneError {
     DataplaneError::Failed(text)
+}
+
+/// The attached agent holding the fewest gateways that has room (ties: the smallest id).
+fn choose(st: &HubState) -> Option<String> {
+    let mut held: HashMap<&str, u32> = HashMap::new();
+    for agent in st.assigned.values() {
+        *held.entry(agent.as_str()).or_default() += 1;
+    }
+    st.live
+        .values()
+        .map(|s| (held.get(s.agent_id.as_str()).copied().unwrap_or(0), s))
+        .filter(|(n, s)| s.hello.capacity == 0 || *n < s.hello.capacity)
+        .min_by(|(n1, s1), (n2, s2)| n1.cmp(n2).then_with(|| s1.agent_id.cmp(&s2.agent_id)))
+        .map(|(_, s)| s.agent_id.clone())
 }
 
 impl Session {
@@ -114,26 +146,138 @@ impl Session {
 }
 
 impl AgentHub {
-    /// A hub whose agents are certified by `ca` and admitted by `enrollment`; a call that gets no answer within
-    /// `call_timeout` fails (applying a gateway starts daemons: give it tens of seconds).
-    pub fn new(enrollment: Arc<dyn Enrollment>, ca: CaMaterial, call_timeout: Duration) -> Arc<AgentHub> {
-        Arc::new(AgentHub { state: Mutex::default(), enrollment, ca, call_timeout })
+    /// A hub whose agents are certified by `ca` and admitted by `registry`, starting from the placements it has
+    /// stored (read them on a blocking thread: [`Registry::placements`]). Every agent holding one is away until it
+    /// attaches: one that never does is dead `timing.dead_after` from now.
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        ca: CaMaterial,
+        timing: Timing,
+        placed: Vec<(String, String)>,
+    ) -> Arc<AgentHub> {
+        let now = Instant::now();
+        let away = placed.iter().map(|(_, a)| (a.clone(), now)).collect();
+        let state = HubState { assigned: placed.into_iter().collect(), away, ..HubState::default() };
+        Arc::new(AgentHub { state: Mutex::new(state), registry, ca, timing })
     }
 
-    /// Asks the enrollment on a blocking thread (it reads and writes the store).
+    /// Gateways moved off dead agents so far.
+    pub fn moved(&self) -> u64 {
+        lock(&self.state).moved
+    }
+
+    /// Places the gateways of every agent away for `dead_after` or longer on the attached agents (the one holding
+    /// the fewest each time, within capacity) and records the moves; a gateway no agent has room for stays where it
+    /// is until the next sweep. The reconciler then finds the gateway not ready where it now is and applies it
+    /// there; the dead agent, should it come back, is told to remove it ([`AgentHub::fence`]). Returns the moves.
+    pub async fn sweep(&self) -> Vec<(String, String, String)> {
+        let moves: Vec<(String, String, String)> = {
+            let mut st = lock(&self.state);
+            let now = Instant::now();
+            let dead: HashSet<String> = st
+                .away
+                .iter()
+                .filter(|(a, since)| !st.live.contains_key(*a) && now.duration_since(**since) >= self.timing.dead_after)
+                .map(|(a, _)| a.clone())
+                .collect();
+            let mut orphans: Vec<(String, String)> =
+                st.assigned.iter().filter(|(_, a)| dead.contains(*a)).map(|(g, a)| (g.clone(), a.clone())).collect();
+            orphans.sort();
+            let mut moves = Vec::new();
+            for (gateway, from) in orphans {
+                let Some(to) = choose(&st) else { break };
+                st.assigned.insert(gateway.clone(), to.clone());
+                moves.push((gateway, from, to));
+            }
+            // Dead agents that hold nothing any more are no longer waited for.
+            let holding: HashSet<&String> = st.assigned.values().collect();
+            let gone: Vec<String> = dead.into_iter().filter(|a| !holding.contains(a)).collect();
+            for a in gone {
+                st.away.remove(&a);
+            }
+            moves
+        };
+        for (gateway, from, to) in &moves {
+            match self.record_placement(gateway, Some(to)).await {
+                Ok(()) => {
+                    let mut st = lock(&self.state);
+                    st.moved += 1;
+                    // Observed at once: it is not there yet, and no event of the new agent's will say so.
+                    st.changed.insert(gateway.clone());
+                    drop(st);
+                    tracing::warn!(gateway = %gateway, from = %from, to = %to, "agent dead: gateway moved");
+                }
+                Err(e) => {
+                    // The store still names the dead agent: so does the hub, and the next sweep tries again.
+                    lock(&self.state).assigned.insert(gateway.clone(), from.clone());
+                    tracing::error!(gateway = %gateway, error = %e, "moving a gateway failed");
+                }
+            }
+        }
+        moves
+    }
+
+    /// Sweeps every second until `stop` completes.
+    pub async fn sweep_every_second(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => { self.sweep().await; }
+                _ = &mut stop => return,
+            }
+        }
+    }
+
+    /// A returning agent is told to remove what it realised and another agent now holds (its gateways were moved
+    /// while it was away): it stops serving them as soon as it is back. Removing is the agent's own, so the
+    /// placements are not touched.
+    async fn fence(&self, s: Arc<Session>) {
+        let realised = match s.call(call::Op::Realised(Empty {}), self.timing.call_timeout).await {
+            Ok(answer::Result::Gateways(g)) => g.items,
+            Ok(other) => return tracing::warn!(agent = %s.agent_id, "fencing: {}", unexpected(&s.agent_id, other)),
+            Err(e) => return tracing::warn!(agent = %s.agent_id, error = %e, "fencing: listing failed"),
+        };
+        let foreign: Vec<String> = {
+            let st = lock(&self.state);
+            realised.into_iter().filter(|g| st.assigned.get(g).is_some_and(|a| *a != s.agent_id)).collect()
+        };
+        for g in foreign {
+            match s.call(call::Op::Remove(g.clone()), self.timing.call_timeout).await {
+                Ok(answer::Result::Done(Empty {})) => {
+                    tracing::warn!(agent = %s.agent_id, gateway = %g, "fenced: removed a gateway moved elsewhere")
+                }
+                Ok(other) => tracing::warn!(agent = %s.agent_id, gateway = %g, "fencing: {}", unexpected(&g, other)),
+                Err(e) => tracing::warn!(agent = %s.agent_id, gateway = %g, error = %e, "fencing failed"),
+            }
+        }
+    }
+
+    /// Runs `f` on the registry on a blocking thread (it reads and writes the store).
+    async fn registered<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Registry) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let r = self.registry.clone();
+        tokio::task::spawn_blocking(move || f(r.as_ref())).await.map_err(|e| e.to_string())?
+    }
+
+    /// [`AgentHub::registered`] for the gRPC handlers: a store failure is the caller's to retry.
     async fn enrolled<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn Enrollment) -> Result<T, String> + Send + 'static,
+        f: impl FnOnce(&dyn Registry) -> Result<T, String> + Send + 'static,
     ) -> Result<T, Status> {
-        let e = self.enrollment.clone();
-        match tokio::task::spawn_blocking(move || f(e.as_ref())).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "agent enrollment failed");
-                Err(Status::unavailable("the control plane's store failed; try again"))
-            }
-            Err(_) => Err(Status::internal("enrollment task failed")),
-        }
+        self.registered(f).await.map_err(|e| {
+            tracing::error!(error = %e, "agent registry failed");
+            Status::unavailable("the control plane's store failed; try again")
+        })
+    }
+
+    /// Stores where a gateway is (or that it is nowhere), before anything is done there.
+    async fn record_placement(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), DataplaneError> {
+        let (g, a) = (gateway_id.to_string(), agent_id.map(str::to_string));
+        self.registered(move |r| r.place(&g, a.as_deref()))
+            .await
+            .map_err(|e| failed(format!("recording where {gateway_id} is: {e}")))
     }
 
     /// The agents attached now, by id.
@@ -165,33 +309,22 @@ impl AgentHub {
 
     /// The session serving a gateway; with `place`, an unassigned gateway is given to the live agent holding the
     /// fewest (ties: the smallest id) that has room. `Ok(None)`: nobody holds it and it was not to be placed.
-    fn session_for(&self, gateway_id: &str, place: bool) -> Result<Option<Arc<Session>>, DataplaneError> {
+    fn session_for(&self, gateway_id: &str, place: bool) -> Result<Option<(Arc<Session>, bool)>, DataplaneError> {
         let mut st = lock(&self.state);
         if let Some(agent) = st.assigned.get(gateway_id) {
             return match st.live.get(agent) {
-                Some(s) => Ok(Some(s.clone())),
+                Some(s) => Ok(Some((s.clone(), false))),
                 None => Err(failed(format!("the agent holding {gateway_id} ({agent}) is not connected"))),
             };
         }
         if !place {
             return Ok(None);
         }
-        let mut held: HashMap<&str, u32> = HashMap::new();
-        for agent in st.assigned.values() {
-            *held.entry(agent.as_str()).or_default() += 1;
-        }
-        let chosen = st
-            .live
-            .values()
-            .map(|s| (held.get(s.agent_id.as_str()).copied().unwrap_or(0), s))
-            .filter(|(n, s)| s.hello.capacity == 0 || *n < s.hello.capacity)
-            .min_by(|(n1, s1), (n2, s2)| n1.cmp(n2).then_with(|| s1.agent_id.cmp(&s2.agent_id)))
-            .map(|(_, s)| s.clone());
-        let Some(s) = chosen else {
+        let Some(s) = choose(&st).and_then(|a| st.live.get(&a).cloned()) else {
             return Err(failed(format!("no connected agent has room for {gateway_id}")));
         };
         st.assigned.insert(gateway_id.to_string(), s.agent_id.clone());
-        Ok(Some(s))
+        Ok(Some((s, true)))
     }
 
     async fn call(
@@ -200,10 +333,17 @@ impl AgentHub {
         place: bool,
         op: call::Op,
     ) -> Result<Option<answer::Result>, DataplaneError> {
-        match self.session_for(gateway_id, place)? {
-            Some(s) => s.call(op, self.call_timeout).await.map(Some),
-            None => Ok(None),
+        let Some((s, placed)) = self.session_for(gateway_id, place)? else {
+            return Ok(None);
+        };
+        if placed {
+            if let Err(e) = self.record_placement(gateway_id, Some(&s.agent_id)).await {
+                // Not stored, not placed: the next attempt places it afresh.
+                lock(&self.state).assigned.remove(gateway_id);
+                return Err(e);
+            }
         }
+        s.call(op, self.timing.call_timeout).await.map(Some)
     }
 
     /// Registers a new session of `agent_id`; an older one of the same agent is closed (its calls fail, its late
@@ -223,6 +363,7 @@ impl AgentHub {
         if let Some(old) = st.live.insert(agent_id.to_string(), s.clone()) {
             lock(&old.pending).clear();
         }
+        st.away.remove(agent_id);
         s
     }
 
@@ -230,6 +371,7 @@ impl AgentHub {
         let mut st = lock(&self.state);
         if st.live.get(&s.agent_id).is_some_and(|l| l.epoch == s.epoch) {
             st.live.remove(&s.agent_id);
+            st.away.insert(s.agent_id.clone(), Instant::now());
         }
         drop(st);
         // Dropping the senders wakes every waiting call with "disconnected".
@@ -270,7 +412,11 @@ impl AgentHub {
             .tls_config(tls)?
             .http2_keepalive_interval(Some(keepalive))
             .http2_keepalive_timeout(Some(keepalive))
+            // A request's head within 30 s (a stream's body is not timed); an agent needs one stream, so a
+            // connection gets few.
             .timeout(Duration::from_secs(30))
+            .max_concurrent_streams(Some(8))
+            .concurrency_limit_per_connection(8)
             .add_service(self.service())
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
             .await
@@ -340,6 +486,10 @@ impl Control for ControlService {
         tracing::info!(peer = ?peer, agent = %agent_id, epoch = session.epoch, "agent attached");
         let welcome = Welcome { agent_id: agent_id.clone(), epoch: session.epoch };
         let _ = tx.send(Ok(ControlMessage { body: Some(control_message::Body::Welcome(welcome)) })).await;
+        tokio::spawn({
+            let (hub, session) = (hub.clone(), session.clone());
+            async move { hub.fence(session).await }
+        });
         tokio::spawn(async move {
             loop {
                 match inbound.message().await {
@@ -399,6 +549,7 @@ impl Driver for AgentHub {
         match self.call(gateway_id, false, call::Op::Remove(gateway_id.to_string())).await? {
             Some(r) => {
                 expect_done(gateway_id, r)?;
+                self.record_placement(gateway_id, None).await?;
                 lock(&self.state).assigned.remove(gateway_id);
                 Ok(())
             }
@@ -450,15 +601,25 @@ impl Driver for AgentHub {
         let sessions: Vec<Arc<Session>> = lock(&self.state).live.values().cloned().collect();
         let mut all = Vec::new();
         for s in sessions {
-            let found = match s.call(call::Op::Realised(Empty {}), self.call_timeout).await? {
+            let found = match s.call(call::Op::Realised(Empty {}), self.timing.call_timeout).await? {
                 answer::Result::Gateways(g) => g.items,
                 other => return Err(unexpected(&s.agent_id, other)),
             };
-            // What an agent has and nobody holds is its own (the control plane restarted): adopted, so removing
-            // a leftover reaches the host that has it.
-            let mut st = lock(&self.state);
-            for g in &found {
-                st.assigned.entry(g.clone()).or_insert_with(|| s.agent_id.clone());
+            // What an agent has and nobody holds is its own (a placement that was never stored): adopted, so
+            // removing a leftover reaches the host that has it.
+            let adopted: Vec<String> = {
+                let mut st = lock(&self.state);
+                let mut adopted = Vec::new();
+                for g in &found {
+                    if !st.assigned.contains_key(g) {
+                        st.assigned.insert(g.clone(), s.agent_id.clone());
+                        adopted.push(g.clone());
+                    }
+                }
+                adopted
+            };
+            for g in &adopted {
+                self.record_placement(g, Some(&s.agent_id)).await?;
             }
             all.extend(found);
         }

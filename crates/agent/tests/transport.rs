@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use openvgw_agent::host::{self, AgentError, Endpoint, Identity};
-use openvgw_agent::hub::{AgentHub, Enrollment};
+use openvgw_agent::hub::{AgentHub, Registry, Timing};
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
@@ -27,6 +27,8 @@ struct Tokens {
     /// agent → (name, serial).
     agents: Mutex<HashMap<String, (String, String)>>,
     revoked: Mutex<HashSet<String>>,
+    /// gateway → agent, as the hub recorded it.
+    placed: Mutex<HashMap<String, String>>,
 }
 
 impl Tokens {
@@ -37,7 +39,7 @@ impl Tokens {
     }
 }
 
-impl Enrollment for Tokens {
+impl Registry for Tokens {
     fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
         if !self.tokens.lock().unwrap().remove(token) {
             return Ok(false);
@@ -49,6 +51,19 @@ impl Enrollment for Tokens {
     fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
         let known = self.agents.lock().unwrap().get(agent_id).is_some_and(|(_, s)| s == serial_hex);
         Ok(known && !self.revoked.lock().unwrap().contains(agent_id))
+    }
+
+    fn placements(&self) -> Result<Vec<(String, String)>, String> {
+        Ok(self.placed.lock().unwrap().iter().map(|(g, a)| (g.clone(), a.clone())).collect())
+    }
+
+    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String> {
+        let mut placed = self.placed.lock().unwrap();
+        match agent_id {
+            Some(a) => placed.insert(gateway_id.into(), a.into()),
+            None => placed.remove(gateway_id),
+        };
+        Ok(())
     }
 }
 
@@ -62,9 +77,15 @@ struct ControlPlane {
 
 async fn control_plane(tokens: &[&str]) -> ControlPlane {
     let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    control_plane_with(Tokens::with(tokens), ca, Duration::from_secs(3600)).await
+}
+
+/// A control plane on a registry that may already hold placements and agents (a restarted one), with its CA.
+async fn control_plane_with(tokens: Arc<Tokens>, ca: openvgw_pki::CaMaterial, dead_after: Duration) -> ControlPlane {
     let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[]).unwrap();
-    let tokens = Tokens::with(tokens);
-    let hub = AgentHub::new(tokens.clone(), ca.clone(), Duration::from_secs(10));
+    let placed = tokens.placements().unwrap();
+    let timing = Timing { call_timeout: Duration::from_secs(10), dead_after };
+    let hub = AgentHub::new(tokens.clone(), ca.clone(), timing, placed);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -194,12 +215,18 @@ async fn gateways_are_spread_over_agents_and_every_call_reaches_the_one_holding_
     })
     .await;
 
+    // Every placement is recorded where the control plane keeps it.
+    let recorded = cp.tokens.placed.lock().unwrap().clone();
+    for g in gateways {
+        assert_eq!(recorded.get(g), cp.hub.agent_of(g).as_ref(), "{g}");
+    }
     // A gateway nobody holds: nothing to observe, nothing to remove.
     assert_eq!(cp.hub.observe("vpn-none").await.unwrap(), GatewayObservation::default());
     cp.hub.remove("vpn-none").await.unwrap();
     // Removing reaches the holder and frees the gateway.
     cp.hub.remove("vpn-1").await.unwrap();
     assert_eq!(cp.hub.agent_of("vpn-1"), None);
+    assert!(!cp.tokens.placed.lock().unwrap().contains_key("vpn-1"), "the record goes with the gateway");
     let mut left = cp.hub.realised_gateways().await.unwrap();
     left.sort();
     assert_eq!(left, ["vpn-2", "vpn-3", "vpn-4"]);
@@ -223,6 +250,7 @@ async fn a_gateway_stays_with_its_agent_across_a_reconnect_and_calls_meanwhile_f
     a.stop.send(true).unwrap();
     a.task.await.unwrap();
     until("the session closed", || cp.hub.agents().is_empty()).await;
+    assert!(cp.hub.sweep().await.is_empty(), "away is not dead: nothing moves before dead_after");
     let started = Instant::now();
     let err = cp.hub.observe("vpn-1").await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5), "a call for an absent agent does not wait for it");
@@ -287,5 +315,86 @@ async fn joining_and_attaching_are_refused_without_the_right_token_or_certificat
     match attach(id).await {
         Err(AgentError::Refused(s)) => assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}"),
         other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_control_plane_sends_each_gateway_to_the_agent_it_recorded() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let tokens = Tokens::with(&["tok-a", "tok-b"]);
+    let first = control_plane_with(tokens.clone(), ca.clone(), Duration::from_secs(3600)).await;
+    let id_a = host::join(&first.ep, "tok-a", "host-a").await.unwrap();
+    let id_b = host::join(&first.ep, "tok-b", "host-b").await.unwrap();
+    // Only host-a is there when the gateways are made: both go to it.
+    let a = start(&first.ep, id_a.clone(), reporting());
+    until("host-a attached", || first.hub.agents().len() == 1).await;
+    for g in ["vpn-1", "vpn-2"] {
+        first.hub.apply(&intent(g)).await.unwrap();
+    }
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+    drop(first);
+
+    // A new control plane on the same records: host-b attaching first does not take host-a's gateways.
+    let second = control_plane_with(tokens.clone(), ca, Duration::from_secs(3600)).await;
+    let b = start(&second.ep, id_b, reporting());
+    until("host-b attached", || second.hub.agents().len() == 1).await;
+    let err = second.hub.observe("vpn-1").await.unwrap_err();
+    assert!(err.to_string().contains("is not connected"), "{err}");
+    assert_eq!(second.hub.agent_of("vpn-2").as_deref(), Some(id_a.agent_id.as_str()));
+    let a = start(&second.ep, id_a.clone(), a.driver);
+    until("host-a attached", || second.hub.agents().len() == 2).await;
+    assert!(second.hub.observe("vpn-1").await.unwrap().ready);
+    let views = second.hub.agents();
+    assert_eq!(views.len(), 2);
+    assert!(views.iter().any(|v| v.agent_id == id_a.agent_id && v.gateways == 2), "{views:?}");
+    for agent in [a, b] {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_gateways_of_a_dead_agent_move_and_it_is_fenced_when_it_returns() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b"]), ca, Duration::from_millis(500)).await;
+    let id_a = host::join(&cp.ep, "tok-a", "host-a").await.unwrap();
+    let a = start(&cp.ep, id_a.clone(), reporting());
+    until("host-a attached", || cp.hub.agents().len() == 1).await;
+    cp.hub.apply(&intent("vpn-1")).await.unwrap();
+    let b = start(&cp.ep, host::join(&cp.ep, "tok-b", "host-b").await.unwrap(), reporting());
+    until("host-b attached", || cp.hub.agents().len() == 2).await;
+
+    // host-a goes away and, after dead_after, is dead: its gateway moves to host-b (recorded), where it is not
+    // there yet (the reconciler then applies it), and applying puts it there.
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+    until("host-a's session closed", || cp.hub.agents().len() == 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cp.hub.agent_of("vpn-1").as_deref() != Some(b.id.agent_id.as_str()) {
+        assert!(Instant::now() < deadline, "vpn-1 not moved");
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cp.hub.moved(), 1);
+    assert_eq!(cp.tokens.placed.lock().unwrap().get("vpn-1"), Some(&b.id.agent_id), "the move is recorded");
+    assert!(!cp.hub.observe("vpn-1").await.unwrap().ready, "not realised on host-b yet");
+    cp.hub.apply(&intent("vpn-1")).await.unwrap();
+    assert!(cp.hub.observe("vpn-1").await.unwrap().ready);
+
+    // host-a comes back with vpn-1 still realised (its driver kept it): it is told to remove it.
+    assert!(a.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()));
+    let a = start(&cp.ep, id_a, a.driver);
+    until("host-a attached again", || cp.hub.agents().len() == 2).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()) {
+        assert!(Instant::now() < deadline, "host-a still has vpn-1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cp.hub.agent_of("vpn-1").as_deref(), Some(b.id.agent_id.as_str()), "fencing moves nothing back");
+    assert!(b.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()));
+    for agent in [a, b] {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
     }
 }

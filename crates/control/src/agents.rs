@@ -52,3 +52,13 @@ pub fn revoke_agent(store: &Store, agent_id: &str) -> Result<()> {
         Err(Error::NotFound { kind: openvgw_core::Kind::Tenant, id: format!("agent {agent_id}") })
     }
 }
+
+/// Every placed gateway with the agent holding it.
+pub fn placements(store: &Store) -> Result<Vec<(String, String)>> {
+    store.read(|tx| tx.agent_placements())
+}
+
+/// Records that `agent_id` holds the gateway (`None`: nobody does any more).
+pub fn place(store: &Store, gateway_id: &str, agent_id: Option<&str>) -> Result<()> {
+    store.write(|tx| tx.place_gateway(gateway_id, agent_id, now_ms()))
+}

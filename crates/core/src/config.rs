@@ -220,11 +220,13 @@ pub struct AgentsConfig {
     pub call_timeout_s: u64,
     /// HTTP/2 pings every this many seconds; a peer silent for as long again is cut off (its session ends).
     pub keepalive_s: u64,
+    /// An agent without a session for this long is dead: its gateways are placed on the other agents.
+    pub dead_after_s: u64,
 }
 
 impl Default for AgentsConfig {
     fn default() -> Self {
-        AgentsConfig { listen: "127.0.0.1:7443".into(), call_timeout_s: 60, keepalive_s: 5 }
+        AgentsConfig { listen: "127.0.0.1:7443".into(), call_timeout_s: 60, keepalive_s: 5, dead_after_s: 30 }
     }
 }
 

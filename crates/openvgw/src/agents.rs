@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use openvgw_agent::host::{Endpoint, Identity};
-use openvgw_agent::hub::{AgentHub, Enrollment};
+use openvgw_agent::hub::{AgentHub, Registry, Timing};
 use openvgw_core::config::Config;
 use openvgw_store::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-/// Join tokens and revocations as the store has them.
-struct StoreEnrollment {
+/// Join tokens, revocations and placements as the store has them.
+struct StoreRegistry {
     store: Arc<Store>,
 }
 
-impl Enrollment for StoreEnrollment {
+impl Registry for StoreRegistry {
     fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
         openvgw_control::agents::redeem_join_token(&self.store, token, name, agent_id, serial_hex)
             .map_err(|e| e.to_string())
@@ -26,6 +26,14 @@ impl Enrollment for StoreEnrollment {
 
     fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String> {
         openvgw_control::agents::agent_admitted(&self.store, agent_id, serial_hex).map_err(|e| e.to_string())
+    }
+
+    fn placements(&self) -> Result<Vec<(String, String)>, String> {
+        openvgw_control::agents::placements(&self.store).map_err(|e| e.to_string())
+    }
+
+    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String> {
+        openvgw_control::agents::place(&self.store, gateway_id, agent_id).map_err(|e| e.to_string())
     }
 }
 
@@ -37,22 +45,29 @@ pub async fn start_hub(
 ) -> anyhow::Result<Arc<AgentHub>> {
     let cfg = config.dataplane.agents.clone();
     let s = store.clone();
-    let (ca, server) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (ca, server, placed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let ca = openvgw_control::agents::agent_ca(&s)?;
         // Issued afresh at each start: agents check the CA and the name, not this certificate.
         let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[])?;
-        Ok((ca, server))
+        Ok((ca, server, openvgw_control::agents::placements(&s)?))
     })
     .await??;
-    let hub = AgentHub::new(Arc::new(StoreEnrollment { store }), ca, Duration::from_secs(cfg.call_timeout_s.max(1)));
+    let timing = Timing {
+        call_timeout: Duration::from_secs(cfg.call_timeout_s.max(1)),
+        dead_after: Duration::from_secs(cfg.dead_after_s.max(1)),
+    };
+    let hub = AgentHub::new(Arc::new(StoreRegistry { store }), ca, timing, placed);
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen for agents on {}", cfg.listen))?;
     tracing::info!(addr = %cfg.listen, "agents attach here (mutual TLS)");
-    let mut stop = stop;
+    let (mut stop, mut stop_sweeping) = (stop.clone(), stop);
     let serving = hub.clone().serve(listener, server, Duration::from_secs(cfg.keepalive_s.max(1)), async move {
         let _ = stop.changed().await;
     });
+    tokio::spawn(hub.clone().sweep_every_second(async move {
+        let _ = stop_sweeping.changed().await;
+    }));
     tokio::spawn(async move {
         if let Err(e) = serving.await {
             tracing::error!(error = %e, "the agents' port failed");

@@ -214,7 +214,7 @@ enum AgentCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// List the agents that joined.
+    /// List the agents that joined, with the gateways placed on each.
     List(Listing),
     /// Revoke an agent: from its next attach on it is refused (its certificate is no longer admitted).
     Revoke {
@@ -674,18 +674,27 @@ fn admin_agent(command: AgentCommand) -> anyhow::Result<()> {
         }
         AgentCommand::List(Listing { json, common }) => {
             let store = open_store(&load_config(&common)?)?;
-            let agents = store.read(|tx| tx.agents())?;
+            let (agents, placed) = store.read(|tx| Ok((tx.agents()?, tx.agent_placements()?)))?;
+            let held = |id: &str| placed.iter().filter(|(_, a)| a == id).map(|(g, _)| g.clone()).collect::<Vec<_>>();
             if json {
-                println!("{}", serde_json::to_string_pretty(&agents)?);
+                let list: Vec<serde_json::Value> = agents
+                    .iter()
+                    .map(|a| {
+                        let mut v = serde_json::to_value(a).unwrap_or_default();
+                        v["gateways"] = serde_json::json!(held(&a.id));
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 let rows = agents
                     .iter()
                     .map(|a| {
                         let revoked = a.revoked_at.map(stamp).unwrap_or_else(|| "-".into());
-                        vec![a.id.clone(), a.name.clone(), stamp(a.joined_at), revoked]
+                        vec![a.id.clone(), a.name.clone(), stamp(a.joined_at), revoked, held(&a.id).len().to_string()]
                     })
                     .collect();
-                print!("{}", table(&["ID", "NAME", "JOINED", "REVOKED"], rows));
+                print!("{}", table(&["ID", "NAME", "JOINED", "REVOKED", "GATEWAYS"], rows));
             }
             Ok(())
         }

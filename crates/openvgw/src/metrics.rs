@@ -92,6 +92,9 @@ impl Metrics {
             for a in &agents {
                 let _ = writeln!(out, "openvgw_agent_gateways{{agent=\"{}\"}} {}", label(&a.agent_id), a.gateways);
             }
+            out.push_str("# HELP openvgw_agent_gateways_moved_total Gateways moved off agents declared dead.\n");
+            out.push_str("# TYPE openvgw_agent_gateways_moved_total counter\n");
+            let _ = writeln!(out, "openvgw_agent_gateways_moved_total {}", hub.moved());
         }
         if let Some(c) = &self.connections {
             out.push_str("# HELP openvgw_http_connections_open Client connections open now.\n");

@@ -224,7 +224,7 @@ CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 "#,
     ),
     // 8: gateway hosts (`openvgw agent`): the CA that certifies them and the control plane (one row; its key
-    // sealed), digests of unused join tokens, and the agents that joined.
+    // sealed), digests of unused join tokens, the agents that joined, and which agent holds which gateway.
     Migration::Same(
         r#"
 CREATE TABLE agent_ca (
@@ -243,6 +243,11 @@ CREATE TABLE agents (
     serial TEXT NOT NULL,
     joined_at INTEGER NOT NULL,
     revoked_at INTEGER
+);
+CREATE TABLE agent_placements (
+    gateway_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    placed_at INTEGER NOT NULL
 );
 "#,
     ),

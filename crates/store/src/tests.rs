@@ -729,10 +729,10 @@ both!(
     rate_buckets_are_all_or_nothing,
     counts_follow_every_change,
     tags_of_many_matches_tags_of,
-    agent_tokens_are_spent_once_and_agents_revoked_once,
+    agent_tokens_are_spent_once_agents_revoked_once_and_placements_kept,
 );
 
-fn agent_tokens_are_spent_once_and_agents_revoked_once(st: &Store) {
+fn agent_tokens_are_spent_once_agents_revoked_once_and_placements_kept(st: &Store) {
     let agent = |id: &str| AgentRecord {
         id: id.into(),
         name: format!("host {id}"),
@@ -759,6 +759,15 @@ fn agent_tokens_are_spent_once_and_agents_revoked_once(st: &Store) {
     assert!(!st.write(|tx| tx.revoke_agent("agt-1", 4_500)).expect("revoke twice"));
     assert!(!st.write(|tx| tx.revoke_agent("agt-none", 4_500)).expect("revoke unknown"));
     assert_eq!(st.read(|tx| tx.agent("agt-1")).expect("agent").and_then(|a| a.revoked_at), Some(4_000));
+
+    st.write(|tx| tx.place_gateway("vpn-b", Some("agt-1"), 5_000)).expect("place");
+    st.write(|tx| tx.place_gateway("vpn-a", Some("agt-1"), 5_000)).expect("place");
+    st.write(|tx| tx.place_gateway("vpn-a", Some("agt-2"), 6_000)).expect("move");
+    let placed = |st: &Store| st.read(|tx| tx.agent_placements()).expect("placements");
+    assert_eq!(placed(st), [("vpn-a".to_string(), "agt-2".to_string()), ("vpn-b".into(), "agt-1".into())]);
+    st.write(|tx| tx.place_gateway("vpn-b", None, 7_000)).expect("unplace");
+    st.write(|tx| tx.place_gateway("vpn-none", None, 7_000)).expect("unplace nothing");
+    assert_eq!(placed(st), [("vpn-a".to_string(), "agt-2".to_string())]);
 }
 
 fn tags_of_many_matches_tags_of(st: &Store) {

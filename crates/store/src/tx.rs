@@ -945,6 +945,28 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// Which agent holds each placed gateway: (gateway, agent), by gateway.
+    pub fn agent_placements(&self) -> Result<Vec<(String, String)>> {
+        self.rows("SELECT gateway_id, agent_id FROM agent_placements ORDER BY gateway_id", vals![])?
+            .into_iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect()
+    }
+
+    /// Records that `agent_id` holds the gateway (`None`: nobody does any more).
+    pub fn place_gateway(&self, gateway_id: &str, agent_id: Option<&str>, now_ms: i64) -> Result<()> {
+        self.writable()?;
+        match agent_id {
+            Some(agent) => self.exec(
+                "INSERT INTO agent_placements (gateway_id, agent_id, placed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (gateway_id) DO UPDATE SET agent_id = excluded.agent_id, placed_at = excluded.placed_at",
+                vals![gateway_id, agent, now_ms],
+            )?,
+            None => self.exec("DELETE FROM agent_placements WHERE gateway_id = ?1", vals![gateway_id])?,
+        };
+        Ok(())
+    }
+
     /// Revokes an agent (it can no longer attach); whether it was known and not yet revoked.
     pub fn revoke_agent(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.writable()?;
