@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -323,6 +324,17 @@ def site(lab, kernel_esp, server):
 @pytest.fixture(scope="session")
 def customer_gateway(api, site):
     return api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
+
+
+# What tests measured (how long traffic stopped, ...): printed at the end of the run, never asserted.
+FIGURES: List[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -53,25 +53,31 @@ keepalive_s = 1
 """ + DATAPLANE
 
 
-AGENT_CONFIG = f"""
+def agent_config(prefix: str = PREFIX, dataplane: str = DATAPLANE) -> str:
+    return f"""
 [dataplane]
-namespace_prefix = "{PREFIX}"
+namespace_prefix = "{prefix}"
 public_bridge = "{PUB_BRIDGE}"
 public_cidr = "203.0.113.0/24"
-""" + DATAPLANE
+""" + dataplane
 
 
 class Agent:
-    def __init__(self, workdir: Path, control_port: int, ca: Path):
-        self.data = workdir / "agent"
-        self.config = workdir / "agent.toml"
-        self.config.write_text(AGENT_CONFIG)
-        self.log = workdir / "agent.log"
-        self.cmd = [str(Path(os.environ.get("OPENVGW_BIN") or Path(__file__).resolve().parents[2] / "target" /
-                                "debug" / "openvgw")),
-                    "agent", "--control", f"https://127.0.0.1:{control_port}", "--ca", str(ca), "--name", "e2e-host",
-                    "--dataplane", "netns", "--log-format", "text", "--data-dir", str(self.data), "--config",
-                    str(self.config)]
+    """`openvgw agent` with the netns driver; `host_ns`: the namespace standing in for its host (it runs there with
+    nsenter, which changes only the network namespace, so the gateway namespaces it makes are everyone's to see)."""
+
+    def __init__(self, workdir: Path, control_url: str, ca: Path, name: str = "e2e-host", prefix: str = PREFIX,
+                 dataplane: str = DATAPLANE, host_ns: str = ""):
+        self.name, self.prefix = name, prefix
+        self.data = workdir / f"agent-{name}"
+        self.config = workdir / f"agent-{name}.toml"
+        self.config.write_text(agent_config(prefix, dataplane))
+        self.log = workdir / f"agent-{name}.log"
+        self.cmd = (["nsenter", f"--net=/run/netns/{host_ns}"] if host_ns else []) + [
+            str(Path(os.environ.get("OPENVGW_BIN") or Path(__file__).resolve().parents[2] / "target" / "debug" /
+                     "openvgw")),
+            "agent", "--control", control_url, "--ca", str(ca), "--name", name, "--dataplane", "netns",
+            "--log-format", "text", "--data-dir", str(self.data), "--config", str(self.config)]
         self.proc = None
 
     def start(self, token: str = "") -> None:
@@ -117,11 +123,12 @@ def daemons(ns: str, name: str) -> list:
     return found
 
 
-def remove_namespaces() -> None:
-    """After a failed run: what the agent's driver left (its daemons by PID, then the namespaces)."""
+def kill_namespaces(prefix: str = PREFIX) -> None:
+    """What an agent's driver made under `prefix` (gateways and VPC routers): its daemons by PID, then the
+    namespaces. After a failed run, or as a host that loses its power loses them."""
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         ns = line.split()[0] if line.strip() else ""
-        if ns.startswith((PREFIX, PREFIX.rstrip("-") + "r-")):
+        if ns.startswith((prefix, prefix.rstrip("-") + "r-")):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
@@ -146,7 +153,7 @@ def plane(lab, site, tmp_path_factory):
         r = subprocess.run([str(control.bin), "admin", "agent", "token", "--ca-out", str(ca), "--json",
                             "--data-dir", str(control.data), "--config", str(control.config)],
                            capture_output=True, text=True, check=True)
-        agent = Agent(workdir, agent_port, ca)
+        agent = Agent(workdir, f"https://127.0.0.1:{agent_port}", ca)
         agent.start(json.loads(r.stdout)["token"])
         assert wait_until(lambda: attached(control) == 1, 30), f"{agent.tail()}\n{control.tail()}"
         t = control.tenant("agents")
@@ -161,7 +168,7 @@ def plane(lab, site, tmp_path_factory):
             agent.stop()
         control.stop()
         # The test deletes its gateway through the API; what a failure left goes here, by PID.
-        remove_namespaces()
+        kill_namespaces()
 
 
 def vgwlib_port() -> int:

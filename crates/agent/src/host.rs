@@ -1,8 +1,8 @@
 //! The agent's side: join once, then attach and answer the control plane's calls with the host's driver, reporting
 //! what the driver saw change. The agent dials out; it keeps no state of its own beyond its key and certificate.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use openvgw_dataplane::{DataplaneError, Driver};
 use tokio::sync::{mpsc, watch};
@@ -75,6 +75,82 @@ pub async fn join(ep: &Endpoint, token: &str, name: &str) -> Result<Identity, Ag
     Ok(Identity { agent_id: reply.agent_id, cert_pem: reply.certificate_pem, key_pem })
 }
 
+/// What keeps a partitioned agent from serving gateways the control plane may have moved: when it last heard from
+/// the control plane and how long it may go without (the control plane's `fence_after`). Past that, every gateway
+/// the driver has is removed ([`Lease::fence_if_expired`]); a new session waits until that is done.
+#[derive(Default)]
+pub struct Lease {
+    state: Mutex<LeaseState>,
+    gate: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    last_heard: Option<Instant>,
+    fence_after: Option<Duration>,
+}
+
+impl Lease {
+    fn state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn heard(&self) {
+        let mut st = self.state();
+        if st.fence_after.is_some() {
+            st.last_heard = Some(Instant::now());
+        }
+    }
+
+    /// A session began: counts from now, with the control plane's limit (`0`: never fence).
+    async fn welcomed(&self, fence_after_ms: u64) {
+        // A fence under way finishes before the session's first call runs.
+        let _gate = self.gate.lock().await;
+        let mut st = self.state();
+        st.fence_after = (fence_after_ms > 0).then(|| Duration::from_millis(fence_after_ms));
+        st.last_heard = Some(Instant::now());
+    }
+
+    fn expired(&self) -> bool {
+        let st = self.state();
+        matches!((st.last_heard, st.fence_after), (Some(t), Some(f)) if t.elapsed() >= f)
+    }
+
+    /// Removes every gateway the driver has once the control plane has been silent past its limit. Returns how
+    /// many were removed; `None` when the lease holds (or a removal failed: the next call tries again).
+    pub async fn fence_if_expired(&self, driver: &dyn Driver) -> Option<usize> {
+        let _gate = self.gate.lock().await;
+        if !self.expired() {
+            return None;
+        }
+        let gateways = match driver.realised_gateways().await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = %e, "fencing: listing the gateways failed");
+                return None;
+            }
+        };
+        let mut all = true;
+        for g in &gateways {
+            if let Err(e) = driver.remove(g).await {
+                tracing::error!(gateway = %g, error = %e, "fencing: removing a gateway failed");
+                all = false;
+            }
+        }
+        if !all {
+            return None;
+        }
+        // Disarmed until the next session: there is nothing left to fence.
+        self.state().last_heard = None;
+        tracing::warn!(
+            removed = gateways.len(),
+            "fenced: no word from the control plane within its limit, so this host no longer serves its gateways \
+             (they may have been moved); they come back when the control plane places them here again"
+        );
+        Some(gateways.len())
+    }
+}
+
 /// How often the driver is asked what changed.
 const CHANGES_EVERY: Duration = Duration::from_millis(250);
 
@@ -89,6 +165,7 @@ pub async fn attach(
     identity: &Identity,
     driver: Arc<dyn Driver>,
     capacity: u32,
+    lease: &Lease,
     mut stop: watch::Receiver<bool>,
 ) -> Result<u64, AgentError> {
     let mut client = ControlClient::new(channel(ep, Some(identity))?.connect().await?);
@@ -105,9 +182,12 @@ pub async fn attach(
                 Some(m) => match m.body {
                     Some(control_message::Body::Welcome(w)) => {
                         epoch = w.epoch;
+                        lease.welcomed(w.fence_after_ms).await;
                         tracing::info!(agent = %w.agent_id, epoch, "attached to the control plane");
                     }
+                    Some(control_message::Body::Heartbeat(_)) => lease.heard(),
                     Some(control_message::Body::Call(c)) => {
+                        lease.heard();
                         let (driver, tx) = (driver.clone(), tx.clone());
                         // Calls run side by side: a slow apply of one gateway does not hold another's observe.
                         tokio::spawn(async move {
@@ -119,7 +199,14 @@ pub async fn attach(
                 },
                 None => return Ok(epoch),
             },
-            _ = tick.tick(), if reports_changes => {
+            _ = tick.tick() => {
+                // A session that went silent (a half-open connection keep-alive has not caught yet) is dropped.
+                if lease.expired() {
+                    return Err(AgentError::Local("no word from the control plane within its limit".into()));
+                }
+                if !reports_changes {
+                    continue;
+                }
                 if let Some(changed) = driver.take_changed() {
                     if !changed.is_empty() {
                         let c = Changed { gateway_ids: changed.into_iter().collect() };
@@ -132,7 +219,8 @@ pub async fn attach(
     }
 }
 
-/// Attaches again and again (waiting 1 s, doubling to 30 s, after a failed attempt) until `stop` turns true.
+/// Attaches again and again (waiting 1 s, doubling to 10 s, after a failed attempt) until `stop` turns true; a
+/// control plane silent past its limit meanwhile has this host's gateways removed ([`Lease`]).
 pub async fn run(
     ep: Endpoint,
     identity: Identity,
@@ -140,9 +228,20 @@ pub async fn run(
     capacity: u32,
     stop: watch::Receiver<bool>,
 ) {
+    let lease = Arc::new(Lease::default());
+    let watchdog = tokio::spawn({
+        let (lease, driver) = (lease.clone(), driver.clone());
+        async move {
+            let mut tick = tokio::time::interval(CHANGES_EVERY);
+            loop {
+                tick.tick().await;
+                lease.fence_if_expired(driver.as_ref()).await;
+            }
+        }
+    });
     let mut wait = Duration::from_secs(1);
     while !*stop.borrow() {
-        match attach(&ep, &identity, driver.clone(), capacity, stop.clone()).await {
+        match attach(&ep, &identity, driver.clone(), capacity, &lease, stop.clone()).await {
             Ok(epoch) => {
                 tracing::warn!(epoch, "session with the control plane ended");
                 wait = Duration::from_secs(1);
@@ -156,8 +255,9 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(30));
+        wait = (wait * 2).min(Duration::from_secs(10));
     }
+    watchdog.abort();
 }
 
 fn done(r: Result<(), DataplaneError>) -> answer::Result {

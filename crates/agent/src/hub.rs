@@ -70,6 +70,20 @@ pub struct Timing {
     pub dead_after: Duration,
 }
 
+impl Timing {
+    /// How long an agent that hears nothing waits before it removes its gateways: half of `dead_after`, so it has
+    /// stopped serving them well before they are moved (the control plane counts from the session's end, which is
+    /// no earlier than the last heartbeat the agent heard).
+    pub fn fence_after(&self) -> Duration {
+        self.dead_after / 2
+    }
+
+    /// How often a session hears from the control plane: four times within `fence_after`, at most once a second.
+    pub fn heartbeat(&self) -> Duration {
+        (self.fence_after() / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+}
+
 #[derive(Default)]
 struct HubState {
     live: HashMap<String, Arc<Session>>,
@@ -364,6 +378,10 @@ impl AgentHub {
             lock(&old.pending).clear();
         }
         st.away.remove(agent_id);
+        // What happened to its gateways while it was away is unknown (it may have fenced itself and removed them):
+        // each is observed again, and applied again if it is not there.
+        let held: Vec<String> = st.assigned.iter().filter(|(_, a)| *a == agent_id).map(|(g, _)| g.clone()).collect();
+        st.changed.extend(held);
         s
     }
 
@@ -484,8 +502,28 @@ impl Control for ControlService {
         let hub = self.hub.clone();
         let session = hub.open(&agent_id, hello, tx.clone());
         tracing::info!(peer = ?peer, agent = %agent_id, epoch = session.epoch, "agent attached");
-        let welcome = Welcome { agent_id: agent_id.clone(), epoch: session.epoch };
+        let timing = hub.timing;
+        let welcome = Welcome {
+            agent_id: agent_id.clone(),
+            epoch: session.epoch,
+            fence_after_ms: millis(timing.fence_after()),
+            heartbeat_ms: millis(timing.heartbeat()),
+        };
         let _ = tx.send(Ok(ControlMessage { body: Some(control_message::Body::Welcome(welcome)) })).await;
+        // Heartbeats until the agent's end of the stream is gone (the session closes on its own path).
+        tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                let mut tick = tokio::time::interval(timing.heartbeat());
+                loop {
+                    tick.tick().await;
+                    let beat = ControlMessage { body: Some(control_message::Body::Heartbeat(Empty {})) };
+                    if tx.send(Ok(beat)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
         tokio::spawn({
             let (hub, session) = (hub.clone(), session.clone());
             async move { hub.fence(session).await }
@@ -506,6 +544,10 @@ impl Control for ControlService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A new agent's id: the common name of its certificate.

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
 use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -284,7 +286,7 @@ async fn joining_and_attaching_are_refused_without_the_right_token_or_certificat
     let (_stop, stopped) = watch::channel(false);
     let attach = |id: Identity| {
         let (ep, stopped) = (cp.ep.clone(), stopped.clone());
-        async move { host::attach(&ep, &id, reporting(), 0, stopped).await }
+        async move { host::attach(&ep, &id, reporting(), 0, &host::Lease::default(), stopped).await }
     };
     // A certificate of the hub's CA for an agent that never joined (here: signed for a made-up id).
     let (key_pem, csr) = openvgw_pki::new_key_and_request("x").unwrap();
@@ -393,6 +395,85 @@ async fn the_gateways_of_a_dead_agent_move_and_it_is_fenced_when_it_returns() {
     }
     assert_eq!(cp.hub.agent_of("vpn-1").as_deref(), Some(b.id.agent_id.as_str()), "fencing moves nothing back");
     assert!(b.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()));
+    for agent in [a, b] {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+}
+
+/// A TCP relay standing in for the network between an agent and the control plane; `cut` makes it a black hole
+/// (open connections stay open and carry nothing, new ones are closed at once), as a partition is.
+struct Network {
+    url: String,
+    cut: Arc<AtomicBool>,
+}
+
+impl Network {
+    async fn to(upstream: &str) -> Network {
+        let upstream = upstream.trim_start_matches("https://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((down, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let ((dr, dw), (ur, uw)) = (down.into_split(), up.into_split());
+                tokio::spawn(pipe(dr, uw, flag.clone()));
+                tokio::spawn(pipe(ur, dw, flag.clone()));
+            }
+        });
+        Network { url, cut }
+    }
+}
+
+async fn pipe(mut r: tokio::net::tcp::OwnedReadHalf, mut w: tokio::net::tcp::OwnedWriteHalf, cut: Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Cut: what arrives is lost and the sockets stay open.
+        if !cut.load(Ordering::SeqCst) && w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partitioned_agent_stops_serving_its_gateways_before_they_are_moved() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b"]), ca, Duration::from_secs(2)).await;
+    // host-a reaches the control plane over a network the test can cut; host-b directly.
+    let net = Network::to(&cp.ep.url).await;
+    let ep_a = Endpoint { url: net.url.clone(), ca_pem: cp.ep.ca_pem.clone() };
+    let a = start(&ep_a, host::join(&ep_a, "tok-a", "host-a").await.unwrap(), reporting());
+    until("host-a attached", || cp.hub.agents().len() == 1).await;
+    cp.hub.apply(&intent("vpn-1")).await.unwrap();
+    let b = start(&cp.ep, host::join(&cp.ep, "tok-b", "host-b").await.unwrap(), reporting());
+    until("host-b attached", || cp.hub.agents().len() == 2).await;
+
+    net.cut.store(true, Ordering::SeqCst);
+    // Nothing is moved while host-a may still serve vpn-1: when the move happens, host-a has removed it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cp.hub.agent_of("vpn-1").as_deref() != Some(b.id.agent_id.as_str()) {
+        assert!(Instant::now() < deadline, "vpn-1 not moved");
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.driver.inner.realised_gateways().await.unwrap(), Vec::<String>::new(), "fenced before the move");
+    cp.hub.apply(&intent("vpn-1")).await.unwrap();
+
+    // The network comes back: host-a attaches again and gets nothing back; vpn-1 stays on host-b.
+    net.cut.store(false, Ordering::SeqCst);
+    until("host-a attached again", || cp.hub.agents().len() == 2).await;
+    assert_eq!(cp.hub.agent_of("vpn-1").as_deref(), Some(b.id.agent_id.as_str()));
+    assert!(b.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()));
+    assert_eq!(a.driver.inner.realised_gateways().await.unwrap(), Vec::<String>::new());
     for agent in [a, b] {
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();

@@ -34,7 +34,10 @@ impl Inner {
         }
         // The packet filter before any interface: nothing crosses the gateway unfiltered, not even while it is built.
         self.sync_firewall(ns, &paths, intent).await?;
-        let (public_mac, vpc_mac) = (names::stable_mac(ns, NS_PUBLIC_IF), names::stable_mac(ns, NS_VPC_IF));
+        // Named after the gateway, not the namespace: the same on any host, so when the gateway moves to another
+        // host its addresses move with their MAC (as a floating IP does) and nobody's ARP cache goes stale.
+        let gw_id = intent.gateway_id.as_str();
+        let (public_mac, vpc_mac) = (names::stable_mac(gw_id, NS_PUBLIC_IF), names::stable_mac(gw_id, NS_VPC_IF));
         net::ensure_veth(ns, &names.public_veth, NS_PUBLIC_IF, &self.public_bridge, &public_mac).await?;
         net::ensure_veth(ns, &names.vpc_veth, NS_VPC_IF, &vpc_bridge, &vpc_mac).await?;
         // Every public address (two for an HA pair) on pub0; each tunnel binds to its own.

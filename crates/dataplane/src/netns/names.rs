@@ -41,11 +41,11 @@ impl GatewayNames {
     }
 }
 
-/// A stable, locally administered MAC for an interface of a gateway: a rebuilt gateway keeps its MACs, so the
-/// neighbours' ARP caches (VPC hosts, the peer's router) stay valid and traffic resumes without waiting for them to
-/// expire.
-pub(crate) fn stable_mac(namespace: &str, ifname: &str) -> String {
-    let h = short_hash(&format!("{namespace}/{ifname}"), 10);
+/// A stable, locally administered MAC for an interface of `owner` (a gateway's id, a router's namespace): a rebuilt
+/// gateway keeps its MACs, so the neighbours' ARP caches (VPC hosts, the peer's router) stay valid and traffic
+/// resumes without waiting for them to expire.
+pub(crate) fn stable_mac(owner: &str, ifname: &str) -> String {
+    let h = short_hash(&format!("{owner}/{ifname}"), 10);
     format!("02:{}:{}:{}:{}:{}", &h[0..2], &h[2..4], &h[4..6], &h[6..8], &h[8..10])
 }
 

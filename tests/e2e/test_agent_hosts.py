@@ -1,0 +1,284 @@
+"""Gateways on two hosts: `serve --dataplane agents` and two `openvgw agent`s, each in a network namespace standing in
+for a host, with bridges of its own uplinked to the shared public and VPC bridges and a management link on which it
+reaches the control plane. A tunnel created through Alibaba's SDK carries packets between a real strongSwan customer
+and the VPC; then the gateway's host dies (power off: its agent, daemons and links gone), and separately its network
+is cut (the agent lives on, cut off). Either way the gateway moves, with its addresses, to the other host, and the
+customer's tunnel comes back with nothing changed on the customer's side; each test prints how long the customer's
+traffic was interrupted. A cut-off host stops serving its gateway on its own (before the move) and gets nothing back
+when its network returns.
+
+The control plane, the hosts and the VPC are this module's own (namespaces, bridges, an EIP pool), so nothing here
+meets the session's server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import vgwlib
+from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, REGION, Server
+from lab import Lab, sh, wait_until
+from test_agents import Agent, attached, kill_namespaces, vgwlib_port
+from test_dataplane import peer_down, peer_up
+
+VPC = "vpc-e2e00000000000000000004"
+VPC_BRIDGE = "ovgwt-vpc4"
+VPC_CIDR = "192.168.40.0/24"
+VPC_HOST = "192.168.40.50"
+# The management network: documentation addresses on a bridge of this module's.
+MGMT_BRIDGE = "ovgwt-mgmt"
+MGMT_CONTROL = "198.51.100.1"
+DEAD_AFTER_S = 4
+
+DATAPLANE = f"""
+[regions]
+aliyun = ["{REGION}"]
+
+[[vpcs]]
+id = "{VPC}"
+bridge = "{VPC_BRIDGE}"
+cidr = "{VPC_CIDR}"
+"""
+
+
+def control_config(agent_port: int) -> str:
+    return f"""
+[dataplane]
+driver = "agents"
+public_cidr = "203.0.113.0/24"
+eip_pool = "203.0.113.160/27"
+
+[dataplane.agents]
+listen = "{MGMT_CONTROL}:{agent_port}"
+keepalive_s = 1
+dead_after_s = {DEAD_AFTER_S}
+""" + DATAPLANE
+
+
+class Host:
+    """A namespace standing in for a gateway host: bridges named as the agent's configuration says, each uplinked to
+    the root namespace's bridge of that name, and a management link (`198.51.100.1<n>`) to the control plane."""
+
+    def __init__(self, lab: Lab, key: str, n: int):
+        self.lab, self.key, self.n = lab, key, n
+        self.ns = f"{lab.prefix}-host{key}"
+        # Root ends: management, public, VPC.
+        self.uplinks = [f"ovgwh{key}m", f"ovgwh{key}p", f"ovgwh{key}v"]
+
+    def build(self) -> None:
+        assert self.lab.netns(f"host{self.key}") == self.ns
+        mgmt, pub, vpc = self.uplinks
+        sh("ip", "link", "add", mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", self.ns)
+        sh("ip", "link", "set", mgmt, "master", MGMT_BRIDGE, "up")
+        sh("ip", "-n", self.ns, "addr", "add", f"198.51.100.1{self.n}/24", "dev", "mgmt0")
+        sh("ip", "-n", self.ns, "link", "set", "mgmt0", "up")
+        for root_end, bridge, inner in ((pub, PUB_BRIDGE, "up-pub"), (vpc, VPC_BRIDGE, "up-vpc")):
+            sh("ip", "-n", self.ns, "link", "add", bridge, "type", "bridge")
+            sh("ip", "-n", self.ns, "link", "set", bridge, "up")
+            sh("ip", "link", "add", root_end, "type", "veth", "peer", "name", inner, "netns", self.ns)
+            sh("ip", "link", "set", root_end, "master", bridge, "up")
+            sh("ip", "-n", self.ns, "link", "set", inner, "master", bridge, "up")
+
+    def power_off(self, agent: Agent) -> None:
+        """The host is gone at once: its agent and every daemon it ran (by PID), its namespaces and its links."""
+        agent.kill9()
+        kill_namespaces(agent.prefix)
+        sh("ip", "netns", "del", self.ns)
+
+    def cable(self, up: bool) -> None:
+        for link in self.uplinks:
+            sh("ip", "link", "set", "dev", link, "up" if up else "down")
+
+
+class Pinger:
+    """`ping` every 100 ms from the customer's network to the VPC host, replies time-stamped: the longest silence
+    between two replies is how long the customer's traffic was interrupted."""
+
+    def __init__(self, ns: str, dst: str, log: Path):
+        self.log = log
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", "0.1", "-W", "1", dst],
+                                     stdout=open(log, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def stop(self) -> float:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=10)
+        stamps = [float(line[1:line.index("]")]) for line in self.log.read_text().splitlines()
+                  if line.startswith("[") and "bytes from" in line]
+        assert len(stamps) >= 2, self.log.read_text()[-2000:]
+        return max(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+def holder(gw: str, agents: dict) -> str:
+    """The key of the host whose agent has the gateway's namespace ('' when none has)."""
+    listing = sh("ip", "netns", "list").stdout
+    found = [k for k, a in agents.items() if f"{a.prefix}{gw}" in listing]
+    assert len(found) <= 1, f"{gw} on more than one host: {found}"
+    return found[0] if found else ""
+
+
+def token(control: Server, ca: Path) -> str:
+    r = subprocess.run([str(control.bin), "admin", "agent", "token", "--ca-out", str(ca), "--json", "--data-dir",
+                        str(control.data), "--config", str(control.config)], capture_output=True, text=True,
+                       check=True)
+    return json.loads(r.stdout)["token"]
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, site, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("agent-hosts")
+    lab.bridge(VPC_BRIDGE)
+    lab.bridge(MGMT_BRIDGE)
+    sh("ip", "addr", "replace", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE)
+    vpc_host = lab.netns("hostsvpc")
+    lab.attach(vpc_host, "eth0", VPC_BRIDGE, f"{VPC_HOST}/24")
+    hosts = {"a": Host(lab, "a", 1), "b": Host(lab, "b", 2)}
+    for h in hosts.values():
+        h.build()
+    agent_port = vgwlib_port()
+    (workdir / "control").mkdir()
+    control = Server(workdir / "control", config=control_config(agent_port), dataplane="agents")
+    control.start()
+    agents = {}
+    try:
+        ca = workdir / "agents-ca.pem"
+        for key, h in hosts.items():
+            agents[key] = Agent(workdir, f"https://{MGMT_CONTROL}:{agent_port}", ca, name=f"host-{key}",
+                                prefix=f"ovgwe2h{key}-", dataplane=DATAPLANE, host_ns=h.ns)
+            agents[key].start(token(control, ca))
+        assert wait_until(lambda: attached(control) == 2, 30), "\n".join(a.tail() for a in agents.values())
+        t = control.tenant("hosts")
+        api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),
+                         "v3", t, control.port, REGION)
+        yield {"api": api, "control": control, "agents": agents, "hosts": hosts, "vpc_host": vpc_host,
+               "workdir": workdir}
+    finally:
+        for a in agents.values():
+            print(f"--- agent {a.name} log ---\n{a.tail()}")
+            a.stop()
+        print(f"--- control plane log ---\n{control.tail()}")
+        control.stop()
+        for a in agents.values():
+            kill_namespaces(a.prefix)
+        for h in hosts.values():
+            sh("ip", "netns", "del", h.ns, check=False)
+            for link in h.uplinks:
+                sh("ip", "link", "del", link, check=False)
+        sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
+
+
+def tunnel_up(cluster, site, name: str):
+    """A gateway with a connection the gateway initiates (EffectImmediately), the customer configured from the API's
+    answer, and traffic flowing: returns (gateway, connection, host key)."""
+    api = cluster["api"]
+    gw = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
+    vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": name})["IntranetIp"]
+    site.lab.route(cluster["vpc_host"], ONPREM_NET, intranet)
+    cgw = api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
+    vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+                                            "RemoteSubnet": ONPREM_NET, "EffectImmediately": True,
+                                            "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
+    vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    peer_up(site, api, vco, name)
+    assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+    key = holder(gw, cluster["agents"])
+    assert key, "the gateway's namespace is on no host"
+    return gw, vco, cgw, key
+
+
+def tunnel_down(cluster, site, name: str, gw: str, vco: str, cgw: str) -> None:
+    api = cluster["api"]
+    if vco:
+        api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+        peer_down(site, name)
+        vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+    api.call("DeleteVpnGateway", {"VpnGatewayId": gw})
+    vgwlib.wait_gateway_gone(api, gw, timeout=60)
+    if cgw:
+        api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+    assert wait_until(lambda: holder(gw, cluster["agents"]) == "", 30)
+
+
+def moved_and_carrying(cluster, site, gw: str, vco: str, public_ip: str, away: str) -> str:
+    """Waits for the gateway on the other host with the same address, the customer's traffic through it and the
+    connection's SA reported; returns the new host's key."""
+    api, agents = cluster["api"], cluster["agents"]
+    other = next(k for k in agents if k != away)
+    assert wait_until(lambda: holder(gw, agents) == other, 60), f"{agents[other].tail()}\n{cluster['control'].tail()}"
+    assert Lab.wait_ping(site.onprem, VPC_HOST, 60), f"{site.charon.log_tail()}\n{agents[other].tail()}"
+    described = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})
+    assert described["InternetIp"] == public_ip, "the gateway keeps its public address"
+    status = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["Status"]  # noqa: E731
+    assert wait_until(lambda: status() == "ipsec_sa_established", 30), status()
+    return other
+
+
+def test_a_dead_hosts_gateway_moves_with_its_address_and_the_customers_tunnel_comes_back(cluster, site):
+    api, agents, hosts = cluster["api"], cluster["agents"], cluster["hosts"]
+    gw = vco = cgw = ""
+    pinger = None
+    try:
+        gw, vco, cgw, key = tunnel_up(cluster, site, "hostdeath")
+        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
+        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-death.log")
+        time.sleep(1)
+        hosts[key].power_off(agents[key])
+        moved_and_carrying(cluster, site, gw, vco, public_ip, key)
+        time.sleep(1)
+        FIGURES.append(f"host powered off: the customer's traffic stopped for {pinger.stop():.1f} s "
+                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
+        pinger = None
+
+        # The host comes back (namespaces gone, as after a reboot) with the agent's identity: it attaches and
+        # is given nothing back.
+        hosts[key].build()
+        agents[key].start()
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[key].tail()
+        assert holder(gw, agents) != key
+        assert Lab.ping(site.onprem, VPC_HOST)
+    finally:
+        if pinger:
+            pinger.stop()
+        if gw:
+            tunnel_down(cluster, site, "hostdeath", gw, vco, cgw)
+
+
+def test_a_cut_off_host_stops_serving_before_its_gateway_moves_and_gets_nothing_back(cluster, site):
+    api, agents, hosts = cluster["api"], cluster["agents"], cluster["hosts"]
+    gw = vco = cgw = ""
+    pinger = None
+    key = ""
+    try:
+        gw, vco, cgw, key = tunnel_up(cluster, site, "hostcut")
+        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
+        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-cut.log")
+        time.sleep(1)
+        hosts[key].cable(False)
+        # The agent, hearing nothing, removes the gateway itself (half of dead_after) before the control plane
+        # moves it: once it is on the other host, the cut-off one has nothing left.
+        other = moved_and_carrying(cluster, site, gw, vco, public_ip, key)
+        assert f"{agents[key].prefix}{gw}" not in sh("ip", "netns", "list").stdout
+        assert "fenced" in agents[key].tail(200), agents[key].tail()
+        time.sleep(1)
+        FIGURES.append(f"host cut off: the customer's traffic stopped for {pinger.stop():.1f} s "
+                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
+        pinger = None
+
+        hosts[key].cable(True)
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 60), agents[key].tail()
+        assert holder(gw, agents) == other, "the gateway stays where it was moved"
+        assert Lab.ping(site.onprem, VPC_HOST)
+    finally:
+        if pinger:
+            pinger.stop()
+        if key:
+            hosts[key].cable(True)
+        if gw:
+            tunnel_down(cluster, site, "hostcut", gw, vco, cgw)
