@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -58,8 +58,11 @@ def admin_json(srv: ownserver.OwnServer, *args: str):
 class Agent:
     """One `openvgw agent` process with a data directory of its own (its key and certificate live there)."""
 
-    def __init__(self, srv: ownserver.OwnServer, workdir: Path, name: str, ca: Path):
+    def __init__(self, srv: ownserver.OwnServer, workdir: Path, name: str, ca: Path,
+                 controls: Optional[List[str]] = None):
+        """`controls`: the agents' ports of every replica (default: `srv`'s)."""
         self.srv, self.name, self.ca = srv, name, ca
+        self.controls = controls or [f"https://127.0.0.1:{srv.agent_port}"]
         self.data_dir = workdir / name
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / f"{name}.toml"
@@ -68,7 +71,7 @@ class Agent:
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, token: Optional[str] = None) -> subprocess.Popen:
-        cmd = [str(self.srv.bin), "agent", "--control", f"https://127.0.0.1:{self.srv.agent_port}", "--ca",
+        cmd = [str(self.srv.bin), "agent", *[x for url in self.controls for x in ("--control", url)], "--ca",
                str(self.ca), "--name", self.name, "--dataplane", "simulated", "--log-format", "text",
                "--data-dir", str(self.data_dir), "--config", str(self.config)]
         if token:
@@ -106,6 +109,34 @@ def scrape(srv: ownserver.OwnServer) -> Dict[str, int]:
     assert m, "no openvgw_agent_gateways_moved_total in /metrics"
     out["moved"] = int(m.group(1))
     return out
+
+
+def health(srv: ownserver.OwnServer) -> Dict[str, int]:
+    """openvgw_agent_up per agent: 1 attached, 0 away."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {agent: int(n) for agent, n in re.findall(r'^openvgw_agent_up\{agent="([^"]+)"\} (\d+)$', text, re.M)}
+
+
+def console_dataplane(srv: ownserver.OwnServer) -> str:
+    """The console's data-plane page as an operator (created here with `openvgw admin operator create`) sees it."""
+    import http.cookiejar
+    import urllib.parse
+
+    name = f"ops-{time.monotonic_ns()}"
+    r = subprocess.run([str(srv.bin), "admin", "operator", "create", "--name", name, "--data-dir", str(srv.data_dir),
+                        "--config", str(srv.config_path), *srv.store_args()], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    password = re.search(r"^password: (\S+)$", r.stdout, re.M).group(1)
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{srv.port}/console"
+    page = browser.open(f"{base}/sign-in", timeout=10).read().decode()
+    pre = re.search(r'name="pre" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"kind": "operator", "id": name, "secret": password, "pre": pre}).encode()
+    landed = browser.open(f"{base}/sign-in", data=form, timeout=10)
+    assert landed.geturl().endswith("/console/gateways"), landed.geturl()
+    return browser.open(f"{base}/dataplane", timeout=10).read().decode()
 
 
 def until(what: str, check, timeout: float = 30.0, detail=lambda: ""):
@@ -188,11 +219,21 @@ def test_gateways_land_on_agents_and_stay_with_them_across_kills_and_restarts(co
     until("host-a's session closed", lambda: scrape(srv)["attached"] == 1, detail=logs)
     extra, _ = vgwlib.create_gateway(api, wait=False)
     vgwlib.wait_gateway_status(api, extra, "active", timeout=30)
-    assert scrape(srv) == {"attached": 1, b_id: 3, "moved": 0}
+    # Away, not dead: its gateways stay placed on it, as the metrics and the operators' console show.
+    assert scrape(srv) == {"attached": 1, a_id: 2, b_id: 3, "moved": 0}
+    assert health(srv) == {a_id: 0, b_id: 1}
+    page = console_dataplane(srv)
+    hosts = page[page.index('id="hosts"'):page.index('id="dataplane"')]
+    for agent, state in ((a_id, "away for"), (b_id, "attached")):
+        row = hosts[hosts.index(agent):]
+        assert state in row[:row.index("</tr>")], row[:400]
+    for gw in gateways:
+        row = page[page.index(gw):]
+        assert a_id in row[:row.index("</tr>")] or b_id in row[:row.index("</tr>")], row[:400]
 
     # Back with the identity it kept (no token this time): the same agent, holding its two gateways again.
     a.start()
-    until("host-a attached again", lambda: scrape(srv).get(a_id) == 2, detail=logs)
+    until("host-a attached again", lambda: health(srv).get(a_id) == 1, detail=logs)
     assert scrape(srv) == {"attached": 2, a_id: 2, b_id: 3, "moved": 0}
 
     # Placements are stored: a restarted control plane sends each gateway to the agent that has it, and the agents

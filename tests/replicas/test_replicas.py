@@ -1,7 +1,8 @@
 """Several `openvgw serve` replicas on one PostgreSQL database (each with its own data dir, the same config): what
 one replica writes another reads at once, a tenant created with `openvgw tenant create --store` works everywhere,
 a signed request is accepted once across replicas, and exactly one reconciler acts — when it is killed, another
-takes over within seconds.
+takes over within seconds; gateway hosts (`openvgw agent`) attach to every replica and the one that leads drives
+them.
 
 Needs a PostgreSQL server: $OPENVGW_TEST_PG_URL (scripts/test starts one). Without it the tests are skipped with a
 reason, except under CI=true, where they fail.
@@ -177,3 +178,68 @@ def test_rate_limits_are_shared_by_the_replicas(throttled_pair):
         assert int(r.headers["x-acs-retry-after"]) > 0, r.headers
     # Another operation has its own budget.
     a.api(t).call("DescribeCustomerGateways")
+
+
+def test_agents_attach_to_every_replica_and_the_new_leader_moves_a_dead_agents_gateways(tmp_path_factory, tmp_path):
+    """Two replicas with `--dataplane agents`, two agents (simulated driver) attached to both. The replica that
+    reconciles places the gateways; the other follows its placements. Killing the leader changes nothing for the
+    agents (the other replica's heartbeats keep them serving); the new leader places new gateways and, when an agent
+    is killed and stays away, moves its gateways to the other."""
+    import ownserver
+    from test_agents import Agent, admin_json, control_config, scrape, until
+
+    url = new_database("agents")
+    ports = [ownserver.free_port() for _ in range(2)]
+    servers = [Server(f"agents-{i}", tmp_path_factory.mktemp(f"agents{i}"), control_config(port, 3),
+                      "198.18.64.0/24", store_url=url) for i, port in enumerate(ports)]
+    agents = []
+    try:
+        for srv, port in zip(servers, ports):
+            srv.agent_port = port
+            srv.start()
+        ca = tmp_path / "agents-ca.pem"
+        controls = [f"https://127.0.0.1:{p}" for p in ports]
+        for name in ("host-a", "host-b"):
+            agent = Agent(servers[0], tmp_path, name, ca, controls=controls)
+            agent.start(admin_json(servers[0], "token", "--ca-out", str(ca), "--json")["token"])
+            agents.append(agent)
+        logs = lambda: "\n".join([a.tail() for a in agents] + [s.tail() for s in servers])  # noqa: E731
+        for srv in servers:
+            until(f"both agents attached to {srv.name}", lambda: scrape(srv)["attached"] == 2, detail=logs)
+        ids = {x["name"]: x["id"] for x in admin_json(servers[0], "list", "--json")}
+        a_id, b_id = ids["host-a"], ids["host-b"]
+
+        until("one replica leads", lambda: leader_flags(servers).count(1) == 1, detail=logs)
+        leader = servers[leader_flags(servers).index(1)]
+        follower = next(s for s in servers if s is not leader)
+        tenant = follower.create_tenant("agents-" + vgwlib.uid())
+        api = follower.api(tenant)
+        before = [vgwlib.create_gateway(api, wait=False)[0] for _ in range(2)]
+        for gw in before:
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
+        # The follower sees the leader's placements (it reads them from the store every second).
+        until("the follower knows the placements", lambda: scrape(follower).get(a_id, 0) +
+              scrape(follower).get(b_id, 0) == 2, detail=logs)
+
+        leader.kill()
+        until("the follower leads", lambda: leader_flags([follower]) == [1], timeout=20, detail=logs)
+        after, _ = vgwlib.create_gateway(api, wait=False)
+        for gw in before + [after]:
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
+        # Neither agent stood down: the surviving replica's heartbeats kept them.
+        assert not any("fenced" in a.log.read_text(errors="replace") for a in agents), logs()
+
+        held_by_a = scrape(follower).get(a_id, 0)
+        agents[0].kill9()
+        until("host-a's gateways moved to host-b", lambda: scrape(follower).get(b_id) == 3, timeout=30, detail=logs)
+        assert scrape(follower)["moved"] == held_by_a
+        for gw in before + [after]:
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=30)
+        listed = {x["name"]: sorted(x["gateways"]) for x in admin_json(follower, "list", "--json")}
+        assert listed["host-b"] == sorted(before + [after]) and listed["host-a"] == [], listed
+    finally:
+        for a in agents:
+            print(f"--- {a.name} log tail ---\n{a.tail()}")
+            a.stop()
+        for s in servers:
+            s.stop()

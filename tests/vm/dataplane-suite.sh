@@ -19,7 +19,7 @@
 #   sudo OVGW_TEST_FILTER=route_based tests/vm/dataplane-suite.sh   # libtest name filter for the Rust binaries
 #   sudo OVGW_PYTEST_ARGS='-k libreswan' tests/vm/dataplane-suite.sh
 #   sudo VM_RUST_PARTS=all tests/vm/dataplane-suite.sh   # every Rust binary; OVGW_PYTEST_MARK= every e2e test
-# VM_* variables go to tests/vm/run (VM_TIMEOUT defaults to 1800 here).
+# VM_* variables go to tests/vm/run (VM_TIMEOUT defaults to 2700 here: the e2e part alone takes ~19 min under TCG).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -70,7 +70,7 @@ for line in sys.stdin:
   export OVGW_SUITE_BINS="${bins[*]}" OVGW_SUITE_ONLY=$only OPENVGW_BIN=${OPENVGW_BIN:-$ROOT/target/debug/openvgw}
   export OVGW_TEST_FILTER=${OVGW_TEST_FILTER:-} OVGW_PYTEST_ARGS=${OVGW_PYTEST_ARGS:-}
   export OVGW_PYTEST_MARK=${OVGW_PYTEST_MARK-kernel_ipsec}
-  export VM_ENV="${VM_ENV:-} OPENVGW_BIN" VM_TIMEOUT=${VM_TIMEOUT:-1800}
+  export VM_ENV="${VM_ENV:-} OPENVGW_BIN" VM_TIMEOUT=${VM_TIMEOUT:-2700}
   set +e
   "$ROOT/tests/vm/run" "$ROOT/tests/vm/dataplane-suite.sh" --guest
   exit $?

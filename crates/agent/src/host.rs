@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use openvgw_dataplane::{DataplaneError, Driver};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity as TlsIdentity};
 
@@ -158,106 +158,147 @@ fn message(body: agent_message::Body) -> AgentMessage {
     AgentMessage { body: Some(body) }
 }
 
-/// One session: attaches, answers calls until the control plane ends it, the connection fails or `stop` turns
-/// true. The session's epoch is returned when it ends cleanly.
-pub async fn attach(
-    ep: &Endpoint,
-    identity: &Identity,
-    driver: Arc<dyn Driver>,
-    capacity: u32,
-    lease: &Lease,
-    mut stop: watch::Receiver<bool>,
-) -> Result<u64, AgentError> {
-    let mut client = ControlClient::new(channel(ep, Some(identity))?.connect().await?);
-    let (tx, rx) = mpsc::channel::<AgentMessage>(256);
-    let reports_changes = driver.take_changed().is_some();
-    let hello = Hello { driver: driver.name().to_string(), capacity, reports_changes };
-    tx.send(message(agent_message::Body::Hello(hello))).await.map_err(|_| AgentError::Local("closed".into()))?;
-    let mut inbound = client.attach(ReceiverStream::new(rx)).await?.into_inner();
-    let mut epoch = 0;
-    let mut tick = tokio::time::interval(CHANGES_EVERY);
-    loop {
-        tokio::select! {
-            msg = inbound.message() => match msg? {
-                Some(m) => match m.body {
-                    Some(control_message::Body::Welcome(w)) => {
-                        epoch = w.epoch;
-                        lease.welcomed(w.fence_after_ms).await;
-                        tracing::info!(agent = %w.agent_id, epoch, "attached to the control plane");
-                    }
-                    Some(control_message::Body::Heartbeat(_)) => lease.heard(),
-                    Some(control_message::Body::Call(c)) => {
-                        lease.heard();
-                        let (driver, tx) = (driver.clone(), tx.clone());
-                        // Calls run side by side: a slow apply of one gateway does not hold another's observe.
-                        tokio::spawn(async move {
-                            let a = answer(driver.as_ref(), c).await;
-                            let _ = tx.send(message(agent_message::Body::Answer(a))).await;
-                        });
-                    }
-                    None => {}
-                },
-                None => return Ok(epoch),
-            },
-            _ = tick.tick() => {
-                // A session that went silent (a half-open connection keep-alive has not caught yet) is dropped.
-                if lease.expired() {
-                    return Err(AgentError::Local("no word from the control plane within its limit".into()));
-                }
-                if !reports_changes {
-                    continue;
-                }
-                if let Some(changed) = driver.take_changed() {
-                    if !changed.is_empty() {
-                        let c = Changed { gateway_ids: changed.into_iter().collect() };
-                        let _ = tx.send(message(agent_message::Body::Changed(c))).await;
-                    }
-                }
-            }
-            _ = stop.changed() => return Ok(epoch),
-        }
-    }
-}
-
-/// Attaches again and again (waiting 1 s, doubling to 10 s, after a failed attempt) until `stop` turns true; a
-/// control plane silent past its limit meanwhile has this host's gateways removed ([`Lease`]).
-pub async fn run(
-    ep: Endpoint,
+/// An agent: its identity and driver, and what its sessions (one per control-plane replica) share: the lease, and
+/// the driver's changes, which every session reports (each replica's reconciler may be the one acting).
+pub struct Host {
     identity: Identity,
     driver: Arc<dyn Driver>,
     capacity: u32,
-    stop: watch::Receiver<bool>,
-) {
-    let lease = Arc::new(Lease::default());
-    let watchdog = tokio::spawn({
-        let (lease, driver) = (lease.clone(), driver.clone());
-        async move {
-            let mut tick = tokio::time::interval(CHANGES_EVERY);
-            loop {
-                tick.tick().await;
-                lease.fence_if_expired(driver.as_ref()).await;
-            }
-        }
-    });
-    let mut wait = Duration::from_secs(1);
-    while !*stop.borrow() {
-        match attach(&ep, &identity, driver.clone(), capacity, &lease, stop.clone()).await {
-            Ok(epoch) => {
-                tracing::warn!(epoch, "session with the control plane ended");
-                wait = Duration::from_secs(1);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "cannot attach to the control plane");
-            }
-        }
-        let mut stop = stop.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
-        }
-        wait = (wait * 2).min(Duration::from_secs(10));
+    reports_changes: bool,
+    lease: Lease,
+    changes: broadcast::Sender<Arc<Vec<String>>>,
+}
+
+impl Host {
+    pub fn new(identity: Identity, driver: Arc<dyn Driver>, capacity: u32) -> Arc<Host> {
+        // Asked once, here: whether the driver reports changes (what it had pending is observed again at attach).
+        let reports_changes = driver.take_changed().is_some();
+        let (changes, _) = broadcast::channel(64);
+        Arc::new(Host { identity, driver, capacity, reports_changes, lease: Lease::default(), changes })
     }
-    watchdog.abort();
+
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// One session with one control plane: attaches, answers calls until the control plane ends it, the connection
+    /// fails or goes silent past the control plane's limit, or `stop` turns true. The session's epoch is returned
+    /// when it ends cleanly.
+    pub async fn attach(&self, ep: &Endpoint, mut stop: watch::Receiver<bool>) -> Result<u64, AgentError> {
+        let mut client = ControlClient::new(channel(ep, Some(&self.identity))?.connect().await?);
+        let (tx, rx) = mpsc::channel::<AgentMessage>(256);
+        let mut changes = self.changes.subscribe();
+        let hello = Hello {
+            driver: self.driver.name().to_string(),
+            capacity: self.capacity,
+            reports_changes: self.reports_changes,
+        };
+        tx.send(message(agent_message::Body::Hello(hello))).await.map_err(|_| AgentError::Local("closed".into()))?;
+        let mut inbound = client.attach(ReceiverStream::new(rx)).await?.into_inner();
+        let mut epoch = 0;
+        // This session's own silence limit: another replica's heartbeats keep the lease, not this connection.
+        let (mut heard, mut limit) = (Instant::now(), None::<Duration>);
+        let mut tick = tokio::time::interval(CHANGES_EVERY);
+        loop {
+            tokio::select! {
+                msg = inbound.message() => {
+                    let Some(m) = msg? else { return Ok(epoch) };
+                    heard = Instant::now();
+                    match m.body {
+                        Some(control_message::Body::Welcome(w)) => {
+                            epoch = w.epoch;
+                            limit = (w.fence_after_ms > 0).then(|| Duration::from_millis(w.fence_after_ms));
+                            self.lease.welcomed(w.fence_after_ms).await;
+                            tracing::info!(agent = %w.agent_id, epoch, control = %ep.url, "attached to the control plane");
+                        }
+                        Some(control_message::Body::Heartbeat(_)) => self.lease.heard(),
+                        Some(control_message::Body::Call(c)) => {
+                            self.lease.heard();
+                            let (driver, tx) = (self.driver.clone(), tx.clone());
+                            // Calls run side by side: a slow apply of one gateway does not hold another's observe.
+                            tokio::spawn(async move {
+                                let a = answer(driver.as_ref(), c).await;
+                                let _ = tx.send(message(agent_message::Body::Answer(a))).await;
+                            });
+                        }
+                        None => {}
+                    }
+                }
+                changed = changes.recv() => match changed {
+                    Ok(ids) => {
+                        let c = Changed { gateway_ids: ids.as_ref().clone() };
+                        let _ = tx.send(message(agent_message::Body::Changed(c))).await;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "changes were lost on a slow session; the control plane resyncs")
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(epoch),
+                },
+                _ = tick.tick() => {
+                    // A session that went silent (a half-open connection keep-alive has not caught yet) is dropped.
+                    if limit.is_some_and(|l| heard.elapsed() >= l) {
+                        return Err(AgentError::Local("no word from the control plane within its limit".into()));
+                    }
+                }
+                _ = stop.changed() => return Ok(epoch),
+            }
+        }
+    }
+
+    /// Keeps a session with each control plane (replicas: every one), attaching again and again (waiting 1 s,
+    /// doubling to 10 s, after a failed attempt) until `stop` turns true; the driver's changes go to every session,
+    /// and when none has heard from a control plane within its limit the host's gateways are removed ([`Lease`]).
+    pub async fn run(self: Arc<Self>, endpoints: Vec<Endpoint>, stop: watch::Receiver<bool>) {
+        let watchdog = tokio::spawn({
+            let host = self.clone();
+            async move {
+                let mut tick = tokio::time::interval(CHANGES_EVERY);
+                loop {
+                    tick.tick().await;
+                    host.lease.fence_if_expired(host.driver.as_ref()).await;
+                    if host.reports_changes {
+                        if let Some(changed) = host.driver.take_changed().filter(|c| !c.is_empty()) {
+                            // No session attached: nobody to tell, and a new session observes everything anyway.
+                            let _ = host.changes.send(Arc::new(changed.into_iter().collect()));
+                        }
+                    }
+                }
+            }
+        });
+        let sessions: Vec<_> = endpoints
+            .into_iter()
+            .map(|ep| {
+                let (host, stop) = (self.clone(), stop.clone());
+                tokio::spawn(async move { host.keep_attached(ep, stop).await })
+            })
+            .collect();
+        for s in sessions {
+            let _ = s.await;
+        }
+        watchdog.abort();
+    }
+
+    async fn keep_attached(&self, ep: Endpoint, stop: watch::Receiver<bool>) {
+        let mut wait = Duration::from_secs(1);
+        while !*stop.borrow() {
+            match self.attach(&ep, stop.clone()).await {
+                Ok(epoch) => {
+                    tracing::warn!(epoch, control = %ep.url, "session with the control plane ended");
+                    wait = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, control = %ep.url, retry_in_s = wait.as_secs(),
+                        "cannot attach to the control plane");
+                }
+            }
+            let mut stop = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
 }
 
 fn done(r: Result<(), DataplaneError>) -> answer::Result {

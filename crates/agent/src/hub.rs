@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use openvgw_dataplane::{ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, SaStats};
+use openvgw_dataplane::{ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, HostView, SaStats};
 use openvgw_pki::CaMaterial;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
@@ -59,6 +59,10 @@ pub struct AgentHub {
     registry: Arc<dyn Registry>,
     ca: CaMaterial,
     timing: Timing,
+    /// Whether this replica reconciles (its reconciler holds the store's lease); unset: a single control plane.
+    leader: OnceLock<Arc<AtomicBool>>,
+    /// Whether it did at the last sweep: a replica that starts leading reads the placements afresh first.
+    led: AtomicBool,
 }
 
 /// How long the hub waits.
@@ -96,6 +100,8 @@ struct HubState {
     away: HashMap<String, Instant>,
     /// Gateways moved off agents that stayed away.
     moved: u64,
+    /// What each agent said in its last hello (for operators' views while it is away).
+    hellos: HashMap<String, Hello>,
 }
 
 struct Session {
@@ -172,7 +178,39 @@ impl AgentHub {
         let now = Instant::now();
         let away = placed.iter().map(|(_, a)| (a.clone(), now)).collect();
         let state = HubState { assigned: placed.into_iter().collect(), away, ..HubState::default() };
-        Arc::new(AgentHub { state: Mutex::new(state), registry, ca, timing })
+        Arc::new(AgentHub {
+            state: Mutex::new(state),
+            registry,
+            ca,
+            timing,
+            leader: OnceLock::new(),
+            led: AtomicBool::new(true),
+        })
+    }
+
+    /// Replicas: this hub moves gateways only while `leading` holds (the reconciler's lease), and otherwise follows
+    /// the placements the leading replica stores. Agents attach to every replica, so each can answer for them.
+    pub fn follow(&self, leading: Arc<AtomicBool>) {
+        let _ = self.leader.set(leading);
+    }
+
+    fn leads(&self) -> bool {
+        self.leader.get().is_none_or(|l| l.load(Ordering::SeqCst))
+    }
+
+    /// Takes the stored placements as the hub's own; agents holding one without a session here are away from now
+    /// (unless they already were).
+    async fn reload_placements(&self) -> Result<(), String> {
+        let placed = self.registered(|r| r.placements()).await?;
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        for (_, agent) in &placed {
+            if !st.live.contains_key(agent) && !st.away.contains_key(agent) {
+                st.away.insert(agent.clone(), now);
+            }
+        }
+        st.assigned = placed.into_iter().collect();
+        Ok(())
     }
 
     /// Gateways moved off dead agents so far.
@@ -185,6 +223,20 @@ impl AgentHub {
     /// is until the next sweep. The reconciler then finds the gateway not ready where it now is and applies it
     /// there; the dead agent, should it come back, is told to remove it ([`AgentHub::fence`]). Returns the moves.
     pub async fn sweep(&self) -> Vec<(String, String, String)> {
+        let leads = self.leads();
+        let started = leads && !self.led.swap(leads, Ordering::SeqCst);
+        if !leads {
+            self.led.store(false, Ordering::SeqCst);
+        }
+        if !leads || started {
+            if let Err(e) = self.reload_placements().await {
+                tracing::warn!(error = %e, "reading the agents' placements failed");
+                return Vec::new();
+            }
+            if !leads {
+                return Vec::new();
+            }
+        }
         let moves: Vec<(String, String, String)> = {
             let mut st = lock(&self.state);
             let now = Instant::now();
@@ -251,10 +303,13 @@ impl AgentHub {
             Ok(other) => return tracing::warn!(agent = %s.agent_id, "fencing: {}", unexpected(&s.agent_id, other)),
             Err(e) => return tracing::warn!(agent = %s.agent_id, error = %e, "fencing: listing failed"),
         };
-        let foreign: Vec<String> = {
-            let st = lock(&self.state);
-            realised.into_iter().filter(|g| st.assigned.get(g).is_some_and(|a| *a != s.agent_id)).collect()
+        // From the store, not this hub's table: on a replica that follows, the table may be a second old.
+        let placed: HashMap<String, String> = match self.registered(|r| r.placements()).await {
+            Ok(p) => p.into_iter().collect(),
+            Err(e) => return tracing::warn!(agent = %s.agent_id, error = %e, "fencing: reading placements failed"),
         };
+        let foreign: Vec<String> =
+            realised.into_iter().filter(|g| placed.get(g).is_some_and(|a| *a != s.agent_id)).collect();
         for g in foreign {
             match s.call(call::Op::Remove(g.clone()), self.timing.call_timeout).await {
                 Ok(answer::Result::Done(Empty {})) => {
@@ -378,6 +433,7 @@ impl AgentHub {
             lock(&old.pending).clear();
         }
         st.away.remove(agent_id);
+        st.hellos.insert(agent_id.to_string(), s.hello.clone());
         // What happened to its gateways while it was away is unknown (it may have fenced itself and removed them):
         // each is observed again, and applied again if it is not there.
         let held: Vec<String> = st.assigned.iter().filter(|(_, a)| *a == agent_id).map(|(g, _)| g.clone()).collect();
@@ -702,6 +758,42 @@ impl Driver for AgentHub {
             Some(other) => Err(unexpected(gateway_id, other)),
             None => Ok(Vec::new()),
         }
+    }
+
+    fn hosts(&self) -> Vec<HostView> {
+        let st = lock(&self.state);
+        let mut held: HashMap<&str, usize> = HashMap::new();
+        for agent in st.assigned.values() {
+            *held.entry(agent.as_str()).or_default() += 1;
+        }
+        let live = st.live.values().map(|s| HostView {
+            id: s.agent_id.clone(),
+            driver: s.hello.driver.clone(),
+            capacity: s.hello.capacity,
+            attached: true,
+            away_s: None,
+            gateways: held.get(s.agent_id.as_str()).copied().unwrap_or(0),
+            epoch: s.epoch,
+        });
+        let away = st.away.iter().filter(|(a, _)| !st.live.contains_key(*a)).map(|(a, since)| {
+            let hello = st.hellos.get(a);
+            HostView {
+                id: a.clone(),
+                driver: hello.map(|h| h.driver.clone()).unwrap_or_default(),
+                capacity: hello.map_or(0, |h| h.capacity),
+                attached: false,
+                away_s: Some(since.elapsed().as_secs()),
+                gateways: held.get(a.as_str()).copied().unwrap_or(0),
+                epoch: 0,
+            }
+        });
+        let mut out: Vec<HostView> = live.chain(away).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    fn host_of(&self, gateway_id: &str) -> Option<String> {
+        self.agent_of(gateway_id)
     }
 
     async fn disconnect(&self, gateway_id: &str, session_id: &str) -> Result<bool, DataplaneError> {

@@ -166,7 +166,7 @@ struct Agent {
 
 fn start(ep: &Endpoint, id: Identity, driver: Arc<Reporting>) -> Agent {
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(host::run(ep.clone(), id.clone(), driver.clone(), 0, stopped));
+    let task = tokio::spawn(host::Host::new(id.clone(), driver.clone(), 0).run(vec![ep.clone()], stopped));
     Agent { id, driver, stop, task }
 }
 
@@ -286,7 +286,7 @@ async fn joining_and_attaching_are_refused_without_the_right_token_or_certificat
     let (_stop, stopped) = watch::channel(false);
     let attach = |id: Identity| {
         let (ep, stopped) = (cp.ep.clone(), stopped.clone());
-        async move { host::attach(&ep, &id, reporting(), 0, &host::Lease::default(), stopped).await }
+        async move { host::Host::new(id, reporting(), 0).attach(&ep, stopped).await }
     };
     // A certificate of the hub's CA for an agent that never joined (here: signed for a made-up id).
     let (key_pem, csr) = openvgw_pki::new_key_and_request("x").unwrap();

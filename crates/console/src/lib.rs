@@ -549,9 +549,10 @@ async fn dataplane(State(c): Shared, headers: HeaderMap) -> Response {
     for gw in gateways {
         let ready = c.svc.observe_gateway(&gw.id).await.map(|o| o.ready).map_err(|e| e.to_string());
         let (tunnels_up, tunnels) = counts.get(gw.id.as_str()).copied().unwrap_or_default();
-        rows.push(pages::DataplaneRow { tunnels_up, tunnels, ready, gateway: gw });
+        let host = c.svc.driver().host_of(&gw.id);
+        rows.push(pages::DataplaneRow { tunnels_up, tunnels, ready, host, gateway: gw });
     }
-    html(StatusCode::OK, pages::dataplane(&s.chrome(), &rows))
+    html(StatusCode::OK, pages::dataplane(&s.chrome(), &rows, &c.svc.driver().hosts()))
 }
 
 /// A connection's configuration as its own API gives it (JSON), read through that API.

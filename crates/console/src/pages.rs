@@ -4,7 +4,7 @@
 use maud::{html, Markup, DOCTYPE};
 use openvgw_control::reconcile::GatewayTree;
 use openvgw_core::model::{ConsolePrincipal, GatewayRole, GatewayStatus, SslVpnClientCert, VpnGateway};
-use openvgw_dataplane::{ClientSession, SaStats};
+use openvgw_dataplane::{ClientSession, HostView, SaStats};
 
 use crate::create::Api;
 use crate::svg;
@@ -363,17 +363,43 @@ pub struct DataplaneRow {
     pub ready: Result<bool, String>,
     pub tunnels_up: usize,
     pub tunnels: usize,
+    /// The gateway host holding it, when the data plane spreads gateways over hosts.
+    pub host: Option<String>,
 }
 
-pub fn dataplane(chrome: &Chrome, rows: &[DataplaneRow]) -> Markup {
+pub fn dataplane(chrome: &Chrome, rows: &[DataplaneRow], hosts: &[HostView]) -> Markup {
+    let spread = !hosts.is_empty();
     layout(
         "Data plane",
         Some(chrome),
         html! {
             h1 { "Data plane" }
+            @if spread {
+                h2 { "Gateway hosts" }
+                table.list #hosts {
+                    thead { tr {
+                        th scope="col" { "Host" } th scope="col" { "State" } th scope="col" { "Gateways" }
+                        th scope="col" { "Capacity" } th scope="col" { "Driver" } th scope="col" { "Session" }
+                    } }
+                    tbody {
+                        @for h in hosts {
+                            tr {
+                                td { (h.id) }
+                                td { @match h.away_s { None => { span.status.ok { "attached" } }, Some(s) => { span.status.gone { "away for " (s) " s" } } } }
+                                td { (h.gateways) }
+                                td { @if h.capacity == 0 { "no limit" } @else { (h.capacity) } }
+                                td { (h.driver) }
+                                td { @if h.attached { "epoch " (h.epoch) } @else { "none" } }
+                            }
+                        }
+                    }
+                }
+                h2 { "Gateways" }
+            }
             table.list #dataplane {
                 thead { tr {
-                    th scope="col" { "Gateway" } th scope="col" { "Tenant" } th scope="col" { "Status" }
+                    th scope="col" { "Gateway" } th scope="col" { "Tenant" } @if spread { th scope="col" { "Host" } }
+                    th scope="col" { "Status" }
                     th scope="col" { "Generation (applied)" } th scope="col" { "Daemons" } th scope="col" { "Tunnels up" }
                 } }
                 tbody {
@@ -381,6 +407,7 @@ pub fn dataplane(chrome: &Chrome, rows: &[DataplaneRow]) -> Markup {
                         tr {
                             td { a href={"/console/gateways/" (r.gateway.id)} { (r.gateway.name) } }
                             td { (r.gateway.scope.tenant_id) }
+                            @if spread { td { (r.host.as_deref().unwrap_or("not placed")) } }
                             td { (status(r.gateway.status())) }
                             td { (r.gateway.generation) " (" (r.gateway.applied_generation) ")" }
                             td { @match &r.ready { Ok(true) => { span.status.ok { "ready" } }, Ok(false) => { span.status.pending { "not ready" } }, Err(e) => { span.status.gone { "error: " (e) } } } }

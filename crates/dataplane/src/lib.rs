@@ -81,4 +81,29 @@ pub trait Driver: Send + Sync {
     async fn disconnect(&self, _gateway_id: &str, _session_id: &str) -> Result<bool, DataplaneError> {
         Ok(false)
     }
+    /// The hosts a driver spreads gateways over, as operators see them; empty for a driver that runs here.
+    fn hosts(&self) -> Vec<HostView> {
+        Vec::new()
+    }
+    /// The host holding a gateway, for a driver that spreads them.
+    fn host_of(&self, _gateway_id: &str) -> Option<String> {
+        None
+    }
+}
+
+/// One host of a driver that spreads gateways over several (`openvgw agent`s).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostView {
+    pub id: String,
+    /// The driver the host runs (`netns`, `simulated`).
+    pub driver: String,
+    /// How many gateways it takes (0: no limit).
+    pub capacity: u32,
+    /// Attached now; otherwise away (for `away_s` seconds), and dead once that reaches the driver's limit.
+    pub attached: bool,
+    pub away_s: Option<u64>,
+    /// Gateways placed on it.
+    pub gateways: usize,
+    /// Its session's number (grows with each reconnect); 0 while away.
+    pub epoch: u64,
 }

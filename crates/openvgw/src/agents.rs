@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openvgw_agent::host::{Endpoint, Identity};
+use openvgw_agent::host::{AgentError, Endpoint, Identity};
 use openvgw_agent::hub::{AgentHub, Registry, Timing};
 use openvgw_core::config::Config;
 use openvgw_store::Store;
@@ -88,8 +88,9 @@ fn identity_path(data_dir: &Path) -> PathBuf {
     data_dir.join("agent-identity.json")
 }
 
-/// The agent's identity: read from the data directory, or got by joining with `token` and stored there.
-pub async fn identity(ep: &Endpoint, data_dir: &Path, token: Option<&str>, name: &str) -> anyhow::Result<Identity> {
+/// The agent's identity: read from the data directory, or got by joining with `token` (at the first control plane
+/// that answers) and stored there.
+pub async fn identity(eps: &[Endpoint], data_dir: &Path, token: Option<&str>, name: &str) -> anyhow::Result<Identity> {
     let path = identity_path(data_dir);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let s: StoredIdentity =
@@ -97,7 +98,17 @@ pub async fn identity(ep: &Endpoint, data_dir: &Path, token: Option<&str>, name:
         return Ok(Identity { agent_id: s.agent_id, cert_pem: s.cert_pem, key_pem: s.key_pem });
     }
     let token = token.context("this host has not joined yet: give --token (from `openvgw admin agent token`)")?;
-    let id = openvgw_agent::host::join(ep, token, name).await?;
+    let mut joined = Err(anyhow::anyhow!("no control plane given"));
+    for ep in eps {
+        joined = openvgw_agent::host::join(ep, token, name).await.with_context(|| format!("joining at {}", ep.url));
+        // A refusal (a spent token) is the same at every replica: only an unreachable one is passed over.
+        let unreachable =
+            matches!(&joined, Err(e) if matches!(e.downcast_ref::<AgentError>(), Some(AgentError::Connect(_))));
+        if !unreachable {
+            break;
+        }
+    }
+    let id = joined?;
     std::fs::create_dir_all(data_dir)?;
     let stored =
         StoredIdentity { agent_id: id.agent_id.clone(), cert_pem: id.cert_pem.clone(), key_pem: id.key_pem.clone() };

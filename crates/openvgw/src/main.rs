@@ -76,9 +76,11 @@ enum Command {
     /// identity is kept in the data directory), then attach to it and hold the gateways it places here with this
     /// host's data plane. The agent connects out: it may sit behind NAT.
     Agent {
-        /// The control plane's agents' port: https://host:port (`[dataplane.agents] listen` of `serve`).
-        #[arg(long)]
-        control: String,
+        /// The control plane's agents' port: https://host:port (`[dataplane.agents] listen` of `serve`). Give it
+        /// once per replica when `serve` runs as replicas: the host attaches to every one (the replica that
+        /// reconciles drives it; any of them keeps it from standing down).
+        #[arg(long, required = true)]
+        control: Vec<String>,
         /// The agents' CA certificate (PEM), as `openvgw admin agent token` writes it.
         #[arg(long)]
         ca: PathBuf,
@@ -383,19 +385,22 @@ fn driver_kind(name: &str) -> openvgw_core::config::DriverKind {
 /// `openvgw agent`: the identity (joining if needed), then sessions until SIGTERM or Ctrl-C.
 async fn run_agent(
     config: Config,
-    control: String,
+    control: Vec<String>,
     ca: &Path,
     token: Option<String>,
     name: String,
     capacity: u32,
 ) -> anyhow::Result<()> {
     let ca_pem = std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-    let ep = openvgw_agent::host::Endpoint { url: control, ca_pem };
-    let id = openvgw::agents::identity(&ep, &config.server.data_dir, token.as_deref(), &name).await?;
+    let eps: Vec<openvgw_agent::host::Endpoint> =
+        control.into_iter().map(|url| openvgw_agent::host::Endpoint { url, ca_pem: ca_pem.clone() }).collect();
+    let id = openvgw::agents::identity(&eps, &config.server.data_dir, token.as_deref(), &name).await?;
     let driver = openvgw::server::driver_for(&config)?;
-    println!("openvgw agent {} ({name}) attaching to {}", id.agent_id, ep.url);
+    let urls: Vec<&str> = eps.iter().map(|e| e.url.as_str()).collect();
+    println!("openvgw agent {} ({name}) attaching to {}", id.agent_id, urls.join(", "));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let session = tokio::spawn(openvgw_agent::host::run(ep, id, driver, capacity, stop_rx));
+    let host = openvgw_agent::host::Host::new(id, driver, capacity);
+    let session = tokio::spawn(host.run(eps, stop_rx));
     openvgw::server::shutdown_signal().await;
     let _ = stop_tx.send(true);
     let _ = session.await;

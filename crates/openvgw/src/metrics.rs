@@ -83,14 +83,22 @@ impl Metrics {
     pub fn render(&self, svc: &Service) -> String {
         let mut out = String::new();
         if let Some(hub) = &self.agents {
-            let agents = hub.agents();
+            use openvgw_dataplane::Driver;
+            let hosts = hub.hosts();
             out.push_str("# HELP openvgw_agents_attached Gateway hosts (openvgw agent) attached now.\n");
             out.push_str("# TYPE openvgw_agents_attached gauge\n");
-            let _ = writeln!(out, "openvgw_agents_attached {}", agents.len());
-            out.push_str("# HELP openvgw_agent_gateways Gateways an attached agent holds.\n");
+            let _ = writeln!(out, "openvgw_agents_attached {}", hosts.iter().filter(|h| h.attached).count());
+            out.push_str(
+                "# HELP openvgw_agent_up Whether a gateway host holding gateways (or attached) is attached.\n",
+            );
+            out.push_str("# TYPE openvgw_agent_up gauge\n");
+            for h in &hosts {
+                let _ = writeln!(out, "openvgw_agent_up{{agent=\"{}\"}} {}", label(&h.id), u8::from(h.attached));
+            }
+            out.push_str("# HELP openvgw_agent_gateways Gateways placed on a gateway host (attached or away).\n");
             out.push_str("# TYPE openvgw_agent_gateways gauge\n");
-            for a in &agents {
-                let _ = writeln!(out, "openvgw_agent_gateways{{agent=\"{}\"}} {}", label(&a.agent_id), a.gateways);
+            for h in &hosts {
+                let _ = writeln!(out, "openvgw_agent_gateways{{agent=\"{}\"}} {}", label(&h.id), h.gateways);
             }
             out.push_str("# HELP openvgw_agent_gateways_moved_total Gateways moved off agents declared dead.\n");
             out.push_str("# TYPE openvgw_agent_gateways_moved_total counter\n");

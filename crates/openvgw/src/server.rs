@@ -166,6 +166,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let svc = Arc::new(Service::new(store.clone(), config.clone(), driver));
     let reconciler = Reconciler::new(svc.clone(), Duration::from_secs(1));
     let leader = reconciler.leader_flag();
+    if let Some(hub) = &hub {
+        // Replicas on one store: only the one that reconciles moves gateways; the others follow its placements.
+        hub.follow(leader.clone());
+    }
     tracing::info!(holder = reconciler.holder(), "reconciler starting (acts while it holds the store's lease)");
     let reconciler_task = tokio::spawn(reconciler.run(stop_rx.clone()));
     let purge_task = tokio::spawn(purge_idempotency(svc.clone(), stop_rx.clone()));
