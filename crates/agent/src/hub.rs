@@ -38,10 +38,20 @@ pub trait Registry: Send + Sync + 'static {
     fn redeem(&self, token: &str, name: &str, agent_id: &str, serial_hex: &str) -> Result<bool, String>;
     /// Whether the agent may attach with the certificate of this serial (it has not been revoked).
     fn admitted(&self, agent_id: &str, serial_hex: &str) -> Result<bool, String>;
-    /// Every placed gateway with its agent.
-    fn placements(&self) -> Result<Vec<(String, String)>, String>;
-    /// Records that `agent_id` holds the gateway (`None`: nobody does any more).
-    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String>;
+    /// Every placed gateway.
+    fn placements(&self) -> Result<Vec<Placement>, String>;
+    /// Records where a gateway is (replacing where it was).
+    fn place(&self, placement: &Placement) -> Result<(), String>;
+    /// Records that nobody holds the gateway any more.
+    fn unplace(&self, gateway_id: &str) -> Result<(), String>;
+}
+
+/// Which agent holds a gateway, and the gateway's VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub gateway_id: String,
+    pub agent_id: String,
+    pub vpc_id: String,
 }
 
 /// How an agent that attached is seen (`openvgw admin`, metrics).
@@ -93,6 +103,8 @@ struct HubState {
     live: HashMap<String, Arc<Session>>,
     /// gateway → agent.
     assigned: HashMap<String, String>,
+    /// gateway → VPC ("" when not known: adopted from what an agent reported).
+    vpc_of: HashMap<String, String>,
     changed: HashSet<String>,
     /// The last epoch given to each agent.
     epochs: HashMap<String, u64>,
@@ -113,6 +125,16 @@ struct Session {
     next_call: AtomicU64,
 }
 
+/// What a call has to store before it goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    Nothing,
+    /// The gateway was just placed.
+    Placed,
+    /// Its VPC was not what the hub knew.
+    Vpc,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every change under these locks is a whole insert or removal.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -122,17 +144,25 @@ fn failed(text: String) -> DataplaneError {
     DataplaneError::Failed(text)
 }
 
-/// The attached agent holding the fewest gateways that has room (ties: the smallest id).
-fn choose(st: &HubState) -> Option<String> {
-    let mut held: HashMap<&str, u32> = HashMap::new();
-    for agent in st.assigned.values() {
-        *held.entry(agent.as_str()).or_default() += 1;
+/// Where a gateway of `vpc` goes: the attached agent with room that holds the most of that VPC's gateways (each
+/// host runs a router for the VPCs it serves, and a VPC's router must be one), otherwise the one holding the fewest
+/// gateways (ties: the smallest id).
+fn choose(st: &HubState, vpc: &str) -> Option<String> {
+    let mut held: HashMap<&str, (u32, u32)> = HashMap::new();
+    for (gateway, agent) in &st.assigned {
+        let n = held.entry(agent.as_str()).or_default();
+        n.0 += 1;
+        if !vpc.is_empty() && st.vpc_of.get(gateway).is_some_and(|v| v == vpc) {
+            n.1 += 1;
+        }
     }
     st.live
         .values()
-        .map(|s| (held.get(s.agent_id.as_str()).copied().unwrap_or(0), s))
-        .filter(|(n, s)| s.hello.capacity == 0 || *n < s.hello.capacity)
-        .min_by(|(n1, s1), (n2, s2)| n1.cmp(n2).then_with(|| s1.agent_id.cmp(&s2.agent_id)))
+        .map(|s| (held.get(s.agent_id.as_str()).copied().unwrap_or((0, 0)), s))
+        .filter(|((n, _), s)| s.hello.capacity == 0 || *n < s.hello.capacity)
+        .min_by(|((n1, v1), s1), ((n2, v2), s2)| {
+            v2.cmp(v1).then_with(|| n1.cmp(n2)).then_with(|| s1.agent_id.cmp(&s2.agent_id))
+        })
         .map(|(_, s)| s.agent_id.clone())
 }
 
@@ -169,15 +199,12 @@ impl AgentHub {
     /// A hub whose agents are certified by `ca` and admitted by `registry`, starting from the placements it has
     /// stored (read them on a blocking thread: [`Registry::placements`]). Every agent holding one is away until it
     /// attaches: one that never does is dead `timing.dead_after` from now.
-    pub fn new(
-        registry: Arc<dyn Registry>,
-        ca: CaMaterial,
-        timing: Timing,
-        placed: Vec<(String, String)>,
-    ) -> Arc<AgentHub> {
+    pub fn new(registry: Arc<dyn Registry>, ca: CaMaterial, timing: Timing, placed: Vec<Placement>) -> Arc<AgentHub> {
         let now = Instant::now();
-        let away = placed.iter().map(|(_, a)| (a.clone(), now)).collect();
-        let state = HubState { assigned: placed.into_iter().collect(), away, ..HubState::default() };
+        let away = placed.iter().map(|p| (p.agent_id.clone(), now)).collect();
+        let vpc_of = placed.iter().map(|p| (p.gateway_id.clone(), p.vpc_id.clone())).collect();
+        let assigned = placed.into_iter().map(|p| (p.gateway_id, p.agent_id)).collect();
+        let state = HubState { assigned, vpc_of, away, ..HubState::default() };
         Arc::new(AgentHub {
             state: Mutex::new(state),
             registry,
@@ -204,12 +231,13 @@ impl AgentHub {
         let placed = self.registered(|r| r.placements()).await?;
         let mut st = lock(&self.state);
         let now = Instant::now();
-        for (_, agent) in &placed {
-            if !st.live.contains_key(agent) && !st.away.contains_key(agent) {
-                st.away.insert(agent.clone(), now);
+        for p in &placed {
+            if !st.live.contains_key(&p.agent_id) && !st.away.contains_key(&p.agent_id) {
+                st.away.insert(p.agent_id.clone(), now);
             }
         }
-        st.assigned = placed.into_iter().collect();
+        st.vpc_of = placed.iter().map(|p| (p.gateway_id.clone(), p.vpc_id.clone())).collect();
+        st.assigned = placed.into_iter().map(|p| (p.gateway_id, p.agent_id)).collect();
         Ok(())
     }
 
@@ -246,12 +274,17 @@ impl AgentHub {
                 .filter(|(a, since)| !st.live.contains_key(*a) && now.duration_since(**since) >= self.timing.dead_after)
                 .map(|(a, _)| a.clone())
                 .collect();
-            let mut orphans: Vec<(String, String)> =
-                st.assigned.iter().filter(|(_, a)| dead.contains(*a)).map(|(g, a)| (g.clone(), a.clone())).collect();
+            // By VPC, so that a VPC's gateways land together (`choose` prefers the host its first one went to).
+            let mut orphans: Vec<(String, String, String)> = st
+                .assigned
+                .iter()
+                .filter(|(_, a)| dead.contains(*a))
+                .map(|(g, a)| (st.vpc_of.get(g).cloned().unwrap_or_default(), g.clone(), a.clone()))
+                .collect();
             orphans.sort();
             let mut moves = Vec::new();
-            for (gateway, from) in orphans {
-                let Some(to) = choose(&st) else { break };
+            for (vpc, gateway, from) in orphans {
+                let Some(to) = choose(&st, &vpc) else { break };
                 st.assigned.insert(gateway.clone(), to.clone());
                 moves.push((gateway, from, to));
             }
@@ -264,7 +297,7 @@ impl AgentHub {
             moves
         };
         for (gateway, from, to) in &moves {
-            match self.record_placement(gateway, Some(to)).await {
+            match self.record_placement(gateway, to).await {
                 Ok(()) => {
                     let mut st = lock(&self.state);
                     st.moved += 1;
@@ -305,7 +338,7 @@ impl AgentHub {
         };
         // From the store, not this hub's table: on a replica that follows, the table may be a second old.
         let placed: HashMap<String, String> = match self.registered(|r| r.placements()).await {
-            Ok(p) => p.into_iter().collect(),
+            Ok(p) => p.into_iter().map(|p| (p.gateway_id, p.agent_id)).collect(),
             Err(e) => return tracing::warn!(agent = %s.agent_id, error = %e, "fencing: reading placements failed"),
         };
         let foreign: Vec<String> =
@@ -341,12 +374,19 @@ impl AgentHub {
         })
     }
 
-    /// Stores where a gateway is (or that it is nowhere), before anything is done there.
-    async fn record_placement(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), DataplaneError> {
-        let (g, a) = (gateway_id.to_string(), agent_id.map(str::to_string));
-        self.registered(move |r| r.place(&g, a.as_deref()))
+    /// Stores where a gateway is (with its VPC as the hub knows it), before anything is done there.
+    async fn record_placement(&self, gateway_id: &str, agent_id: &str) -> Result<(), DataplaneError> {
+        let vpc_id = lock(&self.state).vpc_of.get(gateway_id).cloned().unwrap_or_default();
+        let p = Placement { gateway_id: gateway_id.into(), agent_id: agent_id.into(), vpc_id };
+        self.registered(move |r| r.place(&p)).await.map_err(|e| failed(format!("recording where {gateway_id} is: {e}")))
+    }
+
+    /// Stores that nobody holds the gateway any more.
+    async fn record_removal(&self, gateway_id: &str) -> Result<(), DataplaneError> {
+        let g = gateway_id.to_string();
+        self.registered(move |r| r.unplace(&g))
             .await
-            .map_err(|e| failed(format!("recording where {gateway_id} is: {e}")))
+            .map_err(|e| failed(format!("recording that {gateway_id} is gone: {e}")))
     }
 
     /// The agents attached now, by id.
@@ -376,39 +416,52 @@ impl AgentHub {
         lock(&self.state).assigned.get(gateway_id).cloned()
     }
 
-    /// The session serving a gateway; with `place`, an unassigned gateway is given to the live agent holding the
-    /// fewest (ties: the smallest id) that has room. `Ok(None)`: nobody holds it and it was not to be placed.
-    fn session_for(&self, gateway_id: &str, place: bool) -> Result<Option<(Arc<Session>, bool)>, DataplaneError> {
+    /// The session serving a gateway; with `place` (the gateway's VPC), an unassigned gateway is placed
+    /// ([`choose`]), and one whose VPC the hub did not know gets it recorded. `Ok(None)`: nobody holds it and it was
+    /// not to be placed.
+    fn session_for(
+        &self,
+        gateway_id: &str,
+        place: Option<&str>,
+    ) -> Result<Option<(Arc<Session>, Record)>, DataplaneError> {
         let mut st = lock(&self.state);
+        let learned = place.is_some_and(|vpc| st.vpc_of.get(gateway_id).is_none_or(|v| v != vpc));
+        if let Some(vpc) = place {
+            st.vpc_of.insert(gateway_id.to_string(), vpc.to_string());
+        }
         if let Some(agent) = st.assigned.get(gateway_id) {
             return match st.live.get(agent) {
-                Some(s) => Ok(Some((s.clone(), false))),
+                Some(s) => Ok(Some((s.clone(), if learned { Record::Vpc } else { Record::Nothing }))),
                 None => Err(failed(format!("the agent holding {gateway_id} ({agent}) is not connected"))),
             };
         }
-        if !place {
+        let Some(vpc) = place else {
             return Ok(None);
-        }
-        let Some(s) = choose(&st).and_then(|a| st.live.get(&a).cloned()) else {
+        };
+        let Some(s) = choose(&st, vpc).and_then(|a| st.live.get(&a).cloned()) else {
             return Err(failed(format!("no connected agent has room for {gateway_id}")));
         };
         st.assigned.insert(gateway_id.to_string(), s.agent_id.clone());
-        Ok(Some((s, true)))
+        Ok(Some((s, Record::Placed)))
     }
 
     async fn call(
         &self,
         gateway_id: &str,
-        place: bool,
+        place: Option<&str>,
         op: call::Op,
     ) -> Result<Option<answer::Result>, DataplaneError> {
-        let Some((s, placed)) = self.session_for(gateway_id, place)? else {
+        let Some((s, record)) = self.session_for(gateway_id, place)? else {
             return Ok(None);
         };
-        if placed {
-            if let Err(e) = self.record_placement(gateway_id, Some(&s.agent_id)).await {
-                // Not stored, not placed: the next attempt places it afresh.
-                lock(&self.state).assigned.remove(gateway_id);
+        if record != Record::Nothing {
+            if let Err(e) = self.record_placement(gateway_id, &s.agent_id).await {
+                // Not stored, not known: the next attempt places it afresh, or records its VPC again.
+                let mut st = lock(&self.state);
+                if record == Record::Placed {
+                    st.assigned.remove(gateway_id);
+                }
+                st.vpc_of.remove(gateway_id);
                 return Err(e);
             }
         }
@@ -636,7 +689,7 @@ impl Driver for AgentHub {
 
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
         let gw = &intent.gateway_id;
-        let r = self.call(gw, true, call::Op::Apply(to_json(intent)?)).await?;
+        let r = self.call(gw, Some(&intent.vpc_id), call::Op::Apply(to_json(intent)?)).await?;
         match r {
             Some(r) => expect_done(gw, r),
             None => Err(failed(format!("{gw} could not be placed"))),
@@ -644,11 +697,13 @@ impl Driver for AgentHub {
     }
 
     async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError> {
-        match self.call(gateway_id, false, call::Op::Remove(gateway_id.to_string())).await? {
+        match self.call(gateway_id, None, call::Op::Remove(gateway_id.to_string())).await? {
             Some(r) => {
                 expect_done(gateway_id, r)?;
-                self.record_placement(gateway_id, None).await?;
-                lock(&self.state).assigned.remove(gateway_id);
+                self.record_removal(gateway_id).await?;
+                let mut st = lock(&self.state);
+                st.assigned.remove(gateway_id);
+                st.vpc_of.remove(gateway_id);
                 Ok(())
             }
             // Held by nobody: nothing to remove.
@@ -667,7 +722,7 @@ impl Driver for AgentHub {
     }
 
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
-        match self.call(gateway_id, false, call::Op::Observe(gateway_id.to_string())).await? {
+        match self.call(gateway_id, None, call::Op::Observe(gateway_id.to_string())).await? {
             Some(answer::Result::Json(j)) => from_json(&j),
             Some(other) => Err(unexpected(gateway_id, other)),
             // Not applied anywhere: nothing is there.
@@ -677,7 +732,7 @@ impl Driver for AgentHub {
 
     async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
         let op = call::Op::Initiate(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
-        match self.call(gateway_id, false, op).await? {
+        match self.call(gateway_id, None, op).await? {
             Some(r) => expect_done(gateway_id, r),
             None => Ok(()),
         }
@@ -692,7 +747,7 @@ impl Driver for AgentHub {
     ) -> Result<Vec<String>, DataplaneError> {
         let op =
             call::Op::SslServerLogs(LogRange { gateway_id: gateway_id.into(), id: server_id.into(), from_s, to_s });
-        lines(gateway_id, self.call(gateway_id, false, op).await?)
+        lines(gateway_id, self.call(gateway_id, None, op).await?)
     }
 
     async fn realised_gateways(&self) -> Result<Vec<String>, DataplaneError> {
@@ -717,7 +772,7 @@ impl Driver for AgentHub {
                 adopted
             };
             for g in &adopted {
-                self.record_placement(g, Some(&s.agent_id)).await?;
+                self.record_placement(g, &s.agent_id).await?;
             }
             all.extend(found);
         }
@@ -732,12 +787,12 @@ impl Driver for AgentHub {
         to_s: i64,
     ) -> Result<Vec<String>, DataplaneError> {
         let op = call::Op::TunnelLogs(LogRange { gateway_id: gateway_id.into(), id: tunnel_id.into(), from_s, to_s });
-        lines(gateway_id, self.call(gateway_id, false, op).await?)
+        lines(gateway_id, self.call(gateway_id, None, op).await?)
     }
 
     async fn tunnel_sas(&self, gateway_id: &str, tunnel_id: &str) -> Result<Vec<SaStats>, DataplaneError> {
         let op = call::Op::TunnelSas(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
-        match self.call(gateway_id, false, op).await? {
+        match self.call(gateway_id, None, op).await? {
             Some(answer::Result::Json(j)) => from_json(&j),
             Some(other) => Err(unexpected(gateway_id, other)),
             None => Ok(Vec::new()),
@@ -746,14 +801,14 @@ impl Driver for AgentHub {
 
     async fn reset(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
         let op = call::Op::Reset(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
-        match self.call(gateway_id, false, op).await? {
+        match self.call(gateway_id, None, op).await? {
             Some(r) => expect_done(gateway_id, r),
             None => Ok(()),
         }
     }
 
     async fn sessions(&self, gateway_id: &str) -> Result<Vec<ClientSession>, DataplaneError> {
-        match self.call(gateway_id, false, call::Op::Sessions(gateway_id.to_string())).await? {
+        match self.call(gateway_id, None, call::Op::Sessions(gateway_id.to_string())).await? {
             Some(answer::Result::Json(j)) => from_json(&j),
             Some(other) => Err(unexpected(gateway_id, other)),
             None => Ok(Vec::new()),
@@ -798,7 +853,7 @@ impl Driver for AgentHub {
 
     async fn disconnect(&self, gateway_id: &str, session_id: &str) -> Result<bool, DataplaneError> {
         let op = call::Op::Disconnect(SessionRef { gateway_id: gateway_id.into(), session_id: session_id.into() });
-        match self.call(gateway_id, false, op).await? {
+        match self.call(gateway_id, None, op).await? {
             Some(answer::Result::Found(f)) => Ok(f),
             Some(other) => Err(unexpected(gateway_id, other)),
             None => Ok(false),

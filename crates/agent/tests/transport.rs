@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use openvgw_agent::host::{self, AgentError, Endpoint, Identity};
-use openvgw_agent::hub::{AgentHub, Registry, Timing};
+use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
@@ -29,8 +29,8 @@ struct Tokens {
     /// agent → (name, serial).
     agents: Mutex<HashMap<String, (String, String)>>,
     revoked: Mutex<HashSet<String>>,
-    /// gateway → agent, as the hub recorded it.
-    placed: Mutex<HashMap<String, String>>,
+    /// gateway → (agent, VPC), as the hub recorded it.
+    placed: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl Tokens {
@@ -55,16 +55,21 @@ impl Registry for Tokens {
         Ok(known && !self.revoked.lock().unwrap().contains(agent_id))
     }
 
-    fn placements(&self) -> Result<Vec<(String, String)>, String> {
-        Ok(self.placed.lock().unwrap().iter().map(|(g, a)| (g.clone(), a.clone())).collect())
+    fn placements(&self) -> Result<Vec<Placement>, String> {
+        let placed = self.placed.lock().unwrap();
+        Ok(placed
+            .iter()
+            .map(|(g, (a, v))| Placement { gateway_id: g.clone(), agent_id: a.clone(), vpc_id: v.clone() })
+            .collect())
     }
 
-    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String> {
-        let mut placed = self.placed.lock().unwrap();
-        match agent_id {
-            Some(a) => placed.insert(gateway_id.into(), a.into()),
-            None => placed.remove(gateway_id),
-        };
+    fn place(&self, p: &Placement) -> Result<(), String> {
+        self.placed.lock().unwrap().insert(p.gateway_id.clone(), (p.agent_id.clone(), p.vpc_id.clone()));
+        Ok(())
+    }
+
+    fn unplace(&self, gateway_id: &str) -> Result<(), String> {
+        self.placed.lock().unwrap().remove(gateway_id);
         Ok(())
     }
 }
@@ -137,13 +142,18 @@ fn reporting() -> Arc<Reporting> {
     Arc::new(Reporting { inner: SimulatedDriver::new(Duration::ZERO, Duration::ZERO), changed: Mutex::default() })
 }
 
+/// A gateway in a VPC of its own.
 fn intent(gateway_id: &str) -> GatewayIntent {
+    intent_in(gateway_id, &format!("vpc-of-{gateway_id}"))
+}
+
+fn intent_in(gateway_id: &str, vpc: &str) -> GatewayIntent {
     GatewayIntent {
         gateway_id: gateway_id.into(),
         tenant_id: "t-1".into(),
         generation: 1,
         public_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
-        vpc_id: "vpc-1".into(),
+        vpc_id: vpc.into(),
         vpc_cidr: None,
         private_ip: Ipv4Addr::new(10, 0, 0, 2),
         bandwidth_mbps: 10,
@@ -220,7 +230,8 @@ async fn gateways_are_spread_over_agents_and_every_call_reaches_the_one_holding_
     // Every placement is recorded where the control plane keeps it.
     let recorded = cp.tokens.placed.lock().unwrap().clone();
     for g in gateways {
-        assert_eq!(recorded.get(g), cp.hub.agent_of(g).as_ref(), "{g}");
+        assert_eq!(recorded.get(g).map(|(a, _)| a), cp.hub.agent_of(g).as_ref(), "{g}");
+        assert_eq!(recorded.get(g).map(|(_, v)| v.clone()), Some(format!("vpc-of-{g}")), "the VPC is recorded");
     }
     // A gateway nobody holds: nothing to observe, nothing to remove.
     assert_eq!(cp.hub.observe("vpn-none").await.unwrap(), GatewayObservation::default());
@@ -379,7 +390,7 @@ async fn the_gateways_of_a_dead_agent_move_and_it_is_fenced_when_it_returns() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(cp.hub.moved(), 1);
-    assert_eq!(cp.tokens.placed.lock().unwrap().get("vpn-1"), Some(&b.id.agent_id), "the move is recorded");
+    assert_eq!(cp.tokens.placed.lock().unwrap().get("vpn-1").map(|(a, _)| a), Some(&b.id.agent_id), "recorded");
     assert!(!cp.hub.observe("vpn-1").await.unwrap().ready, "not realised on host-b yet");
     cp.hub.apply(&intent("vpn-1")).await.unwrap();
     assert!(cp.hub.observe("vpn-1").await.unwrap().ready);
@@ -475,6 +486,48 @@ async fn a_partitioned_agent_stops_serving_its_gateways_before_they_are_moved() 
     assert!(b.driver.inner.realised_gateways().await.unwrap().contains(&"vpn-1".to_string()));
     assert_eq!(a.driver.inner.realised_gateways().await.unwrap(), Vec::<String>::new());
     for agent in [a, b] {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b", "tok-c"]), ca, Duration::from_millis(500)).await;
+    let mut agents = Vec::new();
+    for (tok, name) in [("tok-a", "host-a"), ("tok-b", "host-b")] {
+        agents.push(start(&cp.ep, host::join(&cp.ep, tok, name).await.unwrap(), reporting()));
+    }
+    until("two agents attached", || cp.hub.agents().len() == 2).await;
+    // vpc-1's first gateway goes to the emptier host, vpc-2's to the other; vpc-1's next ones follow its first,
+    // although that host then holds more.
+    cp.hub.apply(&intent_in("vpn-1", "vpc-1")).await.unwrap();
+    cp.hub.apply(&intent_in("vpn-2", "vpc-2")).await.unwrap();
+    for g in ["vpn-3", "vpn-4"] {
+        cp.hub.apply(&intent_in(g, "vpc-1")).await.unwrap();
+    }
+    let of = |g: &str| cp.hub.agent_of(g).unwrap();
+    assert_ne!(of("vpn-1"), of("vpn-2"));
+    assert_eq!((of("vpn-3"), of("vpn-4")), (of("vpn-1"), of("vpn-1")));
+
+    // The host of vpc-1 dies; a third host has joined: vpc-1's three gateways move together.
+    let c = start(&cp.ep, host::join(&cp.ep, "tok-c", "host-c").await.unwrap(), reporting());
+    until("three agents attached", || cp.hub.agents().len() == 3).await;
+    let dead = of("vpn-1");
+    let i = agents.iter().position(|a| a.id.agent_id == dead).unwrap();
+    let gone = agents.remove(i);
+    gone.stop.send(true).unwrap();
+    gone.task.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cp.hub.moved() < 3 {
+        assert!(Instant::now() < deadline, "vpc-1 not moved");
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(of("vpn-1"), dead);
+    assert_eq!((of("vpn-3"), of("vpn-4")), (of("vpn-1"), of("vpn-1")), "moved together");
+    for agent in agents.into_iter().chain([c]) {
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();
     }

@@ -2,7 +2,7 @@
 //! tokens, and the record of who joined (revocable). The transport itself is openvgw-agent's.
 
 use openvgw_core::ids::random_secret;
-use openvgw_core::model::AgentRecord;
+use openvgw_core::model::{AgentPlacement, AgentRecord};
 use openvgw_core::{now_ms, Error, Result, Secret};
 use openvgw_pki::CaMaterial;
 use openvgw_store::Store;
@@ -54,11 +54,16 @@ pub fn revoke_agent(store: &Store, agent_id: &str) -> Result<()> {
 }
 
 /// Every placed gateway with the agent holding it.
-pub fn placements(store: &Store) -> Result<Vec<(String, String)>> {
+pub fn placements(store: &Store) -> Result<Vec<AgentPlacement>> {
     store.read(|tx| tx.agent_placements())
 }
 
-/// Records that `agent_id` holds the gateway (`None`: nobody does any more).
-pub fn place(store: &Store, gateway_id: &str, agent_id: Option<&str>) -> Result<()> {
-    store.write(|tx| tx.place_gateway(gateway_id, agent_id, now_ms()))
+/// Records where a gateway is.
+pub fn place(store: &Store, placement: &AgentPlacement) -> Result<()> {
+    store.write(|tx| tx.place_gateway(placement, now_ms()))
+}
+
+/// Records that nobody holds the gateway any more.
+pub fn unplace(store: &Store, gateway_id: &str) -> Result<()> {
+    store.write(|tx| tx.unplace_gateway(gateway_id))
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use openvgw_agent::host::{AgentError, Endpoint, Identity};
-use openvgw_agent::hub::{AgentHub, Registry, Timing};
+use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
 use openvgw_core::config::Config;
+use openvgw_core::model::AgentPlacement;
 use openvgw_store::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -28,12 +29,22 @@ impl Registry for StoreRegistry {
         openvgw_control::agents::agent_admitted(&self.store, agent_id, serial_hex).map_err(|e| e.to_string())
     }
 
-    fn placements(&self) -> Result<Vec<(String, String)>, String> {
-        openvgw_control::agents::placements(&self.store).map_err(|e| e.to_string())
+    fn placements(&self) -> Result<Vec<Placement>, String> {
+        let stored = openvgw_control::agents::placements(&self.store).map_err(|e| e.to_string())?;
+        Ok(stored
+            .into_iter()
+            .map(|p| Placement { gateway_id: p.gateway_id, agent_id: p.agent_id, vpc_id: p.vpc_id })
+            .collect())
     }
 
-    fn place(&self, gateway_id: &str, agent_id: Option<&str>) -> Result<(), String> {
-        openvgw_control::agents::place(&self.store, gateway_id, agent_id).map_err(|e| e.to_string())
+    fn place(&self, p: &Placement) -> Result<(), String> {
+        let stored =
+            AgentPlacement { gateway_id: p.gateway_id.clone(), agent_id: p.agent_id.clone(), vpc_id: p.vpc_id.clone() };
+        openvgw_control::agents::place(&self.store, &stored).map_err(|e| e.to_string())
+    }
+
+    fn unplace(&self, gateway_id: &str) -> Result<(), String> {
+        openvgw_control::agents::unplace(&self.store, gateway_id).map_err(|e| e.to_string())
     }
 }
 
@@ -44,19 +55,21 @@ pub async fn start_hub(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<AgentHub>> {
     let cfg = config.dataplane.agents.clone();
-    let s = store.clone();
+    let registry = Arc::new(StoreRegistry { store });
+    let r = registry.clone();
     let (ca, server, placed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let ca = openvgw_control::agents::agent_ca(&s)?;
+        let ca = openvgw_control::agents::agent_ca(&r.store)?;
         // Issued afresh at each start: agents check the CA and the name, not this certificate.
         let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[])?;
-        Ok((ca, server, openvgw_control::agents::placements(&s)?))
+        let placed = r.placements().map_err(anyhow::Error::msg)?;
+        Ok((ca, server, placed))
     })
     .await??;
     let timing = Timing {
         call_timeout: Duration::from_secs(cfg.call_timeout_s.max(1)),
         dead_after: Duration::from_secs(cfg.dead_after_s.max(1)),
     };
-    let hub = AgentHub::new(Arc::new(StoreRegistry { store }), ca, timing, placed);
+    let hub = AgentHub::new(registry, ca, timing, placed);
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen for agents on {}", cfg.listen))?;

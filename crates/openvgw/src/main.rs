@@ -680,7 +680,8 @@ fn admin_agent(command: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::List(Listing { json, common }) => {
             let store = open_store(&load_config(&common)?)?;
             let (agents, placed) = store.read(|tx| Ok((tx.agents()?, tx.agent_placements()?)))?;
-            let held = |id: &str| placed.iter().filter(|(_, a)| a == id).map(|(g, _)| g.clone()).collect::<Vec<_>>();
+            let held =
+                |id: &str| placed.iter().filter(|p| p.agent_id == id).map(|p| p.gateway_id.clone()).collect::<Vec<_>>();
             if json {
                 let list: Vec<serde_json::Value> = agents
                     .iter()

@@ -36,7 +36,7 @@ const TABLES: &[(&str, &[&str], &str)] = &[
     ("agent_ca", &["id", "cert_pem", "key_pem"], "id"),
     ("agent_tokens", &["digest", "created_at", "expires_at"], "digest"),
     ("agents", &["id", "name", "serial", "joined_at", "revoked_at"], "id"),
-    ("agent_placements", &["gateway_id", "agent_id", "placed_at"], "gateway_id"),
+    ("agent_placements", &["gateway_id", "agent_id", "vpc_id", "placed_at"], "gateway_id"),
     ("resources", &["seq", "kind", "id", "tenant_id", "region", "parent_id", "name", "created_at", "doc"], "seq"),
     ("resource_keys", &["kind", "key", "value", "id"], "kind, key, value, id"),
     ("tags", &["tenant_id", "region", "resource_kind", "resource_id", "key", "value", "seq"], "resource_id, key"),

@@ -224,7 +224,7 @@ CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 "#,
     ),
     // 8: gateway hosts (`openvgw agent`): the CA that certifies them and the control plane (one row; its key
-    // sealed), digests of unused join tokens, the agents that joined, and which agent holds which gateway.
+    // sealed), digests of unused join tokens, and the agents that joined.
     Migration::Same(
         r#"
 CREATE TABLE agent_ca (
@@ -244,9 +244,15 @@ CREATE TABLE agents (
     joined_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+"#,
+    ),
+    // 9: which agent holds which gateway, with the gateway's VPC.
+    Migration::Same(
+        r#"
 CREATE TABLE agent_placements (
     gateway_id TEXT PRIMARY KEY,
     agent_id TEXT NOT NULL,
+    vpc_id TEXT NOT NULL,
     placed_at INTEGER NOT NULL
 );
 "#,
@@ -408,4 +414,38 @@ fn migrate_pg_in_tx(conn: &mut PgConn) -> Result<()> {
         conn.execute("INSERT INTO schema_version (version) VALUES (?1)", &[Val::Int(i as i64 + 1)])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    /// FNV-1a, 64 bits: the same on every Rust release (std's hasher is not).
+    fn digest(text: &str) -> u64 {
+        text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    /// Each migration as released. A store migrated by a release never runs an edited migration again, so a schema
+    /// change is always a new migration; its digest is added here when it is released.
+    const RELEASED: &[u64] = &[
+        0xc1e4_7014_ff2c_424b,
+        0x1697_6840_5350_be31,
+        0x08b9_78b9_60ea_85e8,
+        0x075a_6bc9_477b_f23e,
+        0x5895_5de8_1c64_8078,
+        0xb10f_279d_6be3_573a,
+        0x05d5_9d27_f0b5_5a74,
+        0xfe55_f149_2fa1_20ae,
+        0xf4da_4ae4_e14f_9970,
+    ];
+
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let now: Vec<u64> = MIGRATIONS.iter().map(|m| digest(&format!("{}\u{0}{}", m.sqlite(), m.pg()))).collect();
+        for (i, (released, now)) in RELEASED.iter().zip(&now).enumerate() {
+            assert_eq!(released, now, "migration {} changed after its release: add a new migration instead", i + 1);
+        }
+        assert!(now.len() >= RELEASED.len(), "a released migration was removed");
+        assert_eq!(now.len(), RELEASED.len(), "pin the new migrations' digests: {:#x?}", &now[RELEASED.len()..]);
+    }
 }

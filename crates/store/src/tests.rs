@@ -760,14 +760,15 @@ fn agent_tokens_are_spent_once_agents_revoked_once_and_placements_kept(st: &Stor
     assert!(!st.write(|tx| tx.revoke_agent("agt-none", 4_500)).expect("revoke unknown"));
     assert_eq!(st.read(|tx| tx.agent("agt-1")).expect("agent").and_then(|a| a.revoked_at), Some(4_000));
 
-    st.write(|tx| tx.place_gateway("vpn-b", Some("agt-1"), 5_000)).expect("place");
-    st.write(|tx| tx.place_gateway("vpn-a", Some("agt-1"), 5_000)).expect("place");
-    st.write(|tx| tx.place_gateway("vpn-a", Some("agt-2"), 6_000)).expect("move");
+    let at = |g: &str, a: &str, v: &str| AgentPlacement { gateway_id: g.into(), agent_id: a.into(), vpc_id: v.into() };
+    st.write(|tx| tx.place_gateway(&at("vpn-b", "agt-1", "vpc-1"), 5_000)).expect("place");
+    st.write(|tx| tx.place_gateway(&at("vpn-a", "agt-1", "vpc-1"), 5_000)).expect("place");
+    st.write(|tx| tx.place_gateway(&at("vpn-a", "agt-2", "vpc-2"), 6_000)).expect("move");
     let placed = |st: &Store| st.read(|tx| tx.agent_placements()).expect("placements");
-    assert_eq!(placed(st), [("vpn-a".to_string(), "agt-2".to_string()), ("vpn-b".into(), "agt-1".into())]);
-    st.write(|tx| tx.place_gateway("vpn-b", None, 7_000)).expect("unplace");
-    st.write(|tx| tx.place_gateway("vpn-none", None, 7_000)).expect("unplace nothing");
-    assert_eq!(placed(st), [("vpn-a".to_string(), "agt-2".to_string())]);
+    assert_eq!(placed(st), [at("vpn-a", "agt-2", "vpc-2"), at("vpn-b", "agt-1", "vpc-1")]);
+    st.write(|tx| tx.unplace_gateway("vpn-b")).expect("unplace");
+    st.write(|tx| tx.unplace_gateway("vpn-none")).expect("unplace nothing");
+    assert_eq!(placed(st), [at("vpn-a", "agt-2", "vpc-2")]);
 }
 
 fn tags_of_many_matches_tags_of(st: &Store) {

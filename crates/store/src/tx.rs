@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use openvgw_core::model::{
-    AccessKey, AgentRecord, ConsolePrincipal, ConsoleSession, IamUser, Index, Operator, Resource, Scope, Tag, Tenant,
-    Token,
+    AccessKey, AgentPlacement, AgentRecord, ConsolePrincipal, ConsoleSession, IamUser, Index, Operator, Resource,
+    Scope, Tag, Tenant, Token,
 };
 use openvgw_core::{Cursor, Error, Field, Kind, Page, PageRequest, Result, Rule, Secret};
 use serde::de::DeserializeOwned;
@@ -945,25 +945,30 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Which agent holds each placed gateway: (gateway, agent), by gateway.
-    pub fn agent_placements(&self) -> Result<Vec<(String, String)>> {
-        self.rows("SELECT gateway_id, agent_id FROM agent_placements ORDER BY gateway_id", vals![])?
+    /// Every placed gateway, by id.
+    pub fn agent_placements(&self) -> Result<Vec<AgentPlacement>> {
+        self.rows("SELECT gateway_id, agent_id, vpc_id FROM agent_placements ORDER BY gateway_id", vals![])?
             .into_iter()
-            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .map(|r| Ok(AgentPlacement { gateway_id: r.text(0)?, agent_id: r.text(1)?, vpc_id: r.text(2)? }))
             .collect()
     }
 
-    /// Records that `agent_id` holds the gateway (`None`: nobody does any more).
-    pub fn place_gateway(&self, gateway_id: &str, agent_id: Option<&str>, now_ms: i64) -> Result<()> {
+    /// Records where a gateway is (replacing where it was).
+    pub fn place_gateway(&self, p: &AgentPlacement, now_ms: i64) -> Result<()> {
         self.writable()?;
-        match agent_id {
-            Some(agent) => self.exec(
-                "INSERT INTO agent_placements (gateway_id, agent_id, placed_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (gateway_id) DO UPDATE SET agent_id = excluded.agent_id, placed_at = excluded.placed_at",
-                vals![gateway_id, agent, now_ms],
-            )?,
-            None => self.exec("DELETE FROM agent_placements WHERE gateway_id = ?1", vals![gateway_id])?,
-        };
+        self.exec(
+            "INSERT INTO agent_placements (gateway_id, agent_id, vpc_id, placed_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (gateway_id) DO UPDATE SET agent_id = excluded.agent_id, vpc_id = excluded.vpc_id,
+             placed_at = excluded.placed_at",
+            vals![&p.gateway_id, &p.agent_id, &p.vpc_id, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records that nobody holds the gateway any more.
+    pub fn unplace_gateway(&self, gateway_id: &str) -> Result<()> {
+        self.writable()?;
+        self.exec("DELETE FROM agent_placements WHERE gateway_id = ?1", vals![gateway_id])?;
         Ok(())
     }
 

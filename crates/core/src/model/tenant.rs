@@ -99,3 +99,12 @@ pub struct AgentRecord {
     pub joined_at: i64,
     pub revoked_at: Option<i64>,
 }
+
+/// Which gateway host holds a gateway, and the gateway's VPC (a VPC's gateways are kept on one host while it has
+/// room: each host routes the VPCs it serves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPlacement {
+    pub gateway_id: String,
+    pub agent_id: String,
+    pub vpc_id: String,
+}
