@@ -85,8 +85,14 @@ class Host:
             sh("ip", "-n", self.ns, "link", "set", inner, "master", bridge, "up")
 
     def power_off(self, agent: Agent) -> None:
-        """The host is gone at once: its agent and every daemon it ran (by PID), its namespaces and its links."""
+        """The host is gone at once: every process on it (the agent, its lease guard: by PID), every daemon it ran,
+        its namespaces and its links."""
         agent.kill9()
+        for pid in sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
         kill_namespaces(agent.prefix)
         sh("ip", "netns", "del", self.ns)
 
@@ -282,3 +288,36 @@ def test_a_cut_off_host_stops_serving_before_its_gateway_moves_and_gets_nothing_
             hosts[key].cable(True)
         if gw:
             tunnel_down(cluster, site, "hostcut", gw, vco, cgw)
+
+
+def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster, site):
+    """SIGKILL of the agent alone: the host, its daemons and links stay. The agent's lease guard (another process)
+    removes the gateway once the lease runs out, before the control plane moves it, so the address never answers
+    from two hosts; the restarted agent attaches and is given nothing back."""
+    api, agents = cluster["api"], cluster["agents"]
+    gw = vco = cgw = ""
+    pinger = None
+    try:
+        gw, vco, cgw, key = tunnel_up(cluster, site, "agentkill")
+        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
+        assert agents[key].guard_pid(), "the netns agent runs a lease guard"
+        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-kill.log")
+        time.sleep(1)
+        agents[key].kill9()
+        moved_and_carrying(cluster, site, gw, vco, public_ip, key)
+        assert "fencing" in agents[key].tail(200), agents[key].tail()
+        time.sleep(1)
+        FIGURES.append(f"agent killed (SIGKILL, host up): the customer's traffic stopped for {pinger.stop():.1f} s "
+                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
+        pinger = None
+        assert not agents[key].guard_pid(), "the guard exits once it has fenced"
+
+        agents[key].start()
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[key].tail()
+        assert holder(gw, agents) != key
+        assert Lab.ping(site.onprem, VPC_HOST)
+    finally:
+        if pinger:
+            pinger.stop()
+        if gw:
+            tunnel_down(cluster, site, "agentkill", gw, vco, cgw)

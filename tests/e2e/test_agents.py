@@ -97,6 +97,20 @@ class Agent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.stop_guard()
+
+    def guard_pid(self) -> int:
+        """The PID of the agent's lease guard (`openvgw agent-guard`, which outlives the agent), 0 when none runs."""
+        try:
+            pid = int((self.data / "agent-guard.pid").read_text())
+            return pid if b"agent-guard" in Path(f"/proc/{pid}/cmdline").read_bytes() else 0
+        except (OSError, ValueError):
+            return 0
+
+    def stop_guard(self) -> None:
+        pid = self.guard_pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
 
     def tail(self, n: int = 40) -> str:
         try:

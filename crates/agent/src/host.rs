@@ -1,6 +1,7 @@
 //! The agent's side: join once, then attach and answer the control plane's calls with the host's driver, reporting
 //! what the driver saw change. The agent dials out; it keeps no state of its own beyond its key and certificate.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -78,27 +79,103 @@ pub async fn join(ep: &Endpoint, token: &str, name: &str) -> Result<Identity, Ag
 /// What keeps a partitioned agent from serving gateways the control plane may have moved: when it last heard from
 /// the control plane and how long it may go without (the control plane's `fence_after`). Past that, every gateway
 /// the driver has is removed ([`Lease::fence_if_expired`]); a new session waits until that is done.
+///
+/// With a file ([`Lease::resume`]) the lease outlives the process: a restarted agent goes on counting from what its
+/// predecessor heard, and a guard process ([`LeaseRecord`]) fences the host's gateways if the agent dies and no
+/// other takes its place in time.
 #[derive(Default)]
 pub struct Lease {
     state: Mutex<LeaseState>,
     gate: tokio::sync::Mutex<()>,
+    file: Option<PathBuf>,
 }
 
 #[derive(Default)]
 struct LeaseState {
     last_heard: Option<Instant>,
     fence_after: Option<Duration>,
+    written: Option<Instant>,
 }
 
+/// The lease as its file holds it (JSON): who holds it, when it last heard from the control plane (wall clock,
+/// `None`: nothing to fence) and the limit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeaseRecord {
+    pub pid: u32,
+    pub last_heard_unix_ms: Option<i64>,
+    pub fence_after_ms: u64,
+}
+
+impl LeaseRecord {
+    pub fn read(path: &Path) -> Option<LeaseRecord> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    /// Whether the limit has passed at `now_unix_ms`.
+    pub fn expired(&self, now_unix_ms: i64) -> bool {
+        self.last_heard_unix_ms
+            .is_some_and(|t| now_unix_ms.saturating_sub(t) >= i64::try_from(self.fence_after_ms).unwrap_or(i64::MAX))
+    }
+}
+
+fn unix_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How often a lease file is rewritten at most (it may lag by this; the guard then fences that much earlier).
+const WRITE_EVERY: Duration = Duration::from_millis(200);
+
 impl Lease {
+    /// The lease kept in `path`, taken over from the process that held it before (its last word from the control
+    /// plane and its limit carry on), and written at once with this process as the holder.
+    pub fn resume(path: PathBuf) -> Lease {
+        let mut st = LeaseState::default();
+        if let Some(r) = LeaseRecord::read(&path) {
+            st.fence_after = (r.fence_after_ms > 0).then(|| Duration::from_millis(r.fence_after_ms));
+            st.last_heard = r.last_heard_unix_ms.map(|t| {
+                let ago = Duration::from_millis(u64::try_from(unix_ms().saturating_sub(t)).unwrap_or(0));
+                Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+            });
+        }
+        let lease = Lease { state: Mutex::new(st), gate: tokio::sync::Mutex::default(), file: Some(path) };
+        lease.write(&mut lease.state(), true);
+        lease
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the file (when there is one): at once with `now`, otherwise at most every [`WRITE_EVERY`].
+    fn write(&self, st: &mut LeaseState, now: bool) {
+        let Some(path) = &self.file else { return };
+        if !now && st.written.is_some_and(|w| w.elapsed() < WRITE_EVERY) {
+            return;
+        }
+        let record = LeaseRecord {
+            pid: std::process::id(),
+            last_heard_unix_ms: st
+                .last_heard
+                .map(|t| unix_ms().saturating_sub(i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX))),
+            fence_after_ms: st.fence_after.map_or(0, |f| u64::try_from(f.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&tmp, json))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        match written {
+            Ok(()) => st.written = Some(Instant::now()),
+            Err(e) => tracing::error!(file = %path.display(), error = %e, "cannot write the lease file"),
+        }
     }
 
     fn heard(&self) {
         let mut st = self.state();
         if st.fence_after.is_some() {
             st.last_heard = Some(Instant::now());
+            self.write(&mut st, false);
         }
     }
 
@@ -109,6 +186,7 @@ impl Lease {
         let mut st = self.state();
         st.fence_after = (fence_after_ms > 0).then(|| Duration::from_millis(fence_after_ms));
         st.last_heard = Some(Instant::now());
+        self.write(&mut st, true);
     }
 
     fn expired(&self) -> bool {
@@ -123,32 +201,40 @@ impl Lease {
         if !self.expired() {
             return None;
         }
-        let gateways = match driver.realised_gateways().await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::error!(error = %e, "fencing: listing the gateways failed");
-                return None;
-            }
-        };
-        let mut all = true;
-        for g in &gateways {
-            if let Err(e) = driver.remove(g).await {
-                tracing::error!(gateway = %g, error = %e, "fencing: removing a gateway failed");
-                all = false;
-            }
-        }
-        if !all {
+        let removed = fence(driver).await?;
+        // Disarmed until the next session: there is nothing left to fence.
+        let mut st = self.state();
+        st.last_heard = None;
+        self.write(&mut st, true);
+        Some(removed)
+    }
+}
+
+/// Removes every gateway the driver has; how many, or `None` when one could not be (the caller tries again).
+pub async fn fence(driver: &dyn Driver) -> Option<usize> {
+    let gateways = match driver.realised_gateways().await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "fencing: listing the gateways failed");
             return None;
         }
-        // Disarmed until the next session: there is nothing left to fence.
-        self.state().last_heard = None;
-        tracing::warn!(
-            removed = gateways.len(),
-            "fenced: no word from the control plane within its limit, so this host no longer serves its gateways \
-             (they may have been moved); they come back when the control plane places them here again"
-        );
-        Some(gateways.len())
+    };
+    let mut all = true;
+    for g in &gateways {
+        if let Err(e) = driver.remove(g).await {
+            tracing::error!(gateway = %g, error = %e, "fencing: removing a gateway failed");
+            all = false;
+        }
     }
+    if !all {
+        return None;
+    }
+    tracing::warn!(
+        removed = gateways.len(),
+        "fenced: no word from the control plane within its limit, so this host no longer serves its gateways \
+         (they may have been moved); they come back when the control plane places them here again"
+    );
+    Some(gateways.len())
 }
 
 /// How often the driver is asked what changed.
@@ -171,10 +257,15 @@ pub struct Host {
 
 impl Host {
     pub fn new(identity: Identity, driver: Arc<dyn Driver>, capacity: u32) -> Arc<Host> {
+        Host::with_lease(identity, driver, capacity, Lease::default())
+    }
+
+    /// With a lease of the caller's ([`Lease::resume`]: one that outlives the process).
+    pub fn with_lease(identity: Identity, driver: Arc<dyn Driver>, capacity: u32, lease: Lease) -> Arc<Host> {
         // Asked once, here: whether the driver reports changes (what it had pending is observed again at attach).
         let reports_changes = driver.take_changed().is_some();
         let (changes, _) = broadcast::channel(64);
-        Arc::new(Host { identity, driver, capacity, reports_changes, lease: Lease::default(), changes })
+        Arc::new(Host { identity, driver, capacity, reports_changes, lease, changes })
     }
 
     pub fn lease(&self) -> &Lease {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openvgw_agent::host::{AgentError, Endpoint, Identity};
+use openvgw_agent::host::{AgentError, Endpoint, Identity, LeaseRecord};
 use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
 use openvgw_core::config::Config;
 use openvgw_core::model::AgentPlacement;
@@ -128,4 +128,73 @@ pub async fn identity(eps: &[Endpoint], data_dir: &Path, token: Option<&str>, na
     crate::write_private(&path, &serde_json::to_string(&stored)?)?;
     tracing::info!(agent = %id.agent_id, "joined the control plane");
     Ok(id)
+}
+
+/// The agent's lease file (the netns driver's gateways outlive the agent; so does the lease).
+pub fn lease_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("agent-lease.json")
+}
+
+/// Starts `openvgw agent-guard` for this process, with the same configuration and data directory (`args`), in a
+/// process group of its own so that signals for the agent's group leave it running. It writes its PID to
+/// `agent-guard.pid` in the data directory.
+pub fn spawn_guard(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("finding this program to start the lease guard")?;
+    let child = std::process::Command::new(exe)
+        .arg("agent-guard")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the lease guard")?;
+    tracing::info!(pid = child.id(), "lease guard started");
+    Ok(())
+}
+
+/// Whether a process is running (a zombie is not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// The guard of agent `pid`'s lease: while the agent lives it fences itself; once it is dead, and unless another
+/// live agent holds the lease, the host's gateways are removed when the lease's limit passes (the control plane
+/// moves them only after its longer one).
+pub async fn guard(config: &Config, pid: u32) -> anyhow::Result<()> {
+    let path = lease_path(&config.server.data_dir);
+    std::fs::create_dir_all(&config.server.data_dir)?;
+    std::fs::write(config.server.data_dir.join("agent-guard.pid"), format!("{}\n", std::process::id()))?;
+    let mut driver = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let record = LeaseRecord::read(&path);
+        let record = match record {
+            None if alive(pid) => continue,
+            None => return Ok(()),
+            Some(r) if r.pid != pid && alive(r.pid) => return Ok(()),
+            Some(_) if alive(pid) => continue,
+            Some(r) => r,
+        };
+        if record.last_heard_unix_ms.is_none() {
+            return Ok(());
+        }
+        if !record.expired(openvgw_core::now_ms()) {
+            continue;
+        }
+        let d = match &driver {
+            Some(d) => d,
+            None => driver.insert(crate::server::driver_for(config)?),
+        };
+        tracing::warn!(agent_pid = record.pid, "the agent is gone and its lease ran out: fencing");
+        if openvgw_agent::host::fence(d.as_ref()).await.is_some() {
+            let fenced = LeaseRecord { last_heard_unix_ms: None, ..record };
+            crate::write_private(&path, &serde_json::to_string(&fenced)?)?;
+            return Ok(());
+        }
+    }
 }

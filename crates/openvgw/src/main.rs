@@ -75,6 +75,16 @@ enum Command {
     /// Run a gateway host: join the control plane once (with a token from `openvgw admin agent token`; the
     /// identity is kept in the data directory), then attach to it and hold the gateways it places here with this
     /// host's data plane. The agent connects out: it may sit behind NAT.
+    /// Started by `openvgw agent` (netns): outlives it, and removes the host's gateways if the agent dies and no
+    /// other agent takes the lease before the control plane's limit passes.
+    #[command(hide = true)]
+    AgentGuard {
+        /// The agent whose lease this guards.
+        #[arg(long)]
+        pid: u32,
+        #[command(flatten)]
+        common: Common,
+    },
     Agent {
         /// The control plane's agents' port: https://host:port (`[dataplane.agents] listen` of `serve`). Give it
         /// once per replica when `serve` runs as replicas: the host attaches to every one (the replica that
@@ -383,6 +393,18 @@ fn driver_kind(name: &str) -> openvgw_core::config::DriverKind {
 }
 
 /// `openvgw agent`: the identity (joining if needed), then sessions until SIGTERM or Ctrl-C.
+/// `common` as command-line arguments again (for a process this one starts).
+fn common_args(common: &Common) -> Vec<std::ffi::OsString> {
+    let mut args = Vec::new();
+    for (flag, value) in [("--config", &common.config), ("--data-dir", &common.data_dir)] {
+        if let Some(v) = value {
+            args.push(flag.into());
+            args.push(v.clone().into_os_string());
+        }
+    }
+    args
+}
+
 async fn run_agent(
     config: Config,
     control: Vec<String>,
@@ -399,7 +421,13 @@ async fn run_agent(
     let urls: Vec<&str> = eps.iter().map(|e| e.url.as_str()).collect();
     println!("openvgw agent {} ({name}) attaching to {}", id.agent_id, urls.join(", "));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let host = openvgw_agent::host::Host::new(id, driver, capacity);
+    let host = match config.dataplane.driver {
+        openvgw_core::config::DriverKind::Netns => {
+            let lease = openvgw_agent::host::Lease::resume(openvgw::agents::lease_path(&config.server.data_dir));
+            openvgw_agent::host::Host::with_lease(id, driver, capacity, lease)
+        }
+        _ => openvgw_agent::host::Host::new(id, driver, capacity),
+    };
     let session = tokio::spawn(host.run(eps, stop_rx));
     openvgw::server::shutdown_signal().await;
     let _ = stop_tx.send(true);
@@ -435,6 +463,10 @@ fn main() -> anyhow::Result<()> {
             init_logging(&log_format);
             let mut config = load_config(&common)?;
             config.dataplane.driver = driver_kind(&dataplane);
+            if dataplane == "netns" {
+                // What the netns driver builds outlives this process: so does the guard of its lease.
+                openvgw::agents::spawn_guard(&common_args(&common))?;
+            }
             let name = match name {
                 Some(n) => n,
                 None => std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
@@ -443,6 +475,15 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(run_agent(config, control, &ca, token, name, capacity))
+        }
+        Command::AgentGuard { pid, common } => {
+            init_logging("text");
+            let mut config = load_config(&common)?;
+            config.dataplane.driver = driver_kind("netns");
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(openvgw::agents::guard(&config, pid))
         }
         Command::Admin { command: AdminCommand::Agent { command } } => admin_agent(command),
         Command::PeerConfig { connection, format, output_dir, udp_encap, common } => {
