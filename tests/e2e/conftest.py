@@ -288,17 +288,23 @@ def vpc_router_ns(vpc_id: str) -> str:
     return f"{NS_PREFIX.rstrip('-')}r-{token}"
 
 
-def remove_gateway_namespaces() -> None:
-    """Last resort after a failed run: gateways the API could not delete (their daemons by PID, then the netns)."""
+def kill_namespaces(prefix: str) -> None:
+    """What a netns driver made under `prefix` (gateways and VPC routers): their daemons by PID, then the
+    namespaces."""
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         ns = line.split()[0] if line.strip() else ""
-        if ns.startswith((NS_PREFIX, NS_PREFIX.rstrip("-") + "r-")):
+        if ns.startswith((prefix, prefix.rstrip("-") + "r-")):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
             sh("ip", "netns", "del", ns, check=False)
+
+
+def remove_gateway_namespaces() -> None:
+    """Last resort after a failed run: gateways the API could not delete."""
+    kill_namespaces(NS_PREFIX)
 
 
 @pytest.fixture(scope="session")

@@ -11,19 +11,21 @@ The control plane, the hosts and the VPC are this module's own (namespaces, brid
 meets the session's server."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import vgwlib
-from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, REGION, Server
+from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, REGION, Server, kill_namespaces
 from lab import Lab, sh, wait_until
-from test_agents import Agent, attached, kill_namespaces, vgwlib_port
+from test_agents import Agent, attached, control_config, dataplane, vgwlib_port
 from test_dataplane import peer_down, peer_up
 
 VPC = "vpc-e2e00000000000000000004"
@@ -35,29 +37,7 @@ MGMT_BRIDGE = "ovgwt-mgmt"
 MGMT_CONTROL = "198.51.100.1"
 DEAD_AFTER_S = 4
 
-DATAPLANE = f"""
-[regions]
-aliyun = ["{REGION}"]
-
-[[vpcs]]
-id = "{VPC}"
-bridge = "{VPC_BRIDGE}"
-cidr = "{VPC_CIDR}"
-"""
-
-
-def control_config(agent_port: int) -> str:
-    return f"""
-[dataplane]
-driver = "agents"
-public_cidr = "203.0.113.0/24"
-eip_pool = "203.0.113.160/27"
-
-[dataplane.agents]
-listen = "{MGMT_CONTROL}:{agent_port}"
-keepalive_s = 1
-dead_after_s = {DEAD_AFTER_S}
-""" + DATAPLANE
+DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
 
 
 class Host:
@@ -111,10 +91,13 @@ class Pinger:
                                      stdout=open(log, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
 
-    def stop(self) -> float:
+    def end(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             self.proc.wait(timeout=10)
+
+    def longest_gap(self) -> float:
+        self.end()
         stamps = [float(line[1:line.index("]")]) for line in self.log.read_text().splitlines()
                   if line.startswith("[") and "bytes from" in line]
         assert len(stamps) >= 2, self.log.read_text()[-2000:]
@@ -149,7 +132,9 @@ def cluster(lab, site, tmp_path_factory):
         h.build()
     agent_port = vgwlib_port()
     (workdir / "control").mkdir()
-    control = Server(workdir / "control", config=control_config(agent_port), dataplane="agents")
+    config = control_config(f"{MGMT_CONTROL}:{agent_port}", "203.0.113.160/27", f"dead_after_s = {DEAD_AFTER_S}",
+                            DATAPLANE)
+    control = Server(workdir / "control", config=config, dataplane="agents")
     control.start()
     agents = {}
     try:
@@ -177,6 +162,30 @@ def cluster(lab, site, tmp_path_factory):
             for link in h.uplinks:
                 sh("ip", "link", "del", link, check=False)
         sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
+
+
+@contextlib.contextmanager
+def a_tunnel(cluster, site, name: str):
+    """A gateway (on whichever host it was placed: `t.key`) whose connection carries the customer's traffic, watched
+    by a Pinger; deleted afterwards, also when the test fails."""
+    t = SimpleNamespace(name=name, gw="", vco="", cgw="", key="", public_ip="", pinger=None)
+    try:
+        t.gw, t.vco, t.cgw, t.key = tunnel_up(cluster, site, name)
+        t.public_ip = cluster["api"].call("DescribeVpnGateway", {"VpnGatewayId": t.gw})["InternetIp"]
+        t.pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / f"ping-{name}.log")
+        time.sleep(1)
+        yield t
+    finally:
+        if t.pinger:
+            t.pinger.end()
+        if t.gw:
+            tunnel_down(cluster, site, name, t.gw, t.vco, t.cgw)
+
+
+def record_interruption(t, what: str) -> None:
+    time.sleep(1)
+    FIGURES.append(f"{what}: the customer's traffic stopped for {t.pinger.longest_gap():.1f} s "
+                   f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
 
 
 def tunnel_up(cluster, site, name: str):
@@ -212,11 +221,12 @@ def tunnel_down(cluster, site, name: str, gw: str, vco: str, cgw: str) -> None:
     assert wait_until(lambda: holder(gw, cluster["agents"]) == "", 30)
 
 
-def moved_and_carrying(cluster, site, gw: str, vco: str, public_ip: str, away: str) -> str:
+def moved_and_carrying(cluster, site, t) -> str:
     """Waits for the gateway on the other host with the same address, the customer's traffic through it and the
     connection's SA reported; returns the new host's key."""
     api, agents = cluster["api"], cluster["agents"]
-    other = next(k for k in agents if k != away)
+    gw, vco, public_ip = t.gw, t.vco, t.public_ip
+    other = next(k for k in agents if k != t.key)
     assert wait_until(lambda: holder(gw, agents) == other, 60), f"{agents[other].tail()}\n{cluster['control'].tail()}"
     assert Lab.wait_ping(site.onprem, VPC_HOST, 60), f"{site.charon.log_tail()}\n{agents[other].tail()}"
     described = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})
@@ -227,97 +237,51 @@ def moved_and_carrying(cluster, site, gw: str, vco: str, public_ip: str, away: s
 
 
 def test_a_dead_hosts_gateway_moves_with_its_address_and_the_customers_tunnel_comes_back(cluster, site):
-    api, agents, hosts = cluster["api"], cluster["agents"], cluster["hosts"]
-    gw = vco = cgw = ""
-    pinger = None
-    try:
-        gw, vco, cgw, key = tunnel_up(cluster, site, "hostdeath")
-        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
-        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-death.log")
-        time.sleep(1)
-        hosts[key].power_off(agents[key])
-        moved_and_carrying(cluster, site, gw, vco, public_ip, key)
-        time.sleep(1)
-        FIGURES.append(f"host powered off: the customer's traffic stopped for {pinger.stop():.1f} s "
-                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
-        pinger = None
-
-        # The host comes back (namespaces gone, as after a reboot) with the agent's identity: it attaches and
-        # is given nothing back.
-        hosts[key].build()
-        agents[key].start()
-        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[key].tail()
-        assert holder(gw, agents) != key
+    agents, hosts = cluster["agents"], cluster["hosts"]
+    with a_tunnel(cluster, site, "hostdeath") as t:
+        hosts[t.key].power_off(agents[t.key])
+        moved_and_carrying(cluster, site, t)
+        record_interruption(t, "host powered off")
+        # The host comes back (namespaces gone, as after a reboot) with the agent's identity: it attaches and is
+        # given nothing back.
+        hosts[t.key].build()
+        agents[t.key].start()
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[t.key].tail()
+        assert holder(t.gw, agents) != t.key
         assert Lab.ping(site.onprem, VPC_HOST)
-    finally:
-        if pinger:
-            pinger.stop()
-        if gw:
-            tunnel_down(cluster, site, "hostdeath", gw, vco, cgw)
 
 
 def test_a_cut_off_host_stops_serving_before_its_gateway_moves_and_gets_nothing_back(cluster, site):
-    api, agents, hosts = cluster["api"], cluster["agents"], cluster["hosts"]
-    gw = vco = cgw = ""
-    pinger = None
-    key = ""
-    try:
-        gw, vco, cgw, key = tunnel_up(cluster, site, "hostcut")
-        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
-        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-cut.log")
-        time.sleep(1)
-        hosts[key].cable(False)
-        # The agent, hearing nothing, removes the gateway itself (half of dead_after) before the control plane
-        # moves it: once it is on the other host, the cut-off one has nothing left.
-        other = moved_and_carrying(cluster, site, gw, vco, public_ip, key)
-        assert f"{agents[key].prefix}{gw}" not in sh("ip", "netns", "list").stdout
-        assert "fenced" in agents[key].tail(200), agents[key].tail()
-        time.sleep(1)
-        FIGURES.append(f"host cut off: the customer's traffic stopped for {pinger.stop():.1f} s "
-                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
-        pinger = None
-
-        hosts[key].cable(True)
-        assert wait_until(lambda: attached(cluster["control"]) == 2, 60), agents[key].tail()
-        assert holder(gw, agents) == other, "the gateway stays where it was moved"
+    agents, hosts = cluster["agents"], cluster["hosts"]
+    with a_tunnel(cluster, site, "hostcut") as t:
+        hosts[t.key].cable(False)
+        try:
+            # The agent, hearing nothing, removes the gateway itself (half of dead_after) before the control plane
+            # moves it: once it is on the other host, the cut-off one has nothing left.
+            other = moved_and_carrying(cluster, site, t)
+            assert f"{agents[t.key].prefix}{t.gw}" not in sh("ip", "netns", "list").stdout
+            assert "fenced" in agents[t.key].tail(200), agents[t.key].tail()
+            record_interruption(t, "host cut off")
+        finally:
+            hosts[t.key].cable(True)
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 60), agents[t.key].tail()
+        assert holder(t.gw, agents) == other, "the gateway stays where it was moved"
         assert Lab.ping(site.onprem, VPC_HOST)
-    finally:
-        if pinger:
-            pinger.stop()
-        if key:
-            hosts[key].cable(True)
-        if gw:
-            tunnel_down(cluster, site, "hostcut", gw, vco, cgw)
 
 
 def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster, site):
     """SIGKILL of the agent alone: the host, its daemons and links stay. The agent's lease guard (another process)
     removes the gateway once the lease runs out, before the control plane moves it, so the address never answers
     from two hosts; the restarted agent attaches and is given nothing back."""
-    api, agents = cluster["api"], cluster["agents"]
-    gw = vco = cgw = ""
-    pinger = None
-    try:
-        gw, vco, cgw, key = tunnel_up(cluster, site, "agentkill")
-        public_ip = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})["InternetIp"]
-        assert agents[key].guard_pid(), "the netns agent runs a lease guard"
-        pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / "ping-kill.log")
-        time.sleep(1)
-        agents[key].kill9()
-        moved_and_carrying(cluster, site, gw, vco, public_ip, key)
-        assert "fencing" in agents[key].tail(200), agents[key].tail()
-        time.sleep(1)
-        FIGURES.append(f"agent killed (SIGKILL, host up): the customer's traffic stopped for {pinger.stop():.1f} s "
-                       f"(agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
-        pinger = None
-        assert not agents[key].guard_pid(), "the guard exits once it has fenced"
-
-        agents[key].start()
-        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[key].tail()
-        assert holder(gw, agents) != key
+    agents = cluster["agents"]
+    with a_tunnel(cluster, site, "agentkill") as t:
+        assert agents[t.key].guard_pid(), "the netns agent runs a lease guard"
+        agents[t.key].kill9()
+        moved_and_carrying(cluster, site, t)
+        assert "fencing" in agents[t.key].tail(200), agents[t.key].tail()
+        record_interruption(t, "agent killed (SIGKILL, host up)")
+        assert not agents[t.key].guard_pid(), "the guard exits once it has fenced"
+        agents[t.key].start()
+        assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[t.key].tail()
+        assert holder(t.gw, agents) != t.key
         assert Lab.ping(site.onprem, VPC_HOST)
-    finally:
-        if pinger:
-            pinger.stop()
-        if gw:
-            tunnel_down(cluster, site, "agentkill", gw, vco, cgw)

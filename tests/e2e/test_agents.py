@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import vgwlib
-from conftest import CGW_IP, ONPREM_NET, PUB_BRIDGE, REGION, Server
+from conftest import CGW_IP, ONPREM_NET, PUB_BRIDGE, REGION, Server, kill_namespaces
 from lab import Lab, sh, wait_until
 from test_dataplane import peer_down, peer_up
 
@@ -29,28 +29,35 @@ VPC_BRIDGE = "ovgwt-vpc3"
 VPC_CIDR = "192.168.30.0/24"
 VPC_HOST = "192.168.30.50"
 
-DATAPLANE = f"""
+def dataplane(vpc: str, bridge: str, cidr: str) -> str:
+    """The regions and the one VPC the control plane and its agents share."""
+    return f"""
 [regions]
 aliyun = ["{REGION}"]
 
 [[vpcs]]
-id = "{VPC}"
-bridge = "{VPC_BRIDGE}"
-cidr = "{VPC_CIDR}"
+id = "{vpc}"
+bridge = "{bridge}"
+cidr = "{cidr}"
 """
 
 
-def control_config(agent_port: int) -> str:
+DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
+
+
+def control_config(listen: str, eip_pool: str, extra: str = "", vpc: str = DATAPLANE) -> str:
+    """`serve --dataplane agents`: agents attach at `listen`; gateways get public addresses from `eip_pool`."""
     return f"""
 [dataplane]
 driver = "agents"
 public_cidr = "203.0.113.0/24"
-eip_pool = "203.0.113.128/27"
+eip_pool = "{eip_pool}"
 
 [dataplane.agents]
-listen = "127.0.0.1:{agent_port}"
+listen = "{listen}"
 keepalive_s = 1
-""" + DATAPLANE
+{extra}
+""" + vpc
 
 
 def agent_config(prefix: str = PREFIX, dataplane: str = DATAPLANE) -> str:
@@ -137,20 +144,6 @@ def daemons(ns: str, name: str) -> list:
     return found
 
 
-def kill_namespaces(prefix: str = PREFIX) -> None:
-    """What an agent's driver made under `prefix` (gateways and VPC routers): its daemons by PID, then the
-    namespaces. After a failed run, or as a host that loses its power loses them."""
-    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
-        ns = line.split()[0] if line.strip() else ""
-        if ns.startswith((prefix, prefix.rstrip("-") + "r-")):
-            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            sh("ip", "netns", "del", ns, check=False)
-
-
 @pytest.fixture(scope="module")
 def plane(lab, site, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("agents")
@@ -159,7 +152,8 @@ def plane(lab, site, tmp_path_factory):
     lab.attach(vpc_host, "eth0", VPC_BRIDGE, f"{VPC_HOST}/24")
     agent_port = vgwlib_port()
     (workdir / "control").mkdir()
-    control = Server(workdir / "control", config=control_config(agent_port), dataplane="agents")
+    control = Server(workdir / "control", config=control_config(f"127.0.0.1:{agent_port}", "203.0.113.128/27"),
+                     dataplane="agents")
     control.start()
     agent = None
     try:
@@ -182,7 +176,7 @@ def plane(lab, site, tmp_path_factory):
             agent.stop()
         control.stop()
         # The test deletes its gateway through the API; what a failure left goes here, by PID.
-        kill_namespaces()
+        kill_namespaces(PREFIX)
 
 
 def vgwlib_port() -> int:

@@ -1,10 +1,12 @@
 //! The control plane's side: the agents' sessions, which agent holds which gateway, and the [`Driver`] the
 //! reconciler calls (each call goes down the session of the gateway's agent and waits for its answer).
 //!
-//! A gateway is assigned to a live agent the first time it is applied (the one holding the fewest, within its
-//! capacity) and stays there: a session that ends keeps its assignments, so an agent that reconnects serves its
-//! gateways again, and calls for them meanwhile fail at once with a clear error (the reconciler retries).
-//! Moving the gateways of an agent that stays away is the scheduler's, not the transport's.
+//! A gateway is assigned to a live agent the first time it is applied (`choose`: with its VPC's other gateways,
+//! else on the one holding the fewest, within capacity) and stays there, stored ([`Registry::place`]): a session
+//! that ends keeps its assignments, so an agent that reconnects serves its gateways again, and calls for them
+//! meanwhile fail at once with a clear error (the reconciler retries). An agent away for `dead_after` is dead and
+//! its gateways move ([`AgentHub::sweep`]); fencing keeps a gateway on one host at a time (the agent's side:
+//! [`crate::host::Lease`]; the control plane's: `AgentHub::fence`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -236,6 +238,10 @@ impl AgentHub {
                 st.away.insert(p.agent_id.clone(), now);
             }
         }
+        // Agents away that hold nothing any more are forgotten once they would be dead (as the leader's sweep does).
+        let holding: HashSet<&str> = placed.iter().map(|p| p.agent_id.as_str()).collect();
+        let dead_after = self.timing.dead_after;
+        st.away.retain(|a, since| holding.contains(a.as_str()) || since.elapsed() < dead_after);
         st.vpc_of = placed.iter().map(|p| (p.gateway_id.clone(), p.vpc_id.clone())).collect();
         st.assigned = placed.into_iter().map(|p| (p.gateway_id, p.agent_id)).collect();
         Ok(())
@@ -246,8 +252,8 @@ impl AgentHub {
         lock(&self.state).moved
     }
 
-    /// Places the gateways of every agent away for `dead_after` or longer on the attached agents (the one holding
-    /// the fewest each time, within capacity) and records the moves; a gateway no agent has room for stays where it
+    /// Places the gateways of every agent away for `dead_after` or longer on the attached agents ([`choose`], VPC
+    /// by VPC) and records the moves; a gateway no agent has room for stays where it
     /// is until the next sweep. The reconciler then finds the gateway not ready where it now is and applies it
     /// there; the dead agent, should it come back, is told to remove it ([`AgentHub::fence`]). Returns the moves.
     pub async fn sweep(&self) -> Vec<(String, String, String)> {

@@ -72,9 +72,6 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Run a gateway host: join the control plane once (with a token from `openvgw admin agent token`; the
-    /// identity is kept in the data directory), then attach to it and hold the gateways it places here with this
-    /// host's data plane. The agent connects out: it may sit behind NAT.
     /// Started by `openvgw agent` (netns): outlives it, and removes the host's gateways if the agent dies and no
     /// other agent takes the lease before the control plane's limit passes.
     #[command(hide = true)]
@@ -85,6 +82,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run a gateway host: join the control plane once (with a token from `openvgw admin agent token`; the
+    /// identity is kept in the data directory), then attach to it and hold the gateways it places here with this
+    /// host's data plane. The agent connects out: it may sit behind NAT.
     Agent {
         /// The control plane's agents' port: https://host:port (`[dataplane.agents] listen` of `serve`). Give it
         /// once per replica when `serve` runs as replicas: the host attaches to every one (the replica that
