@@ -51,15 +51,25 @@ def dialect_ops() -> List[Tuple[str, str, str]]:
 METHOD = {name: method for name, method, _ in dialect_ops()}
 
 #: The server refuses a signed change whose signature it has seen (replay); the SDK's signature has second
-#: resolution, so two identical changes in one second look alike. Identical changes are spaced a second apart.
+#: resolution, so two identical changes in one second look alike. Identical changes are spaced a second apart:
+#: the SDK signs somewhere between building the request and its answer, so the second that counts is the one in
+#: which the previous identical change was answered (`answered`).
 _last_change: Dict[str, int] = {}
+_pending_key: List[str] = []
 
 
 def pace(key: str) -> None:
     now = time.time()
-    if _last_change.get(key) == int(now):
-        time.sleep(int(now) + 1.02 - now)
+    if _last_change.get(key, -1) >= int(now):
+        time.sleep(_last_change[key] + 1.02 - now)
     _last_change[key] = int(time.time())
+    _pending_key[:] = [key]
+
+
+def answered() -> None:
+    """The change built last has its answer: no identical one may be signed in this second."""
+    if _pending_key:
+        _last_change[_pending_key.pop()] = int(time.time())
 
 
 #: The OpenAPI document each server serves, by port: operation name -> (method, path, operation object).
@@ -193,6 +203,8 @@ class Hw:
             resp = getattr(self.client, op)(req)
         except sdk_exc.ServiceResponseException as e:
             raise HwCallError(f"{op} failed: {e.status_code} {e.error_code} {e.error_msg} (request {e.request_id})")
+        finally:
+            answered()
         raw = getattr(resp, "raw_content", None) or b""
         data = json.loads(raw) if raw.strip() else None
         check_against_openapi(self.port, op, resp.status_code, data)
@@ -205,6 +217,8 @@ class Hw:
             resp = getattr(self.client, op)(req)
         except sdk_exc.ServiceResponseException as e:
             return e
+        finally:
+            answered()
         raise AssertionError(f"{op} succeeded ({resp.status_code}) but an error was expected: "
                              f"{getattr(resp, 'raw_content', b'')[:400]!r}")
 
