@@ -97,13 +97,8 @@ class Agent:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            Lab.stop(self.proc, timeout=15)
         self.stop_guard()
 
     def guard_pid(self) -> int:

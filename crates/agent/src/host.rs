@@ -111,6 +111,13 @@ impl LeaseRecord {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 
+    /// Replaces the file at once (a reader sees the old record or the new one, never half of one).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    }
+
     /// Whether the limit has passed at `now_unix_ms`.
     pub fn expired(&self, now_unix_ms: i64) -> bool {
         self.last_heard_unix_ms
@@ -160,12 +167,7 @@ impl Lease {
                 .map(|t| unix_ms().saturating_sub(i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX))),
             fence_after_ms: st.fence_after.map_or(0, |f| u64::try_from(f.as_millis()).unwrap_or(u64::MAX)),
         };
-        let tmp = path.with_extension("tmp");
-        let written = serde_json::to_vec(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|json| std::fs::write(&tmp, json))
-            .and_then(|()| std::fs::rename(&tmp, path));
-        match written {
+        match record.write(path) {
             Ok(()) => st.written = Some(Instant::now()),
             Err(e) => tracing::error!(file = %path.display(), error = %e, "cannot write the lease file"),
         }

@@ -8,7 +8,7 @@
 //! its gateways move ([`AgentHub::sweep`]); fencing keeps a gateway on one host at a time (the agent's side:
 //! [`crate::host::Lease`]; the control plane's: `AgentHub::fence`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,16 +54,6 @@ pub struct Placement {
     pub gateway_id: String,
     pub agent_id: String,
     pub vpc_id: String,
-}
-
-/// How an agent that attached is seen (`openvgw admin`, metrics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentView {
-    pub agent_id: String,
-    pub driver: String,
-    pub capacity: u32,
-    pub epoch: u64,
-    pub gateways: usize,
 }
 
 pub struct AgentHub {
@@ -396,25 +386,8 @@ impl AgentHub {
     }
 
     /// The agents attached now, by id.
-    pub fn agents(&self) -> Vec<AgentView> {
-        let st = lock(&self.state);
-        let mut held: BTreeMap<&str, usize> = BTreeMap::new();
-        for agent in st.assigned.values() {
-            *held.entry(agent.as_str()).or_default() += 1;
-        }
-        let mut out: Vec<AgentView> = st
-            .live
-            .values()
-            .map(|s| AgentView {
-                agent_id: s.agent_id.clone(),
-                driver: s.hello.driver.clone(),
-                capacity: s.hello.capacity,
-                epoch: s.epoch,
-                gateways: held.get(s.agent_id.as_str()).copied().unwrap_or(0),
-            })
-            .collect();
-        out.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-        out
+    pub fn agents(&self) -> Vec<HostView> {
+        self.hosts().into_iter().filter(|h| h.attached).collect()
     }
 
     /// The agent holding a gateway, if any.

@@ -360,7 +360,7 @@ async fn a_restarted_control_plane_sends_each_gateway_to_the_agent_it_recorded()
     assert!(second.hub.observe("vpn-1").await.unwrap().ready);
     let views = second.hub.agents();
     assert_eq!(views.len(), 2);
-    assert!(views.iter().any(|v| v.agent_id == id_a.agent_id && v.gateways == 2), "{views:?}");
+    assert!(views.iter().any(|v| v.id == id_a.agent_id && v.gateways == 2), "{views:?}");
     for agent in [a, b] {
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();

@@ -193,7 +193,7 @@ pub async fn guard(config: &Config, pid: u32) -> anyhow::Result<()> {
         tracing::warn!(agent_pid = record.pid, "the agent is gone and its lease ran out: fencing");
         if openvgw_agent::host::fence(d.as_ref()).await.is_some() {
             let fenced = LeaseRecord { last_heard_unix_ms: None, ..record };
-            crate::write_private(&path, &serde_json::to_string(&fenced)?)?;
+            fenced.write(&path)?;
             return Ok(());
         }
     }
