@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -91,8 +92,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Server:
-    def __init__(self, workdir: Path, extra_config: str = "", config: str = CONFIG, dataplane: str = "netns"):
+    def __init__(self, workdir: Path, extra_config: str = "", config: str = CONFIG, dataplane: str = "netns",
+                 store: str = "", env: Optional[Dict[str, str]] = None):
+        """`store`: a PostgreSQL URL (`--store`, for replicas) instead of the data dir's SQLite; `env`: added to the
+        environment of the server and of its commands (a replica's `OPENVGW_MASTER_KEY`)."""
         self.workdir = workdir
+        self.store_args = ["--store", store] if store else []
+        self.env = {**os.environ, **(env or {})}
         self.data = workdir / "data"
         self.config = workdir / "config.toml"
         self.config.write_text(config + extra_config)
@@ -108,8 +114,8 @@ class Server:
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [str(self.bin), "serve", "--dataplane", self.dataplane, "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", str(self.data), "--config", str(self.config)],
-            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+             "--data-dir", str(self.data), "--config", str(self.config), *self.store_args],
+            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
         out.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -133,9 +139,27 @@ class Server:
                 self.proc.wait()
         self.proc = None
 
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def command(self, *args: str) -> str:
+        """An `openvgw` command on this server's data dir, config and store; its output."""
+        return subprocess.run([str(self.bin), *args, "--data-dir", str(self.data), "--config", str(self.config),
+                               *self.store_args], capture_output=True, text=True, check=True, env=self.env).stdout
+
     def tenant(self, name: str) -> dict:
-        r = subprocess.run([str(self.bin), "tenant", "create", "--name", name, "--data-dir", str(self.data),
-                            "--config", str(self.config)], capture_output=True, text=True, check=True)
+        return json.loads(self.command("tenant", "create", "--name", name).strip().splitlines()[-1])
+
+    def metric(self, name: str) -> Optional[int]:
+        """An unlabelled gauge from /metrics (None when the server does not answer or has no such line)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+                m = re.search(rf"^{name} (\d+)$", r.read().decode(), re.M)
+        except OSError:
+            return None
+        return int(m.group(1)) if m else None
         return json.loads(r.stdout.strip().splitlines()[-1])
 
     def tail(self, n: int = 40) -> str:

@@ -25,7 +25,7 @@ import pytest
 import vgwlib
 from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, REGION, Server, kill_namespaces
 from lab import Lab, sh, wait_until
-from test_agents import Agent, attached, control_config, dataplane, vgwlib_port
+from test_agents import Agent, attached, control_config, dataplane, join_token, vgwlib_port
 from test_dataplane import peer_down, peer_up
 
 VPC = "vpc-e2e00000000000000000004"
@@ -44,8 +44,8 @@ class Host:
     """A namespace standing in for a gateway host: bridges named as the agent's configuration says, each uplinked to
     the root namespace's bridge of that name, and a management link (`198.51.100.1<n>`) to the control plane."""
 
-    def __init__(self, lab: Lab, key: str, n: int):
-        self.lab, self.key, self.n = lab, key, n
+    def __init__(self, lab: Lab, key: str, n: int, vpc_bridge: str = VPC_BRIDGE):
+        self.lab, self.key, self.n, self.vpc_bridge = lab, key, n, vpc_bridge
         self.ns = f"{lab.prefix}-host{key}"
         # Root ends: management, public, VPC.
         self.uplinks = [f"ovgwh{key}m", f"ovgwh{key}p", f"ovgwh{key}v"]
@@ -57,7 +57,7 @@ class Host:
         sh("ip", "link", "set", mgmt, "master", MGMT_BRIDGE, "up")
         sh("ip", "-n", self.ns, "addr", "add", f"198.51.100.1{self.n}/24", "dev", "mgmt0")
         sh("ip", "-n", self.ns, "link", "set", "mgmt0", "up")
-        for root_end, bridge, inner in ((pub, PUB_BRIDGE, "up-pub"), (vpc, VPC_BRIDGE, "up-vpc")):
+        for root_end, bridge, inner in ((pub, PUB_BRIDGE, "up-pub"), (vpc, self.vpc_bridge, "up-vpc")):
             sh("ip", "-n", self.ns, "link", "add", bridge, "type", "bridge")
             sh("ip", "-n", self.ns, "link", "set", bridge, "up")
             sh("ip", "link", "add", root_end, "type", "veth", "peer", "name", inner, "netns", self.ns)
@@ -75,6 +75,11 @@ class Host:
                 pass
         kill_namespaces(agent.prefix)
         sh("ip", "netns", "del", self.ns)
+
+    def remove(self) -> None:
+        sh("ip", "netns", "del", self.ns, check=False)
+        for link in self.uplinks:
+            sh("ip", "link", "del", link, check=False)
 
     def cable(self, up: bool) -> None:
         for link in self.uplinks:
@@ -112,13 +117,6 @@ def holder(gw: str, agents: dict) -> str:
     return found[0] if found else ""
 
 
-def token(control: Server, ca: Path) -> str:
-    r = subprocess.run([str(control.bin), "admin", "agent", "token", "--ca-out", str(ca), "--json", "--data-dir",
-                        str(control.data), "--config", str(control.config)], capture_output=True, text=True,
-                       check=True)
-    return json.loads(r.stdout)["token"]
-
-
 @pytest.fixture(scope="module")
 def cluster(lab, site, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("agent-hosts")
@@ -142,13 +140,13 @@ def cluster(lab, site, tmp_path_factory):
         for key, h in hosts.items():
             agents[key] = Agent(workdir, f"https://{MGMT_CONTROL}:{agent_port}", ca, name=f"host-{key}",
                                 prefix=f"ovgwe2h{key}-", dataplane=DATAPLANE, host_ns=h.ns)
-            agents[key].start(token(control, ca))
+            agents[key].start(join_token(control, ca))
         assert wait_until(lambda: attached(control) == 2, 30), "\n".join(a.tail() for a in agents.values())
         t = control.tenant("hosts")
         api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),
                          "v3", t, control.port, REGION)
         yield {"api": api, "control": control, "agents": agents, "hosts": hosts, "vpc_host": vpc_host,
-               "workdir": workdir}
+               "vpc": SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST), "workdir": workdir}
     finally:
         for a in agents.values():
             print(f"--- agent {a.name} log ---\n{a.tail()}")
@@ -158,9 +156,7 @@ def cluster(lab, site, tmp_path_factory):
         for a in agents.values():
             kill_namespaces(a.prefix)
         for h in hosts.values():
-            sh("ip", "netns", "del", h.ns, check=False)
-            for link in h.uplinks:
-                sh("ip", "link", "del", link, check=False)
+            h.remove()
         sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
 
 
@@ -172,7 +168,7 @@ def a_tunnel(cluster, site, name: str):
     try:
         t.gw, t.vco, t.cgw, t.key = tunnel_up(cluster, site, name)
         t.public_ip = cluster["api"].call("DescribeVpnGateway", {"VpnGatewayId": t.gw})["InternetIp"]
-        t.pinger = Pinger(site.onprem, VPC_HOST, cluster["workdir"] / f"ping-{name}.log")
+        t.pinger = Pinger(site.onprem, cluster["vpc"].host, cluster["workdir"] / f"ping-{name}.log")
         time.sleep(1)
         yield t
     finally:
@@ -192,17 +188,17 @@ def tunnel_up(cluster, site, name: str):
     """A gateway with a connection the gateway initiates (EffectImmediately), the customer configured from the API's
     answer, and traffic flowing: returns (gateway, connection, host key)."""
     api = cluster["api"]
-    gw = api.call("CreateVpnGateway", {"VpcId": VPC, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
+    gw = api.call("CreateVpnGateway", {"VpcId": cluster["vpc"].id, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
     vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
     intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": name})["IntranetIp"]
     site.lab.route(cluster["vpc_host"], ONPREM_NET, intranet)
     cgw = api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "onprem"})["CustomerGatewayId"]
-    vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": VPC_CIDR,
+    vco = api.call("CreateVpnConnection", {"VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": cluster["vpc"].cidr,
                                             "RemoteSubnet": ONPREM_NET, "EffectImmediately": True,
                                             "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
     vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
     peer_up(site, api, vco, name)
-    assert Lab.wait_ping(site.onprem, VPC_HOST, 30), site.charon.log_tail()
+    assert Lab.wait_ping(site.onprem, cluster["vpc"].host, 30), site.charon.log_tail()
     key = holder(gw, cluster["agents"])
     assert key, "the gateway's namespace is on no host"
     return gw, vco, cgw, key
@@ -228,7 +224,7 @@ def moved_and_carrying(cluster, site, t) -> str:
     gw, vco, public_ip = t.gw, t.vco, t.public_ip
     other = next(k for k in agents if k != t.key)
     assert wait_until(lambda: holder(gw, agents) == other, 60), f"{agents[other].tail()}\n{cluster['control'].tail()}"
-    assert Lab.wait_ping(site.onprem, VPC_HOST, 60), f"{site.charon.log_tail()}\n{agents[other].tail()}"
+    assert Lab.wait_ping(site.onprem, cluster["vpc"].host, 60), f"{site.charon.log_tail()}\n{agents[other].tail()}"
     described = api.call("DescribeVpnGateway", {"VpnGatewayId": gw})
     assert described["InternetIp"] == public_ip, "the gateway keeps its public address"
     status = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})["Status"]  # noqa: E731
@@ -248,7 +244,7 @@ def test_a_dead_hosts_gateway_moves_with_its_address_and_the_customers_tunnel_co
         agents[t.key].start()
         assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[t.key].tail()
         assert holder(t.gw, agents) != t.key
-        assert Lab.ping(site.onprem, VPC_HOST)
+        assert Lab.ping(site.onprem, cluster["vpc"].host)
 
 
 def test_a_cut_off_host_stops_serving_before_its_gateway_moves_and_gets_nothing_back(cluster, site):
@@ -266,7 +262,7 @@ def test_a_cut_off_host_stops_serving_before_its_gateway_moves_and_gets_nothing_
             hosts[t.key].cable(True)
         assert wait_until(lambda: attached(cluster["control"]) == 2, 60), agents[t.key].tail()
         assert holder(t.gw, agents) == other, "the gateway stays where it was moved"
-        assert Lab.ping(site.onprem, VPC_HOST)
+        assert Lab.ping(site.onprem, cluster["vpc"].host)
 
 
 def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster, site):
@@ -284,4 +280,4 @@ def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster
         agents[t.key].start()
         assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[t.key].tail()
         assert holder(t.gw, agents) != t.key
-        assert Lab.ping(site.onprem, VPC_HOST)
+        assert Lab.ping(site.onprem, cluster["vpc"].host)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
+from typing import List, Union
 
 import pytest
 
@@ -73,8 +72,9 @@ class Agent:
     """`openvgw agent` with the netns driver; `host_ns`: the namespace standing in for its host (it runs there with
     nsenter, which changes only the network namespace, so the gateway namespaces it makes are everyone's to see)."""
 
-    def __init__(self, workdir: Path, control_url: str, ca: Path, name: str = "e2e-host", prefix: str = PREFIX,
-                 dataplane: str = DATAPLANE, host_ns: str = ""):
+    def __init__(self, workdir: Path, control_url: Union[str, List[str]], ca: Path, name: str = "e2e-host",
+                 prefix: str = PREFIX, dataplane: str = DATAPLANE, host_ns: str = ""):
+        """`control_url`: the control plane, or each of its replicas (the agent attaches to all)."""
         self.name, self.prefix = name, prefix
         self.data = workdir / f"agent-{name}"
         self.config = workdir / f"agent-{name}.toml"
@@ -83,7 +83,8 @@ class Agent:
         self.cmd = (["nsenter", f"--net=/run/netns/{host_ns}"] if host_ns else []) + [
             str(Path(os.environ.get("OPENVGW_BIN") or Path(__file__).resolve().parents[2] / "target" / "debug" /
                      "openvgw")),
-            "agent", "--control", control_url, "--ca", str(ca), "--name", name, "--dataplane", "netns",
+            "agent", *[a for url in ([control_url] if isinstance(control_url, str) else control_url)
+                       for a in ("--control", url)], "--ca", str(ca), "--name", name, "--dataplane", "netns",
             "--log-format", "text", "--data-dir", str(self.data), "--config", str(self.config)]
         self.proc = None
 
@@ -122,9 +123,13 @@ class Agent:
 
 
 def attached(control: Server) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{control.port}/metrics", timeout=5) as r:
-        m = re.search(r"^openvgw_agents_attached (\d+)$", r.read().decode(), re.M)
-    return int(m.group(1)) if m else -1
+    n = control.metric("openvgw_agents_attached")
+    return -1 if n is None else n
+
+
+def join_token(control: Server, ca: Path) -> str:
+    """A one-time join token from `openvgw admin agent token`; the agents' CA is written to `ca`."""
+    return json.loads(control.command("admin", "agent", "token", "--ca-out", str(ca), "--json"))["token"]
 
 
 def daemons(ns: str, name: str) -> list:
@@ -153,11 +158,8 @@ def plane(lab, site, tmp_path_factory):
     agent = None
     try:
         ca = workdir / "agents-ca.pem"
-        r = subprocess.run([str(control.bin), "admin", "agent", "token", "--ca-out", str(ca), "--json",
-                            "--data-dir", str(control.data), "--config", str(control.config)],
-                           capture_output=True, text=True, check=True)
         agent = Agent(workdir, f"https://127.0.0.1:{agent_port}", ca)
-        agent.start(json.loads(r.stdout)["token"])
+        agent.start(join_token(control, ca))
         assert wait_until(lambda: attached(control) == 1, 30), f"{agent.tail()}\n{control.tail()}"
         t = control.tenant("agents")
         api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),

@@ -86,17 +86,6 @@ _SERVERS: List["Server"] = []
 STORE_URL_ENV = "OPENVGW_TEST_STORE_URL"
 
 
-psql_binary = ownserver.psql_binary
-
-
-def with_database(url: str, db: str) -> str:
-    """`url` with its database (the path) replaced by `db`."""
-    scheme, rest = url.split("://", 1)
-    authority, _, tail = rest.partition("/")
-    _, q, query = tail.partition("?")
-    return f"{scheme}://{authority}/{db}{q}{query}"
-
-
 def new_database(prefix: str, base: Optional[str] = None) -> Optional[str]:
     """A new empty PostgreSQL database on `base`'s server (default $OPENVGW_TEST_STORE_URL; its URL), or None
     for SQLite."""
@@ -104,10 +93,7 @@ def new_database(prefix: str, base: Optional[str] = None) -> Optional[str]:
     if not base:
         return None
     name = f"ovgw_{prefix}_{os.getpid()}_{vgwlib.uid()}".lower().replace("-", "_")
-    r = subprocess.run([psql_binary(), base, "-qAtc", f"CREATE DATABASE {name}"], capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, f"cannot create database {name}: {r.stderr}"
-    return with_database(base, name)
+    return ownserver.create_database(base, name)
 
 
 class Server:

@@ -101,11 +101,16 @@ def fresh_store() -> Optional[Dict[str, str]]:
         return None
     name = f"openvgw_own_{uuid.uuid4().hex[:16]}"
     try:
-        _psql(base, f'CREATE DATABASE "{name}"')
+        url = create_database(base, name)
     except (OSError, RuntimeError) as e:
         pytest.fail(f"{STORE_ENV} is set but a database could not be created there: {e}", pytrace=False)
-    parts = urllib.parse.urlsplit(base)
-    return {"url": urllib.parse.urlunsplit(parts._replace(path="/" + name)), "name": name, "admin": base}
+    return {"url": url, "name": name, "admin": base}
+
+
+def create_database(base: str, name: str) -> str:
+    """A new, empty database `name` on the server of `base` (a PostgreSQL URL); the new database's URL."""
+    _psql(base, f'CREATE DATABASE "{name}"')
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(base)._replace(path="/" + name))
 
 
 def drop_store(store: Optional[Dict[str, str]]) -> None:
