@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -111,6 +111,16 @@ def scrape(srv: ownserver.OwnServer) -> Dict[str, int]:
     return out
 
 
+def port(srv: ownserver.OwnServer) -> Tuple[int, int]:
+    """The agents' port: (connections open, connections refused so far)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    found = [re.search(rf"^{name} (\d+)$", text, re.M) for name in
+             ("openvgw_agent_port_connections_open", "openvgw_agent_port_connections_refused_total")]
+    assert all(found), f"no agents' port figures in /metrics: {found}"
+    return int(found[0].group(1)), int(found[1].group(1))
+
+
 def health(srv: ownserver.OwnServer) -> Dict[str, int]:
     """openvgw_agent_up per agent: 1 attached, 0 away."""
     with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
@@ -185,6 +195,8 @@ def two_agents(srv: ownserver.OwnServer, tmp_path: Path):
     a.start(tokens[0])
     b.start(tokens[1])
     until("both agents attached", lambda: scrape(srv)["attached"] == 2, detail=lambda: f"{a.tail()}\n{b.tail()}")
+    # Each holds its session's connection on the agents' port; the joins' connections are closed.
+    until("the sessions' connections alone open", lambda: port(srv) == (2, 0))
     joined = {x["name"]: x["id"] for x in admin_json(srv, "list", "--json")}
     return a, b, joined["host-a"], joined["host-b"]
 

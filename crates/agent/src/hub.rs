@@ -24,6 +24,7 @@ use tokio_stream::Stream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::port::{self, PortLimits, PortStats};
 use crate::proto::control_server::{Control, ControlServer};
 use crate::proto::{
     agent_message, answer, call, control_message, AgentMessage, Answer, Call, ControlMessage, Empty, Hello, JoinReply,
@@ -65,6 +66,8 @@ pub struct AgentHub {
     leader: OnceLock<Arc<AtomicBool>>,
     /// Whether it did at the last sweep: a replica that starts leading reads the placements afresh first.
     led: AtomicBool,
+    /// The agents' port: connections open and refused.
+    port: Arc<PortStats>,
 }
 
 /// How long the hub waits.
@@ -204,6 +207,7 @@ impl AgentHub {
             timing,
             leader: OnceLock::new(),
             led: AtomicBool::new(true),
+            port: Arc::default(),
         })
     }
 
@@ -235,6 +239,11 @@ impl AgentHub {
         st.vpc_of = placed.iter().map(|p| (p.gateway_id.clone(), p.vpc_id.clone())).collect();
         st.assigned = placed.into_iter().map(|p| (p.gateway_id, p.agent_id)).collect();
         Ok(())
+    }
+
+    /// Connections open on the agents' port, and those closed as they arrived (over a cap of [`PortLimits`]).
+    pub fn port(&self) -> &PortStats {
+        &self.port
     }
 
     /// Gateways moved off dead agents so far.
@@ -501,19 +510,23 @@ impl AgentHub {
 
     /// Serves agents on `listener` with mutual TLS (`server`: the control plane's certificate, issued by the
     /// hub's CA for [`crate::CONTROL_NAME`]) until `shutdown` completes. A silent peer (a cut network) is found by
-    /// HTTP/2 keep-alive pings within `keepalive` twice over, and its session closed.
+    /// HTTP/2 keep-alive pings within `keepalive` twice over, and its session closed. Connections are bounded by
+    /// `limits` ([`crate::port`]).
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
         server: openvgw_pki::CertifiedKey,
         keepalive: Duration,
+        limits: PortLimits,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let tls = ServerTlsConfig::new()
             .identity(Identity::from_pem(&server.cert_pem, &server.key_pem))
             .client_ca_root(Certificate::from_pem(&self.ca.cert_pem))
             // Join is called before the agent has a certificate; Attach insists on one.
-            .client_auth_optional(true);
+            .client_auth_optional(true)
+            .timeout(limits.handshake);
+        let incoming = ReceiverStream::new(port::admit(listener, limits, self.port.clone()));
         Server::builder()
             .tls_config(tls)?
             .http2_keepalive_interval(Some(keepalive))
@@ -524,7 +537,7 @@ impl AgentHub {
             .max_concurrent_streams(Some(8))
             .concurrency_limit_per_connection(8)
             .add_service(self.service())
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
 }

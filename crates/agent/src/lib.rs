@@ -8,6 +8,7 @@
 
 pub mod host;
 pub mod hub;
+pub mod port;
 mod wire;
 
 /// The generated protocol (`proto/agent.proto`).

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use openvgw_agent::host::{self, AgentError, Endpoint, Identity};
 use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
+use openvgw_agent::port::PortLimits;
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
 use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
@@ -89,6 +90,15 @@ async fn control_plane(tokens: &[&str]) -> ControlPlane {
 
 /// A control plane on a registry that may already hold placements and agents (a restarted one), with its CA.
 async fn control_plane_with(tokens: Arc<Tokens>, ca: openvgw_pki::CaMaterial, dead_after: Duration) -> ControlPlane {
+    control_plane_limited(tokens, ca, dead_after, PortLimits::default()).await
+}
+
+async fn control_plane_limited(
+    tokens: Arc<Tokens>,
+    ca: openvgw_pki::CaMaterial,
+    dead_after: Duration,
+    limits: PortLimits,
+) -> ControlPlane {
     let server = openvgw_pki::issue_server(&ca, openvgw_agent::CONTROL_NAME, &[]).unwrap();
     let placed = tokens.placements().unwrap();
     let timing = Timing { call_timeout: Duration::from_secs(10), dead_after };
@@ -96,7 +106,7 @@ async fn control_plane_with(tokens: Arc<Tokens>, ca: openvgw_pki::CaMaterial, de
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(hub.clone().serve(listener, server, Duration::from_secs(1), async {
+    tokio::spawn(hub.clone().serve(listener, server, Duration::from_secs(1), limits, async {
         let _ = stopped.await;
     }));
     ControlPlane { hub, tokens, ep: Endpoint { url, ca_pem: ca.cert_pem.clone() }, ca, _stop: stop }
@@ -561,4 +571,57 @@ async fn a_lease_file_carries_the_last_word_over_to_a_restarted_agent_and_record
     driver.apply(&intent("vpn-2")).await.unwrap();
     assert_eq!(lease.fence_if_expired(driver.as_ref()).await, None);
     assert_eq!(driver.realised_gateways().await.unwrap(), ["vpn-2"]);
+}
+
+/// Whether the server closed `s` (end of stream or a reset) within two seconds.
+async fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (any of 127.0.0.0/8 is this host's).
+async fn connect_from(from: Ipv4Addr, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_port_bounds_connections_in_all_and_per_address_and_drops_unfinished_handshakes() {
+    let limits = PortLimits { max_connections: 6, per_address: 4, handshake: Duration::from_millis(300) };
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_limited(Tokens::with(&["tok-a"]), ca, Duration::from_secs(3600), limits).await;
+    let addr: std::net::SocketAddr = cp.ep.url.trim_start_matches("https://").parse().unwrap();
+    let (one, two, three) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+
+    // Silent connections (no TLS hello): one address gets four places, the fifth is closed as it arrives.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(connect_from(one, addr).await);
+    }
+    until("four connections open", || cp.hub.port().open() == 4).await;
+    let mut fifth = connect_from(one, addr).await;
+    assert!(closed_by_server(&mut fifth).await, "a fifth connection from one address is closed");
+    // In all, six: two more from another address fit, a third address finds the port full.
+    silent.push(connect_from(two, addr).await);
+    silent.push(connect_from(two, addr).await);
+    until("six connections open", || cp.hub.port().open() == 6).await;
+    let mut seventh = connect_from(three, addr).await;
+    assert!(closed_by_server(&mut seventh).await, "a seventh connection is closed");
+    assert_eq!(cp.hub.port().refused(), 2);
+
+    // None of them finished a handshake within its limit: each is dropped and its place given back.
+    for s in &mut silent {
+        assert!(closed_by_server(s).await, "a connection without a TLS handshake is dropped");
+    }
+    until("every place given back", || cp.hub.port().open() == 0).await;
+
+    // An agent joins and attaches as usual (a handshake on loopback takes milliseconds), and holds one place.
+    let id = host::join(&cp.ep, "tok-a", "host-a").await.unwrap();
+    let a = start(&cp.ep, id, reporting());
+    until("the agent attached", || cp.hub.agents().len() == 1).await;
+    // The join's connection closes once the agent has its certificate; the session's stays.
+    until("the session's connection alone open", || cp.hub.port().open() == 1).await;
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
 }

@@ -222,11 +222,25 @@ pub struct AgentsConfig {
     pub keepalive_s: u64,
     /// An agent without a session for this long is dead: its gateways are placed on the other agents.
     pub dead_after_s: u64,
+    /// Connections open at once on the port (an agent holds one per replica); more are closed as they arrive.
+    pub max_connections: usize,
+    /// Connections open at once from one address (agents behind one NAT share it).
+    pub max_connections_per_address: usize,
+    /// A TLS handshake not finished within this long is dropped.
+    pub handshake_timeout_s: u64,
 }
 
 impl Default for AgentsConfig {
     fn default() -> Self {
-        AgentsConfig { listen: "127.0.0.1:7443".into(), call_timeout_s: 60, keepalive_s: 5, dead_after_s: 30 }
+        AgentsConfig {
+            listen: "127.0.0.1:7443".into(),
+            call_timeout_s: 60,
+            keepalive_s: 5,
+            dead_after_s: 30,
+            max_connections: 1024,
+            max_connections_per_address: 64,
+            handshake_timeout_s: 10,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use openvgw_agent::host::{AgentError, Endpoint, Identity, LeaseRecord};
 use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
+use openvgw_agent::port::PortLimits;
 use openvgw_core::config::Config;
 use openvgw_core::model::AgentPlacement;
 use openvgw_store::Store;
@@ -75,7 +76,13 @@ pub async fn start_hub(
         .with_context(|| format!("cannot listen for agents on {}", cfg.listen))?;
     tracing::info!(addr = %cfg.listen, "agents attach here (mutual TLS)");
     let (mut stop, mut stop_sweeping) = (stop.clone(), stop);
-    let serving = hub.clone().serve(listener, server, Duration::from_secs(cfg.keepalive_s.max(1)), async move {
+    let keepalive = Duration::from_secs(cfg.keepalive_s.max(1));
+    let limits = PortLimits {
+        max_connections: cfg.max_connections,
+        per_address: cfg.max_connections_per_address,
+        handshake: Duration::from_secs(cfg.handshake_timeout_s.max(1)),
+    };
+    let serving = hub.clone().serve(listener, server, keepalive, limits, async move {
         let _ = stop.changed().await;
     });
     tokio::spawn(hub.clone().sweep_every_second(async move {

@@ -103,6 +103,15 @@ impl Metrics {
             out.push_str("# HELP openvgw_agent_gateways_moved_total Gateways moved off agents declared dead.\n");
             out.push_str("# TYPE openvgw_agent_gateways_moved_total counter\n");
             let _ = writeln!(out, "openvgw_agent_gateways_moved_total {}", hub.moved());
+            out.push_str("# HELP openvgw_agent_port_connections_open Connections open on the agents' port.\n");
+            out.push_str("# TYPE openvgw_agent_port_connections_open gauge\n");
+            let _ = writeln!(out, "openvgw_agent_port_connections_open {}", hub.port().open());
+            out.push_str(
+                "# HELP openvgw_agent_port_connections_refused_total Connections to the agents' port closed as they \
+                 arrived (over [dataplane.agents] max_connections or max_connections_per_address).\n",
+            );
+            out.push_str("# TYPE openvgw_agent_port_connections_refused_total counter\n");
+            let _ = writeln!(out, "openvgw_agent_port_connections_refused_total {}", hub.port().refused());
         }
         if let Some(c) = &self.connections {
             out.push_str("# HELP openvgw_http_connections_open Client connections open now.\n");
