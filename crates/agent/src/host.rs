@@ -2,7 +2,7 @@
 //! what the driver saw change. The agent dials out; it keeps no state of its own beyond its key and certificate.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use openvgw_dataplane::{DataplaneError, Driver};
@@ -97,12 +97,47 @@ struct LeaseState {
     written: Option<Instant>,
 }
 
-/// The lease as its file holds it (JSON): who holds it, when it last heard from the control plane (wall clock,
-/// `None`: nothing to fence) and the limit.
+/// A moment on this host's boot clock (`CLOCK_BOOTTIME`): every process of the host reads the same clock, and it is
+/// never stepped, where the wall clock may be (by NTP or by hand) and would move a guard's deadline with it. It
+/// counts from this boot only, so a time carries the boot it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BootTime {
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot: String,
+    pub ms: u64,
+}
+
+impl BootTime {
+    pub fn now() -> BootTime {
+        static BOOT: OnceLock<String> = OnceLock::new();
+        let boot = BOOT.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+        });
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        let ms = u64::try_from(t.tv_sec).unwrap_or(0).saturating_mul(1000)
+            + u64::try_from(t.tv_nsec / 1_000_000).unwrap_or(0);
+        BootTime { boot: boot.clone(), ms }
+    }
+
+    /// `earlier` as a moment of this boot; `None` for a moment of another boot.
+    fn since(&self, earlier: &BootTime) -> Option<Duration> {
+        (earlier.boot == self.boot).then(|| Duration::from_millis(self.ms.saturating_sub(earlier.ms)))
+    }
+
+    fn before(&self, ago: Duration) -> BootTime {
+        BootTime {
+            boot: self.boot.clone(),
+            ms: self.ms.saturating_sub(u64::try_from(ago.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// The lease as its file holds it (JSON): who holds it, when it last heard from the control plane (`None`: nothing
+/// to fence) and the limit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseRecord {
     pub pid: u32,
-    pub last_heard_unix_ms: Option<i64>,
+    pub last_heard: Option<BootTime>,
     pub fence_after_ms: u64,
 }
 
@@ -118,16 +153,13 @@ impl LeaseRecord {
         std::fs::rename(&tmp, path)
     }
 
-    /// Whether the limit has passed at `now_unix_ms`.
-    pub fn expired(&self, now_unix_ms: i64) -> bool {
-        self.last_heard_unix_ms
-            .is_some_and(|t| now_unix_ms.saturating_sub(t) >= i64::try_from(self.fence_after_ms).unwrap_or(i64::MAX))
+    /// Whether the limit has passed at `now`. A word heard in another boot has: whatever it covered went with
+    /// that boot.
+    pub fn expired(&self, now: &BootTime) -> bool {
+        self.last_heard
+            .as_ref()
+            .is_some_and(|t| now.since(t).is_none_or(|ago| ago >= Duration::from_millis(self.fence_after_ms)))
     }
-}
-
-fn unix_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// How often a lease file is rewritten at most (it may lag by this; the guard then fences that much earlier).
@@ -140,9 +172,14 @@ impl Lease {
         let mut st = LeaseState::default();
         if let Some(r) = LeaseRecord::read(&path) {
             st.fence_after = (r.fence_after_ms > 0).then(|| Duration::from_millis(r.fence_after_ms));
-            st.last_heard = r.last_heard_unix_ms.map(|t| {
-                let ago = Duration::from_millis(u64::try_from(unix_ms().saturating_sub(t)).unwrap_or(0));
-                Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+            // A word from another boot is as old as can be: the next check fences (there is nothing left of it).
+            let now = BootTime::now();
+            st.last_heard = r.last_heard.map(|t| {
+                let ago = now.since(&t).unwrap_or(Duration::MAX);
+                Instant::now()
+                    .checked_sub(ago)
+                    .or_else(|| Instant::now().checked_sub(st.fence_after.unwrap_or_default()))
+                    .unwrap_or_else(Instant::now)
             });
         }
         let lease = Lease { state: Mutex::new(st), gate: tokio::sync::Mutex::default(), file: Some(path) };
@@ -162,9 +199,7 @@ impl Lease {
         }
         let record = LeaseRecord {
             pid: std::process::id(),
-            last_heard_unix_ms: st
-                .last_heard
-                .map(|t| unix_ms().saturating_sub(i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX))),
+            last_heard: st.last_heard.map(|t| BootTime::now().before(t.elapsed())),
             fence_after_ms: st.fence_after.map_or(0, |f| u64::try_from(f.as_millis()).unwrap_or(u64::MAX)),
         };
         match record.write(path) {

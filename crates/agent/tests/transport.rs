@@ -547,30 +547,48 @@ async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved
 async fn a_lease_file_carries_the_last_word_over_to_a_restarted_agent_and_records_the_fence() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent-lease.json");
-    let now =
-        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let now = host::BootTime::now();
     // The process before this one last heard from the control plane 3 s ago; its limit is 2 s.
-    let before = host::LeaseRecord { pid: 1, last_heard_unix_ms: Some(now - 3_000), fence_after_ms: 2_000 };
+    let before = host::LeaseRecord { pid: 1, last_heard: Some(ago(&now, 3_000)), fence_after_ms: 2_000 };
     std::fs::write(&path, serde_json::to_vec(&before).unwrap()).unwrap();
     let lease = host::Lease::resume(path.clone());
     let taken = host::LeaseRecord::read(&path).unwrap();
     assert_eq!(taken.pid, std::process::id(), "the lease is this process's from the start");
-    assert!(taken.expired(now), "{taken:?}");
+    assert!(taken.expired(&now), "{taken:?}");
 
     let driver = reporting();
     driver.apply(&intent("vpn-1")).await.unwrap();
     assert_eq!(lease.fence_if_expired(driver.as_ref()).await, Some(1));
     assert!(driver.realised_gateways().await.unwrap().is_empty());
-    assert_eq!(host::LeaseRecord::read(&path).unwrap().last_heard_unix_ms, None, "fenced: nothing left to guard");
+    assert_eq!(host::LeaseRecord::read(&path).unwrap().last_heard, None, "fenced: nothing left to guard");
     assert_eq!(lease.fence_if_expired(driver.as_ref()).await, None, "disarmed until the next session");
 
     // A lease that has not run out fences nothing.
-    let fresh = host::LeaseRecord { pid: 1, last_heard_unix_ms: Some(now), fence_after_ms: 60_000 };
+    let fresh = host::LeaseRecord { pid: 1, last_heard: Some(now.clone()), fence_after_ms: 60_000 };
     std::fs::write(&path, serde_json::to_vec(&fresh).unwrap()).unwrap();
     let lease = host::Lease::resume(path.clone());
     driver.apply(&intent("vpn-2")).await.unwrap();
     assert_eq!(lease.fence_if_expired(driver.as_ref()).await, None);
     assert_eq!(driver.realised_gateways().await.unwrap(), ["vpn-2"]);
+    assert!(!fresh.expired(&host::BootTime::now()));
+
+    // The lease counts on the boot clock, not the wall clock (which may be stepped), and a word heard in another
+    // boot (its times mean nothing now) has run out: the resumed lease fences at once.
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(file.contains(&format!("\"boot\":\"{}\"", now.boot)) && !now.boot.is_empty(), "{file}");
+    let other_boot = host::LeaseRecord {
+        pid: 1,
+        last_heard: Some(host::BootTime { boot: "another-boot".into(), ms: now.ms + 1_000 }),
+        fence_after_ms: 60_000,
+    };
+    assert!(other_boot.expired(&now));
+    std::fs::write(&path, serde_json::to_vec(&other_boot).unwrap()).unwrap();
+    let lease = host::Lease::resume(path.clone());
+    assert_eq!(lease.fence_if_expired(driver.as_ref()).await, Some(1));
+}
+
+fn ago(now: &host::BootTime, ms: u64) -> host::BootTime {
+    host::BootTime { boot: now.boot.clone(), ms: now.ms - ms }
 }
 
 /// Whether the server closed `s` (end of stream or a reset) within two seconds.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openvgw_agent::host::{AgentError, Endpoint, Identity, LeaseRecord};
+use openvgw_agent::host::{AgentError, BootTime, Endpoint, Identity, LeaseRecord};
 use openvgw_agent::hub::{AgentHub, Placement, Registry, Timing};
 use openvgw_agent::port::PortLimits;
 use openvgw_core::config::Config;
@@ -187,10 +187,10 @@ pub async fn guard(config: &Config, pid: u32) -> anyhow::Result<()> {
             Some(_) if alive(pid) => continue,
             Some(r) => r,
         };
-        if record.last_heard_unix_ms.is_none() {
+        if record.last_heard.is_none() {
             return Ok(());
         }
-        if !record.expired(openvgw_core::now_ms()) {
+        if !record.expired(&BootTime::now()) {
             continue;
         }
         let d = match &driver {
@@ -199,7 +199,7 @@ pub async fn guard(config: &Config, pid: u32) -> anyhow::Result<()> {
         };
         tracing::warn!(agent_pid = record.pid, "the agent is gone and its lease ran out: fencing");
         if openvgw_agent::host::fence(d.as_ref()).await.is_some() {
-            let fenced = LeaseRecord { last_heard_unix_ms: None, ..record };
+            let fenced = LeaseRecord { last_heard: None, ..record };
             fenced.write(&path)?;
             return Ok(());
         }
