@@ -117,26 +117,51 @@ def holder(gw: str, agents: dict) -> str:
     return found[0] if found else ""
 
 
+@contextlib.contextmanager
+def gateway_hosts(lab: Lab, vpc: SimpleNamespace, hosts: dict):
+    """The management bridge, the VPC's bridge (`vpc.bridge`) with a VPC host at `vpc.host`, and the hosts (key →
+    number) built. Yields (hosts, the VPC host's namespace, `running`): the agents (`running.agents`, by host key)
+    and control planes (`running.servers`) put there are stopped on the way out, their logs printed, and what their
+    drivers made is removed with the hosts."""
+    lab.bridge(vpc.bridge)
+    lab.bridge(MGMT_BRIDGE)
+    sh("ip", "addr", "replace", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE)
+    vpc_host = lab.netns(f"vpc-{vpc.bridge}")
+    lab.attach(vpc_host, "eth0", vpc.bridge, f"{vpc.host}/24")
+    built = {key: Host(lab, key, n, vpc.bridge) for key, n in hosts.items()}
+    for h in built.values():
+        h.build()
+    running = SimpleNamespace(agents={}, servers=[])
+    try:
+        yield built, vpc_host, running
+    finally:
+        for a in running.agents.values():
+            print(f"--- agent {a.name} log ---\n{a.tail()}")
+            a.stop()
+        for srv in running.servers:
+            print(f"--- control plane {srv.workdir.name} log ---\n{srv.tail()}")
+            srv.stop()
+        for a in running.agents.values():
+            kill_namespaces(a.prefix)
+        for h in built.values():
+            h.remove()
+        sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
+
+
 @pytest.fixture(scope="module")
 def cluster(lab, site, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("agent-hosts")
-    lab.bridge(VPC_BRIDGE)
-    lab.bridge(MGMT_BRIDGE)
-    sh("ip", "addr", "replace", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE)
-    vpc_host = lab.netns("hostsvpc")
-    lab.attach(vpc_host, "eth0", VPC_BRIDGE, f"{VPC_HOST}/24")
-    hosts = {"a": Host(lab, "a", 1), "b": Host(lab, "b", 2)}
-    for h in hosts.values():
-        h.build()
-    agent_port = vgwlib_port()
-    (workdir / "control").mkdir()
-    config = control_config(f"{MGMT_CONTROL}:{agent_port}", "203.0.113.160/27", f"dead_after_s = {DEAD_AFTER_S}",
-                            DATAPLANE)
-    control = Server(workdir / "control", config=config, dataplane="agents")
-    control.start()
-    agents = {}
-    try:
+    vpc = SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST, bridge=VPC_BRIDGE)
+    with gateway_hosts(lab, vpc, {"a": 1, "b": 2}) as (hosts, vpc_host, running):
+        agent_port = vgwlib_port()
+        (workdir / "control").mkdir()
+        config = control_config(f"{MGMT_CONTROL}:{agent_port}", "203.0.113.160/27",
+                                f"dead_after_s = {DEAD_AFTER_S}", DATAPLANE)
+        control = Server(workdir / "control", config=config, dataplane="agents")
+        running.servers.append(control)
+        control.start()
         ca = workdir / "agents-ca.pem"
+        agents = running.agents
         for key, h in hosts.items():
             agents[key] = Agent(workdir, f"https://{MGMT_CONTROL}:{agent_port}", ca, name=f"host-{key}",
                                 prefix=f"ovgwe2h{key}-", dataplane=DATAPLANE, host_ns=h.ns)
@@ -145,19 +170,8 @@ def cluster(lab, site, tmp_path_factory):
         t = control.tenant("hosts")
         api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),
                          "v3", t, control.port, REGION)
-        yield {"api": api, "control": control, "agents": agents, "hosts": hosts, "vpc_host": vpc_host,
-               "vpc": SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST), "workdir": workdir}
-    finally:
-        for a in agents.values():
-            print(f"--- agent {a.name} log ---\n{a.tail()}")
-            a.stop()
-        print(f"--- control plane log ---\n{control.tail()}")
-        control.stop()
-        for a in agents.values():
-            kill_namespaces(a.prefix)
-        for h in hosts.values():
-            h.remove()
-        sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
+        yield {"api": api, "control": control, "agents": agents, "hosts": hosts, "vpc_host": vpc_host, "vpc": vpc,
+               "workdir": workdir}
 
 
 @contextlib.contextmanager

@@ -21,12 +21,11 @@ import pytest
 
 import ownserver
 import vgwlib
-from conftest import FIGURES, REGION, Server, kill_namespaces
-from lab import sh, wait_until
-from test_agent_hosts import MGMT_BRIDGE, MGMT_CONTROL, Host, Pinger, a_tunnel, holder, moved_and_carrying
+from conftest import FIGURES, REGION, Server
+from lab import wait_until
+from test_agent_hosts import MGMT_CONTROL, Pinger, a_tunnel, gateway_hosts, holder, moved_and_carrying
 from test_agents import Agent, attached, control_config, dataplane, join_token, vgwlib_port
 
-PG_ENV = "OPENVGW_TEST_PG_URL"
 VPC = "vpc-e2e00000000000000000005"
 VPC_BRIDGE = "ovgwt-vpc5"
 VPC_CIDR = "192.168.50.0/24"
@@ -36,16 +35,6 @@ DEAD_AFTER_S = 4
 DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
 
 
-def pg_base() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI=true: scripts/test starts a PostgreSQL server for this test",
-                        pytrace=False)
-        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server for replicas with gateway hosts")
-    return url
-
-
 def leaders(replicas) -> list:
     """Each replica's openvgw_reconciler_leader (None for one that is down or does not answer)."""
     return [r.metric("openvgw_reconciler_leader") if r.proc else None for r in replicas]
@@ -53,31 +42,25 @@ def leaders(replicas) -> list:
 
 @pytest.fixture(scope="module")
 def replicated(lab, site, tmp_path_factory):
-    url = ownserver.create_database(pg_base(), f"ovgw_e2e_replicas_{uuid.uuid4().hex[:12]}")
+    url = ownserver.create_database(ownserver.test_pg_url("replicas with gateway hosts"),
+                                    f"ovgw_e2e_replicas_{uuid.uuid4().hex[:12]}")
     # Every replica must hold the same master key: secrets in the shared store are sealed with it.
     env = {"OPENVGW_MASTER_KEY": os.environ.get("OPENVGW_MASTER_KEY") or base64.b64encode(os.urandom(32)).decode()}
     workdir = tmp_path_factory.mktemp("agent-replicas")
-    lab.bridge(VPC_BRIDGE)
-    lab.bridge(MGMT_BRIDGE)
-    sh("ip", "addr", "replace", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE)
-    vpc_host = lab.netns("replvpc")
-    lab.attach(vpc_host, "eth0", VPC_BRIDGE, f"{VPC_HOST}/24")
-    hosts = {"c": Host(lab, "c", 3, VPC_BRIDGE), "d": Host(lab, "d", 4, VPC_BRIDGE)}
-    for h in hosts.values():
-        h.build()
-    ports = [vgwlib_port() for _ in range(2)]
-    replicas = []
-    for i, port in enumerate(ports):
-        (workdir / f"replica{i}").mkdir()
-        replicas.append(Server(workdir / f"replica{i}", dataplane="agents", store=url, env=env,
-                               config=control_config(f"{MGMT_CONTROL}:{port}", "203.0.113.192/27",
-                                                     f"dead_after_s = {DEAD_AFTER_S}", DATAPLANE)))
-    agents = {}
-    try:
+    vpc = SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST, bridge=VPC_BRIDGE)
+    with gateway_hosts(lab, vpc, {"c": 3, "d": 4}) as (hosts, vpc_host, running):
+        ports = [vgwlib_port() for _ in range(2)]
+        replicas = running.servers
+        for i, port in enumerate(ports):
+            (workdir / f"replica{i}").mkdir()
+            replicas.append(Server(workdir / f"replica{i}", dataplane="agents", store=url, env=env,
+                                   config=control_config(f"{MGMT_CONTROL}:{port}", "203.0.113.192/27",
+                                                         f"dead_after_s = {DEAD_AFTER_S}", DATAPLANE)))
         for r in replicas:
             r.start()
         ca = workdir / "agents-ca.pem"
         controls = [f"https://{MGMT_CONTROL}:{p}" for p in ports]
+        agents = running.agents
         for key, h in hosts.items():
             agents[key] = Agent(workdir, controls, ca, name=f"host-{key}", prefix=f"ovgwe2r{key}-",
                                 dataplane=DATAPLANE, host_ns=h.ns)
@@ -87,19 +70,7 @@ def replicated(lab, site, tmp_path_factory):
         assert wait_until(lambda: leaders(replicas).count(1) == 1, 30), leaders(replicas)
         tenant = replicas[0].tenant("replicas")
         yield SimpleNamespace(replicas=replicas, agents=agents, hosts=hosts, tenant=tenant, vpc_host=vpc_host,
-                              workdir=workdir, vpc=SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST))
-    finally:
-        for a in agents.values():
-            print(f"--- agent {a.name} log ---\n{a.tail()}")
-            a.stop()
-        for r in replicas:
-            print(f"--- replica {r.workdir.name} log ---\n{r.tail()}")
-            r.stop()
-        for a in agents.values():
-            kill_namespaces(a.prefix)
-        for h in hosts.values():
-            h.remove()
-        sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
+                              workdir=workdir, vpc=vpc)
 
 
 def api_of(replica: Server, tenant: dict) -> vgwlib.Api:

@@ -107,6 +107,18 @@ def fresh_store() -> Optional[Dict[str, str]]:
     return {"url": url, "name": name, "admin": base}
 
 
+def test_pg_url(purpose: str) -> str:
+    """$OPENVGW_TEST_PG_URL, the PostgreSQL server scripts/test starts for tests that need one (replicas); without
+    it the test is skipped with a reason, except under CI=true, where it fails."""
+    url = os.environ.get("OPENVGW_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"OPENVGW_TEST_PG_URL is not set under CI=true: scripts/test starts a PostgreSQL server for "
+                        f"{purpose}", pytrace=False)
+        pytest.skip(f"OPENVGW_TEST_PG_URL is not set: no PostgreSQL server for {purpose}")
+    return url
+
+
 def create_database(base: str, name: str) -> str:
     """A new, empty database `name` on the server of `base` (a PostgreSQL URL); the new database's URL."""
     _psql(base, f'CREATE DATABASE "{name}"')

@@ -9,7 +9,6 @@ reason, except under CI=true, where they fail.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -21,27 +20,17 @@ import pytest
 INTEROP = Path(__file__).resolve().parent.parent / "interop"
 sys.path.insert(0, str(INTEROP))
 
+import ownserver  # noqa: E402
 import vgwlib  # noqa: E402
 from conftest import MAIN_CONFIG, Server  # noqa: E402
 from conftest import new_database as conftest_new_database  # noqa: E402
 
-PG_ENV = "OPENVGW_TEST_PG_URL"
 REPLICAS = 3
-
-
-def _pg_base() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI=true: scripts/test starts a PostgreSQL server for these tests",
-                        pytrace=False)
-        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server for the replica tests")
-    return url
 
 
 def new_database(prefix: str) -> str:
     """A new, empty database on the test server; its URL."""
-    return conftest_new_database(prefix, _pg_base())
+    return conftest_new_database(prefix, ownserver.test_pg_url("the replica tests"))
 
 
 def start_replicas(tmp_path_factory, prefix: str, config: str, pool: str, url: str, n: int):
@@ -185,7 +174,6 @@ def test_agents_attach_to_every_replica_and_the_new_leader_moves_a_dead_agents_g
     reconciles places the gateways; the other follows its placements. Killing the leader changes nothing for the
     agents (the other replica's heartbeats keep them serving); the new leader places new gateways and, when an agent
     is killed and stays away, moves its gateways to the other."""
-    import ownserver
     from test_agents import Agent, admin_json, control_config, scrape, until
 
     url = new_database("agents")
