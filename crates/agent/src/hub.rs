@@ -8,7 +8,7 @@
 //! its gateways move ([`AgentHub::sweep`]); fencing keeps a gateway on one host at a time (the agent's side:
 //! [`crate::host::Lease`]; the control plane's: `AgentHub::fence`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -139,10 +139,14 @@ fn failed(text: String) -> DataplaneError {
     DataplaneError::Failed(text)
 }
 
-/// Where a gateway of `vpc` goes: the attached agent with room that holds the most of that VPC's gateways (each
-/// host runs a router for the VPCs it serves, and a VPC's router must be one), otherwise the one holding the fewest
+/// Where `need` gateways of `vpc` go; the agents in `leaving` (dead ones whose gateways are being moved) do not
+/// count. A VPC's gateways share one host: each host runs a router for the VPCs it serves, at the VPC's first
+/// address, and routes only to the gateways it holds, so a second host would answer for that address knowing half
+/// the routes. A VPC some agent holds therefore goes to that agent, when it is attached and has room, and nowhere
+/// otherwise (the error says why); a VPC no agent holds goes to the attached agent with room that holds the fewest
 /// gateways (ties: the smallest id).
-fn choose(st: &HubState, vpc: &str) -> Option<String> {
+fn choose(st: &HubState, vpc: &str, need: u32, leaving: &HashSet<String>) -> Result<String, String> {
+    const SHARE: &str = "a VPC's gateways share one host";
     let mut held: HashMap<&str, (u32, u32)> = HashMap::new();
     for (gateway, agent) in &st.assigned {
         let n = held.entry(agent.as_str()).or_default();
@@ -151,14 +155,35 @@ fn choose(st: &HubState, vpc: &str) -> Option<String> {
             n.1 += 1;
         }
     }
+    let room = |agent: &str| {
+        st.live.get(agent).is_some_and(|s| {
+            s.hello.capacity == 0 || held.get(agent).map_or(0, |n| n.0).saturating_add(need) <= s.hello.capacity
+        })
+    };
+    // The VPC's host; the one holding the most of it should an older placement have split it.
+    let home = held
+        .iter()
+        .filter(|(a, n)| n.1 > 0 && !leaving.contains(**a))
+        .max_by(|(a1, n1), (a2, n2)| n1.1.cmp(&n2.1).then_with(|| room(a1).cmp(&room(a2))).then_with(|| a2.cmp(a1)))
+        .map(|(a, _)| *a);
+    if let Some(home) = home {
+        return match st.live.get(home) {
+            None => Err(format!("{vpc}'s gateways are on agent {home}, which is not connected ({SHARE})")),
+            Some(_) if !room(home) => {
+                Err(format!("agent {home}, which holds {vpc}'s gateways, has no room for {need} more ({SHARE})"))
+            }
+            Some(_) => Ok(home.to_string()),
+        };
+    }
     st.live
         .values()
-        .map(|s| (held.get(s.agent_id.as_str()).copied().unwrap_or((0, 0)), s))
-        .filter(|((n, _), s)| s.hello.capacity == 0 || *n < s.hello.capacity)
-        .min_by(|((n1, v1), s1), ((n2, v2), s2)| {
-            v2.cmp(v1).then_with(|| n1.cmp(n2)).then_with(|| s1.agent_id.cmp(&s2.agent_id))
+        .filter(|s| room(&s.agent_id))
+        .min_by(|s1, s2| {
+            let n = |s: &Session| held.get(s.agent_id.as_str()).map_or(0, |n| n.0);
+            n(s1).cmp(&n(s2)).then_with(|| s1.agent_id.cmp(&s2.agent_id))
         })
-        .map(|(_, s)| s.agent_id.clone())
+        .map(|s| s.agent_id.clone())
+        .ok_or_else(|| format!("no connected agent has room for {need} gateway(s)"))
 }
 
 impl Session {
@@ -279,19 +304,28 @@ impl AgentHub {
                 .filter(|(a, since)| !st.live.contains_key(*a) && now.duration_since(**since) >= self.timing.dead_after)
                 .map(|(a, _)| a.clone())
                 .collect();
-            // By VPC, so that a VPC's gateways land together (`choose` prefers the host its first one went to).
-            let mut orphans: Vec<(String, String, String)> = st
-                .assigned
-                .iter()
-                .filter(|(_, a)| dead.contains(*a))
-                .map(|(g, a)| (st.vpc_of.get(g).cloned().unwrap_or_default(), g.clone(), a.clone()))
-                .collect();
-            orphans.sort();
+            // A VPC's gateways move together, to one host with room for all of them ([`choose`]); a group no
+            // host has room for waits (its gateways stay down) until one has.
+            let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+            let mut loose = Vec::new();
+            for (g, a) in st.assigned.iter().filter(|(_, a)| dead.contains(*a)) {
+                match st.vpc_of.get(g).filter(|v| !v.is_empty()) {
+                    Some(vpc) => groups.entry(vpc.clone()).or_default().push((g.clone(), a.clone())),
+                    None => loose.push((String::new(), vec![(g.clone(), a.clone())])),
+                }
+            }
             let mut moves = Vec::new();
-            for (vpc, gateway, from) in orphans {
-                let Some(to) = choose(&st, &vpc) else { break };
-                st.assigned.insert(gateway.clone(), to.clone());
-                moves.push((gateway, from, to));
+            for (vpc, members) in groups.into_iter().chain(loose) {
+                let need = u32::try_from(members.len()).unwrap_or(u32::MAX);
+                match choose(&st, &vpc, need, &dead) {
+                    Ok(to) => {
+                        for (gateway, from) in members {
+                            st.assigned.insert(gateway.clone(), to.clone());
+                            moves.push((gateway, from, to.clone()));
+                        }
+                    }
+                    Err(why) => tracing::debug!(vpc = %vpc, "a dead agent's gateways wait: {why}"),
+                }
             }
             // Dead agents that hold nothing any more are no longer waited for.
             let holding: HashSet<&String> = st.assigned.values().collect();
@@ -426,8 +460,10 @@ impl AgentHub {
         let Some(vpc) = place else {
             return Ok(None);
         };
-        let Some(s) = choose(&st, vpc).and_then(|a| st.live.get(&a).cloned()) else {
-            return Err(failed(format!("no connected agent has room for {gateway_id}")));
+        let chosen = choose(&st, vpc, 1, &HashSet::new());
+        let Some(s) = chosen.as_ref().ok().and_then(|a| st.live.get(a).cloned()) else {
+            let why = chosen.err().unwrap_or_default();
+            return Err(failed(format!("cannot place {gateway_id}: {why}")));
         };
         st.assigned.insert(gateway_id.to_string(), s.agent_id.clone());
         Ok(Some((s, Record::Placed)))

@@ -185,8 +185,13 @@ struct Agent {
 }
 
 fn start(ep: &Endpoint, id: Identity, driver: Arc<Reporting>) -> Agent {
+    start_with_capacity(ep, id, driver, 0)
+}
+
+/// An agent that takes at most `capacity` gateways (0: any number).
+fn start_with_capacity(ep: &Endpoint, id: Identity, driver: Arc<Reporting>, capacity: u32) -> Agent {
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(host::Host::new(id.clone(), driver.clone(), 0).run(vec![ep.clone()], stopped));
+    let task = tokio::spawn(host::Host::new(id.clone(), driver.clone(), capacity).run(vec![ep.clone()], stopped));
     Agent { id, driver, stop, task }
 }
 
@@ -538,6 +543,62 @@ async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved
     assert_ne!(of("vpn-1"), dead);
     assert_eq!((of("vpn-3"), of("vpn-4")), (of("vpn-1"), of("vpn-1")), "moved together");
     for agent in agents.into_iter().chain([c]) {
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_vpc_never_spans_two_hosts_so_a_full_host_refuses_its_vpc_and_a_dead_ones_vpc_waits_for_room() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b", "tok-c"]), ca, Duration::from_millis(500)).await;
+    let join = |tok: &'static str, name: &'static str| {
+        let ep = cp.ep.clone();
+        async move { host::join(&ep, tok, name).await.unwrap() }
+    };
+    let a = start_with_capacity(&cp.ep, join("tok-a", "host-a").await, reporting(), 2);
+    until("host-a attached", || cp.hub.agents().len() == 1).await;
+    for g in ["vpn-1", "vpn-2"] {
+        cp.hub.apply(&intent_in(g, "vpc-1")).await.unwrap();
+    }
+    let b = start_with_capacity(&cp.ep, join("tok-b", "host-b").await, reporting(), 2);
+    until("host-b attached", || cp.hub.agents().len() == 2).await;
+    let of = |g: &str| cp.hub.agent_of(g);
+    assert_eq!(of("vpn-2").as_deref(), Some(a.id.agent_id.as_str()));
+
+    // host-a is full: vpc-1's third gateway is refused, not put on host-b, whose router would answer for vpc-1 too.
+    let err = cp.hub.apply(&intent_in("vpn-3", "vpc-1")).await.unwrap_err().to_string();
+    assert!(err.contains("has no room for 1 more") && err.contains("share one host"), "{err}");
+    assert_eq!(of("vpn-3"), None);
+    // Another VPC's gateway goes to host-b.
+    cp.hub.apply(&intent_in("vpn-4", "vpc-2")).await.unwrap();
+    assert_eq!(of("vpn-4").as_deref(), Some(b.id.agent_id.as_str()));
+
+    // host-a dies. vpc-1's two gateways need one host with room for both; host-b (one of two taken) has none, so
+    // they wait rather than split.
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+    until("host-a away", || cp.hub.agents().len() == 1).await;
+    let past_dead = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < past_dead {
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cp.hub.moved(), 0);
+    assert_eq!(of("vpn-1").as_deref(), Some(a.id.agent_id.as_str()), "not moved without room for all of vpc-1");
+
+    // host-c, with room for two, joins: vpc-1 moves there whole.
+    let c = start_with_capacity(&cp.ep, join("tok-c", "host-c").await, reporting(), 2);
+    until("host-c attached", || cp.hub.agents().len() == 2).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cp.hub.moved() < 2 {
+        assert!(Instant::now() < deadline, "vpc-1 not moved");
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c_id = Some(c.id.agent_id.clone());
+    assert_eq!((of("vpn-1"), of("vpn-2")), (c_id.clone(), c_id), "moved together");
+    for agent in [b, c] {
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();
     }
