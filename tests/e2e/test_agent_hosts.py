@@ -23,28 +23,23 @@ from types import SimpleNamespace
 import pytest
 
 import vgwlib
-from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, REGION, Server, kill_namespaces
+from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, Server, kill_namespaces
 from lab import Lab, sh, wait_until
-from test_agents import Agent, attached, control_config, dataplane, join_token, vgwlib_port
+from test_agents import Agent, agents_vpc, api_of, attached, control_config, join_token, vgwlib_port
 from test_dataplane import peer_down, peer_up
 
-VPC = "vpc-e2e00000000000000000004"
-VPC_BRIDGE = "ovgwt-vpc4"
-VPC_CIDR = "192.168.40.0/24"
-VPC_HOST = "192.168.40.50"
+VPC = agents_vpc(4)
 # The management network: documentation addresses on a bridge of this module's.
 MGMT_BRIDGE = "ovgwt-mgmt"
 MGMT_CONTROL = "198.51.100.1"
 DEAD_AFTER_S = 4
-
-DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
 
 
 class Host:
     """A namespace standing in for a gateway host: bridges named as the agent's configuration says, each uplinked to
     the root namespace's bridge of that name, and a management link (`198.51.100.1<n>`) to the control plane."""
 
-    def __init__(self, lab: Lab, key: str, n: int, vpc_bridge: str = VPC_BRIDGE):
+    def __init__(self, lab: Lab, key: str, n: int, vpc_bridge: str):
         self.lab, self.key, self.n, self.vpc_bridge = lab, key, n, vpc_bridge
         self.ns = f"{lab.prefix}-host{key}"
         # Root ends: management, public, VPC.
@@ -148,30 +143,35 @@ def gateway_hosts(lab: Lab, vpc: SimpleNamespace, hosts: dict):
         sh("ip", "addr", "del", f"{MGMT_CONTROL}/24", "dev", MGMT_BRIDGE, check=False)
 
 
+def start_agents(running, hosts: dict, workdir: Path, controls, vpc: SimpleNamespace, prefix: str) -> dict:
+    """An agent on each host (its namespaces named `<prefix><key>-`), joined with a token of the first control plane
+    in `running.servers` and attached to `controls` (one URL per replica); returns them once every control plane
+    counts them all attached."""
+    ca = workdir / "agents-ca.pem"
+    agents = running.agents
+    for key, h in hosts.items():
+        agents[key] = Agent(workdir, controls, ca, name=f"host-{key}", prefix=f"{prefix}{key}-",
+                            dataplane=vpc.dataplane, host_ns=h.ns)
+        agents[key].start(join_token(running.servers[0], ca))
+    for srv in running.servers:
+        assert wait_until(lambda: attached(srv) == len(hosts), 30), "\n".join(a.tail() for a in agents.values())
+    return agents
+
+
 @pytest.fixture(scope="module")
 def cluster(lab, site, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("agent-hosts")
-    vpc = SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST, bridge=VPC_BRIDGE)
-    with gateway_hosts(lab, vpc, {"a": 1, "b": 2}) as (hosts, vpc_host, running):
+    with gateway_hosts(lab, VPC, {"a": 1, "b": 2}) as (hosts, vpc_host, running):
         agent_port = vgwlib_port()
         (workdir / "control").mkdir()
         config = control_config(f"{MGMT_CONTROL}:{agent_port}", "203.0.113.160/27",
-                                f"dead_after_s = {DEAD_AFTER_S}", DATAPLANE)
+                                f"dead_after_s = {DEAD_AFTER_S}", VPC.dataplane)
         control = Server(workdir / "control", config=config, dataplane="agents")
         running.servers.append(control)
         control.start()
-        ca = workdir / "agents-ca.pem"
-        agents = running.agents
-        for key, h in hosts.items():
-            agents[key] = Agent(workdir, f"https://{MGMT_CONTROL}:{agent_port}", ca, name=f"host-{key}",
-                                prefix=f"ovgwe2h{key}-", dataplane=DATAPLANE, host_ns=h.ns)
-            agents[key].start(join_token(control, ca))
-        assert wait_until(lambda: attached(control) == 2, 30), "\n".join(a.tail() for a in agents.values())
-        t = control.tenant("hosts")
-        api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),
-                         "v3", t, control.port, REGION)
-        yield {"api": api, "control": control, "agents": agents, "hosts": hosts, "vpc_host": vpc_host, "vpc": vpc,
-               "workdir": workdir}
+        agents = start_agents(running, hosts, workdir, f"https://{MGMT_CONTROL}:{agent_port}", VPC, "ovgwe2h")
+        yield {"api": api_of(control, control.tenant("hosts")), "control": control, "agents": agents, "hosts": hosts,
+               "vpc_host": vpc_host, "vpc": VPC, "workdir": workdir}
 
 
 @contextlib.contextmanager

@@ -20,19 +20,13 @@ from types import SimpleNamespace
 import pytest
 
 import ownserver
-import vgwlib
-from conftest import FIGURES, REGION, Server
+from conftest import FIGURES, Server
 from lab import wait_until
-from test_agent_hosts import MGMT_CONTROL, Pinger, a_tunnel, gateway_hosts, holder, moved_and_carrying
-from test_agents import Agent, attached, control_config, dataplane, join_token, vgwlib_port
+from test_agent_hosts import (DEAD_AFTER_S, MGMT_CONTROL, Pinger, a_tunnel, gateway_hosts, holder, moved_and_carrying,
+                              record_interruption, start_agents)
+from test_agents import agents_vpc, api_of, attached, control_config, vgwlib_port
 
-VPC = "vpc-e2e00000000000000000005"
-VPC_BRIDGE = "ovgwt-vpc5"
-VPC_CIDR = "192.168.50.0/24"
-VPC_HOST = "192.168.50.50"
-DEAD_AFTER_S = 4
-
-DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
+VPC = agents_vpc(5)
 
 
 def leaders(replicas) -> list:
@@ -47,35 +41,21 @@ def replicated(lab, site, tmp_path_factory):
     # Every replica must hold the same master key: secrets in the shared store are sealed with it.
     env = {"OPENVGW_MASTER_KEY": os.environ.get("OPENVGW_MASTER_KEY") or base64.b64encode(os.urandom(32)).decode()}
     workdir = tmp_path_factory.mktemp("agent-replicas")
-    vpc = SimpleNamespace(id=VPC, cidr=VPC_CIDR, host=VPC_HOST, bridge=VPC_BRIDGE)
-    with gateway_hosts(lab, vpc, {"c": 3, "d": 4}) as (hosts, vpc_host, running):
+    with gateway_hosts(lab, VPC, {"c": 3, "d": 4}) as (hosts, vpc_host, running):
         ports = [vgwlib_port() for _ in range(2)]
         replicas = running.servers
         for i, port in enumerate(ports):
             (workdir / f"replica{i}").mkdir()
             replicas.append(Server(workdir / f"replica{i}", dataplane="agents", store=url, env=env,
                                    config=control_config(f"{MGMT_CONTROL}:{port}", "203.0.113.192/27",
-                                                         f"dead_after_s = {DEAD_AFTER_S}", DATAPLANE)))
+                                                         f"dead_after_s = {DEAD_AFTER_S}", VPC.dataplane)))
         for r in replicas:
             r.start()
-        ca = workdir / "agents-ca.pem"
-        controls = [f"https://{MGMT_CONTROL}:{p}" for p in ports]
-        agents = running.agents
-        for key, h in hosts.items():
-            agents[key] = Agent(workdir, controls, ca, name=f"host-{key}", prefix=f"ovgwe2r{key}-",
-                                dataplane=DATAPLANE, host_ns=h.ns)
-            agents[key].start(join_token(replicas[0], ca))
-        for r in replicas:
-            assert wait_until(lambda: attached(r) == 2, 30), "\n".join(a.tail() for a in agents.values())
+        agents = start_agents(running, hosts, workdir, [f"https://{MGMT_CONTROL}:{p}" for p in ports], VPC, "ovgwe2r")
         assert wait_until(lambda: leaders(replicas).count(1) == 1, 30), leaders(replicas)
         tenant = replicas[0].tenant("replicas")
         yield SimpleNamespace(replicas=replicas, agents=agents, hosts=hosts, tenant=tenant, vpc_host=vpc_host,
-                              workdir=workdir, vpc=vpc)
-
-
-def api_of(replica: Server, tenant: dict) -> vgwlib.Api:
-    client = vgwlib.make_tea_client(tenant["access_key_id"], tenant["access_key_secret"], replica.port, "v3")
-    return vgwlib.Api(client, "v3", tenant, replica.port, REGION)
+                              workdir=workdir, vpc=VPC)
 
 
 def test_killing_the_leading_replica_keeps_the_customers_traffic_and_the_new_leader_moves_a_dead_hosts_gateway(
@@ -102,13 +82,11 @@ def test_killing_the_leading_replica_keeps_the_customers_traffic_and_the_new_lea
         assert gap < DEAD_AFTER_S / 2, f"the customer's traffic stopped for {gap:.1f} s\n{logs()}"
 
         # The new leader moves a dead host's gateway.
-        t.pinger = Pinger(site.onprem, VPC_HOST, replicated.workdir / "ping-replkill-2.log")
+        t.pinger = Pinger(site.onprem, VPC.host, replicated.workdir / "ping-replkill-2.log")
         time.sleep(1)
         hosts[t.key].power_off(agents[t.key])
         moved_and_carrying(cluster, site, t)
-        time.sleep(1)
-        FIGURES.append(f"host powered off under the new leader: the customer's traffic stopped for "
-                       f"{t.pinger.longest_gap():.1f} s (agents.dead_after_s = {DEAD_AFTER_S}, keepalive_s = 1)")
+        record_interruption(t, "host powered off under the new leader")
 
         # The killed replica restarts as a follower; the surviving agent attaches to it again.
         leader.start()

@@ -11,8 +11,8 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import List, Union
 
 import pytest
@@ -23,10 +23,6 @@ from lab import Lab, sh, wait_until
 from test_dataplane import peer_down, peer_up
 
 PREFIX = "ovgwe2a-"
-VPC = "vpc-e2e00000000000000000003"
-VPC_BRIDGE = "ovgwt-vpc3"
-VPC_CIDR = "192.168.30.0/24"
-VPC_HOST = "192.168.30.50"
 
 def dataplane(vpc: str, bridge: str, cidr: str) -> str:
     """The regions and the one VPC the control plane and its agents share."""
@@ -41,7 +37,24 @@ cidr = "{cidr}"
 """
 
 
-DATAPLANE = dataplane(VPC, VPC_BRIDGE, VPC_CIDR)
+def agents_vpc(n: int) -> SimpleNamespace:
+    """VPC `n` of the agent modules (each has its own, so that none meets another's): its id, bridge, block, the
+    VPC host's address and the configuration (`dataplane`)."""
+    vpc = SimpleNamespace(id=f"vpc-e2e{n:020d}", bridge=f"ovgwt-vpc{n}", cidr=f"192.168.{n}0.0/24",
+                          host=f"192.168.{n}0.50")
+    vpc.dataplane = dataplane(vpc.id, vpc.bridge, vpc.cidr)
+    return vpc
+
+
+def api_of(control: Server, tenant: dict) -> vgwlib.Api:
+    """Alibaba's SDK (v3 signatures) at `control`, as `tenant`."""
+    client = vgwlib.make_tea_client(tenant["access_key_id"], tenant["access_key_secret"], control.port, "v3")
+    return vgwlib.Api(client, "v3", tenant, control.port, REGION)
+
+
+VPC_LAB = agents_vpc(3)
+VPC, VPC_BRIDGE, VPC_CIDR, VPC_HOST, DATAPLANE = (VPC_LAB.id, VPC_LAB.bridge, VPC_LAB.cidr, VPC_LAB.host,
+                                                  VPC_LAB.dataplane)
 
 
 def control_config(listen: str, eip_pool: str, extra: str = "", vpc: str = DATAPLANE) -> str:
@@ -161,9 +174,7 @@ def plane(lab, site, tmp_path_factory):
         agent = Agent(workdir, f"https://127.0.0.1:{agent_port}", ca)
         agent.start(join_token(control, ca))
         assert wait_until(lambda: attached(control) == 1, 30), f"{agent.tail()}\n{control.tail()}"
-        t = control.tenant("agents")
-        api = vgwlib.Api(vgwlib.make_tea_client(t["access_key_id"], t["access_key_secret"], control.port, "v3"),
-                         "v3", t, control.port, REGION)
+        api = api_of(control, control.tenant("agents"))
         yield {"api": api, "control": control, "agent": agent, "vpc_host": vpc_host}
     finally:
         if agent is not None:

@@ -10,13 +10,13 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// Bounds on the agents' port.
@@ -36,54 +36,77 @@ impl Default for PortLimits {
     }
 }
 
-/// Connections open on the port and those closed as they arrived (over a cap), for `/metrics`.
+/// Connections open on the port (in all and per address: the caps are checked against these) and those closed as
+/// they arrived, over a cap; also for `/metrics`.
 #[derive(Debug, Default)]
 pub struct PortStats {
-    open: AtomicU64,
+    open: Mutex<Open>,
     refused: AtomicU64,
 }
 
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
 impl PortStats {
+    fn open_now(&self) -> MutexGuard<'_, Open> {
+        // Every change under the lock is a whole increment or decrement.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn open(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
+        self.open_now().total as u64
     }
 
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
+
+    /// Takes a place for a connection from `addr`, or says which cap is reached.
+    fn take(self: &Arc<Self>, addr: IpAddr, limits: &PortLimits) -> Result<Place, &'static str> {
+        let mut open = self.open_now();
+        if open.total >= limits.max_connections.max(1) {
+            return Err("connections");
+        }
+        let n = open.by_address.entry(addr).or_default();
+        if *n >= limits.per_address.max(1) {
+            return Err("connections from one address");
+        }
+        *n += 1;
+        open.total += 1;
+        Ok(Place { addr, stats: self.clone() })
+    }
 }
 
-/// An accepted connection and its places under the caps, given back when it closes.
+/// An accepted connection and its place under the caps, given back when it closes.
 pub struct Admitted {
     stream: TcpStream,
     _place: Place,
 }
 
 struct Place {
-    _all: OwnedSemaphorePermit,
     addr: IpAddr,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
     stats: Arc<PortStats>,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let mut m = self.per_address.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = m.get_mut(&self.addr) {
+        let mut open = self.stats.open_now();
+        open.total -= 1;
+        if let Some(n) = open.by_address.get_mut(&self.addr) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&self.addr);
+                open.by_address.remove(&self.addr);
             }
         }
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Accepts on `listener` until the receiver is dropped, handing over the connections within `limits`.
 pub fn admit(listener: TcpListener, limits: PortLimits, stats: Arc<PortStats>) -> mpsc::Receiver<io::Result<Admitted>> {
     let (tx, rx) = mpsc::channel(16);
-    let all = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -98,23 +121,15 @@ pub fn admit(listener: TcpListener, limits: PortLimits, stats: Arc<PortStats>) -
                 },
                 _ = tx.closed() => return,
             };
-            let addr = peer.ip();
-            let Ok(permit) = all.clone().try_acquire_owned() else {
-                refuse(&stats, addr, "connections");
-                continue;
-            };
-            {
-                let mut m = per_address.lock().unwrap_or_else(PoisonError::into_inner);
-                let n = m.entry(addr).or_default();
-                if *n >= limits.per_address.max(1) {
-                    drop(m);
-                    refuse(&stats, addr, "connections from one address");
+            let place = match stats.take(peer.ip(), &limits) {
+                Ok(place) => place,
+                Err(cap) => {
+                    // Closing the stream (dropped here) is the answer; a flood logs at debug only.
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %peer.ip(), "agents' port: too many {cap}, connection closed");
                     continue;
                 }
-                *n += 1;
-            }
-            stats.open.fetch_add(1, Ordering::Relaxed);
-            let place = Place { _all: permit, addr, per_address: per_address.clone(), stats: stats.clone() };
+            };
             let _ = stream.set_nodelay(true);
             if tx.send(Ok(Admitted { stream, _place: place })).await.is_err() {
                 return;
@@ -122,12 +137,6 @@ pub fn admit(listener: TcpListener, limits: PortLimits, stats: Arc<PortStats>) -
         }
     });
     rx
-}
-
-fn refuse(stats: &PortStats, addr: IpAddr, cap: &str) {
-    // Closing the stream (dropped by the caller) is the answer; a flood is one line per connection at debug only.
-    stats.refused.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(peer = %addr, "agents' port: too many {cap}, connection closed");
 }
 
 impl Connected for Admitted {
