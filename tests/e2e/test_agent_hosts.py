@@ -12,6 +12,7 @@ meets the session's server."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -23,8 +24,9 @@ from types import SimpleNamespace
 import pytest
 
 import vgwlib
-from conftest import CGW_IP, FIGURES, ONPREM_NET, PUB_BRIDGE, Server, kill_namespaces
-from lab import Lab, sh, wait_until
+from conftest import (CGW_IP, FIGURES, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, Server,
+                      kill_namespaces)
+from lab import Lab, sh, swanctl_from_download, wait_until
 from test_agents import Agent, agents_vpc, api_of, attached, control_config, join_token, vgwlib_port
 from test_dataplane import peer_down, peer_up
 
@@ -295,3 +297,84 @@ def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster
         assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[t.key].tail()
         assert holder(t.gw, agents) != t.key
         assert Lab.ping(site.onprem, cluster["vpc"].host)
+
+
+def router_hosts(agents: dict) -> list:
+    """The keys of the hosts whose agent runs a VPC router (this module has one VPC)."""
+    listing = sh("ip", "netns", "list").stdout
+    return [k for k, a in agents.items() if f"{a.prefix.rstrip('-')}r-" in listing]
+
+
+def test_a_vpc_on_two_hosts_has_one_router_that_reaches_both_and_moves_with_its_gateway(cluster, site, lab):
+    """Two gateways of one VPC land on the two hosts (each on the host holding fewer), each with a tunnel carrying
+    one of the customer's networks and a route entry published into the VPC. A VPC host whose only route is the
+    VPC's router (the block's first address) reaches both networks: one router, on one host, routes to the gateway
+    on the other host as well. The router's host is powered off: its gateway moves to the other host, the router
+    with it, and both networks are reached again."""
+    api, agents, hosts, vpc = cluster["api"], cluster["agents"], cluster["hosts"], cluster["vpc"]
+    block = ipaddress.ip_network(vpc.cidr)
+    router_host = lab.netns("spreadhost")
+    lab.attach(router_host, "eth0", vpc.bridge, f"{block.network_address + 70}/{block.prefixlen}")
+    sh("ip", "-n", router_host, "route", "add", "default", "via", str(block.network_address + 1))
+    cgw = api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "spread"})["CustomerGatewayId"]
+    nets = {"spread1": ONPREM_NET, "spread2": ONPREM_NET2}
+    made, off = {}, ""
+    try:
+        for name, net in nets.items():
+            gw = api.call("CreateVpnGateway", {"VpcId": vpc.id, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
+            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False)
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            m.vco = api.call("CreateVpnConnection", {
+                "VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": "0.0.0.0/0", "RemoteSubnet": "0.0.0.0/0",
+                "EffectImmediately": True, "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            api.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": net, "NextHop": m.vco, "Weight": 100,
+                                             "PublishVpc": True})
+            m.route = True
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+        # The customer: one strongSwan, a connection to each gateway, each for one of its networks.
+        confs = []
+        for name, net in nets.items():
+            cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": made[name].vco})["VpnConnectionConfig"]
+            confs.append(swanctl_from_download(dict(cfg, LocalSubnet=vpc.cidr, RemoteSubnet=net), name,
+                                               encap=not site.kernel_esp))
+        site.charon.load("\n".join(confs))
+        for name in nets:
+            site.charon.initiate(name)
+        where = {name: holder(m.gw, agents) for name, m in made.items()}
+        assert sorted(where.values()) == ["a", "b"], f"one VPC's gateways on two hosts: {where}"
+        for dst in (ONPREM_HOST, ONPREM_HOST2):
+            assert Lab.wait_ping(router_host, dst, 30), f"{dst} unreachable through the VPC's router\n" \
+                f"{site.charon.log_tail()}\n{cluster['control'].tail()}"
+        routers = router_hosts(agents)
+        assert len(routers) == 1, f"one router for the VPC: {routers}"
+
+        off = routers[0]
+        other = next(k for k in agents if k != off)
+        hosts[off].power_off(agents[off])
+        assert wait_until(lambda: all(holder(m.gw, agents) == other for m in made.values()), 60), \
+            f"{agents[other].tail()}\n{cluster['control'].tail()}"
+        assert wait_until(lambda: router_hosts(agents) == [other], 60), router_hosts(agents)
+        for dst in (ONPREM_HOST, ONPREM_HOST2):
+            assert Lab.wait_ping(router_host, dst, 60), f"{dst} unreachable after the move\n{agents[other].tail()}"
+    finally:
+        if off:
+            hosts[off].build()
+            agents[off].start()
+            assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[off].tail()
+        for name, m in made.items():
+            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+            if m.route:
+                api.call("DeleteVpnRouteEntry", {"VpnGatewayId": m.gw, "RouteDest": nets[name], "NextHop": m.vco,
+                                                 "Weight": 100})
+                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+            if m.vco:
+                api.call("DeleteVpnConnection", {"VpnConnectionId": m.vco})
+                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+        for name in nets:
+            peer_down(site, name)
+        for m in made.values():
+            api.call("DeleteVpnGateway", {"VpnGatewayId": m.gw})
+            vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
+        api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+        assert wait_until(lambda: router_hosts(agents) == [], 30), "the VPC's router outlives its gateways"

@@ -1,12 +1,13 @@
 //! The control plane's side: the agents' sessions, which agent holds which gateway, and the [`Driver`] the
 //! reconciler calls (each call goes down the session of the gateway's agent and waits for its answer).
 //!
-//! A gateway is assigned to a live agent the first time it is applied (`choose`: with its VPC's other gateways,
-//! else on the one holding the fewest, within capacity) and stays there, stored ([`Registry::place`]): a session
+//! A gateway is assigned to a live agent the first time it is applied (`choose`: the one holding the fewest, within
+//! capacity) and stays there, stored ([`Registry::place`]): a session
 //! that ends keeps its assignments, so an agent that reconnects serves its gateways again, and calls for them
 //! meanwhile fail at once with a clear error (the reconciler retries). An agent away for `dead_after` is dead and
 //! its gateways move ([`AgentHub::sweep`]); fencing keeps a gateway on one host at a time (the agent's side:
-//! [`crate::host::Lease`]; the control plane's: `AgentHub::fence`).
+//! [`crate::host::Lease`]; the control plane's: `AgentHub::fence`). A VPC whose gateways are on several hosts has one
+//! router, beside one of its gateways ([`VpcRouter`]; `holder`), which the hub feeds with what the others publish.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -16,7 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use openvgw_dataplane::{ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, HostView, SaStats};
+use openvgw_dataplane::{
+    ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, HostView, SaStats, VpcRoute, VpcRouter,
+};
 use openvgw_pki::CaMaterial;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
@@ -109,6 +112,16 @@ struct HubState {
     moved: u64,
     /// What each agent said in its last hello (for operators' views while it is away).
     hellos: HashMap<String, Hello>,
+    /// What the last observation of each gateway said about its VPC's router.
+    seen: HashMap<String, Seen>,
+    /// VPC → the gateway beside which its router runs.
+    holders: HashMap<String, String>,
+}
+
+/// A gateway's part in its VPC's router, as last observed.
+struct Seen {
+    published: Vec<VpcRoute>,
+    vpc_router: VpcRouter,
 }
 
 struct Session {
@@ -139,51 +152,68 @@ fn failed(text: String) -> DataplaneError {
     DataplaneError::Failed(text)
 }
 
-/// Where `need` gateways of `vpc` go; the agents in `leaving` (dead ones whose gateways are being moved) do not
-/// count. A VPC's gateways share one host: each host runs a router for the VPCs it serves, at the VPC's first
-/// address, and routes only to the gateways it holds, so a second host would answer for that address knowing half
-/// the routes. A VPC some agent holds therefore goes to that agent, when it is attached and has room, and nowhere
-/// otherwise (the error says why); a VPC no agent holds goes to the attached agent with room that holds the fewest
-/// gateways (ties: the smallest id).
-fn choose(st: &HubState, vpc: &str, need: u32, leaving: &HashSet<String>) -> Result<String, String> {
-    const SHARE: &str = "a VPC's gateways share one host";
-    let mut held: HashMap<&str, (u32, u32)> = HashMap::new();
-    for (gateway, agent) in &st.assigned {
-        let n = held.entry(agent.as_str()).or_default();
-        n.0 += 1;
-        if !vpc.is_empty() && st.vpc_of.get(gateway).is_some_and(|v| v == vpc) {
-            n.1 += 1;
-        }
+/// Where a gateway goes: the attached agent with room that holds the fewest gateways (ties: the smallest id); the
+/// agents in `leaving` (dead ones whose gateways are being moved) do not count.
+fn choose(st: &HubState, leaving: &HashSet<String>) -> Result<String, String> {
+    let mut held: HashMap<&str, u32> = HashMap::new();
+    for agent in st.assigned.values() {
+        *held.entry(agent.as_str()).or_default() += 1;
     }
-    let room = |agent: &str| {
-        st.live.get(agent).is_some_and(|s| {
-            s.hello.capacity == 0 || held.get(agent).map_or(0, |n| n.0).saturating_add(need) <= s.hello.capacity
-        })
-    };
-    // The VPC's host; the one holding the most of it should an older placement have split it.
-    let home = held
-        .iter()
-        .filter(|(a, n)| n.1 > 0 && !leaving.contains(**a))
-        .max_by(|(a1, n1), (a2, n2)| n1.1.cmp(&n2.1).then_with(|| room(a1).cmp(&room(a2))).then_with(|| a2.cmp(a1)))
-        .map(|(a, _)| *a);
-    if let Some(home) = home {
-        return match st.live.get(home) {
-            None => Err(format!("{vpc}'s gateways are on agent {home}, which is not connected ({SHARE})")),
-            Some(_) if !room(home) => {
-                Err(format!("agent {home}, which holds {vpc}'s gateways, has no room for {need} more ({SHARE})"))
-            }
-            Some(_) => Ok(home.to_string()),
-        };
-    }
+    let n = |agent: &str| held.get(agent).copied().unwrap_or(0);
     st.live
         .values()
-        .filter(|s| room(&s.agent_id))
-        .min_by(|s1, s2| {
-            let n = |s: &Session| held.get(s.agent_id.as_str()).map_or(0, |n| n.0);
-            n(s1).cmp(&n(s2)).then_with(|| s1.agent_id.cmp(&s2.agent_id))
-        })
+        .filter(|s| !leaving.contains(&s.agent_id) && (s.hello.capacity == 0 || n(&s.agent_id) < s.hello.capacity))
+        .min_by(|s1, s2| n(&s1.agent_id).cmp(&n(&s2.agent_id)).then_with(|| s1.agent_id.cmp(&s2.agent_id)))
         .map(|s| s.agent_id.clone())
-        .ok_or_else(|| format!("no connected agent has room for {need} gateway(s)"))
+        .ok_or_else(|| "no connected agent has room for it".to_string())
+}
+
+/// The gateways of `vpc` that are placed, by id.
+fn members<'a>(st: &'a HubState, vpc: &str) -> Vec<&'a String> {
+    let mut out: Vec<&String> =
+        st.vpc_of.iter().filter(|(g, v)| *v == vpc && st.assigned.contains_key(*g)).map(|(g, _)| g).collect();
+    out.sort();
+    out
+}
+
+/// The gateway beside which `vpc`'s router runs: the one chosen before, as long as it is placed (the router moves
+/// with it when it moves, and is away while its host is: a second router would answer for the same address), else
+/// one that says it runs it (a control plane that restarted or took the lead), else the smallest id.
+fn holder(st: &mut HubState, vpc: &str) -> Option<String> {
+    if vpc.is_empty() {
+        return None;
+    }
+    let kept =
+        st.holders.get(vpc).filter(|h| st.assigned.contains_key(*h) && st.vpc_of.get(*h).is_some_and(|v| v == vpc));
+    if let Some(h) = kept {
+        return Some(h.clone());
+    }
+    let all = members(st, vpc);
+    let runs = |g: &&&String| st.seen.get(**g).is_some_and(|s| matches!(s.vpc_router, VpcRouter::Here { .. }));
+    let chosen = all.iter().find(runs).or(all.first()).map(|g| (*g).clone());
+    match &chosen {
+        Some(h) => st.holders.insert(vpc.to_string(), h.clone()),
+        None => st.holders.remove(vpc),
+    };
+    chosen
+}
+
+/// Where `gateway`'s intent runs its VPC's router: beside the holder, with what every other gateway of the VPC
+/// publishes (as last observed); elsewhere for the others.
+fn router_for(st: &mut HubState, gateway: &str) -> VpcRouter {
+    let vpc = st.vpc_of.get(gateway).cloned().unwrap_or_default();
+    if holder(st, &vpc).as_deref() != Some(gateway) {
+        return VpcRouter::Elsewhere;
+    }
+    let mut others: Vec<VpcRoute> = members(st, &vpc)
+        .into_iter()
+        .filter(|g| *g != gateway)
+        .filter_map(|g| st.seen.get(g))
+        .flat_map(|s| s.published.iter().cloned())
+        .collect();
+    others.sort();
+    others.dedup();
+    VpcRouter::Here { others }
 }
 
 impl Session {
@@ -276,8 +306,8 @@ impl AgentHub {
         lock(&self.state).moved
     }
 
-    /// Places the gateways of every agent away for `dead_after` or longer on the attached agents ([`choose`], VPC
-    /// by VPC) and records the moves; a gateway no agent has room for stays where it
+    /// Places the gateways of every agent away for `dead_after` or longer on the attached agents ([`choose`]) and
+    /// records the moves; a gateway no agent has room for stays where it
     /// is until the next sweep. The reconciler then finds the gateway not ready where it now is and applies it
     /// there; the dead agent, should it come back, is told to remove it ([`AgentHub::fence`]). Returns the moves.
     pub async fn sweep(&self) -> Vec<(String, String, String)> {
@@ -304,27 +334,17 @@ impl AgentHub {
                 .filter(|(a, since)| !st.live.contains_key(*a) && now.duration_since(**since) >= self.timing.dead_after)
                 .map(|(a, _)| a.clone())
                 .collect();
-            // A VPC's gateways move together, to one host with room for all of them ([`choose`]); a group no
-            // host has room for waits (its gateways stay down) until one has.
-            let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-            let mut loose = Vec::new();
-            for (g, a) in st.assigned.iter().filter(|(_, a)| dead.contains(*a)) {
-                match st.vpc_of.get(g).filter(|v| !v.is_empty()) {
-                    Some(vpc) => groups.entry(vpc.clone()).or_default().push((g.clone(), a.clone())),
-                    None => loose.push((String::new(), vec![(g.clone(), a.clone())])),
-                }
-            }
+            // One by one, in a fixed order, each to the host with room that holds the fewest by then.
+            let leaving: BTreeMap<String, String> =
+                st.assigned.iter().filter(|(_, a)| dead.contains(*a)).map(|(g, a)| (g.clone(), a.clone())).collect();
             let mut moves = Vec::new();
-            for (vpc, members) in groups.into_iter().chain(loose) {
-                let need = u32::try_from(members.len()).unwrap_or(u32::MAX);
-                match choose(&st, &vpc, need, &dead) {
+            for (gateway, from) in leaving {
+                match choose(&st, &dead) {
                     Ok(to) => {
-                        for (gateway, from) in members {
-                            st.assigned.insert(gateway.clone(), to.clone());
-                            moves.push((gateway, from, to.clone()));
-                        }
+                        st.assigned.insert(gateway.clone(), to.clone());
+                        moves.push((gateway, from, to));
                     }
-                    Err(why) => tracing::debug!(vpc = %vpc, "a dead agent's gateways wait: {why}"),
+                    Err(why) => tracing::debug!(gateway = %gateway, "a dead agent's gateway waits: {why}"),
                 }
             }
             // Dead agents that hold nothing any more are no longer waited for.
@@ -457,10 +477,10 @@ impl AgentHub {
                 None => Err(failed(format!("the agent holding {gateway_id} ({agent}) is not connected"))),
             };
         }
-        let Some(vpc) = place else {
+        if place.is_none() {
             return Ok(None);
-        };
-        let chosen = choose(&st, vpc, 1, &HashSet::new());
+        }
+        let chosen = choose(&st, &HashSet::new());
         let Some(s) = chosen.as_ref().ok().and_then(|a| st.live.get(a).cloned()) else {
             let why = chosen.err().unwrap_or_default();
             return Err(failed(format!("cannot place {gateway_id}: {why}")));
@@ -475,6 +495,14 @@ impl AgentHub {
         place: Option<&str>,
         op: call::Op,
     ) -> Result<Option<answer::Result>, DataplaneError> {
+        match self.reach(gateway_id, place).await? {
+            Some(s) => s.call(op, self.timing.call_timeout).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The session of the agent holding the gateway ([`AgentHub::session_for`]), with a new placement stored.
+    async fn reach(&self, gateway_id: &str, place: Option<&str>) -> Result<Option<Arc<Session>>, DataplaneError> {
         let Some((s, record)) = self.session_for(gateway_id, place)? else {
             return Ok(None);
         };
@@ -489,7 +517,37 @@ impl AgentHub {
                 return Err(e);
             }
         }
-        s.call(op, self.timing.call_timeout).await.map(Some)
+        Ok(Some(s))
+    }
+
+    /// Observes a gateway where it is and keeps what it says about its VPC's router. `Ok(None)`: nobody holds it.
+    async fn observed(&self, gateway_id: &str) -> Result<Option<GatewayObservation>, DataplaneError> {
+        let obs: GatewayObservation = match self.call(gateway_id, None, call::Op::Observe(gateway_id.into())).await? {
+            Some(answer::Result::Json(j)) => from_json(&j)?,
+            Some(other) => return Err(unexpected(gateway_id, other)),
+            None => return Ok(None),
+        };
+        let seen = Seen { published: obs.published.clone(), vpc_router: obs.vpc_router.clone() };
+        lock(&self.state).seen.insert(gateway_id.to_string(), seen);
+        Ok(Some(obs))
+    }
+
+    /// Observes the gateways of `vpc` on attached hosts that have not been observed since this hub started: which
+    /// of them runs the router, and what each publishes, before the router's routes are decided.
+    async fn learn_vpc(&self, vpc: &str) {
+        let unseen: Vec<String> = {
+            let st = lock(&self.state);
+            members(&st, vpc)
+                .into_iter()
+                .filter(|g| !st.seen.contains_key(*g) && st.assigned.get(*g).is_some_and(|a| st.live.contains_key(a)))
+                .cloned()
+                .collect()
+        };
+        for g in unseen {
+            if let Err(e) = self.observed(&g).await {
+                tracing::debug!(gateway = %g, error = %e, "observing a gateway of the VPC failed");
+            }
+        }
     }
 
     /// Registers a new session of `agent_id`; an older one of the same agent is closed (its calls fail, its late
@@ -715,13 +773,15 @@ impl Driver for AgentHub {
         "agents"
     }
 
+    /// Places the gateway if it is new, and sends its intent with its part in its VPC's router ([`router_for`]).
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
         let gw = &intent.gateway_id;
-        let r = self.call(gw, Some(&intent.vpc_id), call::Op::Apply(to_json(intent)?)).await?;
-        match r {
-            Some(r) => expect_done(gw, r),
-            None => Err(failed(format!("{gw} could not be placed"))),
-        }
+        let s =
+            self.reach(gw, Some(&intent.vpc_id)).await?.ok_or_else(|| failed(format!("{gw} could not be placed")))?;
+        self.learn_vpc(&intent.vpc_id).await;
+        let mut intent = intent.clone();
+        intent.vpc_router = router_for(&mut lock(&self.state), gw);
+        expect_done(gw, s.call(call::Op::Apply(to_json(&intent)?), self.timing.call_timeout).await?)
     }
 
     async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError> {
@@ -731,7 +791,11 @@ impl Driver for AgentHub {
                 self.record_removal(gateway_id).await?;
                 let mut st = lock(&self.state);
                 st.assigned.remove(gateway_id);
-                st.vpc_of.remove(gateway_id);
+                st.seen.remove(gateway_id);
+                // Its VPC's router (perhaps beside another gateway from now on) no longer routes to it.
+                if let Some(h) = st.vpc_of.remove(gateway_id).and_then(|vpc| holder(&mut st, &vpc)) {
+                    st.changed.insert(h);
+                }
                 Ok(())
             }
             // Held by nobody: nothing to remove.
@@ -749,13 +813,30 @@ impl Driver for AgentHub {
         }
     }
 
+    /// What the gateway's agent observes, and `reroute` when its part in its VPC's router is not what it should be
+    /// now (the holder's routes are stale, or the router should run beside another gateway). The holder is marked
+    /// changed when what this gateway publishes is not what the holder routes.
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
-        match self.call(gateway_id, None, call::Op::Observe(gateway_id.to_string())).await? {
-            Some(answer::Result::Json(j)) => from_json(&j),
-            Some(other) => Err(unexpected(gateway_id, other)),
-            // Not applied anywhere: nothing is there.
-            None => Ok(GatewayObservation::default()),
+        // Not applied anywhere: nothing is there.
+        let Some(mut obs) = self.observed(gateway_id).await? else {
+            return Ok(GatewayObservation::default());
+        };
+        let vpc = lock(&self.state).vpc_of.get(gateway_id).cloned().unwrap_or_default();
+        if vpc.is_empty() {
+            return Ok(obs);
         }
+        self.learn_vpc(&vpc).await;
+        let mut st = lock(&self.state);
+        if router_for(&mut st, gateway_id) != obs.vpc_router {
+            obs.reroute = true;
+        }
+        if let Some(h) = holder(&mut st, &vpc).filter(|h| h != gateway_id) {
+            let wanted = router_for(&mut st, &h);
+            if st.seen.get(&h).is_some_and(|s| s.vpc_router != wanted) {
+                st.changed.insert(h);
+            }
+        }
+        Ok(obs)
     }
 
     async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {

@@ -17,7 +17,7 @@ use openvgw_agent::port::PortLimits;
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
-use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation};
+use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation, RouteIntent, VpcRouter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -173,6 +173,7 @@ fn intent_in(gateway_id: &str, vpc: &str) -> GatewayIntent {
         routes: Vec::new(),
         policy_routes: Vec::new(),
         propagate_learned: false,
+        vpc_router: Default::default(),
     }
 }
 
@@ -506,8 +507,50 @@ async fn a_partitioned_agent_stops_serving_its_gateways_before_they_are_moved() 
     }
 }
 
+/// What the reconciler does with observations: applies a gateway again while it says `reroute` (or is not there),
+/// until none does twice running (observing one gateway may show that another's router is stale).
+async fn settle(hub: &AgentHub, intents: &[&GatewayIntent]) {
+    let mut calm_rounds = 0;
+    for _ in 0..10 {
+        let mut calm = true;
+        for i in intents {
+            let obs = hub.observe(&i.gateway_id).await.unwrap();
+            if obs.reroute || !obs.ready {
+                calm = false;
+                hub.apply(i).await.unwrap();
+            }
+        }
+        calm_rounds = if calm { calm_rounds + 1 } else { 0 };
+        if calm_rounds == 2 {
+            return;
+        }
+    }
+    panic!("the VPC's router never settled");
+}
+
+/// A gateway of vpc-1 at `private_ip` publishing `dests` into it.
+fn publishing(gateway_id: &str, private_ip: [u8; 4], dests: &[&str]) -> GatewayIntent {
+    let mut i = intent_in(gateway_id, "vpc-1");
+    i.private_ip = Ipv4Addr::from(private_ip);
+    i.routes = dests
+        .iter()
+        .map(|d| RouteIntent { dest: d.parse().unwrap(), tunnel_id: "t".into(), weight: 100, published: true })
+        .collect();
+    i
+}
+
+/// The other gateways' routes a gateway's VPC router carries beside it ("dest via address"); `None`: the router
+/// is elsewhere.
+async fn router_beside(hub: &AgentHub, gateway_id: &str) -> Option<Vec<String>> {
+    match hub.observe(gateway_id).await.unwrap().vpc_router {
+        VpcRouter::Here { others } => Some(others.iter().map(|r| format!("{} via {}", r.dest, r.via)).collect()),
+        VpcRouter::Elsewhere => None,
+        VpcRouter::Local => panic!("{gateway_id}: a gateway on an agent is never told to route its VPC alone"),
+    }
+}
+
 #[tokio::test]
-async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved() {
+async fn a_vpc_spread_over_hosts_has_one_router_fed_with_what_every_gateway_publishes_and_it_follows_its_gateway() {
     let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
     let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b", "tok-c"]), ca, Duration::from_millis(500)).await;
     let mut agents = Vec::new();
@@ -515,33 +558,52 @@ async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved
         agents.push(start(&cp.ep, host::join(&cp.ep, tok, name).await.unwrap(), reporting()));
     }
     until("two agents attached", || cp.hub.agents().len() == 2).await;
-    // vpc-1's first gateway goes to the emptier host, vpc-2's to the other; vpc-1's next ones follow its first,
-    // although that host then holds more.
-    cp.hub.apply(&intent_in("vpn-1", "vpc-1")).await.unwrap();
-    cp.hub.apply(&intent_in("vpn-2", "vpc-2")).await.unwrap();
-    for g in ["vpn-3", "vpn-4"] {
-        cp.hub.apply(&intent_in(g, "vpc-1")).await.unwrap();
+    let v1 = publishing("vpn-1", [10, 0, 0, 2], &["172.16.1.0/24"]);
+    let mut v2 = publishing("vpn-2", [10, 0, 0, 3], &["172.16.2.0/24"]);
+    for i in [&v1, &v2] {
+        cp.hub.apply(i).await.unwrap();
     }
     let of = |g: &str| cp.hub.agent_of(g).unwrap();
-    assert_ne!(of("vpn-1"), of("vpn-2"));
-    assert_eq!((of("vpn-3"), of("vpn-4")), (of("vpn-1"), of("vpn-1")));
+    assert_ne!(of("vpn-1"), of("vpn-2"), "one VPC, two hosts: each gateway to the host holding the fewest");
+    settle(&cp.hub, &[&v1, &v2]).await;
+    // The router runs beside vpn-1 (the smallest id) and routes to vpn-2 on the other host too.
+    assert_eq!(router_beside(&cp.hub, "vpn-1").await, Some(vec!["172.16.2.0/24 via 10.0.0.3".into()]));
+    assert_eq!(router_beside(&cp.hub, "vpn-2").await, None);
 
-    // The host of vpc-1 dies; a third host has joined: vpc-1's three gateways move together.
+    // vpn-2 publishes one more destination: observing it marks the router's gateway, which then asks to be applied.
+    v2 = publishing("vpn-2", [10, 0, 0, 3], &["172.16.2.0/24", "172.16.3.0/24"]);
+    v2.generation = 2;
+    cp.hub.apply(&v2).await.unwrap();
+    assert_eq!(cp.hub.observe("vpn-2").await.unwrap().published.len(), 2);
+    assert!(cp.hub.take_changed().unwrap().contains("vpn-1"));
+    assert!(cp.hub.observe("vpn-1").await.unwrap().reroute);
+    settle(&cp.hub, &[&v1, &v2]).await;
+    let both = Some(vec!["172.16.2.0/24 via 10.0.0.3".to_string(), "172.16.3.0/24 via 10.0.0.3".to_string()]);
+    assert_eq!(router_beside(&cp.hub, "vpn-1").await, both);
+
+    // vpn-1's host dies; host-c (empty) takes vpn-1, and the router goes with it, with the same routes.
     let c = start(&cp.ep, host::join(&cp.ep, "tok-c", "host-c").await.unwrap(), reporting());
     until("three agents attached", || cp.hub.agents().len() == 3).await;
     let dead = of("vpn-1");
-    let i = agents.iter().position(|a| a.id.agent_id == dead).unwrap();
-    let gone = agents.remove(i);
+    let gone = agents.remove(agents.iter().position(|a| a.id.agent_id == dead).unwrap());
     gone.stop.send(true).unwrap();
     gone.task.await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while cp.hub.moved() < 3 {
-        assert!(Instant::now() < deadline, "vpc-1 not moved");
+    while of("vpn-1") == dead {
+        assert!(Instant::now() < deadline, "vpn-1 not moved");
         cp.hub.sweep().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_ne!(of("vpn-1"), dead);
-    assert_eq!((of("vpn-3"), of("vpn-4")), (of("vpn-1"), of("vpn-1")), "moved together");
+    assert_eq!(of("vpn-1"), c.id.agent_id);
+    settle(&cp.hub, &[&v1, &v2]).await;
+    assert_eq!(router_beside(&cp.hub, "vpn-1").await, both);
+    assert_eq!(router_beside(&cp.hub, "vpn-2").await, None);
+
+    // vpn-1 is removed: the router goes beside vpn-2, with nobody else's routes.
+    cp.hub.remove("vpn-1").await.unwrap();
+    assert!(cp.hub.take_changed().unwrap().contains("vpn-2"));
+    settle(&cp.hub, &[&v2]).await;
+    assert_eq!(router_beside(&cp.hub, "vpn-2").await, Some(vec![]));
     for agent in agents.into_iter().chain([c]) {
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();
@@ -549,59 +611,33 @@ async fn the_gateways_of_one_vpc_are_kept_on_one_host_when_placed_and_when_moved
 }
 
 #[tokio::test]
-async fn a_vpc_never_spans_two_hosts_so_a_full_host_refuses_its_vpc_and_a_dead_ones_vpc_waits_for_room() {
+async fn a_restarted_control_plane_keeps_the_vpc_router_where_it_runs() {
     let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
-    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b", "tok-c"]), ca, Duration::from_millis(500)).await;
-    let join = |tok: &'static str, name: &'static str| {
-        let ep = cp.ep.clone();
-        async move { host::join(&ep, tok, name).await.unwrap() }
-    };
-    let a = start_with_capacity(&cp.ep, join("tok-a", "host-a").await, reporting(), 2);
-    until("host-a attached", || cp.hub.agents().len() == 1).await;
-    for g in ["vpn-1", "vpn-2"] {
-        cp.hub.apply(&intent_in(g, "vpc-1")).await.unwrap();
-    }
-    let b = start_with_capacity(&cp.ep, join("tok-b", "host-b").await, reporting(), 2);
-    until("host-b attached", || cp.hub.agents().len() == 2).await;
-    let of = |g: &str| cp.hub.agent_of(g);
-    assert_eq!(of("vpn-2").as_deref(), Some(a.id.agent_id.as_str()));
-
-    // host-a is full: vpc-1's third gateway is refused, not put on host-b, whose router would answer for vpc-1 too.
-    let err = cp.hub.apply(&intent_in("vpn-3", "vpc-1")).await.unwrap_err().to_string();
-    assert!(err.contains("has no room for 1 more") && err.contains("share one host"), "{err}");
-    assert_eq!(of("vpn-3"), None);
-    // Another VPC's gateway goes to host-b.
-    cp.hub.apply(&intent_in("vpn-4", "vpc-2")).await.unwrap();
-    assert_eq!(of("vpn-4").as_deref(), Some(b.id.agent_id.as_str()));
-
-    // host-a dies. vpc-1's two gateways need one host with room for both; host-b (one of two taken) has none, so
-    // they wait rather than split.
+    let tokens = Tokens::with(&["tok-a"]);
+    let first = control_plane_with(tokens.clone(), ca.clone(), Duration::from_secs(3600)).await;
+    let id_a = host::join(&first.ep, "tok-a", "host-a").await.unwrap();
+    let a = start(&first.ep, id_a.clone(), reporting());
+    until("host-a attached", || first.hub.agents().len() == 1).await;
+    let v2 = publishing("vpn-2", [10, 0, 0, 3], &["172.16.2.0/24"]);
+    first.hub.apply(&v2).await.unwrap();
+    settle(&first.hub, &[&v2]).await;
+    assert_eq!(router_beside(&first.hub, "vpn-2").await, Some(vec![]));
     a.stop.send(true).unwrap();
     a.task.await.unwrap();
-    until("host-a away", || cp.hub.agents().len() == 1).await;
-    let past_dead = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < past_dead {
-        cp.hub.sweep().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(cp.hub.moved(), 0);
-    assert_eq!(of("vpn-1").as_deref(), Some(a.id.agent_id.as_str()), "not moved without room for all of vpc-1");
+    drop(first);
 
-    // host-c, with room for two, joins: vpc-1 moves there whole.
-    let c = start_with_capacity(&cp.ep, join("tok-c", "host-c").await, reporting(), 2);
-    until("host-c attached", || cp.hub.agents().len() == 2).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cp.hub.moved() < 2 {
-        assert!(Instant::now() < deadline, "vpc-1 not moved");
-        cp.hub.sweep().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let c_id = Some(c.id.agent_id.clone());
-    assert_eq!((of("vpn-1"), of("vpn-2")), (c_id.clone(), c_id), "moved together");
-    for agent in [b, c] {
-        agent.stop.send(true).unwrap();
-        agent.task.await.unwrap();
-    }
+    // A gateway with a smaller id joins the VPC under a new control plane: the router stays beside vpn-2 (moving it
+    // would mean two routers answering for one address while it moves).
+    let second = control_plane_with(tokens, ca, Duration::from_secs(3600)).await;
+    let a = start(&second.ep, id_a, a.driver);
+    until("host-a attached", || second.hub.agents().len() == 1).await;
+    let v0 = publishing("vpn-0", [10, 0, 0, 4], &["172.16.0.0/24"]);
+    second.hub.apply(&v0).await.unwrap();
+    settle(&second.hub, &[&v0, &v2]).await;
+    assert_eq!(router_beside(&second.hub, "vpn-0").await, None);
+    assert_eq!(router_beside(&second.hub, "vpn-2").await, Some(vec!["172.16.0.0/24 via 10.0.0.4".into()]));
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
 }
 
 #[tokio::test]

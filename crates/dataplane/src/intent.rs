@@ -31,6 +31,31 @@ pub struct GatewayIntent {
     /// What the gateway learns over BGP is published into the VPC as well (Alibaba's `AutoPropagate`).
     #[serde(default)]
     pub propagate_learned: bool,
+    /// Where the VPC's router runs, for a driver that spreads one VPC's gateways over several hosts.
+    #[serde(default)]
+    pub vpc_router: VpcRouter,
+}
+
+/// The VPC's router: the VPC hosts' gateway at the block's first address, routing what the VPC's gateways publish.
+/// One per VPC, so when a VPC's gateways are on several hosts the control plane names one gateway whose host runs
+/// it, and hands it what the others publish (each reports that in [`GatewayObservation::published`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VpcRouter {
+    /// Beside the gateway, routing what the gateways of the VPC on this host publish (every one of them is here).
+    #[default]
+    Local,
+    /// Beside the gateway, routing what it publishes and these routes of the VPC's other gateways.
+    Here { others: Vec<VpcRoute> },
+    /// On another host: the gateway publishes, and leaves routing to that host.
+    Elsewhere,
+}
+
+/// One route of a VPC's router: a destination towards a gateway's inside address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VpcRoute {
+    pub dest: Ipv4Net,
+    pub via: Ipv4Addr,
+    pub metric: u32,
 }
 
 /// One traffic-selector pair of a policy-based tunnel.
@@ -175,6 +200,12 @@ pub struct GatewayObservation {
     /// Connected clients per SSL-VPN server.
     pub ssl_sessions: BTreeMap<String, u32>,
     pub ipsec_server_clients: u32,
+    /// What the gateway publishes into its VPC now (what BGP learned included), sorted.
+    #[serde(default)]
+    pub published: Vec<VpcRoute>,
+    /// Where the intent it applied runs the VPC's router ([`GatewayIntent::vpc_router`]).
+    #[serde(default)]
+    pub vpc_router: VpcRouter,
 }
 
 /// A live client session of an SSL-VPN server.

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod peer;
 pub mod proposals;
 pub mod simulated;
+pub mod vpc;
 
 use async_trait::async_trait;
 

@@ -91,7 +91,17 @@ impl Driver for SimulatedDriver {
             })
             .collect();
         let ssl_sessions = r.intent.ssl_servers.iter().map(|s| (s.id.clone(), 0)).collect();
-        Ok(GatewayObservation { ready: true, reroute: false, tunnels, ssl_sessions, ipsec_server_clients: 0 })
+        // What a VPC's router would carry: the same records as the netns driver's.
+        let published = crate::vpc::routes(&r.intent, &[]);
+        Ok(GatewayObservation {
+            ready: true,
+            reroute: false,
+            tunnels,
+            ssl_sessions,
+            ipsec_server_clients: 0,
+            published,
+            vpc_router: r.intent.vpc_router.clone(),
+        })
     }
 
     /// Nothing to negotiate with: no tunnel exists.

@@ -192,6 +192,7 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         vpc_id: gw.vpc_id.clone(),
         vpc_cidr: t.vpc_cidr,
         propagate_learned: gw.auto_propagate,
+        vpc_router: Default::default(),
         private_ip: gw.private_ip,
         bandwidth_mbps: gw.bandwidth_mbps,
         tunnels,

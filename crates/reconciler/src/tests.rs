@@ -87,6 +87,7 @@ impl Driver for FakeDriver {
             tunnels,
             ssl_sessions: BTreeMap::new(),
             ipsec_server_clients: 0,
+            ..Default::default()
         })
     }
     async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {

@@ -644,6 +644,7 @@ pub fn intent(gateway_id: &str, tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         routes: Vec::new(),
         policy_routes: Vec::new(),
         propagate_learned: false,
+        vpc_router: Default::default(),
     }
 }
 

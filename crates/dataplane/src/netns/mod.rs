@@ -58,6 +58,7 @@ mod health;
 mod lifecycle;
 mod mgmt;
 mod names;
+pub(crate) use names::short_hash;
 mod net;
 mod observe;
 mod openvpn;

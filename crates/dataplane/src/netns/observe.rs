@@ -11,7 +11,7 @@ use openvgw_vici::Message;
 use super::charon::{list_sas, loaded_conns, vici};
 use super::names::{self, LIBIPSEC_TUN, NS_PUBLIC_IF};
 use super::{firewall, net, strongswan, sys, Gateway, Inner};
-use crate::{DataplaneError, GatewayIntent, GatewayObservation, TunnelObservation};
+use crate::{DataplaneError, GatewayIntent, GatewayObservation, TunnelObservation, VpcRouter};
 
 impl Inner {
     /// Cheap checks that the gateway is what the last apply made it.
@@ -64,7 +64,7 @@ impl Inner {
         if !intent.ssl_servers.iter().all(|s| self.ssl_server_running(&names, &paths, &s.id)) {
             return false;
         }
-        if !self.vpc_router_exists(&intent.vpc_id) {
+        if intent.vpc_router != VpcRouter::Elsewhere && !self.vpc_router_exists(&intent.vpc_id) {
             return false;
         }
         if !self.bird_ready(&names.namespace, &paths, intent).await {
@@ -109,13 +109,14 @@ impl Inner {
         let health: BTreeMap<String, Option<bool>> =
             gw.state().health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
         let mut bgp = self.bgp_observations(&paths, &intent).await;
+        let learned = super::bird::learned_of(&bgp);
         // Learned routes published into the VPC change without an apply: the router's copy must follow them.
         let learned_moved = ready
             && intent.propagate_learned
             && !bgp.is_empty()
-            && self
-                .vpc_net(&intent)
-                .is_ok_and(|cidr| !self.router_record_is(&intent, cidr, &super::bird::learned_of(&bgp)));
+            && self.vpc_net(&intent).is_ok_and(|cidr| !self.router_record_is(&intent, cidr, &learned));
+        let published = crate::vpc::routes(&intent, &learned);
+        let vpc_router = intent.vpc_router.clone();
         let tunnels = intent
             .tunnels
             .iter()
@@ -147,7 +148,7 @@ impl Inner {
                     .await
                     .is_ok_and(|actual| actual.into_iter().collect::<std::collections::BTreeSet<_>>() != desired)
             });
-        Ok(GatewayObservation { ready, reroute, tunnels, ssl_sessions, ipsec_server_clients })
+        Ok(GatewayObservation { ready, reroute, tunnels, ssl_sessions, ipsec_server_clients, published, vpc_router })
     }
 }
 

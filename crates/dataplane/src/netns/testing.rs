@@ -44,5 +44,6 @@ pub(super) fn intent(tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         routes: Vec::new(),
         policy_routes: Vec::new(),
         propagate_learned: false,
+        vpc_router: Default::default(),
     }
 }

@@ -21,49 +21,44 @@ use super::names::{self, NS_VPC_IF};
 use super::net::{self, Route, RouteTarget};
 use super::sys::{self, failed};
 use super::Inner;
-use crate::{DataplaneError, GatewayIntent};
+use crate::{DataplaneError, GatewayIntent, VpcRoute, VpcRouter};
 
-/// Route metric of an active (weight 100) and a standby (weight 0) published next hop; each gateway adds its own
-/// offset below 100 so that two gateways publishing one destination with the same weight both keep a route.
-const ACTIVE_METRIC: u32 = 100;
-const STANDBY_METRIC: u32 = 200;
-
-/// What one gateway publishes into its VPC.
+/// What one gateway publishes into its VPC, as recorded beside the VPC's router.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Published {
     pub vpc_cidr: Ipv4Net,
     pub via: Ipv4Addr,
     /// Destination -> best metric.
     pub routes: BTreeMap<Ipv4Net, u32>,
+    /// The routes of the VPC's gateways on other hosts, when the control plane runs the router beside this gateway
+    /// ([`VpcRouter::Here`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others: Option<Vec<VpcRoute>>,
 }
 
-/// The destinations a gateway publishes, each with the metric of its best weight; `learned`: what its BGP sessions
-/// accepted, published at weight 100 when the gateway propagates them.
+/// The record of what `intent` publishes (see [`crate::vpc::published`]).
 pub(super) fn published(intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> Published {
-    let offset = u32::from_str_radix(&names::short_hash(&intent.gateway_id, 4), 16).unwrap_or(0) % 100;
-    let mut routes: BTreeMap<Ipv4Net, u32> = BTreeMap::new();
-    let dests = intent.routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
-    let policy = intent.policy_routes.iter().filter(|r| r.published).map(|r| (r.dest, r.weight));
-    let learned = learned.iter().filter(|_| intent.propagate_learned).map(|n| (*n, 100));
-    for (dest, weight) in dests.chain(policy).chain(learned) {
-        let metric = if weight > 0 { ACTIVE_METRIC } else { STANDBY_METRIC } + offset;
-        let e = routes.entry(dest.trunc()).or_insert(metric);
-        *e = (*e).min(metric);
-    }
-    Published { vpc_cidr, via: intent.private_ip, routes }
+    let others = match &intent.vpc_router {
+        VpcRouter::Here { others } => Some(others.clone()),
+        VpcRouter::Local | VpcRouter::Elsewhere => None,
+    };
+    Published { vpc_cidr, via: intent.private_ip, routes: crate::vpc::published(intent, learned), others }
 }
 
 /// The router's routes from every gateway's record.
 pub(super) fn router_routes(records: &[Published]) -> BTreeSet<Route> {
+    let route = |dest: &Ipv4Net, via: &Ipv4Addr, metric: u32| Route {
+        table: "main".into(),
+        dst: dest.to_string(),
+        target: RouteTarget::Via(via.to_string()),
+        metric,
+    };
     records
         .iter()
         .flat_map(|p| {
-            p.routes.iter().map(|(dest, metric)| Route {
-                table: "main".into(),
-                dst: dest.to_string(),
-                target: RouteTarget::Via(p.via.to_string()),
-                metric: *metric,
-            })
+            let own = p.routes.iter().map(|(dest, metric)| route(dest, &p.via, *metric));
+            let others = p.others.iter().flatten().map(|r| route(&r.dest, &r.via, r.metric));
+            own.chain(others).collect::<Vec<_>>()
         })
         .collect()
 }
@@ -114,13 +109,17 @@ impl Inner {
         out
     }
 
-    /// Records what `intent` publishes and brings its VPC's router to the union of its gateways' records.
+    /// Records what `intent` publishes and brings its VPC's router to the union of its gateways' records (with the
+    /// other hosts' routes when the router runs here for them); a gateway whose router is elsewhere leaves it.
     pub(super) async fn sync_vpc_router(
         &self,
         intent: &GatewayIntent,
         vpc_cidr: Ipv4Net,
         learned: &[Ipv4Net],
     ) -> Result<(), DataplaneError> {
+        if intent.vpc_router == VpcRouter::Elsewhere {
+            return self.leave_vpc_router(&intent.gateway_id).await;
+        }
         let rn = self.router_names(&intent.vpc_id);
         let lock = self.router_lock(&rn.token);
         let _held = lock.lock().await;
@@ -184,15 +183,21 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether the gateway's record in its VPC's router is what it would publish now (learned routes change
-    /// without an apply).
-    pub(super) fn router_record_is(&self, intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> bool {
+    /// The gateway's record beside its VPC's router, if it has one.
+    fn router_record(&self, intent: &GatewayIntent) -> Option<Published> {
         let rn = self.router_names(&intent.vpc_id);
         let file = self.router_dir(&rn.token).join(format!("{}.json", intent.gateway_id));
-        std::fs::read(file)
-            .ok()
-            .and_then(|raw| serde_json::from_slice::<Published>(&raw).ok())
-            .is_some_and(|p| p == published(intent, vpc_cidr, learned))
+        std::fs::read(file).ok().and_then(|raw| serde_json::from_slice::<Published>(&raw).ok())
+    }
+
+    /// Whether the gateway's record in its VPC's router is what it would publish now (learned routes change
+    /// without an apply); a gateway whose router is elsewhere has none.
+    pub(super) fn router_record_is(&self, intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> bool {
+        let record = self.router_record(intent);
+        match intent.vpc_router {
+            VpcRouter::Elsewhere => record.is_none(),
+            VpcRouter::Local | VpcRouter::Here { .. } => record == Some(published(intent, vpc_cidr, learned)),
+        }
     }
 
     /// The router of the gateway's VPC exists.
@@ -206,6 +211,7 @@ mod tests {
     use super::super::strongswan::tests::net;
     use super::super::testing::intent;
     use super::*;
+    use crate::vpc::STANDBY_METRIC;
     use crate::{PolicyRouteIntent, RouteIntent};
 
     #[test]
@@ -265,5 +271,27 @@ mod tests {
         assert_eq!(routes.len(), 2, "{routes:?}");
         let metrics: BTreeSet<u32> = routes.iter().map(|r| r.metric).collect();
         assert_eq!(metrics.len(), 2, "distinct metrics, or the kernel would keep only one: {routes:?}");
+    }
+
+    #[test]
+    fn a_router_run_for_other_hosts_routes_their_gateways_too_and_a_gateway_whose_router_is_elsewhere_records_nothing()
+    {
+        let mut gw = intent(vec![]);
+        gw.routes =
+            vec![RouteIntent { dest: net("172.16.1.0/24"), tunnel_id: "t".into(), weight: 100, published: true }];
+        let away = VpcRoute { dest: net("172.16.2.0/24"), via: "192.168.10.9".parse().expect("ip"), metric: 150 };
+        gw.vpc_router = VpcRouter::Here { others: vec![away.clone()] };
+        let record = published(&gw, net("192.168.10.0/24"), &[]);
+        let routes = router_routes(std::slice::from_ref(&record));
+        let vias: BTreeSet<(String, RouteTarget)> = routes.into_iter().map(|r| (r.dst, r.target)).collect();
+        let expected: BTreeSet<(String, RouteTarget)> = [
+            ("172.16.1.0/24".to_string(), RouteTarget::Via(gw.private_ip.to_string())),
+            ("172.16.2.0/24".to_string(), RouteTarget::Via(away.via.to_string())),
+        ]
+        .into();
+        assert_eq!(vias, expected);
+        // Recorded with its others, so a changed set of others is a changed record (and the router follows).
+        gw.vpc_router = VpcRouter::Here { others: vec![] };
+        assert_ne!(published(&gw, net("192.168.10.0/24"), &[]), record);
     }
 }
