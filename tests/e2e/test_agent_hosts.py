@@ -26,7 +26,7 @@ import pytest
 import vgwlib
 from conftest import (CGW_IP, FIGURES, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, Server,
                       kill_namespaces)
-from lab import Lab, sh, swanctl_from_download, wait_until
+from lab import Charon, Lab, sh, swanctl_from_download, wait_until
 from test_agents import Agent, agents_vpc, api_of, attached, control_config, join_token, vgwlib_port
 from test_dataplane import peer_down, peer_up
 
@@ -378,3 +378,107 @@ def test_a_vpc_on_two_hosts_has_one_router_that_reaches_both_and_moves_with_its_
             vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
         api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
         assert wait_until(lambda: router_hosts(agents) == [], 30), "the VPC's router outlives its gateways"
+
+
+# A second customer gateway of this module's, in a namespace of its own.
+CGW3_IP = "203.0.113.14"
+
+
+def router_route_via(agents: dict, dest: str) -> str:
+    """The next hop of the VPC router's preferred route to `dest`, wherever the router runs ('' without one)."""
+    listing = [line.split()[0] for line in sh("ip", "netns", "list").stdout.splitlines() if line.strip()]
+    for a in agents.values():
+        for ns in (n for n in listing if n.startswith(f"{a.prefix.rstrip('-')}r-")):
+            rows = [r for r in json.loads(sh("ip", "-n", ns, "-j", "route", "show", dest).stdout or "[]")
+                    if "gateway" in r]
+            return min(rows, key=lambda r: r.get("metric", 0))["gateway"] if rows else ""
+    return ""
+
+
+def test_the_vpc_router_takes_the_standby_gateway_while_the_active_ones_tunnel_carries_nothing(cluster, site, lab):
+    """Two gateways of one VPC, on the two hosts, publish one customer network: the first at weight 100 (active),
+    the second at 0 (standby), each over a tunnel to a customer gateway of its own (two strongSwans; the customer
+    answers through the standby's all along). A VPC host behind the VPC's router reaches the network through the
+    active gateway. When the active tunnel stops carrying (its customer tears it down and no longer accepts it), the
+    router takes the standby by itself, and the active one again once it carries; the interruption is measured."""
+    api, agents, vpc = cluster["api"], cluster["agents"], cluster["vpc"]
+    block = ipaddress.ip_network(vpc.cidr)
+    vpc_host = lab.netns("standbyhost")
+    lab.attach(vpc_host, "eth0", vpc.bridge, f"{block.network_address + 71}/{block.prefixlen}")
+    sh("ip", "-n", vpc_host, "route", "add", "default", "via", str(block.network_address + 1))
+    # The second customer gateway: on the public segment, and on a link of its own to the customer's network.
+    cgw3 = lab.netns("cgw3")
+    lab.attach(cgw3, "pub0", PUB_BRIDGE, f"{CGW3_IP}/24")
+    lab.wire(cgw3, "lan0", "172.16.41.1/24", site.onprem, "eth1", "172.16.41.10/24")
+    lab.forward(cgw3)
+    lab.route(cgw3, ONPREM_NET2, "172.16.41.10")
+    # charon routes what its tunnel brings from an address of its own inside the local selector.
+    sh("ip", "-n", cgw3, "addr", "add", "172.16.30.2/32", "dev", "lo")
+    lab.route(site.onprem, vpc.cidr, "172.16.41.1")
+    charon3 = Charon(lab, cgw3, "cgw3-charon", site.kernel_esp)
+    made, cgws = {}, []
+    try:
+        confs = {}
+        for name, cgw_ip, weight in (("sba", CGW_IP, 100), ("sbb", CGW3_IP, 0)):
+            cgws.append(api.call("CreateCustomerGateway", {"IpAddress": cgw_ip, "Name": name})["CustomerGatewayId"])
+            gw = api.call("CreateVpnGateway", {"VpcId": vpc.id, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
+            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False, weight=weight)
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            m.intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": name})["IntranetIp"]
+            m.vco = api.call("CreateVpnConnection", {
+                "VpnGatewayId": gw, "CustomerGatewayId": cgws[-1], "LocalSubnet": "0.0.0.0/0",
+                "RemoteSubnet": "0.0.0.0/0", "EffectImmediately": True, "EnableDpd": True,
+                "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            api.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": ONPREM_NET2, "NextHop": m.vco,
+                                             "Weight": weight, "PublishVpc": True})
+            m.route = True
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": m.vco})["VpnConnectionConfig"]
+            confs[name] = swanctl_from_download(dict(cfg, LocalSubnet=vpc.cidr, RemoteSubnet=ONPREM_NET2), name,
+                                                encap=not site.kernel_esp)
+        active, standby = made["sba"], made["sbb"]
+        assert holder(active.gw, agents) != holder(standby.gw, agents), "the two gateways share a host"
+        site.charon.load(confs["sba"])
+        charon3.load(confs["sbb"])
+        site.charon.initiate("sba")
+        charon3.initiate("sbb")
+        logs = lambda: f"{site.charon.log_tail()}\n{charon3.log_tail()}\n{cluster['control'].tail()}"  # noqa: E731
+        assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+        assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == active.intranet, 30), \
+            router_route_via(agents, ONPREM_NET2)
+
+        # The active tunnel stops carrying: the router takes the standby gateway.
+        pinger = Pinger(vpc_host, ONPREM_HOST2, cluster["workdir"] / "ping-standby.log")
+        time.sleep(1)
+        peer_down(site, "sba")
+        assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == standby.intranet, 60), logs()
+        assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+        time.sleep(1)
+        FIGURES.append(f"active gateway's tunnel torn down, the VPC's router takes the standby gateway on the other "
+                       f"host: traffic stopped for {pinger.longest_gap():.1f} s")
+
+        # It carries again: the router goes back to it.
+        site.charon.load(confs["sba"])
+        site.charon.initiate("sba")
+        assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == active.intranet, 60), logs()
+        assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+    finally:
+        for name, m in made.items():
+            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+            if m.route:
+                api.call("DeleteVpnRouteEntry", {"VpnGatewayId": m.gw, "RouteDest": ONPREM_NET2, "NextHop": m.vco,
+                                                 "Weight": m.weight})
+                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+            if m.vco:
+                api.call("DeleteVpnConnection", {"VpnConnectionId": m.vco})
+                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+        peer_down(site, "sba")
+        charon3.stop()
+        sh("ip", "-n", site.onprem, "route", "del", vpc.cidr, check=False)
+        sh("ip", "netns", "del", cgw3, check=False)
+        for m in made.values():
+            api.call("DeleteVpnGateway", {"VpnGatewayId": m.gw})
+            vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
+        for cgw in cgws:
+            api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})

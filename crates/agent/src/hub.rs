@@ -199,7 +199,7 @@ fn holder(st: &mut HubState, vpc: &str) -> Option<String> {
 }
 
 /// Where `gateway`'s intent runs its VPC's router: beside the holder, with what every other gateway of the VPC
-/// publishes (as last observed); elsewhere for the others.
+/// publishes (as last observed; below the others' while its host is away); elsewhere for the others.
 fn router_for(st: &mut HubState, gateway: &str) -> VpcRouter {
     let vpc = st.vpc_of.get(gateway).cloned().unwrap_or_default();
     if holder(st, &vpc).as_deref() != Some(gateway) {
@@ -208,12 +208,32 @@ fn router_for(st: &mut HubState, gateway: &str) -> VpcRouter {
     let mut others: Vec<VpcRoute> = members(st, &vpc)
         .into_iter()
         .filter(|g| *g != gateway)
-        .filter_map(|g| st.seen.get(g))
-        .flat_map(|s| s.published.iter().cloned())
+        .filter_map(|g| st.seen.get(g).map(|s| (g, s)))
+        .flat_map(|(g, s)| {
+            let away = !st.assigned.get(g).is_some_and(|a| st.live.contains_key(a));
+            let penalty = if away { openvgw_dataplane::vpc::HOST_AWAY } else { 0 };
+            s.published.iter().map(move |r| VpcRoute { metric: r.metric.saturating_add(penalty), ..r.clone() })
+        })
         .collect();
     others.sort();
     others.dedup();
     VpcRouter::Here { others }
+}
+
+/// An agent came or went: the routers of the VPCs it holds gateways of route to them differently
+/// ([`router_for`]), so their holders are observed (and applied again) at once.
+fn routers_follow(st: &mut HubState, agent_id: &str) {
+    let vpcs: HashSet<String> = st
+        .assigned
+        .iter()
+        .filter(|(_, a)| *a == agent_id)
+        .filter_map(|(g, _)| st.vpc_of.get(g).filter(|v| !v.is_empty()).cloned())
+        .collect();
+    for vpc in vpcs {
+        if let Some(h) = holder(st, &vpc) {
+            st.changed.insert(h);
+        }
+    }
 }
 
 impl Session {
@@ -573,6 +593,7 @@ impl AgentHub {
         // each is observed again, and applied again if it is not there.
         let held: Vec<String> = st.assigned.iter().filter(|(_, a)| *a == agent_id).map(|(g, _)| g.clone()).collect();
         st.changed.extend(held);
+        routers_follow(&mut st, agent_id);
         s
     }
 
@@ -581,6 +602,7 @@ impl AgentHub {
         if st.live.get(&s.agent_id).is_some_and(|l| l.epoch == s.epoch) {
             st.live.remove(&s.agent_id);
             st.away.insert(s.agent_id.clone(), Instant::now());
+            routers_follow(&mut st, &s.agent_id);
         }
         drop(st);
         // Dropping the senders wakes every waiting call with "disconnected".

@@ -17,7 +17,7 @@ use openvgw_agent::port::PortLimits;
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
-use openvgw_dataplane::{DataplaneError, Driver, GatewayIntent, GatewayObservation, RouteIntent, VpcRouter};
+use openvgw_dataplane::{vpc, DataplaneError, Driver, GatewayIntent, GatewayObservation, RouteIntent, VpcRouter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -549,6 +549,14 @@ async fn router_beside(hub: &AgentHub, gateway_id: &str) -> Option<Vec<String>> 
     }
 }
 
+/// The metrics of the other gateways' routes the router beside `gateway_id` carries.
+async fn router_metrics(hub: &AgentHub, gateway_id: &str) -> Vec<u32> {
+    match hub.observe(gateway_id).await.unwrap().vpc_router {
+        VpcRouter::Here { others } => others.iter().map(|r| r.metric).collect(),
+        other => panic!("{gateway_id} does not run its VPC's router: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_vpc_spread_over_hosts_has_one_router_fed_with_what_every_gateway_publishes_and_it_follows_its_gateway() {
     let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
@@ -580,6 +588,23 @@ async fn a_vpc_spread_over_hosts_has_one_router_fed_with_what_every_gateway_publ
     settle(&cp.hub, &[&v1, &v2]).await;
     let both = Some(vec!["172.16.2.0/24 via 10.0.0.3".to_string(), "172.16.3.0/24 via 10.0.0.3".to_string()]);
     assert_eq!(router_beside(&cp.hub, "vpn-1").await, both);
+
+    // vpn-2's host goes away: the router keeps its routes (its agent alone may be restarting, and its gateway still
+    // forwarding) below any other gateway's, and raises them again when it is back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let _ = cp.hub.take_changed();
+    let b = agents.remove(agents.iter().position(|a| a.id.agent_id == of("vpn-2")).unwrap());
+    b.stop.send(true).unwrap();
+    b.task.await.unwrap();
+    until("vpn-2's host away", || cp.hub.agents().len() == 1).await;
+    assert!(cp.hub.take_changed().unwrap().contains("vpn-1"), "the router's gateway is observed at once");
+    settle(&cp.hub, &[&v1]).await;
+    assert_eq!(router_beside(&cp.hub, "vpn-1").await, both);
+    assert!(router_metrics(&cp.hub, "vpn-1").await.iter().all(|m| *m >= vpc::HOST_AWAY));
+    agents.push(start(&cp.ep, b.id, b.driver));
+    until("vpn-2's host back", || cp.hub.agents().len() == 2).await;
+    settle(&cp.hub, &[&v1, &v2]).await;
+    assert!(router_metrics(&cp.hub, "vpn-1").await.iter().all(|m| *m < vpc::HOST_AWAY));
 
     // vpn-1's host dies; host-c (empty) takes vpn-1, and the router goes with it, with the same routes.
     let c = start(&cp.ep, host::join(&cp.ep, "tok-c", "host-c").await.unwrap(), reporting());

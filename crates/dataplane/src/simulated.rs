@@ -92,7 +92,8 @@ impl Driver for SimulatedDriver {
             .collect();
         let ssl_sessions = r.intent.ssl_servers.iter().map(|s| (s.id.clone(), 0)).collect();
         // What a VPC's router would carry: the same records as the netns driver's.
-        let published = crate::vpc::routes(&r.intent, &[]);
+        // Nothing negotiates here, so no tunnel carries.
+        let published = crate::vpc::routes(&r.intent, &[], &Default::default());
         Ok(GatewayObservation {
             ready: true,
             reroute: false,

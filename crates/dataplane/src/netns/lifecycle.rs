@@ -80,9 +80,11 @@ impl Inner {
         net::sync_rules(ns, &self.desired_rules(intent)).await?;
         // BGP over the tunnels, once their devices exist.
         self.sync_bird(ns, &paths, intent).await?;
-        // The VPC's router learns what this gateway publishes (with what BGP learned, when it propagates that).
+        // The VPC's router learns what this gateway publishes (with what BGP learned, when it propagates that), and
+        // which of its tunnels carry now.
         let learned = self.learned_prefixes(&paths, intent).await;
-        self.sync_vpc_router(intent, vpc_net, &learned).await?;
+        let carrying = self.carrying_now(&paths).await;
+        self.sync_vpc_router(intent, vpc_net, &learned, &carrying).await?;
 
         // SSL-VPN servers (their access rules are in place already, so no client of a new or changed server is ever
         // unfiltered) and health checks.

@@ -110,12 +110,12 @@ impl Inner {
             gw.state().health.iter().map(|(id, probe)| (id.clone(), probe.verdict())).collect();
         let mut bgp = self.bgp_observations(&paths, &intent).await;
         let learned = super::bird::learned_of(&bgp);
-        // Learned routes published into the VPC change without an apply: the router's copy must follow them.
-        let learned_moved = ready
-            && intent.propagate_learned
-            && !bgp.is_empty()
-            && self.vpc_net(&intent).is_ok_and(|cidr| !self.router_record_is(&intent, cidr, &learned));
-        let published = crate::vpc::routes(&intent, &learned);
+        let carrying_now = carrying(&states);
+        // What the gateway publishes into its VPC changes without an apply (learned routes, tunnels that stop or
+        // start carrying): the router's copy must follow.
+        let record_moved = ready
+            && self.vpc_net(&intent).is_ok_and(|cidr| !self.router_record_is(&intent, cidr, &learned, &carrying_now));
+        let published = crate::vpc::routes(&intent, &learned, &carrying_now);
         let vpc_router = intent.vpc_router.clone();
         let tunnels = intent
             .tunnels
@@ -140,10 +140,9 @@ impl Inner {
         let ipsec_server_clients =
             intent.ipsec_server.as_ref().and_then(|s| states.get(&s.id)).map(|s| s.1).unwrap_or(0);
         // Destination routes follow which tunnels carry (kernel IPsec; libipsec has one route-based tunnel).
-        let reroute = learned_moved
+        let reroute = record_moved
             || (ready && !self.backend.is_libipsec() && !intent.routes.is_empty() && {
-                let carrying = carrying(&states);
-                let desired = self.desired_routes(&intent, &carrying);
+                let desired = self.desired_routes(&intent, &carrying_now);
                 net::owned_routes(&names.namespace)
                     .await
                     .is_ok_and(|actual| actual.into_iter().collect::<std::collections::BTreeSet<_>>() != desired)

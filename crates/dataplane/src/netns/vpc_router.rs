@@ -37,12 +37,17 @@ pub(super) struct Published {
 }
 
 /// The record of what `intent` publishes (see [`crate::vpc::published`]).
-pub(super) fn published(intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> Published {
+pub(super) fn published(
+    intent: &GatewayIntent,
+    vpc_cidr: Ipv4Net,
+    learned: &[Ipv4Net],
+    carrying: &BTreeSet<String>,
+) -> Published {
     let others = match &intent.vpc_router {
         VpcRouter::Here { others } => Some(others.clone()),
         VpcRouter::Local | VpcRouter::Elsewhere => None,
     };
-    Published { vpc_cidr, via: intent.private_ip, routes: crate::vpc::published(intent, learned), others }
+    Published { vpc_cidr, via: intent.private_ip, routes: crate::vpc::published(intent, learned, carrying), others }
 }
 
 /// The router's routes from every gateway's record.
@@ -116,6 +121,7 @@ impl Inner {
         intent: &GatewayIntent,
         vpc_cidr: Ipv4Net,
         learned: &[Ipv4Net],
+        carrying: &BTreeSet<String>,
     ) -> Result<(), DataplaneError> {
         if intent.vpc_router == VpcRouter::Elsewhere {
             return self.leave_vpc_router(&intent.gateway_id).await;
@@ -125,7 +131,7 @@ impl Inner {
         let _held = lock.lock().await;
         let dir = self.router_dir(&rn.token);
         sys::create_private_dir(&dir)?;
-        let record = published(intent, vpc_cidr, learned);
+        let record = published(intent, vpc_cidr, learned, carrying);
         let json = serde_json::to_vec(&record).map_err(|e| failed(format!("serialising published routes: {e}")))?;
         sys::write_if_changed(&dir.join(format!("{}.json", intent.gateway_id)), &json, 0o600)?;
         self.converge_router(&rn, &intent.vpc_id, vpc_cidr).await
@@ -190,13 +196,19 @@ impl Inner {
         std::fs::read(file).ok().and_then(|raw| serde_json::from_slice::<Published>(&raw).ok())
     }
 
-    /// Whether the gateway's record in its VPC's router is what it would publish now (learned routes change
-    /// without an apply); a gateway whose router is elsewhere has none.
-    pub(super) fn router_record_is(&self, intent: &GatewayIntent, vpc_cidr: Ipv4Net, learned: &[Ipv4Net]) -> bool {
+    /// Whether the gateway's record in its VPC's router is what it would publish now (what BGP learned and which
+    /// tunnels carry change without an apply); a gateway whose router is elsewhere has none.
+    pub(super) fn router_record_is(
+        &self,
+        intent: &GatewayIntent,
+        vpc_cidr: Ipv4Net,
+        learned: &[Ipv4Net],
+        carrying: &BTreeSet<String>,
+    ) -> bool {
         let record = self.router_record(intent);
         match intent.vpc_router {
             VpcRouter::Elsewhere => record.is_none(),
-            VpcRouter::Local | VpcRouter::Here { .. } => record == Some(published(intent, vpc_cidr, learned)),
+            VpcRouter::Local | VpcRouter::Here { .. } => record == Some(published(intent, vpc_cidr, learned, carrying)),
         }
     }
 
@@ -213,6 +225,11 @@ mod tests {
     use super::*;
     use crate::vpc::STANDBY_METRIC;
     use crate::{PolicyRouteIntent, RouteIntent};
+
+    /// Every tunnel the tests name carries.
+    fn all() -> BTreeSet<String> {
+        ["vco-a", "t"].map(String::from).into()
+    }
 
     #[test]
     fn only_published_destinations_are_routed_and_the_best_weight_wins() {
@@ -237,7 +254,7 @@ mod tests {
             priority: 10,
             published: true,
         }];
-        let p = published(&gw, net("192.168.10.0/24"), &[]);
+        let p = published(&gw, net("192.168.10.0/24"), &[], &all());
         let dests: Vec<String> = p.routes.keys().map(ToString::to_string).collect();
         assert_eq!(dests, ["172.16.1.0/24", "172.16.2.0/24", "172.16.4.0/24"]);
         assert!(p.routes[&net("172.16.2.0/24")] < STANDBY_METRIC, "active beats standby");
@@ -251,9 +268,9 @@ mod tests {
     fn learned_routes_are_published_only_when_the_gateway_propagates_them() {
         let mut gw = intent(vec![]);
         let learned = [net("172.16.50.0/24")];
-        assert!(published(&gw, net("192.168.10.0/24"), &learned).routes.is_empty());
+        assert!(published(&gw, net("192.168.10.0/24"), &learned, &all()).routes.is_empty());
         gw.propagate_learned = true;
-        let p = published(&gw, net("192.168.10.0/24"), &learned);
+        let p = published(&gw, net("192.168.10.0/24"), &learned, &all());
         assert!(p.routes[&net("172.16.50.0/24")] < STANDBY_METRIC, "at weight 100");
     }
 
@@ -266,8 +283,10 @@ mod tests {
         b.gateway_id = "vpn-other".into();
         b.private_ip = "192.168.10.3".parse().expect("ip");
         b.routes = vec![route];
-        let routes =
-            router_routes(&[published(&a, net("192.168.10.0/24"), &[]), published(&b, net("192.168.10.0/24"), &[])]);
+        let routes = router_routes(&[
+            published(&a, net("192.168.10.0/24"), &[], &all()),
+            published(&b, net("192.168.10.0/24"), &[], &all()),
+        ]);
         assert_eq!(routes.len(), 2, "{routes:?}");
         let metrics: BTreeSet<u32> = routes.iter().map(|r| r.metric).collect();
         assert_eq!(metrics.len(), 2, "distinct metrics, or the kernel would keep only one: {routes:?}");
@@ -281,7 +300,7 @@ mod tests {
             vec![RouteIntent { dest: net("172.16.1.0/24"), tunnel_id: "t".into(), weight: 100, published: true }];
         let away = VpcRoute { dest: net("172.16.2.0/24"), via: "192.168.10.9".parse().expect("ip"), metric: 150 };
         gw.vpc_router = VpcRouter::Here { others: vec![away.clone()] };
-        let record = published(&gw, net("192.168.10.0/24"), &[]);
+        let record = published(&gw, net("192.168.10.0/24"), &[], &all());
         let routes = router_routes(std::slice::from_ref(&record));
         let vias: BTreeSet<(String, RouteTarget)> = routes.into_iter().map(|r| (r.dst, r.target)).collect();
         let expected: BTreeSet<(String, RouteTarget)> = [
@@ -292,6 +311,34 @@ mod tests {
         assert_eq!(vias, expected);
         // Recorded with its others, so a changed set of others is a changed record (and the router follows).
         gw.vpc_router = VpcRouter::Here { others: vec![] };
-        assert_ne!(published(&gw, net("192.168.10.0/24"), &[]), record);
+        assert_ne!(published(&gw, net("192.168.10.0/24"), &[], &all()), record);
+    }
+
+    #[test]
+    fn a_destination_whose_tunnel_carries_nothing_is_published_below_one_that_carries() {
+        let route = |tunnel: &str| RouteIntent {
+            dest: net("172.16.1.0/24"),
+            tunnel_id: tunnel.into(),
+            weight: 100,
+            published: true,
+        };
+        let mut a = intent(vec![]);
+        a.routes = vec![route("t-a")];
+        let mut b = intent(vec![]);
+        b.gateway_id = "vpn-other".into();
+        b.private_ip = "192.168.10.3".parse().expect("ip");
+        // b's tunnel is a standby (weight 0) and carries; a's is active and carries nothing.
+        b.routes = vec![RouteIntent { weight: 0, ..route("t-b") }];
+        let only_b: BTreeSet<String> = ["t-b".to_string()].into();
+        let cidr = net("192.168.10.0/24");
+        let best = |carrying: &BTreeSet<String>| {
+            let routes = router_routes(&[published(&a, cidr, &[], carrying), published(&b, cidr, &[], carrying)]);
+            routes.into_iter().min_by_key(|r| r.metric).map(|r| r.target).expect("a route")
+        };
+        assert_eq!(best(&only_b), RouteTarget::Via(b.private_ip.to_string()), "the standby that carries wins");
+        let both: BTreeSet<String> = ["t-a".to_string(), "t-b".to_string()].into();
+        assert_eq!(best(&both), RouteTarget::Via(a.private_ip.to_string()), "the active one, once it carries");
+        // With neither carrying, the route stays (weights decide).
+        assert_eq!(best(&BTreeSet::new()), RouteTarget::Via(a.private_ip.to_string()));
     }
 }
