@@ -107,8 +107,9 @@ class Pinger:
 
 
 def holder(gw: str, agents: dict) -> str:
-    """The key of the host whose agent has the gateway's namespace ('' when none has)."""
-    listing = sh("ip", "netns", "list").stdout
+    """The key of the host whose agent has the gateway's namespace ('' when none has); `gw` may name the second half
+    of an HA gateway (`<id>.2`)."""
+    listing = {line.split()[0] for line in sh("ip", "netns", "list").stdout.splitlines() if line.strip()}
     found = [k for k, a in agents.items() if f"{a.prefix}{gw}" in listing]
     assert len(found) <= 1, f"{gw} on more than one host: {found}"
     return found[0] if found else ""
@@ -299,6 +300,56 @@ def test_a_killed_agents_gateway_is_removed_by_its_guard_before_it_moves(cluster
         assert Lab.ping(site.onprem, cluster["vpc"].host)
 
 
+def behind_the_router(lab: Lab, vpc: SimpleNamespace, name: str, n: int) -> str:
+    """A VPC host (the block's `n`th address) whose only route is the VPC's router (its first address)."""
+    block = ipaddress.ip_network(vpc.cidr)
+    host = lab.netns(name)
+    lab.attach(host, "eth0", vpc.bridge, f"{block.network_address + n}/{block.prefixlen}")
+    sh("ip", "-n", host, "route", "add", "default", "via", str(block.network_address + 1))
+    return host
+
+
+@contextlib.contextmanager
+def second_customer_gateway(lab: Lab, site, vpc: SimpleNamespace, name: str):
+    """A second customer gateway at CGW3_IP: a strongSwan on the public segment with a link of its own to the
+    customer's network, through which the customer answers the VPC (until the caller deletes that route). Yields
+    (namespace, charon); stopped and removed afterwards."""
+    ns = lab.netns(name)
+    lab.attach(ns, "pub0", PUB_BRIDGE, f"{CGW3_IP}/24")
+    lab.wire(ns, "lan0", "172.16.41.1/24", site.onprem, "eth1", "172.16.41.10/24")
+    lab.forward(ns)
+    lab.route(ns, ONPREM_NET2, "172.16.41.10")
+    # charon routes what its tunnel brings from an address of its own inside the local selector.
+    sh("ip", "-n", ns, "addr", "add", "172.16.30.2/32", "dev", "lo")
+    lab.route(site.onprem, vpc.cidr, "172.16.41.1")
+    charon = Charon(lab, ns, f"{name}-charon", site.kernel_esp)
+    try:
+        yield ns, charon
+    finally:
+        charon.stop()
+        sh("ip", "-n", site.onprem, "route", "del", vpc.cidr, check=False)
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def remove_gateways(api, made: dict, cgws: list) -> None:
+    """Deletes what a test made, in order: route entries (`m.route`: `m.dest` at `m.weight`), connections, gateways,
+    customer gateways."""
+    for m in made.values():
+        vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+        if m.route:
+            api.call("DeleteVpnRouteEntry", {"VpnGatewayId": m.gw, "RouteDest": m.dest, "NextHop": m.vco,
+                                             "Weight": m.weight})
+            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+        if m.vco:
+            api.call("DeleteVpnConnection", {"VpnConnectionId": m.vco})
+            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
+    for m in made.values():
+        api.call("DeleteVpnGateway", {"VpnGatewayId": m.gw})
+        vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
+    for cgw in cgws:
+        api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+
+
 def router_hosts(agents: dict) -> list:
     """The keys of the hosts whose agent runs a VPC router (this module has one VPC)."""
     listing = sh("ip", "netns", "list").stdout
@@ -312,20 +363,18 @@ def test_a_vpc_on_two_hosts_has_one_router_that_reaches_both_and_moves_with_its_
     on the other host as well. The router's host is powered off: its gateway moves to the other host, the router
     with it, and both networks are reached again."""
     api, agents, hosts, vpc = cluster["api"], cluster["agents"], cluster["hosts"], cluster["vpc"]
-    block = ipaddress.ip_network(vpc.cidr)
-    router_host = lab.netns("spreadhost")
-    lab.attach(router_host, "eth0", vpc.bridge, f"{block.network_address + 70}/{block.prefixlen}")
-    sh("ip", "-n", router_host, "route", "add", "default", "via", str(block.network_address + 1))
-    cgw = api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "spread"})["CustomerGatewayId"]
+    router_host = behind_the_router(lab, vpc, "spreadhost", 70)
+    cgws = [api.call("CreateCustomerGateway", {"IpAddress": CGW_IP, "Name": "spread"})["CustomerGatewayId"]]
     nets = {"spread1": ONPREM_NET, "spread2": ONPREM_NET2}
     made, off = {}, ""
     try:
         for name, net in nets.items():
             gw = api.call("CreateVpnGateway", {"VpcId": vpc.id, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
-            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False)
+            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False, dest=net, weight=100)
             vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
             m.vco = api.call("CreateVpnConnection", {
-                "VpnGatewayId": gw, "CustomerGatewayId": cgw, "LocalSubnet": "0.0.0.0/0", "RemoteSubnet": "0.0.0.0/0",
+                "VpnGatewayId": gw, "CustomerGatewayId": cgws[0], "LocalSubnet": "0.0.0.0/0",
+                "RemoteSubnet": "0.0.0.0/0",
                 "EffectImmediately": True, "IkeConfig": json.dumps({"IkeVersion": "ikev2"})})["VpnConnectionId"]
             vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
             api.call("CreateVpnRouteEntry", {"VpnGatewayId": gw, "RouteDest": net, "NextHop": m.vco, "Weight": 100,
@@ -362,21 +411,9 @@ def test_a_vpc_on_two_hosts_has_one_router_that_reaches_both_and_moves_with_its_
             hosts[off].build()
             agents[off].start()
             assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[off].tail()
-        for name, m in made.items():
-            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
-            if m.route:
-                api.call("DeleteVpnRouteEntry", {"VpnGatewayId": m.gw, "RouteDest": nets[name], "NextHop": m.vco,
-                                                 "Weight": 100})
-                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
-            if m.vco:
-                api.call("DeleteVpnConnection", {"VpnConnectionId": m.vco})
-                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
         for name in nets:
             peer_down(site, name)
-        for m in made.values():
-            api.call("DeleteVpnGateway", {"VpnGatewayId": m.gw})
-            vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
-        api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+        remove_gateways(api, made, cgws)
         assert wait_until(lambda: router_hosts(agents) == [], 30), "the VPC's router outlives its gateways"
 
 
@@ -402,27 +439,17 @@ def test_the_vpc_router_takes_the_standby_gateway_while_the_active_ones_tunnel_c
     active gateway. When the active tunnel stops carrying (its customer tears it down and no longer accepts it), the
     router takes the standby by itself, and the active one again once it carries; the interruption is measured."""
     api, agents, vpc = cluster["api"], cluster["agents"], cluster["vpc"]
-    block = ipaddress.ip_network(vpc.cidr)
-    vpc_host = lab.netns("standbyhost")
-    lab.attach(vpc_host, "eth0", vpc.bridge, f"{block.network_address + 71}/{block.prefixlen}")
-    sh("ip", "-n", vpc_host, "route", "add", "default", "via", str(block.network_address + 1))
-    # The second customer gateway: on the public segment, and on a link of its own to the customer's network.
-    cgw3 = lab.netns("cgw3")
-    lab.attach(cgw3, "pub0", PUB_BRIDGE, f"{CGW3_IP}/24")
-    lab.wire(cgw3, "lan0", "172.16.41.1/24", site.onprem, "eth1", "172.16.41.10/24")
-    lab.forward(cgw3)
-    lab.route(cgw3, ONPREM_NET2, "172.16.41.10")
-    # charon routes what its tunnel brings from an address of its own inside the local selector.
-    sh("ip", "-n", cgw3, "addr", "add", "172.16.30.2/32", "dev", "lo")
-    lab.route(site.onprem, vpc.cidr, "172.16.41.1")
-    charon3 = Charon(lab, cgw3, "cgw3-charon", site.kernel_esp)
+    vpc_host = behind_the_router(lab, vpc, "standbyhost", 71)
     made, cgws = {}, []
-    try:
+    with contextlib.ExitStack() as cleanup:
+        _, charon3 = cleanup.enter_context(second_customer_gateway(lab, site, vpc, "cgw3"))
+        cleanup.callback(remove_gateways, api, made, cgws)
+        cleanup.callback(peer_down, site, "sba")
         confs = {}
         for name, cgw_ip, weight in (("sba", CGW_IP, 100), ("sbb", CGW3_IP, 0)):
             cgws.append(api.call("CreateCustomerGateway", {"IpAddress": cgw_ip, "Name": name})["CustomerGatewayId"])
             gw = api.call("CreateVpnGateway", {"VpcId": vpc.id, "Bandwidth": 10, "Name": name})["VpnGatewayId"]
-            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False, weight=weight)
+            made[name] = m = SimpleNamespace(gw=gw, vco="", route=False, dest=ONPREM_NET2, weight=weight)
             vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
             m.intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": name})["IntranetIp"]
             m.vco = api.call("CreateVpnConnection", {
@@ -463,22 +490,96 @@ def test_the_vpc_router_takes_the_standby_gateway_while_the_active_ones_tunnel_c
         site.charon.initiate("sba")
         assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == active.intranet, 60), logs()
         assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
-    finally:
-        for name, m in made.items():
-            vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
-            if m.route:
-                api.call("DeleteVpnRouteEntry", {"VpnGatewayId": m.gw, "RouteDest": ONPREM_NET2, "NextHop": m.vco,
-                                                 "Weight": m.weight})
-                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
-            if m.vco:
-                api.call("DeleteVpnConnection", {"VpnConnectionId": m.vco})
-                vgwlib.wait_gateway_status(api, m.gw, "active", timeout=60)
-        peer_down(site, "sba")
-        charon3.stop()
-        sh("ip", "-n", site.onprem, "route", "del", vpc.cidr, check=False)
-        sh("ip", "netns", "del", cgw3, check=False)
-        for m in made.values():
-            api.call("DeleteVpnGateway", {"VpnGatewayId": m.gw})
-            vgwlib.wait_gateway_gone(api, m.gw, timeout=60)
-        for cgw in cgws:
-            api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+
+
+def test_an_ha_gateways_halves_run_on_two_hosts_and_each_carries_while_the_other_cannot(cluster, site, lab):
+    """An HA gateway (two public addresses) with a dual-tunnel connection, each tunnel to a customer gateway of its
+    own: its halves run on the two hosts, each with one address and one tunnel, each at its own inside address. The
+    VPC's router sends the customer's network to the master's half; when the master tunnel is torn down it takes the
+    slave's half, and back. Then, with the customer answering through the master, the slave half's host is powered
+    off: the traffic does not stop (the other host carries it), and the half moves to the surviving host."""
+    api, agents, hosts, vpc = cluster["api"], cluster["agents"], cluster["hosts"], cluster["vpc"]
+    vpc_host = behind_the_router(lab, vpc, "hahost", 72)
+    gw, vco, off, cgws = "", "", "", []
+    # The customer answers through the slave's tunnel until the last step.
+    with second_customer_gateway(lab, site, vpc, "cgw3ha") as (_, charon3):
+        try:
+            for name, ip in (("ha-master", CGW_IP), ("ha-slave", CGW3_IP)):
+                cgws.append(api.call("CreateCustomerGateway", {"IpAddress": ip, "Name": name})["CustomerGatewayId"])
+            gw = api.call("CreateVpnGateway", {"VpcId": vpc.id, "Bandwidth": 10, "Name": "ha", "VSwitchId": "vsw-a",
+                                               "DisasterRecoveryVSwitchId": "vsw-b"})["VpnGatewayId"]
+            d = vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            intranet = api.call("ModifyVpnGatewayAttribute", {"VpnGatewayId": gw, "Name": "ha"})["IntranetIp"]
+            tunnel = {"TunnelIkeConfig": {"IkeVersion": "ikev2"}}
+            vco = api.call("CreateVpnConnection", {
+                "VpnGatewayId": gw, "LocalSubnet": vpc.cidr, "RemoteSubnet": ONPREM_NET2, "EffectImmediately": True,
+                "TunnelOptionsSpecification": [
+                    dict(tunnel, Role="master", CustomerGatewayId=cgws[0]),
+                    dict(tunnel, Role="slave", CustomerGatewayId=cgws[1])]})["VpnConnectionId"]
+            vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+            second = f"{gw}.2"
+            where = (holder(gw, agents), holder(second, agents))
+            assert sorted(where) == ["a", "b"], f"the halves share a host: {where}"
+            cfg = api.call("DownloadVpnConnectionConfig", {"VpnConnectionId": vco})["VpnConnectionConfig"]
+            tunnels = cfg["TunnelsConfig"]["TunnelConfig"]
+            assert [t["Local"] for t in tunnels] == [d["InternetIp"], d["DisasterRecoveryInternetIp"]], tunnels
+            confs = [swanctl_from_download(dict(cfg, Local=t["Local"], Remote=t["Remote"], IkeConfig=t["IkeConfig"],
+                                                IpsecConfig=t["IpsecConfig"], LocalSubnet=vpc.cidr,
+                                                RemoteSubnet=ONPREM_NET2), name, encap=not site.kernel_esp)
+                     for t, name in zip(tunnels, ("ham", "has"))]
+            site.charon.load(confs[0])
+            charon3.load(confs[1])
+            options = lambda: api.call("DescribeVpnConnection", {"VpnConnectionId": vco})[  # noqa: E731
+                "TunnelOptionsSpecification"]["TunnelOptions"]
+            both_up = lambda: [o["Status"] for o in options()] == ["ipsec_sa_established"] * 2  # noqa: E731
+            logs = lambda: f"{site.charon.log_tail()}\n{charon3.log_tail()}\n{cluster['control'].tail()}"  # noqa: E731
+            assert wait_until(both_up, 60), f"{options()}\n{logs()}"
+            assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+            assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == intranet, 30), \
+                router_route_via(agents, ONPREM_NET2)
+
+            # The master tunnel is torn down: the router takes the slave's half, at its own inside address.
+            pinger = Pinger(vpc_host, ONPREM_HOST2, cluster["workdir"] / "ping-ha-tunnel.log")
+            time.sleep(1)
+            peer_down(site, "ham")
+            slave_via = lambda: router_route_via(agents, ONPREM_NET2) not in ("", intranet)  # noqa: E731
+            assert wait_until(slave_via, 60), logs()
+            assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+            time.sleep(1)
+            FIGURES.append(f"HA gateway on two hosts, master tunnel torn down: traffic stopped for "
+                           f"{pinger.longest_gap():.1f} s")
+            site.charon.load(confs[0])
+            assert wait_until(lambda: router_route_via(agents, ONPREM_NET2) == intranet, 60), logs()
+            assert wait_until(both_up, 60), options()
+
+            # The customer answers through the master now; the slave half's host is powered off. The master's host
+            # carries on without a pause, and the slave half moves to it (the only host left).
+            sh("ip", "-n", site.onprem, "route", "del", vpc.cidr)
+            assert Lab.wait_ping(vpc_host, ONPREM_HOST2, 30), logs()
+            pinger = Pinger(vpc_host, ONPREM_HOST2, cluster["workdir"] / "ping-ha-host.log")
+            time.sleep(1)
+            off = holder(second, agents)
+            hosts[off].power_off(agents[off])
+            survivor = next(k for k in agents if k != off)
+            assert wait_until(lambda: holder(second, agents) == survivor, 60), logs()
+            assert wait_until(both_up, 60), f"{options()}\n{logs()}"
+            gap = pinger.longest_gap()
+            FIGURES.append(f"HA gateway on two hosts, the slave half's host powered off: traffic through the master "
+                           f"stopped for {gap:.1f} s at most")
+            assert gap < DEAD_AFTER_S / 2, f"the master's host stopped carrying for {gap:.1f} s"
+        finally:
+            if off:
+                hosts[off].build()
+                agents[off].start()
+                assert wait_until(lambda: attached(cluster["control"]) == 2, 30), agents[off].tail()
+            if vco:
+                vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+                api.call("DeleteVpnConnection", {"VpnConnectionId": vco})
+            peer_down(site, "ham")
+            if gw:
+                vgwlib.wait_gateway_status(api, gw, "active", timeout=60)
+                api.call("DeleteVpnGateway", {"VpnGatewayId": gw})
+                vgwlib.wait_gateway_gone(api, gw, timeout=60)
+            for cgw in cgws:
+                api.call("DeleteCustomerGateway", {"CustomerGatewayId": cgw})
+            assert wait_until(lambda: router_hosts(agents) == [], 30), "the VPC's router outlives its gateways"

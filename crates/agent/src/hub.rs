@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use openvgw_dataplane::{
-    ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, HostView, SaStats, VpcRoute, VpcRouter,
+    second_half_id, whole_id, ClientSession, DataplaneError, Driver, GatewayIntent, GatewayObservation, HostView,
+    SaStats, TunnelObservation, VpcRoute, VpcRouter,
 };
 use openvgw_pki::CaMaterial;
 use tokio::sync::{mpsc, oneshot};
@@ -116,6 +117,8 @@ struct HubState {
     seen: HashMap<String, Seen>,
     /// VPC → the gateway beside which its router runs.
     holders: HashMap<String, String>,
+    /// HA gateways run as two halves: gateway → the tunnels of each half (as last applied).
+    halves: HashMap<String, [Vec<String>; 2]>,
 }
 
 /// A gateway's part in its VPC's router, as last observed.
@@ -152,9 +155,10 @@ fn failed(text: String) -> DataplaneError {
     DataplaneError::Failed(text)
 }
 
-/// Where a gateway goes: the attached agent with room that holds the fewest gateways (ties: the smallest id); the
-/// agents in `leaving` (dead ones whose gateways are being moved) do not count.
-fn choose(st: &HubState, leaving: &HashSet<String>) -> Result<String, String> {
+/// Where a gateway (or one half of an HA gateway) goes: the attached agent with room that holds the fewest gateways
+/// (ties: the smallest id), other than `avoid` (the host of the other half) while another has room; the agents in
+/// `leaving` (dead ones whose gateways are being moved) do not count.
+fn choose(st: &HubState, leaving: &HashSet<String>, avoid: Option<&str>) -> Result<String, String> {
     let mut held: HashMap<&str, u32> = HashMap::new();
     for agent in st.assigned.values() {
         *held.entry(agent.as_str()).or_default() += 1;
@@ -163,9 +167,17 @@ fn choose(st: &HubState, leaving: &HashSet<String>) -> Result<String, String> {
     st.live
         .values()
         .filter(|s| !leaving.contains(&s.agent_id) && (s.hello.capacity == 0 || n(&s.agent_id) < s.hello.capacity))
-        .min_by(|s1, s2| n(&s1.agent_id).cmp(&n(&s2.agent_id)).then_with(|| s1.agent_id.cmp(&s2.agent_id)))
+        .min_by_key(|s| (avoid == Some(s.agent_id.as_str()), n(&s.agent_id), s.agent_id.clone()))
         .map(|s| s.agent_id.clone())
         .ok_or_else(|| "no connected agent has room for it".to_string())
+}
+
+/// The other half of an HA gateway's half (the second half's id for the first, whose id is the gateway's).
+fn sibling(unit: &str) -> String {
+    match whole_id(unit) {
+        whole if whole != unit => whole.to_string(),
+        _ => second_half_id(unit),
+    }
 }
 
 /// The gateways of `vpc` that are placed, by id.
@@ -359,7 +371,8 @@ impl AgentHub {
                 st.assigned.iter().filter(|(_, a)| dead.contains(*a)).map(|(g, a)| (g.clone(), a.clone())).collect();
             let mut moves = Vec::new();
             for (gateway, from) in leaving {
-                match choose(&st, &dead) {
+                let avoid = st.assigned.get(&sibling(&gateway)).cloned();
+                match choose(&st, &dead, avoid.as_deref()) {
                     Ok(to) => {
                         st.assigned.insert(gateway.clone(), to.clone());
                         moves.push((gateway, from, to));
@@ -473,9 +486,18 @@ impl AgentHub {
         self.hosts().into_iter().filter(|h| h.attached).collect()
     }
 
-    /// The agent holding a gateway, if any.
+    /// The agent holding a gateway (or a half of an HA gateway: [`second_half_id`]), if any.
     pub fn agent_of(&self, gateway_id: &str) -> Option<String> {
         lock(&self.state).assigned.get(gateway_id).cloned()
+    }
+
+    /// The half of the gateway holding the tunnel (the gateway itself unless it runs as two halves).
+    fn unit_of_tunnel(&self, gateway_id: &str, tunnel_id: &str) -> String {
+        let st = lock(&self.state);
+        match st.halves.get(gateway_id) {
+            Some([_, second]) if second.iter().any(|t| t == tunnel_id) => second_half_id(gateway_id),
+            _ => gateway_id.to_string(),
+        }
     }
 
     /// The session serving a gateway; with `place` (the gateway's VPC), an unassigned gateway is placed
@@ -500,7 +522,8 @@ impl AgentHub {
         if place.is_none() {
             return Ok(None);
         }
-        let chosen = choose(&st, &HashSet::new());
+        let avoid = st.assigned.get(&sibling(gateway_id)).cloned();
+        let chosen = choose(&st, &HashSet::new(), avoid.as_deref());
         let Some(s) = chosen.as_ref().ok().and_then(|a| st.live.get(a).cloned()) else {
             let why = chosen.err().unwrap_or_default();
             return Err(failed(format!("cannot place {gateway_id}: {why}")));
@@ -568,6 +591,63 @@ impl AgentHub {
                 tracing::debug!(gateway = %g, error = %e, "observing a gateway of the VPC failed");
             }
         }
+    }
+
+    /// Places the gateway (or half) if it is new, and sends its intent with its part in its VPC's router
+    /// ([`router_for`]).
+    async fn apply_unit(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
+        let gw = &intent.gateway_id;
+        let s =
+            self.reach(gw, Some(&intent.vpc_id)).await?.ok_or_else(|| failed(format!("{gw} could not be placed")))?;
+        self.learn_vpc(&intent.vpc_id).await;
+        let mut intent = intent.clone();
+        intent.vpc_router = router_for(&mut lock(&self.state), gw);
+        expect_done(gw, s.call(call::Op::Apply(to_json(&intent)?), self.timing.call_timeout).await?)
+    }
+
+    async fn remove_unit(&self, gateway_id: &str) -> Result<(), DataplaneError> {
+        match self.call(gateway_id, None, call::Op::Remove(gateway_id.to_string())).await? {
+            Some(r) => {
+                expect_done(gateway_id, r)?;
+                self.record_removal(gateway_id).await?;
+                let mut st = lock(&self.state);
+                st.assigned.remove(gateway_id);
+                st.seen.remove(gateway_id);
+                // Its VPC's router (perhaps beside another gateway from now on) no longer routes to it.
+                if let Some(h) = st.vpc_of.remove(gateway_id).and_then(|vpc| holder(&mut st, &vpc)) {
+                    st.changed.insert(h);
+                }
+                Ok(())
+            }
+            // Held by nobody: nothing to remove.
+            None => Ok(()),
+        }
+    }
+
+    /// What the gateway's agent observes, and `reroute` when its part in its VPC's router is not what it should be
+    /// now (the holder's routes are stale, or the router should run beside another gateway). The holder is marked
+    /// changed when what this gateway publishes is not what the holder routes.
+    async fn observe_unit(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
+        // Not applied anywhere: nothing is there.
+        let Some(mut obs) = self.observed(gateway_id).await? else {
+            return Ok(GatewayObservation::default());
+        };
+        let vpc = lock(&self.state).vpc_of.get(gateway_id).cloned().unwrap_or_default();
+        if vpc.is_empty() {
+            return Ok(obs);
+        }
+        self.learn_vpc(&vpc).await;
+        let mut st = lock(&self.state);
+        if router_for(&mut st, gateway_id) != obs.vpc_router {
+            obs.reroute = true;
+        }
+        if let Some(h) = holder(&mut st, &vpc).filter(|h| h != gateway_id) {
+            let wanted = router_for(&mut st, &h);
+            if st.seen.get(&h).is_some_and(|s| s.vpc_router != wanted) {
+                st.changed.insert(h);
+            }
+        }
+        Ok(obs)
     }
 
     /// Registers a new session of `agent_id`; an older one of the same agent is closed (its calls fail, its late
@@ -795,39 +875,46 @@ impl Driver for AgentHub {
         "agents"
     }
 
-    /// Places the gateway if it is new, and sends its intent with its part in its VPC's router ([`router_for`]).
+    /// Places the gateway if it is new, and sends its intent with its part in its VPC's router ([`router_for`]). An
+    /// HA gateway with a second inside address runs as two halves ([`GatewayIntent::halves`]), each applied on its
+    /// own host (one failing does not keep the other from being applied).
     async fn apply(&self, intent: &GatewayIntent) -> Result<(), DataplaneError> {
         let gw = &intent.gateway_id;
-        let s =
-            self.reach(gw, Some(&intent.vpc_id)).await?.ok_or_else(|| failed(format!("{gw} could not be placed")))?;
-        self.learn_vpc(&intent.vpc_id).await;
-        let mut intent = intent.clone();
-        intent.vpc_router = router_for(&mut lock(&self.state), gw);
-        expect_done(gw, s.call(call::Op::Apply(to_json(&intent)?), self.timing.call_timeout).await?)
+        let units = match intent.halves() {
+            Some((a, b)) => {
+                let tunnels = |h: &GatewayIntent| h.tunnels.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+                lock(&self.state).halves.insert(gw.clone(), [tunnels(&a), tunnels(&b)]);
+                vec![a, b]
+            }
+            None => {
+                // No longer split (a second half left from before goes).
+                let split = lock(&self.state).halves.remove(gw).is_some();
+                if split || self.agent_of(&second_half_id(gw)).is_some() {
+                    self.remove_unit(&second_half_id(gw)).await?;
+                }
+                vec![intent.clone()]
+            }
+        };
+        let mut first_error = None;
+        for unit in &units {
+            if let Err(e) = self.apply_unit(unit).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn remove(&self, gateway_id: &str) -> Result<(), DataplaneError> {
-        match self.call(gateway_id, None, call::Op::Remove(gateway_id.to_string())).await? {
-            Some(r) => {
-                expect_done(gateway_id, r)?;
-                self.record_removal(gateway_id).await?;
-                let mut st = lock(&self.state);
-                st.assigned.remove(gateway_id);
-                st.seen.remove(gateway_id);
-                // Its VPC's router (perhaps beside another gateway from now on) no longer routes to it.
-                if let Some(h) = st.vpc_of.remove(gateway_id).and_then(|vpc| holder(&mut st, &vpc)) {
-                    st.changed.insert(h);
-                }
-                Ok(())
-            }
-            // Held by nobody: nothing to remove.
-            None => Ok(()),
-        }
+        self.remove_unit(&second_half_id(gateway_id)).await?;
+        self.remove_unit(gateway_id).await?;
+        lock(&self.state).halves.remove(gateway_id);
+        Ok(())
     }
 
     fn take_changed(&self) -> Option<HashSet<String>> {
         let mut st = lock(&self.state);
-        let changed = std::mem::take(&mut st.changed);
+        let changed: HashSet<String> =
+            std::mem::take(&mut st.changed).iter().map(|u| whole_id(u).to_string()).collect();
         if st.live.values().all(|s| s.hello.reports_changes) {
             Some(changed)
         } else {
@@ -835,33 +922,53 @@ impl Driver for AgentHub {
         }
     }
 
-    /// What the gateway's agent observes, and `reroute` when its part in its VPC's router is not what it should be
-    /// now (the holder's routes are stale, or the router should run beside another gateway). The holder is marked
-    /// changed when what this gateway publishes is not what the holder routes.
+    /// What the gateway's agent observes ([`AgentHub::observe_unit`]); for an HA gateway run as two halves, both
+    /// merged: ready when both are, and the tunnels of a half whose host is away reported down.
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
-        // Not applied anywhere: nothing is there.
-        let Some(mut obs) = self.observed(gateway_id).await? else {
-            return Ok(GatewayObservation::default());
+        let second = second_half_id(gateway_id);
+        let (halves, split) = {
+            let st = lock(&self.state);
+            (st.halves.get(gateway_id).cloned(), st.assigned.contains_key(&second))
         };
-        let vpc = lock(&self.state).vpc_of.get(gateway_id).cloned().unwrap_or_default();
-        if vpc.is_empty() {
-            return Ok(obs);
+        if !split {
+            return self.observe_unit(gateway_id).await;
         }
-        self.learn_vpc(&vpc).await;
-        let mut st = lock(&self.state);
-        if router_for(&mut st, gateway_id) != obs.vpc_router {
-            obs.reroute = true;
-        }
-        if let Some(h) = holder(&mut st, &vpc).filter(|h| h != gateway_id) {
-            let wanted = router_for(&mut st, &h);
-            if st.seen.get(&h).is_some_and(|s| s.vpc_router != wanted) {
-                st.changed.insert(h);
+        let mut merged = GatewayObservation { ready: true, ..GatewayObservation::default() };
+        for (i, unit) in [gateway_id.to_string(), second].iter().enumerate() {
+            match self.observe_unit(unit).await {
+                Ok(o) => {
+                    merged.ready &= o.ready;
+                    merged.reroute |= o.reroute;
+                    merged.tunnels.extend(o.tunnels);
+                    merged.ssl_sessions.extend(o.ssl_sessions);
+                    merged.ipsec_server_clients += o.ipsec_server_clients;
+                    merged.published.extend(o.published);
+                    if i == 0 {
+                        merged.vpc_router = o.vpc_router;
+                    }
+                }
+                // Unknown which tunnels it has (not applied since this control plane started): say nothing.
+                Err(e) if halves.is_none() => return Err(e),
+                Err(e) => {
+                    tracing::debug!(gateway = %gateway_id, half = %unit, error = %e, "half of an HA gateway away");
+                    merged.ready = false;
+                    let down = TunnelObservation {
+                        state: openvgw_dataplane::TunnelState::IkeSaNotEstablished,
+                        health_ok: None,
+                        bgp: None,
+                    };
+                    for t in halves.iter().flat_map(|h| h[i].iter()) {
+                        merged.tunnels.insert(t.clone(), down.clone());
+                    }
+                }
             }
         }
-        Ok(obs)
+        merged.published.sort();
+        Ok(merged)
     }
 
     async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        let gateway_id = &self.unit_of_tunnel(gateway_id, tunnel_id);
         let op = call::Op::Initiate(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
         match self.call(gateway_id, None, op).await? {
             Some(r) => expect_done(gateway_id, r),
@@ -905,8 +1012,11 @@ impl Driver for AgentHub {
             for g in &adopted {
                 self.record_placement(g, &s.agent_id).await?;
             }
-            all.extend(found);
+            all.extend(found.iter().map(|u| whole_id(u).to_string()));
         }
+        // Both halves of an HA gateway are one gateway to the reconciler.
+        all.sort();
+        all.dedup();
         Ok(all)
     }
 
@@ -917,11 +1027,13 @@ impl Driver for AgentHub {
         from_s: i64,
         to_s: i64,
     ) -> Result<Vec<String>, DataplaneError> {
+        let gateway_id = &self.unit_of_tunnel(gateway_id, tunnel_id);
         let op = call::Op::TunnelLogs(LogRange { gateway_id: gateway_id.into(), id: tunnel_id.into(), from_s, to_s });
         lines(gateway_id, self.call(gateway_id, None, op).await?)
     }
 
     async fn tunnel_sas(&self, gateway_id: &str, tunnel_id: &str) -> Result<Vec<SaStats>, DataplaneError> {
+        let gateway_id = &self.unit_of_tunnel(gateway_id, tunnel_id);
         let op = call::Op::TunnelSas(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
         match self.call(gateway_id, None, op).await? {
             Some(answer::Result::Json(j)) => from_json(&j),
@@ -931,6 +1043,7 @@ impl Driver for AgentHub {
     }
 
     async fn reset(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        let gateway_id = &self.unit_of_tunnel(gateway_id, tunnel_id);
         let op = call::Op::Reset(TunnelRef { gateway_id: gateway_id.into(), tunnel_id: tunnel_id.into() });
         match self.call(gateway_id, None, op).await? {
             Some(r) => expect_done(gateway_id, r),
@@ -978,8 +1091,12 @@ impl Driver for AgentHub {
         out
     }
 
+    /// The host of the gateway, or of each half (`first, second`).
     fn host_of(&self, gateway_id: &str) -> Option<String> {
-        self.agent_of(gateway_id)
+        match (self.agent_of(gateway_id), self.agent_of(&second_half_id(gateway_id))) {
+            (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+            (a, b) => a.or(b),
+        }
     }
 
     async fn disconnect(&self, gateway_id: &str, session_id: &str) -> Result<bool, DataplaneError> {

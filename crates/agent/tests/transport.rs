@@ -17,7 +17,10 @@ use openvgw_agent::port::PortLimits;
 use openvgw_agent::proto::control_client::ControlClient;
 use openvgw_agent::proto::{agent_message, AgentMessage, Hello};
 use openvgw_dataplane::simulated::SimulatedDriver;
-use openvgw_dataplane::{vpc, DataplaneError, Driver, GatewayIntent, GatewayObservation, RouteIntent, VpcRouter};
+use openvgw_dataplane::{
+    second_half_id, vpc, DataplaneError, Driver, GatewayIntent, GatewayObservation, RouteIntent, TunnelIntent,
+    VpcRouter,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -116,6 +119,8 @@ async fn control_plane_limited(
 struct Reporting {
     inner: SimulatedDriver,
     changed: Mutex<HashSet<String>>,
+    /// (gateway, tunnel) of every initiate call.
+    initiated: Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait]
@@ -137,7 +142,8 @@ impl Driver for Reporting {
     async fn observe(&self, gateway_id: &str) -> Result<GatewayObservation, DataplaneError> {
         self.inner.observe(gateway_id).await
     }
-    async fn initiate(&self, _: &str, _: &str) -> Result<(), DataplaneError> {
+    async fn initiate(&self, gateway_id: &str, tunnel_id: &str) -> Result<(), DataplaneError> {
+        self.initiated.lock().unwrap().push((gateway_id.into(), tunnel_id.into()));
         Err(DataplaneError::Unsupported { backend: "simulated", what: "negotiating".into() })
     }
     async fn ssl_server_logs(&self, g: &str, s: &str, from: i64, to: i64) -> Result<Vec<String>, DataplaneError> {
@@ -149,7 +155,11 @@ impl Driver for Reporting {
 }
 
 fn reporting() -> Arc<Reporting> {
-    Arc::new(Reporting { inner: SimulatedDriver::new(Duration::ZERO, Duration::ZERO), changed: Mutex::default() })
+    Arc::new(Reporting {
+        inner: SimulatedDriver::new(Duration::ZERO, Duration::ZERO),
+        changed: Mutex::default(),
+        initiated: Mutex::default(),
+    })
 }
 
 /// A gateway in a VPC of its own.
@@ -166,6 +176,7 @@ fn intent_in(gateway_id: &str, vpc: &str) -> GatewayIntent {
         vpc_id: vpc.into(),
         vpc_cidr: None,
         private_ip: Ipv4Addr::new(10, 0, 0, 2),
+        second_private_ip: None,
         bandwidth_mbps: 10,
         tunnels: Vec::new(),
         ssl_servers: Vec::new(),
@@ -661,6 +672,128 @@ async fn a_restarted_control_plane_keeps_the_vpc_router_where_it_runs() {
     settle(&second.hub, &[&v0, &v2]).await;
     assert_eq!(router_beside(&second.hub, "vpn-0").await, None);
     assert_eq!(router_beside(&second.hub, "vpn-2").await, Some(vec!["172.16.0.0/24 via 10.0.0.4".into()]));
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+}
+
+/// A route-based tunnel of a gateway, on its public address `local_ip`.
+fn tunnel_on(id: &str, local_ip: [u8; 4]) -> TunnelIntent {
+    use openvgw_core::crypto::{
+        AuthMethod, DhGroup, Dpd, EncapsulationMode, Encryption, IdentityType, IkeConfig, IkeVersion, Integrity,
+        IpsecConfig, NegotiationMode, TransformProtocol,
+    };
+    TunnelIntent {
+        id: id.into(),
+        local_ip: Ipv4Addr::from(local_ip),
+        remote_ip: Some(Ipv4Addr::new(192, 0, 2, 99)),
+        psk: openvgw_dataplane::Secret::new("psk"),
+        ike: IkeConfig {
+            version: IkeVersion::V2,
+            mode: NegotiationMode::Main,
+            encryption: Encryption::Aes128,
+            integrity: Integrity::Sha1,
+            dh_group: DhGroup::Group2,
+            auth_method: AuthMethod::PreSharedKey,
+            lifetime_s: 86400,
+            local_id_type: IdentityType::Ip,
+            local_id: String::new(),
+            remote_id_type: IdentityType::Ip,
+            remote_id: String::new(),
+            dpd: Dpd::default(),
+        },
+        ipsec: IpsecConfig {
+            encryption: Encryption::Aes128,
+            integrity: Integrity::Sha1,
+            pfs: None,
+            lifetime_s: 3600,
+            transform: TransformProtocol::Esp,
+            encapsulation: EncapsulationMode::Tunnel,
+        },
+        local_subnets: Vec::new(),
+        remote_subnets: Vec::new(),
+        selectors: Vec::new(),
+        initiate: true,
+        dpd: true,
+        nat_traversal: true,
+        route_based: true,
+        health_check: None,
+        bgp: None,
+    }
+}
+
+/// An HA gateway of vpc-1: two public addresses with a tunnel on each (one destination over the first, the second
+/// standing by), and a second inside address.
+fn ha(gateway_id: &str) -> GatewayIntent {
+    let mut i = publishing(gateway_id, [10, 0, 0, 5], &[]);
+    i.public_ips = vec![Ipv4Addr::new(192, 0, 2, 20), Ipv4Addr::new(192, 0, 2, 21)];
+    i.second_private_ip = Some(Ipv4Addr::new(10, 0, 0, 6));
+    i.tunnels = vec![tunnel_on("tun-1", [192, 0, 2, 20]), tunnel_on("tun-2", [192, 0, 2, 21])];
+    let route = |tunnel: &str, weight: u32| RouteIntent {
+        dest: "172.16.9.0/24".parse().unwrap(),
+        tunnel_id: tunnel.into(),
+        weight,
+        published: true,
+    };
+    i.routes = vec![route("tun-1", 100), route("tun-2", 0)];
+    i
+}
+
+#[tokio::test]
+async fn an_ha_gateways_halves_run_apart_on_two_hosts_and_answer_as_one_gateway() {
+    let ca = openvgw_pki::new_ca("openvgw agents").unwrap();
+    let cp = control_plane_with(Tokens::with(&["tok-a", "tok-b"]), ca, Duration::from_millis(500)).await;
+    // host-b alone takes two gateways; host-a joins with none.
+    let b = start(&cp.ep, host::join(&cp.ep, "tok-b", "host-b").await.unwrap(), reporting());
+    until("host-b attached", || cp.hub.agents().len() == 1).await;
+    for g in ["vpn-p1", "vpn-p2"] {
+        cp.hub.apply(&intent(g)).await.unwrap();
+    }
+    let a = start(&cp.ep, host::join(&cp.ep, "tok-a", "host-a").await.unwrap(), reporting());
+    until("host-a attached", || cp.hub.agents().len() == 2).await;
+
+    // The first half goes to the emptier host-a; the second to host-b, which holds more: the halves stay apart.
+    let gw = ha("vpn-ha");
+    let second_id = second_half_id("vpn-ha");
+    cp.hub.apply(&gw).await.unwrap();
+    assert_eq!(cp.hub.agent_of("vpn-ha"), Some(a.id.agent_id.clone()));
+    assert_eq!(cp.hub.agent_of(&second_id), Some(b.id.agent_id.clone()), "the halves on two hosts");
+    // Each host has its half: one address, its tunnel, its inside address.
+    let keys = |o: &GatewayObservation| o.tunnels.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&a.driver.inner.observe("vpn-ha").await.unwrap()), ["tun-1"]);
+    let second = b.driver.inner.observe(&second_id).await.unwrap();
+    assert_eq!(keys(&second), ["tun-2"]);
+    assert!(!second.published.is_empty() && second.published.iter().all(|r| r.via == Ipv4Addr::new(10, 0, 0, 6)));
+
+    // To the reconciler it is one gateway: observed as one, listed once, and a tunnel's call reaches its half.
+    let obs = cp.hub.observe("vpn-ha").await.unwrap();
+    assert!(obs.ready);
+    assert_eq!(keys(&obs), ["tun-1", "tun-2"]);
+    let realised = cp.hub.realised_gateways().await.unwrap();
+    assert!(realised.contains(&"vpn-ha".to_string()) && !realised.contains(&second_id), "{realised:?}");
+    let _ = cp.hub.initiate("vpn-ha", "tun-2").await;
+    assert_eq!(*b.driver.initiated.lock().unwrap(), [(second_id.clone(), "tun-2".to_string())]);
+    assert!(a.driver.initiated.lock().unwrap().is_empty());
+    // The VPC's router runs beside the first half and routes to the second half at its own address.
+    settle(&cp.hub, &[&gw]).await;
+    assert_eq!(router_beside(&cp.hub, "vpn-ha").await, Some(vec!["172.16.9.0/24 via 10.0.0.6".into()]));
+
+    // host-b dies: the second half moves to host-a, the only host left, rather than stay down.
+    b.stop.send(true).unwrap();
+    b.task.await.unwrap();
+    until("host-b away", || cp.hub.agents().len() == 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cp.hub.agent_of(&second_id) != Some(a.id.agent_id.clone()) {
+        assert!(Instant::now() < deadline, "the second half not moved");
+        cp.hub.sweep().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    settle(&cp.hub, &[&gw]).await;
+    assert_eq!(keys(&cp.hub.observe("vpn-ha").await.unwrap()), ["tun-1", "tun-2"]);
+
+    // Removing the gateway removes both halves.
+    cp.hub.remove("vpn-ha").await.unwrap();
+    assert_eq!((cp.hub.agent_of("vpn-ha"), cp.hub.agent_of(&second_id)), (None, None));
+    assert!(a.driver.inner.realised_gateways().await.unwrap().iter().all(|g| !g.starts_with("vpn-ha")));
     a.stop.send(true).unwrap();
     a.task.await.unwrap();
 }

@@ -92,7 +92,8 @@ impl Service {
         Ok(cidr)
     }
 
-    /// `count` public addresses from the EIP pool and one inside address in the VPC.
+    /// `count` public addresses from the EIP pool and as many inside addresses in the VPC (an HA pair's halves may
+    /// run on two hosts, each at its own).
     fn allocate_addresses(
         &self,
         tx: &Tx,
@@ -100,7 +101,7 @@ impl Service {
         vpc_id: &str,
         gateway_id: &str,
         count: usize,
-    ) -> Result<(Vec<PublicIp>, Ipv4Addr)> {
+    ) -> Result<(Vec<PublicIp>, Vec<Ipv4Addr>)> {
         let pools: Vec<Ipv4Net> = self
             .config
             .dataplane
@@ -119,14 +120,18 @@ impl Service {
             public.push(PublicIp { id: public_ip_id(ctx.ids), address });
         }
         let cidr = self.vpc_cidr(tx, &ctx.scope, vpc_id)?;
-        // The first host is the VPC's router; gateways take the ones after it.
-        let hosts = cidr.hosts().skip(1).map(|ip: Ipv4Addr| ip.to_string());
-        let private_ip = tx
-            .claim_address(&format!("vpc:{}:{}", ctx.scope.tenant_id, vpc_id), hosts, gateway_id)?
-            .ok_or(Error::PoolExhausted(Pool::VpcAddresses))?
-            .parse()
-            .map_err(Error::internal)?;
-        Ok((public, private_ip))
+        let mut private = Vec::with_capacity(count);
+        for _ in 0..count {
+            // The first host is the VPC's router; gateways take the ones after it.
+            let hosts = cidr.hosts().skip(1).map(|ip: Ipv4Addr| ip.to_string());
+            let address = tx
+                .claim_address(&format!("vpc:{}:{}", ctx.scope.tenant_id, vpc_id), hosts, gateway_id)?
+                .ok_or(Error::PoolExhausted(Pool::VpcAddresses))?
+                .parse()
+                .map_err(Error::internal)?;
+            private.push(address);
+        }
+        Ok((public, private))
     }
 
     pub fn create_gateway(&self, ctx: &Ctx, input: NewGateway) -> Result<VpnGateway> {
@@ -139,7 +144,8 @@ impl Service {
             let existing = tx.count::<VpnGateway>(&ListQuery::in_scope(scope))?;
             quota(existing, self.config.quotas.vpn_gateways_per_region, Quota::VpnGateways)?;
             let id = ctx.new_id(Kind::VpnGateway);
-            let (public_ips, private_ip) = self.allocate_addresses(tx, ctx, &input.vpc_id, &id, addresses)?;
+            let (public_ips, private) = self.allocate_addresses(tx, ctx, &input.vpc_id, &id, addresses)?;
+            let private_ip = *private.first().ok_or_else(|| Error::internal("no inside address allocated"))?;
             let now = now_ms();
             let gw = VpnGateway {
                 name: input.name.clone().unwrap_or_else(|| id.clone()),
@@ -158,6 +164,7 @@ impl Service {
                 ha_mode: input.ha_mode,
                 public_ips,
                 private_ip,
+                second_private_ip: private.get(1).copied(),
                 bgp_asn: input.bgp_asn,
                 auto_propagate: true,
                 enable_bgp: false,

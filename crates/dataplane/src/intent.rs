@@ -1,11 +1,13 @@
 //! The neutral description of one gateway's desired data plane.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use openvgw_core::crypto::{IkeConfig, IpsecConfig, SslCipher, Transport};
-use openvgw_core::model::{BgpSessionState, HealthCheck, TunnelState};
+/// A tunnel's state as observed (for drivers that report for others: the agents' hub).
+pub use openvgw_core::model::TunnelState;
+use openvgw_core::model::{BgpSessionState, HealthCheck};
 pub use openvgw_core::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,9 @@ pub struct GatewayIntent {
     /// The VPC's address block, when openvgw knows it.
     pub vpc_cidr: Option<Ipv4Net>,
     pub private_ip: Ipv4Addr,
+    /// An HA pair's second inside address, for a driver that runs its halves on two hosts ([`GatewayIntent::halves`]).
+    #[serde(default)]
+    pub second_private_ip: Option<Ipv4Addr>,
     pub bandwidth_mbps: u32,
     pub tunnels: Vec<TunnelIntent>,
     pub ssl_servers: Vec<SslServerIntent>,
@@ -34,6 +39,59 @@ pub struct GatewayIntent {
     /// Where the VPC's router runs, for a driver that spreads one VPC's gateways over several hosts.
     #[serde(default)]
     pub vpc_router: VpcRouter,
+}
+
+/// What the id of an HA gateway's second half ends with ([`GatewayIntent::halves`]); no gateway id contains a dot.
+const SECOND_HALF: &str = ".2";
+
+/// The id of the second half of the HA gateway `gateway_id` run apart.
+pub fn second_half_id(gateway_id: &str) -> String {
+    format!("{gateway_id}{SECOND_HALF}")
+}
+
+/// The gateway a half belongs to; a whole gateway's id is its own.
+pub fn whole_id(id: &str) -> &str {
+    id.strip_suffix(SECOND_HALF).unwrap_or(id)
+}
+
+impl GatewayIntent {
+    /// An HA gateway as two gateways of one public address each, for a driver that runs them on two hosts: the
+    /// first keeps the gateway's id, inside address, SSL-VPN and IPsec servers and the tunnels bound to the first
+    /// address; the second ([`second_half_id`]) takes the second public address, the second inside address and the
+    /// tunnels bound to it. Each keeps the routes of its own tunnels, so each publishes into the VPC what it carries,
+    /// towards its own inside address. `None`: one public address, or no second inside address (a gateway created
+    /// before they were given): it stays whole.
+    pub fn halves(&self) -> Option<(GatewayIntent, GatewayIntent)> {
+        let (&[first, second], Some(inside)) = (self.public_ips.as_slice(), self.second_private_ip) else {
+            return None;
+        };
+        let on_second: BTreeSet<String> =
+            self.tunnels.iter().filter(|t| t.local_ip == second).map(|t| t.id.clone()).collect();
+        let keep = |half: &mut GatewayIntent, second_half: bool| {
+            let ours = |tunnel: &str| on_second.contains(tunnel) == second_half;
+            half.tunnels.retain(|t| ours(&t.id));
+            half.routes.retain(|r| ours(&r.tunnel_id));
+            half.policy_routes.retain(|r| ours(&r.tunnel_id));
+            half.second_private_ip = None;
+        };
+        let mut a = self.clone();
+        a.public_ips = vec![first];
+        keep(&mut a, false);
+        let mut b = self.clone();
+        b.gateway_id = second_half_id(&self.gateway_id);
+        b.public_ips = vec![second];
+        b.private_ip = inside;
+        b.ssl_servers.clear();
+        b.ipsec_server = None;
+        keep(&mut b, true);
+        // A health check probing from the gateway's inside address probes from the half's own.
+        for hc in b.tunnels.iter_mut().filter_map(|t| t.health_check.as_mut()) {
+            if hc.sip == Some(self.private_ip) {
+                hc.sip = Some(inside);
+            }
+        }
+        Some((a, b))
+    }
 }
 
 /// The VPC's router: the VPC hosts' gateway at the block's first address, routing what the VPC's gateways publish.

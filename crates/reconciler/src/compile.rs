@@ -194,6 +194,7 @@ pub fn compile(t: &GatewayTree) -> GatewayIntent {
         propagate_learned: gw.auto_propagate,
         vpc_router: Default::default(),
         private_ip: gw.private_ip,
+        second_private_ip: gw.second_private_ip,
         bandwidth_mbps: gw.bandwidth_mbps,
         tunnels,
         ssl_servers,

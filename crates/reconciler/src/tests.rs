@@ -296,6 +296,15 @@ async fn compile_binds_tunnels_to_their_address_and_detects_route_based_ones() {
     assert_eq!(ta.ike.local_id, gw.public_ips[0].address.to_string(), "identities default to the addresses");
     assert_eq!(intent.routes.len(), 1);
     assert_eq!(intent.generation, tree.gateway.generation);
+    // An HA pair has a second inside address, for its halves on two hosts; a single gateway has none.
+    let second = intent.second_private_ip.expect("a second inside address");
+    assert_ne!(second, intent.private_ip);
+    let (first_half, second_half) = intent.halves().expect("halves");
+    assert_eq!((first_half.tunnels.len(), second_half.tunnels.len()), (1, 1));
+    assert_eq!(second_half.tunnels[0].id, b.id);
+    assert_eq!(second_half.routes.len(), 1, "the route over b goes with b's half");
+    let single = w.svc.create_gateway(&w.ctx, new_gateway()).expect("single");
+    assert_eq!(single.second_private_ip, None);
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ fn gateway(id: &str, scope: &Scope) -> VpnGateway {
         ha_mode: HaMode::Single,
         public_ips: vec![PublicIp { id: "eip-1".into(), address: Ipv4Addr::new(203, 0, 113, 5) }],
         private_ip: Ipv4Addr::new(10, 0, 0, 2),
+        second_private_ip: None,
         bgp_asn: None,
         auto_propagate: true,
         enable_bgp: false,

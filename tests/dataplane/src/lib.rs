@@ -637,6 +637,7 @@ pub fn intent(gateway_id: &str, tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         vpc_id: VPC_ID.into(),
         vpc_cidr: Some(net(VPC_CIDR)),
         private_ip: ip(GW_PRIVATE_IP),
+        second_private_ip: None,
         bandwidth_mbps: 10,
         tunnels,
         ssl_servers: Vec::new(),

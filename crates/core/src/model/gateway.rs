@@ -99,6 +99,10 @@ pub struct VpnGateway {
     pub public_ips: Vec<PublicIp>,
     /// The gateway's address inside its VPC.
     pub private_ip: Ipv4Addr,
+    /// An HA pair's second address inside its VPC, for the half on its second public address when the data plane
+    /// runs the halves on two hosts. Gateways created before it was given have none, and stay whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_private_ip: Option<Ipv4Addr>,
     /// The gateway's own BGP ASN, where the gateway (not each connection) has one.
     pub bgp_asn: Option<u64>,
     pub auto_propagate: bool,

@@ -37,6 +37,7 @@ pub(super) fn intent(tunnels: Vec<TunnelIntent>) -> GatewayIntent {
         vpc_id: "vpc-test".into(),
         vpc_cidr: Some(strongswan::tests::net("192.168.10.0/24")),
         private_ip: "192.168.10.1".parse().expect("ip"),
+        second_private_ip: None,
         bandwidth_mbps: 10,
         tunnels,
         ssl_servers: Vec::new(),

@@ -341,4 +341,36 @@ mod tests {
         // With neither carrying, the route stays (weights decide).
         assert_eq!(best(&BTreeSet::new()), RouteTarget::Via(a.private_ip.to_string()));
     }
+
+    #[test]
+    fn an_ha_gateways_halves_take_an_address_and_its_tunnels_each_and_publish_towards_their_own_inside_address() {
+        use crate::{second_half_id, whole_id};
+        use openvgw_core::crypto::IkeVersion;
+        let mut first = super::super::testing::tunnel("t-1", IkeVersion::V2);
+        first.local_ip = "203.0.113.65".parse().expect("ip");
+        let mut second = super::super::testing::tunnel("t-2", IkeVersion::V2);
+        second.local_ip = "203.0.113.66".parse().expect("ip");
+        let mut gw = intent(vec![first, second]);
+        let route = |tunnel: &str, weight: u32| RouteIntent {
+            dest: net("172.16.1.0/24"),
+            tunnel_id: tunnel.into(),
+            weight,
+            published: true,
+        };
+        gw.routes = vec![route("t-1", 100), route("t-2", 0)];
+        assert!(gw.halves().is_none(), "no second inside address: the gateway stays whole");
+        gw.second_private_ip = Some("192.168.10.9".parse().expect("ip"));
+        let (a, b) = gw.halves().expect("two halves");
+        assert_eq!((a.gateway_id.as_str(), whole_id(&b.gateway_id)), ("vpn-test", "vpn-test"));
+        assert_eq!(b.gateway_id, second_half_id("vpn-test"));
+        assert_eq!((a.public_ips.clone(), b.public_ips.clone()), (vec![gw.public_ips[0]], vec![gw.public_ips[1]]));
+        let ids = |h: &GatewayIntent| h.tunnels.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+        assert_eq!((ids(&a), ids(&b)), (vec!["t-1".to_string()], vec!["t-2".to_string()]));
+        assert_eq!((a.routes.len(), b.routes.len()), (1, 1));
+        assert_eq!((a.private_ip, b.private_ip), (gw.private_ip, "192.168.10.9".parse().expect("ip")));
+        let all = ["t-1".to_string(), "t-2".to_string()].into();
+        let via = |h: &GatewayIntent| published(h, net("192.168.10.0/24"), &[], &all).via;
+        assert_ne!(via(&a), via(&b), "each half is routed to at its own inside address");
+        assert_eq!(whole_id("vpn-test"), "vpn-test");
+    }
 }
