@@ -887,11 +887,9 @@ impl Driver for AgentHub {
                 vec![a, b]
             }
             None => {
-                // No longer split (a second half left from before goes).
-                let split = lock(&self.state).halves.remove(gw).is_some();
-                if split || self.agent_of(&second_half_id(gw)).is_some() {
-                    self.remove_unit(&second_half_id(gw)).await?;
-                }
+                // No longer split: a second half left from before goes (removing one nobody holds does nothing).
+                lock(&self.state).halves.remove(gw);
+                self.remove_unit(&second_half_id(gw)).await?;
                 vec![intent.clone()]
             }
         };

@@ -111,26 +111,15 @@ impl Service {
             .collect::<Result<_>>()?;
         let mut public = Vec::with_capacity(count);
         for _ in 0..count {
-            let candidates = pools.iter().flat_map(|p| p.hosts()).map(|ip| ip.to_string());
-            let address = tx
-                .claim_address("eip", candidates, gateway_id)?
-                .ok_or(Error::PoolExhausted(Pool::PublicIps))?
-                .parse()
-                .map_err(Error::internal)?;
+            let address = claim(tx, "eip", pools.iter().flat_map(|p| p.hosts()), gateway_id, Pool::PublicIps)?;
             public.push(PublicIp { id: public_ip_id(ctx.ids), address });
         }
+        // The first host of a VPC's block is its router; gateways take the ones after it.
         let cidr = self.vpc_cidr(tx, &ctx.scope, vpc_id)?;
-        let mut private = Vec::with_capacity(count);
-        for _ in 0..count {
-            // The first host is the VPC's router; gateways take the ones after it.
-            let hosts = cidr.hosts().skip(1).map(|ip: Ipv4Addr| ip.to_string());
-            let address = tx
-                .claim_address(&format!("vpc:{}:{}", ctx.scope.tenant_id, vpc_id), hosts, gateway_id)?
-                .ok_or(Error::PoolExhausted(Pool::VpcAddresses))?
-                .parse()
-                .map_err(Error::internal)?;
-            private.push(address);
-        }
+        let vpc_pool = format!("vpc:{}:{}", ctx.scope.tenant_id, vpc_id);
+        let private = (0..count)
+            .map(|_| claim(tx, &vpc_pool, cidr.hosts().skip(1), gateway_id, Pool::VpcAddresses))
+            .collect::<Result<Vec<_>>>()?;
         Ok((public, private))
     }
 
@@ -292,4 +281,18 @@ impl Service {
             .map(|p| p.address)
             .ok_or(Error::invalid(Field::GatewayAddress, Rule::NotApplicable))
     }
+}
+
+/// The first of `candidates` free in `pool`, claimed for `owner`; `exhausted` names the pool in the error.
+fn claim(
+    tx: &Tx,
+    pool: &str,
+    candidates: impl Iterator<Item = Ipv4Addr>,
+    owner: &str,
+    exhausted: Pool,
+) -> Result<Ipv4Addr> {
+    tx.claim_address(pool, candidates.map(|ip| ip.to_string()), owner)?
+        .ok_or(Error::PoolExhausted(exhausted))?
+        .parse()
+        .map_err(Error::internal)
 }
