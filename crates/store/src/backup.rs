@@ -185,6 +185,7 @@ impl Store {
                 }
                 Ok(())
             })?;
+            self.replay_records_changed();
         }
         Ok(summary)
     }

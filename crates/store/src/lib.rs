@@ -263,8 +263,8 @@ impl Store {
             c.execute_batch("PRAGMA mmap_size=0; PRAGMA wal_autocheckpoint=0;").map_err(DbErr::from)?;
             Ok(c)
         };
-        let replay = replay_conn()?;
-        replay.execute_batch(schema::REPLAY_SQLITE).map_err(DbErr::from)?;
+        let mut replay = replay_conn()?;
+        schema::prepare_replay(&mut replay)?;
         let (nonce_writer, nonce_reader) = (replay_conn()?, replay_conn()?);
         schema::migrate_sqlite(&mut open_attached(path)?)?;
         // Opened after the migration so that it plans with the statistics the migration wrote.
@@ -518,25 +518,55 @@ impl Store {
 
     /// Forgets the nonces remembered for an access key (once it is deleted they can never be used again).
     pub fn forget_nonces(&self, access_key_id: &str) -> Result<()> {
-        self.small_replay(|c| {
-            c.execute("DELETE FROM nonces WHERE access_key_id = ?1", vals![access_key_id])?;
-            c.execute("DELETE FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
-            Ok(())
-        })
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.nonces.forget(access_key_id);
+                self.small_replay(|c| {
+                    c.execute("DELETE FROM nonce_log WHERE access_key_id = ?1", vals![access_key_id])?;
+                    Ok(())
+                })
+            }
+            Backend::Pg(_) => self.small_replay(|c| {
+                c.execute("DELETE FROM nonces WHERE access_key_id = ?1", vals![access_key_id])?;
+                c.execute("DELETE FROM nonce_counts WHERE access_key_id = ?1", vals![access_key_id])?;
+                Ok(())
+            }),
+        }
     }
 
     /// Forgets nonces that expired by `now_ms` and recounts what each key holds; returns how many were removed.
     pub fn purge_nonces(&self, now_ms: i64) -> Result<u64> {
-        self.small_replay(|c| {
-            let n = c.execute("DELETE FROM nonces WHERE expires_at <= ?1", vals![now_ms])?;
-            c.execute(
-                "UPDATE nonce_counts SET n = (SELECT COUNT(*) FROM nonces WHERE nonces.access_key_id = \
-                 nonce_counts.access_key_id)",
-                &[],
-            )?;
-            c.execute("DELETE FROM nonce_counts WHERE n = 0", &[])?;
-            Ok(n)
-        })
+        match &self.backend {
+            // The log is in arrival order: what went before the first live record has expired (a record that
+            // expires early behind a later one, after the clock stepped back, waits for it).
+            Backend::Sqlite(s) => {
+                s.nonces.expire(now_ms);
+                self.small_replay(|c| {
+                    Ok(c.execute(
+                        "DELETE FROM nonce_log WHERE rowid < COALESCE((SELECT rowid FROM nonce_log \
+                         WHERE expires_at > ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)",
+                        vals![now_ms],
+                    )?)
+                })
+            }
+            Backend::Pg(_) => self.small_replay(|c| {
+                let n = c.execute("DELETE FROM nonces WHERE expires_at <= ?1", vals![now_ms])?;
+                c.execute(
+                    "UPDATE nonce_counts SET n = (SELECT COUNT(*) FROM nonces WHERE nonces.access_key_id = \
+                     nonce_counts.access_key_id)",
+                    &[],
+                )?;
+                c.execute("DELETE FROM nonce_counts WHERE n = 0", &[])?;
+                Ok(n)
+            }),
+        }
+    }
+
+    /// The replay records were written behind the check's back (a restore).
+    pub(crate) fn replay_records_changed(&self) {
+        if let Backend::Sqlite(s) = &self.backend {
+            s.nonces.reload();
+        }
     }
 
     // ---- leases -----------------------------------------------------------------------------------------------

@@ -1,15 +1,22 @@
-//! SQLite's replay records (used nonces): checked without waiting for a commit, written by one committer thread in
-//! group commits, and durable before the request they belong to is answered.
+//! SQLite's replay records (used nonces): checked in memory, appended to a log by one committer thread in group
+//! commits, and durable before the request they belong to is answered.
 //!
-//! Every signed request records its nonce. Through the store's group writer each record queued behind the commit
-//! (fsync) of the batch before it, and the request's own work waited for its record's commit. Here a check
-//! consults the records still being committed (in memory) and the committed ones (a reader connection, which WAL
-//! lets read during a commit), adds the nonce to the next batch and returns at once; the committer thread writes
-//! whatever has queued in one transaction per batch. The request then does its work while its record is committed
-//! and waits for it ([`crate::Durable`]) before it is answered, so a restart still forgets nothing that was
-//! answered. The records live in their own file (`Sqlite::replay` in lib.rs says why).
+//! Every signed request records its nonce. The records were a table keyed by (key, nonce): each batch inserted
+//! its nonces at random places of a B-tree, 5–8 pages per batch, and the inserts were a sixth of the server's CPU
+//! on a signed read (`bench/README.md`, sixth round). Now the file holds a log in arrival order (`nonce_log`, a
+//! rowid table without an index, so a batch fills the last page or two), and the check consults an index in
+//! memory of every live record: a fingerprint per (key, nonce) with its expiry, and per key how many it holds. A
+//! SQLite database belongs to one process (see `Store::acquire_lease`), so that process's memory sees every
+//! record; the index is read from the log at the first check after a start (not at open: other commands open the
+//! store too), so a restart still forgets nothing that was answered.
+//!
+//! A check adds the nonce to the index and to the next batch and returns at once; the committer thread appends
+//! whatever has queued in one transaction per batch. The request does its work while its record is committed and
+//! waits for it ([`crate::Durable`]) before it is answered. The records live in their own file (`Sqlite::replay`
+//! in lib.rs says why); views keep the old tables' names for backups, restores and tests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -17,7 +24,7 @@ use openvgw_core::{Error, Result};
 use rusqlite::Connection;
 
 use crate::group::Batch;
-use crate::sql::{sqlite_query, vals, Conn, DbErr};
+use crate::sql::{vals, Conn, DbErr};
 use crate::NonceCheck;
 
 pub(crate) struct ReplayLog {
@@ -28,16 +35,15 @@ pub(crate) struct ReplayLog {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    /// Reads the committed records; held only with `state`.
+    /// Reads the log into the index; held only with `state`.
     reader: Mutex<Connection>,
 }
 
 #[derive(Default)]
 struct State {
-    /// Recorded and not yet known committed, with how many of them each key has.
-    pending: HashSet<(String, String)>,
-    pending_per_key: HashMap<String, u64>,
-    /// What the next batch writes, and the batch its members wait on.
+    /// Every live record; `None` until the first check reads the log.
+    index: Option<Index>,
+    /// What the next batch appends, and the batch its members wait on.
     queue: Vec<Entry>,
     next: Arc<Batch>,
     stop: bool,
@@ -48,8 +54,129 @@ struct State {
 struct Entry {
     key: String,
     nonce: String,
-    now_ms: i64,
     expires_at_ms: i64,
+    id: u64,
+}
+
+/// The live records by fingerprint. A fingerprint is 64 bits of SipHash under a key drawn at start, so two
+/// records share one with a chance of about n / 2^64 per check (a new nonce then refused as a replay, which a
+/// client retries with another nonce); nobody can aim at a collision without the key.
+struct Index {
+    hasher: RandomState,
+    live: HashMap<u64, Live, Fingerprints>,
+    /// (fingerprint, expiry) in arrival order: records leave from the front once expired. A record taken over
+    /// (its nonce used again after it expired) or rolled back leaves a stale pair, skipped by its expiry.
+    order: VecDeque<(u64, i64)>,
+    /// Live records per key (by the key's fingerprint), for the cap.
+    per_key: HashMap<u64, u64, Fingerprints>,
+}
+
+#[derive(Clone, Copy)]
+struct Live {
+    expires_at_ms: i64,
+    key: u64,
+}
+
+/// Fingerprints are already uniformly distributed: the maps use them as their hash.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; this keeps any other use correct.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Fingerprints = BuildHasherDefault<Identity>;
+
+impl Index {
+    fn new() -> Index {
+        Index {
+            hasher: RandomState::new(),
+            live: HashMap::default(),
+            order: VecDeque::new(),
+            per_key: HashMap::default(),
+        }
+    }
+
+    fn record_id(&self, key: &str, nonce: &str) -> u64 {
+        self.hasher.hash_one((key, nonce))
+    }
+
+    fn key_id(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Drops the records expired by `now_ms` from the front of the arrival order.
+    fn expire(&mut self, now_ms: i64) {
+        while let Some(&(id, expires_at_ms)) = self.order.front() {
+            if expires_at_ms > now_ms {
+                break;
+            }
+            self.order.pop_front();
+            self.remove(id, expires_at_ms);
+        }
+    }
+
+    /// Removes the record `id` if it is still the one that expires at `expires_at_ms`.
+    fn remove(&mut self, id: u64, expires_at_ms: i64) {
+        match self.live.get(&id) {
+            Some(l) if l.expires_at_ms == expires_at_ms => {
+                let key = l.key;
+                self.live.remove(&id);
+                self.uncount(key);
+            }
+            _ => {}
+        }
+    }
+
+    fn uncount(&mut self, key: u64) {
+        if let Some(n) = self.per_key.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_key.remove(&key);
+            }
+        }
+    }
+
+    /// Records `id` for `key` until `expires_at_ms`, taking over an expired record of the same nonce.
+    fn insert(&mut self, id: u64, key: u64, expires_at_ms: i64) {
+        if let Some(old) = self.live.insert(id, Live { expires_at_ms, key }) {
+            self.uncount(old.key);
+        }
+        *self.per_key.entry(key).or_default() += 1;
+        self.order.push_back((id, expires_at_ms));
+    }
+
+    /// The index of what the log holds, live at `now_ms`.
+    fn load(conn: &Connection, now_ms: i64) -> Result<Index> {
+        let mut index = Index::new();
+        let mut stmt = conn
+            .prepare("SELECT access_key_id, nonce, expires_at FROM nonce_log WHERE expires_at > ?1 ORDER BY rowid")
+            .map_err(DbErr::from)?;
+        let mut rows = stmt.query([now_ms]).map_err(DbErr::from)?;
+        while let Some(row) = rows.next().map_err(DbErr::from)? {
+            let key: String = row.get(0).map_err(DbErr::from)?;
+            let nonce: String = row.get(1).map_err(DbErr::from)?;
+            let expires_at_ms: i64 = row.get(2).map_err(DbErr::from)?;
+            let (id, k) = (index.record_id(&key, &nonce), index.key_id(&key));
+            match index.live.get(&id) {
+                // A nonce logged twice (used again after it expired): the later record counts.
+                Some(l) if l.expires_at_ms >= expires_at_ms => {}
+                _ => index.insert(id, k, expires_at_ms),
+            }
+        }
+        Ok(index)
+    }
 }
 
 fn poisoned() -> Error {
@@ -61,6 +188,9 @@ fn poisoned() -> Error {
 fn state(shared: &Shared) -> MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Appends one record to the log.
+const APPEND: &str = "INSERT INTO nonce_log (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)";
 
 impl ReplayLog {
     /// Starts the committer on `writer`; `reader` is a second connection to the same file.
@@ -75,8 +205,7 @@ impl ReplayLog {
     }
 
     /// Records the first use of `nonce` by `key` (see `Store::use_nonce`); a new record comes with the batch it is
-    /// committed in. The count a key holds may include a batch twice for the moment between its commit and its
-    /// removal from memory, so the cap can refuse a moment early, never late.
+    /// appended in.
     pub(crate) fn check(
         &self,
         key: &str,
@@ -86,24 +215,46 @@ impl ReplayLog {
         cap: u64,
     ) -> Result<(NonceCheck, Option<Arc<Batch>>)> {
         let mut st = state(&self.shared);
-        let id = (key.to_string(), nonce.to_string());
-        if st.pending.contains(&id) {
+        if st.index.is_none() {
+            let reader = self.shared.reader.lock().map_err(|_| poisoned())?;
+            st.index = Some(Index::load(&reader, now_ms)?);
+        }
+        let index = st.index.as_mut().ok_or_else(|| Error::internal("store: replay index not loaded"))?;
+        index.expire(now_ms);
+        let id = index.record_id(key, nonce);
+        if index.live.get(&id).is_some_and(|l| l.expires_at_ms > now_ms) {
             return Ok((NonceCheck::Used, None));
         }
-        let reader = self.shared.reader.lock().map_err(|_| poisoned())?;
-        let state = sqlite_query(&reader, crate::NONCE_STATE, vals![key, nonce, now_ms])?;
-        drop(reader);
-        let pending = st.pending_per_key.get(key).copied().unwrap_or(0);
-        if let Some(verdict) = crate::nonce_verdict(&state, pending, cap)? {
-            return Ok((verdict, None));
+        let k = index.key_id(key);
+        if index.per_key.get(&k).copied().unwrap_or(0) >= cap {
+            return Ok((NonceCheck::Full, None));
         }
-        st.pending.insert(id);
-        *st.pending_per_key.entry(key.to_string()).or_default() += 1;
-        st.queue.push(Entry { key: key.to_string(), nonce: nonce.to_string(), now_ms, expires_at_ms });
+        index.insert(id, k, expires_at_ms);
+        st.queue.push(Entry { key: key.to_string(), nonce: nonce.to_string(), expires_at_ms, id });
         let batch = st.next.clone();
         drop(st);
         self.shared.wake.notify_one();
         Ok((NonceCheck::New, Some(batch)))
+    }
+
+    /// Forgets in memory what expired by `now_ms` (checks do it too; this frees it when no check comes).
+    pub(crate) fn expire(&self, now_ms: i64) {
+        if let Some(index) = state(&self.shared).index.as_mut() {
+            index.expire(now_ms);
+        }
+    }
+
+    /// A deleted key's records no longer count against anything; their fingerprints expire in time.
+    pub(crate) fn forget(&self, key: &str) {
+        if let Some(index) = state(&self.shared).index.as_mut() {
+            let k = index.key_id(key);
+            index.per_key.remove(&k);
+        }
+    }
+
+    /// The log was written behind the index's back (a restore): read it again at the next check.
+    pub(crate) fn reload(&self) {
+        state(&self.shared).index = None;
     }
 
     /// (commits, records written) so far.
@@ -139,33 +290,27 @@ fn commit_loop(shared: &Shared, conn: &Connection) {
         let outcome = write(conn, &entries).map_err(|e| e.to_string());
         {
             let mut st = state(shared);
-            for e in &entries {
-                st.pending.remove(&(e.key.clone(), e.nonce.clone()));
-                if let Some(n) = st.pending_per_key.get_mut(&e.key) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        st.pending_per_key.remove(&e.key);
-                    }
-                }
-            }
             if outcome.is_ok() {
                 st.commits += 1;
                 st.writes += entries.len() as u64;
+            } else if let Some(index) = st.index.as_mut() {
+                // Not recorded: its members fail, and may retry with the same nonce.
+                for e in &entries {
+                    index.remove(e.id, e.expires_at_ms);
+                }
             }
         }
         batch.finish(outcome);
     }
 }
 
-/// One transaction for the batch: all of it or nothing (its members then fail and may retry with the same nonce).
+/// One transaction for the batch: all of it or nothing.
 fn write(conn: &Connection, entries: &[Entry]) -> Result<()> {
     let c = Conn::Sqlite(conn);
     conn.execute_batch("BEGIN IMMEDIATE").map_err(DbErr::from)?;
     let out = (|| -> Result<()> {
         for e in entries {
-            if c.execute(crate::INSERT_NONCE, vals![&e.key, &e.nonce, e.expires_at_ms, e.now_ms])? > 0 {
-                c.execute(crate::COUNT_NONCE, vals![&e.key])?;
-            }
+            c.execute(APPEND, vals![&e.key, &e.nonce, e.expires_at_ms])?;
         }
         conn.execute_batch("COMMIT").map_err(DbErr::from)?;
         Ok(())

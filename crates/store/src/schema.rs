@@ -294,32 +294,62 @@ impl Migration {
     }
 }
 
-/// The replay tables of a SQLite store, in their own file (`Sqlite::replay` in lib.rs says why). Migration 4 made
-/// them in the database itself; [`migrate_sqlite`] moves what they hold here and drops them, so later migrations
-/// must not touch them on SQLite.
-pub(crate) const REPLAY_SQLITE: &str = "
-CREATE TABLE IF NOT EXISTS nonces (
+/// The replay records of a SQLite store, in their own file (`Sqlite::replay` in lib.rs says why): a log in arrival
+/// order without an index (`replay.rs` says why), and views under the names the tables had (and still have on
+/// PostgreSQL) for backups, restores and tests. Migration 4 made the tables in the database itself;
+/// [`migrate_sqlite`] moves what they hold here and drops them, so later migrations must not touch them on SQLite.
+const REPLAY_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS nonce_log (
     access_key_id TEXT NOT NULL,
     nonce TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (access_key_id, nonce)
+    expires_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
-CREATE TABLE IF NOT EXISTS nonce_counts (
-    access_key_id TEXT PRIMARY KEY,
-    n INTEGER NOT NULL
-);
+CREATE VIEW IF NOT EXISTS nonces (access_key_id, nonce, expires_at) AS
+    SELECT access_key_id, nonce, MAX(expires_at) FROM nonce_log GROUP BY access_key_id, nonce;
+CREATE VIEW IF NOT EXISTS nonce_counts (access_key_id, n) AS
+    SELECT access_key_id, COUNT(*) FROM nonces GROUP BY access_key_id;
+CREATE TRIGGER IF NOT EXISTS nonces_insert INSTEAD OF INSERT ON nonces BEGIN
+    INSERT INTO nonce_log (access_key_id, nonce, expires_at) VALUES (NEW.access_key_id, NEW.nonce, NEW.expires_at);
+END;
+CREATE TRIGGER IF NOT EXISTS nonce_counts_insert INSTEAD OF INSERT ON nonce_counts BEGIN
+    SELECT 1;
+END;
 ";
 
-/// Moves migration 4's replay tables from the database into the attached replay file (idempotent: rows already
-/// there are kept, counts recomputed).
+/// A replay file of the layout before the log (a table keyed by key and nonce, and a table of counts): its records
+/// move to the log, in expiry order, and the tables go.
+const REPLAY_TABLES_TO_LOG: &str = "
+CREATE TABLE IF NOT EXISTS nonce_log (
+    access_key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+INSERT INTO nonce_log (access_key_id, nonce, expires_at)
+    SELECT access_key_id, nonce, expires_at FROM nonces ORDER BY expires_at;
+DROP TABLE nonces;
+DROP TABLE IF EXISTS nonce_counts;
+";
+
+/// Makes the replay file's layout current (`conn` is a connection to that file alone).
+pub(crate) fn prepare_replay(conn: &mut rusqlite::Connection) -> Result<()> {
+    let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(DbErr::from)?;
+    let tables: i64 = txn
+        .query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'nonces'", [], |r| r.get(0))
+        .map_err(DbErr::from)?;
+    if tables > 0 {
+        txn.execute_batch(REPLAY_TABLES_TO_LOG).map_err(DbErr::from)?;
+    }
+    txn.execute_batch(REPLAY_SQLITE).map_err(DbErr::from)?;
+    txn.commit().map_err(DbErr::from)?;
+    Ok(())
+}
+
+/// Moves migration 4's replay tables from the database into the attached replay file's log.
 const MOVE_REPLAY_SQLITE: &str = "
-INSERT OR IGNORE INTO replay.nonces (access_key_id, nonce, expires_at)
-    SELECT access_key_id, nonce, expires_at FROM main.nonces;
+INSERT INTO replay.nonce_log (access_key_id, nonce, expires_at)
+    SELECT access_key_id, nonce, expires_at FROM main.nonces ORDER BY expires_at;
 DROP TABLE main.nonces;
 DROP TABLE main.nonce_counts;
-DELETE FROM replay.nonce_counts;
-INSERT INTO replay.nonce_counts (access_key_id, n) SELECT access_key_id, COUNT(*) FROM replay.nonces GROUP BY 1;
 ";
 
 /// The number of the newest migration (backups record it).

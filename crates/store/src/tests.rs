@@ -1126,6 +1126,48 @@ fn nonces_kept_in_the_database_move_to_the_replay_file() {
     assert_eq!(st.use_nonce("AK1", "old2", 1_000, 60_000, 3).expect("old2"), crate::NonceCheck::Used);
 }
 
+/// A replay file of the keyed layout (a table by key and nonce, and counts) becomes the log: its records still
+/// refuse replays and count against the cap, the tables are gone, and the log has no index to keep up.
+#[test]
+fn a_replay_file_of_keyed_tables_becomes_a_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    drop(Store::open(&db).expect("open"));
+    let replay = crate::replay_path(&db);
+    std::fs::remove_file(&replay).expect("remove replay file");
+    let conn = rusqlite::Connection::open(&replay).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE nonces (access_key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+           PRIMARY KEY (access_key_id, nonce));
+         CREATE INDEX nonces_expiry ON nonces (expires_at);
+         CREATE TABLE nonce_counts (access_key_id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+         INSERT INTO nonces VALUES ('AK1', 'old', 50000), ('AK1', 'old2', 40000), ('AK1', 'gone', 500);
+         INSERT INTO nonce_counts VALUES ('AK1', 3);",
+    )
+    .expect("old layout");
+    drop(conn);
+    let st = Store::open(&db).expect("reopen");
+    assert_eq!(st.use_nonce("AK1", "old", 1_000, 60_000, 3).expect("old"), crate::NonceCheck::Used);
+    assert_eq!(st.use_nonce("AK1", "gone", 1_000, 60_000, 3).expect("expired"), crate::NonceCheck::New);
+    assert_eq!(st.use_nonce("AK1", "new", 1_000, 60_000, 3).expect("new"), crate::NonceCheck::Full);
+    let conn = rusqlite::Connection::open(&replay).expect("open");
+    let layout: Vec<(String, String)> = conn
+        .prepare("SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name")
+        .expect("schema")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("layout");
+    assert_eq!(layout, vec![("table".to_string(), "nonce_log".to_string())]);
+    // Purging removes the expired front of the log; 'gone' was logged again after it expired.
+    assert_eq!(st.purge_nonces(45_000).expect("purge"), 2);
+    assert_eq!(st.use_nonce("AK1", "old2", 45_001, 60_000, 3).expect("old2 expired"), crate::NonceCheck::New);
+    drop(st);
+    let st = Store::open(&db).expect("third open");
+    assert_eq!(st.use_nonce("AK1", "old2", 45_002, 60_000, 3).expect("old2"), crate::NonceCheck::Used);
+    assert_eq!(st.use_nonce("AK1", "gone", 45_002, 60_000, 3).expect("gone"), crate::NonceCheck::Used);
+}
+
 /// A nonce is refused as a replay from the moment it is checked, before its record is committed; the record is
 /// on disk once its `Durable` returns, and many checks in flight share a few commits.
 #[test]
