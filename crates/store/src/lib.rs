@@ -272,6 +272,18 @@ impl Store {
         // behind the replay writer's open batch.
         let writer = open_connection(path, "FULL")?;
         writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(DbErr::from)?;
+        // A first read opens (creates) the WAL, which the writer flushes itself (`group` says why); the file stays
+        // while a connection is open.
+        writer.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |_| Ok(())).map_err(DbErr::from)?;
+        let mut wal_path = path.as_os_str().to_os_string();
+        wal_path.push("-wal");
+        let wal = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&wal_path)
+            .map_err(|e| Error::internal(format!("store: opening {}: {e}", Path::new(&wal_path).display())))?;
         // Checkpoints both files (a checkpoint without a schema name covers every attached database).
         let checkpoints = open_attached(path)?;
         checkpoints.busy_timeout(RESTART_WAIT).map_err(DbErr::from)?;
@@ -282,7 +294,7 @@ impl Store {
             docs: Default::default(),
             backend: Backend::Sqlite(Box::new(Sqlite {
                 path: path.to_path_buf(),
-                writer: group::GroupWriter::new(writer),
+                writer: group::GroupWriter::flushing(writer, wal)?,
                 replay: group::GroupWriter::new(replay),
                 nonces: replay::ReplayLog::start(nonce_writer, nonce_reader)?,
                 readers,
