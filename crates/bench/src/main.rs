@@ -301,6 +301,14 @@ impl Sampler {
     }
 }
 
+/// The used nonces a SQLite store remembers in memory (`None` on PostgreSQL).
+async fn replay_records(port: u16, sqlite: bool) -> anyhow::Result<Option<f64>> {
+    if !sqlite {
+        return Ok(None);
+    }
+    Ok(Some(metric(port, "openvgw_replay_records").await?))
+}
+
 /// SQLite's commits and the writes they carried, as the server reports them (`None` for PostgreSQL).
 async fn commit_stats(port: u16, sqlite: bool) -> anyhow::Result<Option<(f64, f64)>> {
     if !sqlite {
@@ -732,6 +740,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let half = args.sustained / 2;
+    let nonces_before = replay_records(port, args.store.is_none()).await?;
     let before = rss_kb(pid);
     let sampler = Sampler::start(pid);
     let mut sus = sustained(0, half).await?;
@@ -755,6 +764,16 @@ async fn main() -> anyhow::Result<()> {
         second.1,
         second.1 as i64 - first.1 as i64
     );
+    if let (Some(n0), Some(n1)) = (nonces_before, replay_records(port, args.store.is_none()).await?) {
+        // SQLite keeps the used nonces of two signature windows in memory: the heap grows with them until the
+        // first expire (a run shorter than the window never sees that), by design.
+        let added = n1 - n0;
+        println!(
+            "used nonces remembered in memory: {n0:.0} before, {n1:.0} after; the heap grew {:.0} bytes per \
+             nonce added",
+            (after.1 as f64 - before.1 as f64) * 1024.0 / added.max(1.0)
+        );
+    }
     if args.store.is_none() {
         // The WALs must not grow with the load: passive checkpoints alone let them grow without end.
         let sizes: Vec<String> = ["openvgw.db", "openvgw.db-wal", "openvgw.db-replay", "openvgw.db-replay-wal"]

@@ -167,6 +167,13 @@ impl Metrics {
             out.push_str("# TYPE openvgw_store_writes_total counter\n");
             let _ = writeln!(out, "openvgw_store_writes_total {writes}");
         }
+        if let Some(n) = svc.store().remembered_nonces() {
+            out.push_str(
+                "# HELP openvgw_replay_records Used nonces remembered in memory until they expire (SQLite).\n",
+            );
+            out.push_str("# TYPE openvgw_replay_records gauge\n");
+            let _ = writeln!(out, "openvgw_replay_records {n}");
+        }
         out.push_str("# HELP openvgw_resources Stored resources by kind and state.\n");
         out.push_str("# TYPE openvgw_resources gauge\n");
         match svc.resource_counts() {

@@ -363,6 +363,15 @@ impl Store {
         }
     }
 
+    /// Used nonces a SQLite store remembers in memory (each costs a few dozen bytes until it expires; `replay.rs`);
+    /// `None` on PostgreSQL, which keeps them in the database.
+    pub fn remembered_nonces(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.nonces.remembered().unwrap_or(0)),
+            Backend::Pg(_) => None,
+        }
+    }
+
     /// Where the data is, without credentials.
     pub fn location(&self) -> String {
         match &self.backend {

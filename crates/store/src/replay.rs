@@ -257,6 +257,11 @@ impl ReplayLog {
         state(&self.shared).index = None;
     }
 
+    /// Live records in memory (`None` before the first check has read the log).
+    pub(crate) fn remembered(&self) -> Option<u64> {
+        state(&self.shared).index.as_ref().map(|i| i.live.len() as u64)
+    }
+
     /// (commits, records written) so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
         let st = state(&self.shared);

@@ -1198,8 +1198,12 @@ fn nonces_in_flight_are_replays_and_durable_when_waited_for() {
     });
     let n: i64 = file.query_row("SELECT n FROM nonce_counts WHERE access_key_id = 'AK2'", [], |r| r.get(0)).expect("n");
     assert_eq!(n, 1_600);
+    assert_eq!(st.remembered_nonces(), Some(1_601), "the index in memory holds every live record");
     let (commits_after, _) = st.commit_stats().expect("stats");
     assert!(commits_after - commits_before < 1_600, "{} commits for 1,600 records", commits_after - commits_before);
+    // Expired records leave memory with the purge, and the log's front with them.
+    assert_eq!(st.purge_nonces(100_000).expect("purge"), 1_601);
+    assert_eq!(st.remembered_nonces(), Some(0));
 }
 
 /// PostgreSQL plans from its statistics: the store analyses its tables when it opens them and after growth, and
