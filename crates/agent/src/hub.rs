@@ -167,7 +167,7 @@ fn choose(st: &HubState, leaving: &HashSet<String>, avoid: Option<&str>) -> Resu
     st.live
         .values()
         .filter(|s| !leaving.contains(&s.agent_id) && (s.hello.capacity == 0 || n(&s.agent_id) < s.hello.capacity))
-        .min_by_key(|s| (avoid == Some(s.agent_id.as_str()), n(&s.agent_id), s.agent_id.clone()))
+        .min_by_key(|s| (avoid == Some(s.agent_id.as_str()), n(&s.agent_id), s.agent_id.as_str()))
         .map(|s| s.agent_id.clone())
         .ok_or_else(|| "no connected agent has room for it".to_string())
 }

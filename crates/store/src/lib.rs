@@ -367,7 +367,7 @@ impl Store {
     /// `None` on PostgreSQL, which keeps them in the database.
     pub fn remembered_nonces(&self) -> Option<u64> {
         match &self.backend {
-            Backend::Sqlite(s) => Some(s.nonces.remembered().unwrap_or(0)),
+            Backend::Sqlite(s) => Some(s.nonces.remembered()),
             Backend::Pg(_) => None,
         }
     }

@@ -257,9 +257,9 @@ impl ReplayLog {
         state(&self.shared).index = None;
     }
 
-    /// Live records in memory (`None` before the first check has read the log).
-    pub(crate) fn remembered(&self) -> Option<u64> {
-        state(&self.shared).index.as_ref().map(|i| i.live.len() as u64)
+    /// Live records in memory (none before the first check has read the log).
+    pub(crate) fn remembered(&self) -> u64 {
+        state(&self.shared).index.as_ref().map_or(0, |i| i.live.len() as u64)
     }
 
     /// (commits, records written) so far.

@@ -298,12 +298,16 @@ impl Migration {
 /// order without an index (`replay.rs` says why), and views under the names the tables had (and still have on
 /// PostgreSQL) for backups, restores and tests. Migration 4 made the tables in the database itself;
 /// [`migrate_sqlite`] moves what they hold here and drops them, so later migrations must not touch them on SQLite.
-const REPLAY_SQLITE: &str = "
+const NONCE_LOG: &str = "
 CREATE TABLE IF NOT EXISTS nonce_log (
     access_key_id TEXT NOT NULL,
     nonce TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+";
+
+/// The views over [`NONCE_LOG`] under the old tables' names.
+const REPLAY_VIEWS: &str = "
 CREATE VIEW IF NOT EXISTS nonces (access_key_id, nonce, expires_at) AS
     SELECT access_key_id, nonce, MAX(expires_at) FROM nonce_log GROUP BY access_key_id, nonce;
 CREATE VIEW IF NOT EXISTS nonce_counts (access_key_id, n) AS
@@ -319,11 +323,6 @@ END;
 /// A replay file of the layout before the log (a table keyed by key and nonce, and a table of counts): its records
 /// move to the log, in expiry order, and the tables go.
 const REPLAY_TABLES_TO_LOG: &str = "
-CREATE TABLE IF NOT EXISTS nonce_log (
-    access_key_id TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
 INSERT INTO nonce_log (access_key_id, nonce, expires_at)
     SELECT access_key_id, nonce, expires_at FROM nonces ORDER BY expires_at;
 DROP TABLE nonces;
@@ -333,13 +332,14 @@ DROP TABLE IF EXISTS nonce_counts;
 /// Makes the replay file's layout current (`conn` is a connection to that file alone).
 pub(crate) fn prepare_replay(conn: &mut rusqlite::Connection) -> Result<()> {
     let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(DbErr::from)?;
+    txn.execute_batch(NONCE_LOG).map_err(DbErr::from)?;
     let tables: i64 = txn
         .query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'nonces'", [], |r| r.get(0))
         .map_err(DbErr::from)?;
     if tables > 0 {
         txn.execute_batch(REPLAY_TABLES_TO_LOG).map_err(DbErr::from)?;
     }
-    txn.execute_batch(REPLAY_SQLITE).map_err(DbErr::from)?;
+    txn.execute_batch(REPLAY_VIEWS).map_err(DbErr::from)?;
     txn.commit().map_err(DbErr::from)?;
     Ok(())
 }

@@ -1090,6 +1090,14 @@ fn recording_a_nonce_leaves_the_database_unchanged() {
     assert!(crate::replay_path(&db).exists(), "no replay file beside the database");
 }
 
+/// The replay tables as migration 4 made them (keyed by key and nonce, with counts), in the database and later in
+/// the replay file, before the log.
+const KEYED_NONCE_TABLES: &str = "
+    CREATE TABLE nonces (access_key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+      PRIMARY KEY (access_key_id, nonce));
+    CREATE INDEX nonces_expiry ON nonces (expires_at);
+    CREATE TABLE nonce_counts (access_key_id TEXT PRIMARY KEY, n INTEGER NOT NULL);";
+
 /// A database from before the replay file (migration 4 kept the nonces in it) has them moved, still refusing a
 /// replay, and its own tables dropped.
 #[test]
@@ -1100,14 +1108,11 @@ fn nonces_kept_in_the_database_move_to_the_replay_file() {
     // The layout before: the tables in the database, no replay file.
     std::fs::remove_file(crate::replay_path(&db)).expect("remove replay file");
     let conn = rusqlite::Connection::open(&db).expect("open");
-    conn.execute_batch(
-        "CREATE TABLE nonces (access_key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
-           PRIMARY KEY (access_key_id, nonce));
-         CREATE INDEX nonces_expiry ON nonces (expires_at);
-         CREATE TABLE nonce_counts (access_key_id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+    conn.execute_batch(&format!(
+        "{KEYED_NONCE_TABLES}
          INSERT INTO nonces VALUES ('AK1', 'old', 50000), ('AK1', 'old2', 50000);
-         INSERT INTO nonce_counts VALUES ('AK1', 2);",
-    )
+         INSERT INTO nonce_counts VALUES ('AK1', 2);"
+    ))
     .expect("old layout");
     drop(conn);
     let st = Store::open(&db).expect("reopen");
@@ -1136,14 +1141,11 @@ fn a_replay_file_of_keyed_tables_becomes_a_log() {
     let replay = crate::replay_path(&db);
     std::fs::remove_file(&replay).expect("remove replay file");
     let conn = rusqlite::Connection::open(&replay).expect("open");
-    conn.execute_batch(
-        "CREATE TABLE nonces (access_key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
-           PRIMARY KEY (access_key_id, nonce));
-         CREATE INDEX nonces_expiry ON nonces (expires_at);
-         CREATE TABLE nonce_counts (access_key_id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+    conn.execute_batch(&format!(
+        "{KEYED_NONCE_TABLES}
          INSERT INTO nonces VALUES ('AK1', 'old', 50000), ('AK1', 'old2', 40000), ('AK1', 'gone', 500);
-         INSERT INTO nonce_counts VALUES ('AK1', 3);",
-    )
+         INSERT INTO nonce_counts VALUES ('AK1', 3);"
+    ))
     .expect("old layout");
     drop(conn);
     let st = Store::open(&db).expect("reopen");
