@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 
 import vgwlib  # noqa: E402
-from lab import Charon, Lab, kernel_has_esp, sh  # noqa: E402
+from lab import Charon, Lab, kernel_has_esp, packet_trail, sh  # noqa: E402
 
 REGION = "cn-hangzhou"
 VPC = "vpc-e2e00000000000000000001"
@@ -252,6 +252,20 @@ def dump_dataplane() -> str:
             out.append(f"======== {log} (last 40 of {len(lines)} lines)")
             out += lines[-40:]
     return "\n".join(out)
+
+
+def unreachable(src_ns: str, dst: str, timeout: float, path: List[str]) -> str:
+    """"" once `src_ns` pings `dst` within `timeout` s; else where the packets stop: the counters that moved in the
+    namespaces along `path` during a burst of pings (the report adds the whole data plane after it)."""
+    if Lab.wait_ping(src_ns, dst, timeout):
+        return ""
+    present = set(sh("ip", "netns", "list", check=False).stdout.split())
+    trail = packet_trail([ns for ns in path if ns in present], lambda: [Lab.ping(src_ns, dst) for _ in range(5)])
+    # Whether it is a delay or a path that stays broken (the test fails either way).
+    t0 = time.monotonic()
+    later = (f"reachable {time.monotonic() - t0:.0f} s later" if Lab.wait_ping(src_ns, dst, 60)
+             else "still unreachable 60 s later")
+    return f"unreachable within {timeout:.0f} s, {later}; {trail}"
 
 
 @pytest.hookimpl(hookwrapper=True)

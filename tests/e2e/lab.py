@@ -5,6 +5,7 @@ namespaces the lab creates. Nothing is ever sent anywhere else.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,56 @@ def wait_until(fn, timeout: float, every: float = 0.3):
             return v
         time.sleep(every)
     return fn()
+
+
+def counters(ns: str) -> Dict[str, int]:
+    """Packets counted in a namespace: per device (rx/tx), per XFRM state (by direction and SPI) and the kernel's
+    XFRM error counters (/proc/net/xfrm_stat, per namespace)."""
+    out: Dict[str, int] = {}
+    for link in json.loads(sh("ip", "-n", ns, "-s", "-j", "link", "show", check=False).stdout or "[]"):
+        stats = link.get("stats64", {})
+        for way in ("rx", "tx"):
+            out[f"{link['ifname']} {way}"] = stats.get(way, {}).get("packets", 0)
+            if stats.get(way, {}).get("dropped", 0):
+                out[f"{link['ifname']} {way} dropped"] = stats[way]["dropped"]
+    out.update(xfrm_state_packets(sh("ip", "-n", ns, "-s", "xfrm", "state", check=False).stdout))
+    stat = sh("cat", "/proc/net/xfrm_stat", ns=ns, check=False).stdout
+    for line in stat.splitlines():
+        name, _, value = line.partition(" ")
+        if value.strip().isdigit() and int(value):
+            out[name] = int(value)
+    return out
+
+
+def xfrm_state_packets(text: str) -> Dict[str, int]:
+    """`ip -s xfrm state` -> {"esp SRC>DST SPI": packets}."""
+    out: Dict[str, int] = {}
+    key, current = "", False
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith("src ") and len(words) >= 4:
+            key, current = f"esp {words[1]}>{words[3]}", False
+        elif words[:3] == ["proto", "esp", "spi"] and key:
+            key += " " + words[3].split("(")[0]
+        elif "lifetime current:" in line:
+            current = True
+        elif current and line.rstrip().endswith("(packets)"):
+            out[key] = int(line.split(",")[1].split("(")[0])
+            current = False
+    return out
+
+
+def packet_trail(namespaces: List[str], burst) -> str:
+    """Which counters of `namespaces` move while `burst()` sends traffic: where packets stop on the way (a failed
+    ping says only that they do). Compact, so that it leads a failure's message."""
+    before = {ns: counters(ns) for ns in namespaces}
+    burst()
+    lines = ["counters that moved during a burst of pings:"]
+    for ns in namespaces:
+        after = counters(ns)
+        moved = [f"{k} +{v - before[ns].get(k, 0)}" for k, v in sorted(after.items()) if v != before[ns].get(k, 0)]
+        lines.append(f"  {ns}: {', '.join(moved) or 'nothing'}")
+    return "\n".join(lines)
 
 
 class Lab:

@@ -229,7 +229,7 @@ def test_libreswan_bgp_over_a_route_based_tunnel(kernel_esp_required, api, site,
         conf, secrets = libreswan_from_download(cfg, CONN)
         assert "leftsubnet=0.0.0.0/0" in conf and "rightsubnet=0.0.0.0/0" in conf, conf
         # Route-based: an XFRM interface carries what is routed into it; no route of pluto's own.
-        conf = conf.replace("\tauto=add", f"\tipsec-interface=7\n\tleftupdown=/bin/true\n\tauto=add")
+        conf = conf.replace("\tauto=add", "\tipsec-interface=7\n\tleftupdown=/bin/true\n\tauto=add")
         start(peer, conf, secrets)
         assert wait_until(lambda: sh("ip", "-n", lsw_site.cgw, "link", "show", LSW_IF, check=False).returncode == 0, 10)
         sh("ip", "-n", lsw_site.cgw, "link", "set", LSW_IF, "up")
