@@ -268,6 +268,13 @@ def unreachable(src_ns: str, dst: str, timeout: float, path: List[str]) -> str:
     return f"unreachable within {timeout:.0f} s, {later}; {trail}"
 
 
+def assert_reachable(src_ns: str, dst: str, timeout: float, path: List[str], log=lambda: "") -> None:
+    """Fails with where the packets stop ([`unreachable`]) and `log()` (a peer's log tail) unless `src_ns` pings
+    `dst` within `timeout` s."""
+    why = unreachable(src_ns, dst, timeout, path)
+    assert not why, f"{why}\n{log()}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -11,7 +11,7 @@ import pytest
 
 import vgwlib
 from conftest import (CGW_IP, NS_PREFIX, ONPREM_HOST, ONPREM_HOST2, ONPREM_NET, ONPREM_NET2, PUB_BRIDGE, VPC, VPC_BRIDGE,
-                      VPC_CIDR, VPC_HOST, preferred_device, unreachable, vpc_router_ns, xfrm_if)
+                      VPC_CIDR, VPC_HOST, assert_reachable, preferred_device, vpc_router_ns, xfrm_if)
 from lab import (BgpCustomer, Charon, Lab, bird_from_download, sh, swanctl_from_download, unvanish, vanish,
                  wait_until)
 
@@ -683,7 +683,7 @@ def test_dual_tunnel_connection_fails_over_between_its_tunnels_and_back(api, sit
         assert wait_until(both_up, 90), options()
         master, slave = (o["TunnelId"] for o in options())
         path = [site.vpc_host, f"{NS_PREFIX}{gw}", site.cgw, site.onprem]
-        assert not (why := unreachable(site.vpc_host, ONPREM_HOST2, 30, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(site.vpc_host, ONPREM_HOST2, 30, path, site.charon.log_tail)
         # The first tunnel is the connection to the data plane (its routes name the connection).
         assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(vco), 30), \
             preferred_device(gw, ONPREM_NET2)
@@ -692,7 +692,7 @@ def test_dual_tunnel_connection_fails_over_between_its_tunnels_and_back(api, sit
         cut_at = time.monotonic()
         assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(slave), 90, every=0.5), \
             preferred_device(gw, ONPREM_NET2)
-        assert not (why := unreachable(site.vpc_host, ONPREM_HOST2, 60, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(site.vpc_host, ONPREM_HOST2, 60, path, site.charon.log_tail)
         interruption = time.monotonic() - cut_at
         assert wait_until(lambda: options()[0]["Status"] != "ipsec_sa_established", 60), options()
         assert conn_status(api, vco) == "ipsec_sa_established", "the connection carries while either tunnel does"
@@ -702,7 +702,7 @@ def test_dual_tunnel_connection_fails_over_between_its_tunnels_and_back(api, sit
         assert wait_until(lambda: preferred_device(gw, ONPREM_NET2) == xfrm_if(vco), 120, every=1), \
             preferred_device(gw, ONPREM_NET2)
         returned = time.monotonic() - back_at
-        assert not (why := unreachable(site.vpc_host, ONPREM_HOST2, 30, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(site.vpc_host, ONPREM_HOST2, 30, path, site.charon.log_tail)
         assert master != slave
         print(f"TIMING dual tunnel: traffic flowed again {interruption:.1f} s after the master tunnel was cut; back "
               f"on it {returned:.1f} s after it returned")

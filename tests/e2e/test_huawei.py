@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from conftest import (CGW_IP, HW_VPC, HW_VPC_BRIDGE, HW_VPC_CIDR, NS_PREFIX, ONPREM_HOST, ONPREM_NET, PUB_BRIDGE,
-                      preferred_device, unreachable, vpc_router_ns, xfrm_if)
+                      assert_reachable, preferred_device, vpc_router_ns, xfrm_if)
 from lab import BgpCustomer, Lab, bird_conf, sh, unvanish, vanish, wait_until
 
 try:
@@ -243,7 +243,7 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
             wait_status(lambda c=conn: hw.show_vpn_connection(sdk.ShowVpnConnectionRequest(
                 vpn_connection_id=c.id)).vpn_connection, "ACTIVE", 90)
         path = [vpc, vpc_router_ns(HW_VPC), f"{NS_PREFIX}{gw.id}", site.cgw, site.onprem]
-        assert not (why := unreachable(vpc, ONPREM_HOST, 30, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(vpc, ONPREM_HOST, 30, path, site.charon.log_tail)
         devices = {xfrm_if(c.id): eip for c, eip in zip(conns, eips)}
         assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) in devices, 30), \
             preferred_device(gw.id, ONPREM_NET)
@@ -257,7 +257,7 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
         cut_at = time.monotonic()
         assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) == other, 90, every=0.5), \
             preferred_device(gw.id, ONPREM_NET)
-        assert not (why := unreachable(vpc, ONPREM_HOST, 60, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(vpc, ONPREM_HOST, 60, path, site.charon.log_tail)
         interruption = time.monotonic() - cut_at
 
         unvanish(site.cgw)
@@ -265,7 +265,7 @@ def test_two_eip_gateway_keeps_the_customer_reachable_when_one_tunnel_is_cut(hw,
         assert wait_until(lambda: preferred_device(gw.id, ONPREM_NET) == first, 120, every=1), \
             preferred_device(gw.id, ONPREM_NET)
         returned = time.monotonic() - back_at
-        assert not (why := unreachable(vpc, ONPREM_HOST, 30, path)), f"{why}\n{site.charon.log_tail()}"
+        assert_reachable(vpc, ONPREM_HOST, 30, path, site.charon.log_tail)
         print(f"TIMING {ha_mode}: traffic flowed again {interruption:.1f} s after one tunnel was cut; back on it "
               f"{returned:.1f} s after it returned")
     finally:
